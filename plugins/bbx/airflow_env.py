@@ -1,0 +1,38 @@
+"""The Airflow environment of this project: home, folders, metadata DB, connections.
+
+One place for it, used by ``bbx env`` (for the Makefile and people), the tests and
+the demo, so every way of running Airflow here sees the same settings.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit, urlunsplit
+
+from bbx import settings
+
+AIRFLOW_HOME = settings.PROJECT_ROOT / "airflow_home"
+AIRFLOW_DB_NAME = "bbx_airflow"
+
+
+def metadata_url(bbx_url: str) -> str:
+    """Airflow's metadata database: a sibling database of BBX's on the same server."""
+    parts = urlsplit(bbx_url)
+    return urlunsplit(parts._replace(path=f"/{AIRFLOW_DB_NAME}"))
+
+
+def environment(bbx_url: str | None = None) -> dict[str, str]:
+    bbx_url = bbx_url or settings.database_url()
+    meta = metadata_url(bbx_url).replace("postgresql://", "postgresql+psycopg2://", 1)
+    return {
+        "AIRFLOW_HOME": str(AIRFLOW_HOME),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(settings.PROJECT_ROOT / "dags"),
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(settings.PROJECT_ROOT / "plugins"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+        "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": meta,
+        "AIRFLOW__DATABASE__LOAD_DEFAULT_CONNECTIONS": "False",
+        "AIRFLOW__LOGGING__COLORED_CONSOLE_LOG": "False",
+        "AIRFLOW_CONN_BBX_DB": bbx_url,
+        "BBX_DATABASE_URL": bbx_url,
+    }

@@ -1,0 +1,64 @@
+"""Where BBX finds its database, keys and folders. One place for every setting.
+
+Database location, in order (see README):
+1. ``BBX_DATABASE_URL`` when set;
+2. the Airflow Connection ``bbx_db`` when given as ``AIRFLOW_CONN_BBX_DB`` (as in tasks);
+3. the PostgreSQL server on 127.0.0.1:5432 when one answers (database ``bbx``);
+4. otherwise an embedded PostgreSQL (pip ``pgserver``) under ``data/pg``.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from functools import lru_cache
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+DATA_DIR = Path(os.environ.get("BBX_DATA_DIR", PROJECT_ROOT / "data"))
+SQL_DIR = PROJECT_ROOT / "include" / "sql"
+SCHEMAS_DIR = PROJECT_ROOT / "include" / "schemas"
+LOCAL_SERVER = ("127.0.0.1", 5432)
+DEFAULT_DB_NAME = "bbx"
+BBX_SCHEMA = "bbx"
+
+
+def _server_answers(host: str, port: int, timeout: float = 0.5) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def _normalise(url: str) -> str:
+    """Accept SQLAlchemy/Airflow style URLs (``postgresql+psycopg2://``, ``postgres://``)."""
+    for prefix in ("postgresql+psycopg2://", "postgresql+psycopg://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql://" + url[len(prefix) :]
+    return url
+
+
+@lru_cache(maxsize=1)
+def database_url() -> str:
+    """The libpq URL of BBX's own database (see the module docstring for the order)."""
+    if url := os.environ.get("BBX_DATABASE_URL"):
+        return _normalise(url)
+    if url := os.environ.get("AIRFLOW_CONN_BBX_DB"):
+        return _normalise(url)
+    if _server_answers(*LOCAL_SERVER):
+        return f"postgresql://postgres@{LOCAL_SERVER[0]}:{LOCAL_SERVER[1]}/{DEFAULT_DB_NAME}"
+    return embedded_server_url(DEFAULT_DB_NAME)
+
+
+def embedded_server_url(database: str) -> str:
+    """Start (or attach to) the embedded PostgreSQL under ``data/pg`` and return a URL."""
+    import pgserver  # only needed on machines without a PostgreSQL server
+
+    server = pgserver.get_server(DATA_DIR / "pg", cleanup_mode=None)
+    base = server.get_uri()  # postgresql://postgres:@/postgres?host=/path/to/socket
+    return base.replace("/postgres?", f"/{database}?", 1)
+
+
+def encryption_key_file() -> Path:
+    return Path(os.environ.get("BBX_KEY_FILE", DATA_DIR / "keys" / "bbx-content.key"))

@@ -1,0 +1,171 @@
+"""Submissions (hand-ins) and their rows, for every channel (sftp, manual, api).
+
+Every channel goes through these functions, so there is one way to log what was
+handed in and one way to turn rows into messages. Rows are written with COPY (a
+million-row drop must be fast); personal texts and PDFs are encrypted before they
+reach the database.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from bbx import crypto
+from bbx.domain import ids
+from bbx.store import audit
+
+FINAL_OUTCOMES = ("rejected", "not_subscribed", "delivered", "failed")
+
+
+@dataclass(frozen=True)
+class PersonalAttachment:
+    position: int  # 1 or 2
+    file_name: str
+    content: bytes
+    sha256: str
+
+
+@dataclass(frozen=True)
+class NewRow:
+    """One row as handed in: accepted (bsn set, rejection None) or rejected (with reason)."""
+
+    row_number: int
+    bsn: str | None
+    rejection: str | None = None
+    subject: str | None = None  # None: the message type's subject
+    text: str | None = None  # personal text; None: the message type's standard text
+    reference: str | None = None
+    attachments: tuple[PersonalAttachment, ...] = field(default_factory=tuple)
+
+
+@dataclass(frozen=True)
+class Submission:
+    id: int
+    created: bool  # False: the same hand-in was seen before (same channel + external_ref)
+    status: str
+
+
+def open_submission(conn, *, connection_id: int, channel: str, external_ref: str | None,
+                    submitted_by: str, message_type_id: int | None = None) -> Submission:
+    """Log a new hand-in, or return the existing one for the same (channel, external_ref)."""
+    row = conn.execute(
+        """INSERT INTO submissions (connection_id, message_type_id, channel, external_ref, submitted_by)
+           VALUES (%s, %s, %s, %s, %s)
+           ON CONFLICT (connection_id, channel, external_ref) DO NOTHING
+           RETURNING id, status""",
+        (connection_id, message_type_id, channel, external_ref, submitted_by),
+    ).fetchone()
+    if row:
+        audit.record(conn, actor=submitted_by, action="submission.received", connection_id=connection_id,
+                     submission_id=row["id"], details={"channel": channel, "external_ref": external_ref})
+        return Submission(row["id"], True, row["status"])
+    existing = conn.execute(
+        "SELECT id, status FROM submissions WHERE connection_id = %s AND channel = %s AND external_ref = %s",
+        (connection_id, channel, external_ref),
+    ).fetchone()
+    return Submission(existing["id"], False, existing["status"])
+
+
+def record_file(conn, submission_id: int, *, file_name: str, role: str, size_bytes: int, sha256: str) -> None:
+    conn.execute(
+        """INSERT INTO submission_files (submission_id, file_name, role, size_bytes, sha256)
+           VALUES (%s, %s, %s, %s, %s) ON CONFLICT (submission_id, file_name) DO NOTHING""",
+        (submission_id, file_name, role, size_bytes, sha256),
+    )
+
+
+def add_rows(conn, submission_id: int, *, connection_code: str, connection_id: int,
+             message_type_id: int | None, rows: Iterable[NewRow]) -> dict[str, int]:
+    """Write rows as messages (accepted → 'planned', rejected → 'rejected' with reason).
+
+    Idempotent per submission: rows already written (same row_number) are skipped, so a
+    task that crashed half-way can simply run again. Returns counts {accepted, rejected}.
+    """
+    done = {r["row_number"] for r in conn.execute("SELECT row_number FROM messages WHERE submission_id = %s", (submission_id,))}
+    counts = {"accepted": 0, "rejected": 0}
+    attachments: list[tuple[int, PersonalAttachment]] = []
+    columns = ("submission_id", "connection_id", "message_type_id", "row_number", "bsn", "message_id",
+               "subject", "text_encrypted", "reference", "outcome", "outcome_code", "outcome_reason", "final_at")
+    with conn.cursor().copy(f"COPY messages ({', '.join(columns)}) FROM STDIN") as copy:
+        for row in rows:
+            if row.row_number in done:
+                continue
+            if row.rejection:
+                counts["rejected"] += 1
+                copy.write_row((submission_id, connection_id, message_type_id, row.row_number, row.bsn, None,
+                                None, None, None, "rejected", "validation", row.rejection, "now"))
+                continue
+            counts["accepted"] += 1
+            message_id = ids.message_id(connection_code, submission_id, row.bsn)
+            text = crypto.encrypt(row.text) if row.text is not None else None
+            copy.write_row((submission_id, connection_id, message_type_id, row.row_number, row.bsn, message_id,
+                            row.subject, text, row.reference, "planned", None, None, None))
+            attachments.extend((row.row_number, a) for a in row.attachments)
+    if attachments:
+        _add_attachments(conn, submission_id, attachments)
+    return counts
+
+
+def _add_attachments(conn, submission_id: int, attachments: list[tuple[int, PersonalAttachment]]) -> None:
+    ids_by_row = {
+        r["row_number"]: r["id"]
+        for r in conn.execute("SELECT id, row_number FROM messages WHERE submission_id = %s", (submission_id,))
+    }
+    with conn.cursor().copy(
+        "COPY message_attachments (message_id, position, file_name, size_bytes, sha256, content_encrypted) FROM STDIN"
+    ) as copy:
+        for row_number, att in attachments:
+            copy.write_row((ids_by_row[row_number], att.position, att.file_name, len(att.content), att.sha256,
+                            crypto.encrypt(att.content)))
+
+
+def accept(conn, submission_id: int, *, rows_handed_in: int, actor: str) -> None:
+    """The submission's rows are all written: it is ready for delivery."""
+    written = conn.execute("SELECT count(*) AS n FROM messages WHERE submission_id = %s", (submission_id,)).fetchone()["n"]
+    if written != rows_handed_in:
+        raise RuntimeError(f"submission {submission_id}: {written} rows written but {rows_handed_in} handed in")
+    conn.execute(
+        "UPDATE submissions SET status = 'accepted', rows_handed_in = %s WHERE id = %s AND status = 'received'",
+        (rows_handed_in, submission_id),
+    )
+    audit.record(conn, actor=actor, action="submission.accepted", submission_id=submission_id,
+                 details={"rows_handed_in": rows_handed_in})
+
+
+def reject(conn, submission_id: int, *, reason: str, actor: str) -> None:
+    """Reject a whole hand-in (e.g. a broken manifest): nothing of it is sent."""
+    conn.execute(
+        "UPDATE submissions SET status = 'rejected', status_reason = %s, rows_handed_in = 0 WHERE id = %s",
+        (reason, submission_id),
+    )
+    audit.record(conn, actor=actor, action="submission.rejected", submission_id=submission_id, details={"reason": reason})
+
+
+def outcome_counts(conn, submission_id: int) -> dict[str, int]:
+    """Rows per outcome, every outcome present (0 where none)."""
+    counts = dict.fromkeys(("planned", "queued", "sent", *FINAL_OUTCOMES), 0)
+    for r in conn.execute("SELECT outcome, count(*) AS n FROM messages WHERE submission_id = %s GROUP BY outcome", (submission_id,)):
+        counts[r["outcome"]] = r["n"]
+    return counts
+
+
+def is_reconciled(conn, submission_id: int) -> bool:
+    """rejected + not_subscribed + delivered + failed = rows handed in."""
+    sub = conn.execute("SELECT rows_handed_in FROM submissions WHERE id = %s", (submission_id,)).fetchone()
+    counts = outcome_counts(conn, submission_id)
+    return sub["rows_handed_in"] is not None and sum(counts[o] for o in FINAL_OUTCOMES) == sub["rows_handed_in"]
+
+
+def close_if_reconciled(conn, submission_id: int, *, actor: str) -> bool:
+    """Close the submission when every row has its final outcome. True when (now) closed."""
+    if not is_reconciled(conn, submission_id):
+        return False
+    updated = conn.execute(
+        "UPDATE submissions SET status = 'closed', closed_at = now() WHERE id = %s AND status <> 'closed'",
+        (submission_id,),
+    ).rowcount
+    if updated:
+        audit.record(conn, actor=actor, action="submission.closed", submission_id=submission_id,
+                     details=outcome_counts(conn, submission_id))
+    return True

@@ -1,0 +1,144 @@
+"""One place that sets up the test environment (Airflow home, databases, keys).
+
+Real parts: PostgreSQL is the server on 127.0.0.1:5432 (or BBX_TEST_SERVER_URL, or an
+embedded pgserver when neither is there). Each test session makes its own databases,
+named with the process id, and drops them at the end:
+- ``bbx_t<pid>_tpl``  BBX's schema, migrated once; a template for fresh copies;
+- ``bbx_t<pid>_af``   Airflow's metadata database, for DAG tests (migrated on demand).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import pytest
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+SHARED_LOGIUS = PROJECT_ROOT.parent / "shared" / "reference" / "logius"
+_RUN = f"bbx_t{os.getpid()}"
+_TMP = Path(tempfile.mkdtemp(prefix=f"{_RUN}_"))
+
+
+def _server_url() -> str:
+    if url := os.environ.get("BBX_TEST_SERVER_URL"):
+        return url
+    import socket
+
+    try:
+        socket.create_connection(("127.0.0.1", 5432), timeout=0.5).close()
+        return "postgresql://postgres@127.0.0.1:5432/postgres"
+    except OSError:
+        from bbx.settings import embedded_server_url
+
+        return embedded_server_url("postgres")
+
+
+def _with_db(url: str, name: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path=f"/{name}"))
+
+
+SERVER_URL = _server_url()
+TEMPLATE_URL = _with_db(SERVER_URL, f"{_RUN}_tpl")
+AIRFLOW_DB_URL = _with_db(SERVER_URL, f"{_RUN}_af")
+
+# Airflow reads its configuration at import: set it before anything imports airflow.
+os.environ.update(
+    {
+        "AIRFLOW_HOME": str(_TMP / "airflow_home"),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(PROJECT_ROOT / "dags"),
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(PROJECT_ROOT / "plugins"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__UNIT_TEST_MODE": "True",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": AIRFLOW_DB_URL.replace("postgresql://", "postgresql+psycopg2://", 1),
+        "AIRFLOW__DATABASE__LOAD_DEFAULT_CONNECTIONS": "False",
+        "BBX_DATABASE_URL": TEMPLATE_URL,
+        "BBX_DATA_DIR": str(_TMP / "data"),
+        "BBX_KEY_FILE": str(_TMP / "keys" / "content.key"),
+    }
+)
+
+
+@pytest.fixture(scope="session")
+def shared_logius() -> Path:
+    """Logius's official schemas and examples (../shared/reference/logius)."""
+    if not SHARED_LOGIUS.is_dir():
+        pytest.skip(f"official Logius files not found at {SHARED_LOGIUS}")
+    return SHARED_LOGIUS
+
+
+@pytest.fixture(scope="session")
+def content_key() -> Path:
+    from bbx import crypto, settings
+
+    crypto.create_key_file()
+    return settings.encryption_key_file()
+
+
+@pytest.fixture(scope="session")
+def migrated_template() -> str:
+    """BBX's database, migrated once per session; copied for each test that needs one."""
+    from bbx.store import db, migrations
+
+    db.drop_database(TEMPLATE_URL)
+    db.ensure_database(TEMPLATE_URL)
+    migrations.migrate(TEMPLATE_URL)
+    yield TEMPLATE_URL
+    db.drop_database(TEMPLATE_URL)
+
+
+_copies = 0
+
+
+@pytest.fixture
+def database_url(migrated_template, monkeypatch, content_key) -> str:
+    """A fresh, migrated BBX database for one test (a copy of the template), dropped after."""
+    import psycopg
+
+    from bbx import settings
+
+    global _copies
+    _copies += 1
+    name = f"{_RUN}_{_copies}"
+    url = _with_db(SERVER_URL, name)
+    with psycopg.connect(SERVER_URL, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{_RUN}_tpl"')
+    monkeypatch.setenv("BBX_DATABASE_URL", url)
+    monkeypatch.setenv("AIRFLOW_CONN_BBX_DB", url)
+    settings.database_url.cache_clear()
+    yield url
+    settings.database_url.cache_clear()
+    from bbx.store import db
+
+    db.drop_database(url)
+
+
+@pytest.fixture
+def db(database_url):
+    """A connection (autocommit off, dict rows, search_path bbx) to a fresh database."""
+    from bbx.store import db as store_db
+
+    with store_db.connect(database_url) as conn:
+        yield conn
+
+
+@pytest.fixture(scope="session")
+def airflow_db():
+    """Airflow's metadata database, created and migrated once per session (for dag.test)."""
+    from bbx.store import db
+
+    db.drop_database(AIRFLOW_DB_URL)
+    db.ensure_database(AIRFLOW_DB_URL)
+    subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], check=True, capture_output=True, env=os.environ.copy())
+    yield AIRFLOW_DB_URL
+    db.drop_database(AIRFLOW_DB_URL)
+
+
+@pytest.fixture
+def sample_config_path() -> Path:
+    return PROJECT_ROOT / "config" / "sample" / "tenants.yaml"

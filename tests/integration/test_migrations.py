@@ -1,0 +1,158 @@
+"""Migrations from empty, re-run, and the invariants the database enforces itself."""
+
+import psycopg
+import pytest
+
+from bbx.store import migrations
+
+OIN = "00000001001234567000"
+BSN = "249566758"
+PDF = b"%PDF-1.4 tiny"
+
+
+def test_migrations_apply_from_empty_and_rerun_is_a_no_op(database_url):
+    # The template was migrated from empty; running again applies nothing.
+    assert migrations.migrate(database_url) == []
+    names = [m.name for m in migrations.discover()]
+    with psycopg.connect(database_url) as conn:
+        applied = [r[0] for r in conn.execute("SELECT name FROM bbx.schema_migrations ORDER BY version")]
+    assert applied == names
+    assert names[0] == "001_core.sql"
+
+
+def test_an_edited_applied_migration_is_refused(database_url, tmp_path):
+    (tmp_path / "001_core.sql").write_text("-- edited after it was applied\n")
+    with pytest.raises(migrations.MigrationError, match="changed after it was applied"):
+        migrations.migrate(database_url, folder=tmp_path)
+
+
+def _tenant_and_connection(db):
+    tenant = db.execute("INSERT INTO tenants (code, name) VALUES ('t1', 'T') RETURNING id").fetchone()["id"]
+    conn_id = db.execute(
+        "INSERT INTO connections (tenant_id, code, name, oin, sender_code, cpa_id, sftp_folder)"
+        " VALUES (%s, 'c1', 'C', %s, 'S', 'cpa', '/t1/c1') RETURNING id",
+        (tenant, OIN),
+    ).fetchone()["id"]
+    return tenant, conn_id
+
+
+def _violates(db, sql, params=()):
+    # varchar limits raise DataError, constraints IntegrityError: both are refusals
+    with pytest.raises((psycopg.errors.IntegrityError, psycopg.errors.DataError)):
+        with db.transaction():
+            db.execute(sql, params)
+
+
+def test_connection_constraints(db):
+    tenant, _ = _tenant_and_connection(db)
+    insert = (
+        "INSERT INTO connections (tenant_id, code, name, oin, sender_code, cpa_id, sftp_folder)"
+        " VALUES (%s, %s, 'C', %s, 'S', 'cpa', %s)"
+    )
+    _violates(db, insert, (tenant, "c2", "123", "/t1/c2"))  # OIN not 20 digits
+    _violates(db, insert, (tenant, "c2", OIN, "/t1/c2"))  # OIN used twice
+    _violates(db, insert, (tenant, "c1", "00000001001234567001", "/t1/c9"))  # code used twice
+    _violates(db, insert, (tenant, "Bad Code", "00000001001234567001", "/t1/c9"))
+
+
+def test_message_type_and_attachment_limits(db):
+    _, conn_id = _tenant_and_connection(db)
+    insert_type = (
+        "INSERT INTO message_types (connection_id, code, name, subject, standard_text) VALUES (%s, %s, 'n', %s, %s)"
+    )
+    _violates(db, insert_type, (conn_id, "TOOLONGXX", "s", None))  # code > 8
+    _violates(db, insert_type, (conn_id, "OK", "x" * 51, None))  # subject > 50
+    _violates(db, insert_type, (conn_id, "OK", "s", "x" * 4001))  # text > 4000
+    db.execute(insert_type, (conn_id, "OK", "s", "x" * 4000))
+    _violates(db, insert_type, (conn_id, "OK", "s", None))  # duplicate code
+    _violates(
+        db,
+        "INSERT INTO standard_attachments (connection_id, code, description, file_name, content, size_bytes, sha256)"
+        " VALUES (%s, 'a', 'd', 'a.txt', 'not a pdf', 9, repeat('0', 64))",
+        (conn_id,),
+    )
+    type_id = db.execute("SELECT id FROM message_types WHERE code = 'OK'").fetchone()["id"]
+    att_ids = [
+        db.execute(
+            "INSERT INTO standard_attachments (connection_id, code, description, file_name, content, size_bytes, sha256)"
+            " VALUES (%s, %s, 'd', 'a.pdf', %s, 13, repeat('0', 64)) RETURNING id",
+            (conn_id, f"a{i}", PDF),
+        ).fetchone()["id"]
+        for i in range(4)
+    ]
+    link = "INSERT INTO message_type_attachments (message_type_id, position, standard_attachment_id) VALUES (%s, %s, %s)"
+    for pos in (1, 2, 3):
+        db.execute(link, (type_id, pos, att_ids[pos - 1]))
+    _violates(db, link, (type_id, 4, att_ids[3]))  # a fourth standard attachment
+    _violates(db, link, (type_id, 1, att_ids[3]))  # position taken
+
+
+def _submission(db, conn_id):
+    return db.execute(
+        "INSERT INTO submissions (connection_id, channel, external_ref, submitted_by)"
+        " VALUES (%s, 'sftp', 'drop-1', 'test') RETURNING id",
+        (conn_id,),
+    ).fetchone()["id"]
+
+
+def test_berichtid_is_unique_and_outcomes_are_final(db):
+    _, conn_id = _tenant_and_connection(db)
+    sub = _submission(db, conn_id)
+    insert = (
+        "INSERT INTO messages (submission_id, connection_id, row_number, bsn, message_id)"
+        " VALUES (%s, %s, %s, %s, %s) RETURNING id"
+    )
+    mid = "6f1c0b3e-5d2a-5b8e-9a57-0b5e1f2a4c12"
+    msg = db.execute(insert, (sub, conn_id, 1, BSN, mid)).fetchone()["id"]
+    _violates(db, insert, (sub, conn_id, 2, BSN, mid))  # same BerichtID twice
+    _violates(db, insert, (sub, conn_id, 1, BSN, "6f1c0b3e-5d2a-5b8e-9a57-0b5e1f2a4c13"))  # same row twice
+    _violates(db, insert, (sub, conn_id, 3, "12345", "6f1c0b3e-5d2a-5b8e-9a57-0b5e1f2a4c14"))  # bad BSN
+
+    # a final outcome needs its timestamp, and a reason where people need one
+    _violates(db, "UPDATE messages SET outcome = 'delivered' WHERE id = %s", (msg,))
+    _violates(db, "UPDATE messages SET outcome = 'failed', final_at = now() WHERE id = %s", (msg,))
+    db.execute("UPDATE messages SET outcome = 'delivered', final_at = now() WHERE id = %s", (msg,))
+    with pytest.raises(psycopg.errors.CheckViolation, match="final outcome delivered"):
+        with db.transaction():
+            db.execute(
+                "UPDATE messages SET outcome = 'failed', outcome_reason = 'x' WHERE id = %s", (msg,)
+            )
+
+
+def test_rejected_rows_are_kept_with_a_reason(db):
+    _, conn_id = _tenant_and_connection(db)
+    sub = _submission(db, conn_id)
+    insert = (
+        "INSERT INTO messages (submission_id, connection_id, row_number, outcome, outcome_reason, final_at)"
+        " VALUES (%s, %s, %s, 'rejected', %s, now())"
+    )
+    db.execute(insert, (sub, conn_id, 1, "BSN fails the 11-test"))
+    _violates(db, insert, (sub, conn_id, 2, None))  # no reason
+    _violates(  # an accepted row needs a BSN and a BerichtID
+        db, "INSERT INTO messages (submission_id, connection_id, row_number) VALUES (%s, %s, 3)", (sub, conn_id)
+    )
+
+
+def test_register_allows_one_open_period_per_bsn(db):
+    _, conn_id = _tenant_and_connection(db)
+    refresh = db.execute(
+        "INSERT INTO register_refreshes (connection_id, logical_date, kind, request_id)"
+        " VALUES (%s, '2026-11-01', 'full', gen_random_uuid()) RETURNING id",
+        (conn_id,),
+    ).fetchone()["id"]
+    insert = (
+        "INSERT INTO register_periods (connection_id, bsn, begin_date, end_date, opened_by_refresh, closed_by_refresh)"
+        " VALUES (%s, %s, %s, %s, %s, %s)"
+    )
+    db.execute(insert, (conn_id, BSN, "2026-01-01", None, refresh, None))
+    _violates(db, insert, (conn_id, BSN, "2026-02-01", None, refresh, None))  # second open period
+    _violates(db, insert, (conn_id, BSN, "2026-02-01", "2026-01-01", refresh, refresh))  # ends before begin
+    db.execute(insert, (conn_id, BSN, "2025-01-01", "2025-06-01", refresh, refresh))  # history is fine
+
+
+def test_audit_log_is_append_only(db):
+    db.execute("INSERT INTO audit_log (actor, action) VALUES ('test', 'x')")
+    for sql in ("UPDATE audit_log SET action = 'y'", "DELETE FROM audit_log", "TRUNCATE audit_log CASCADE"):
+        with pytest.raises(psycopg.errors.InsufficientPrivilege, match="append-only"):
+            with db.transaction():
+                db.execute(sql)
