@@ -103,7 +103,7 @@ CREATE TABLE batches (
     submission_id    bigint NOT NULL REFERENCES submissions(id),
     batch_number     integer NOT NULL CHECK (batch_number >= 1),
     message_count    integer NOT NULL CHECK (message_count BETWEEN 1 AND 1000),
-    size_bytes       bigint CHECK (size_bytes BETWEEN 1 AND 104857600),
+    size_bytes       bigint CHECK (size_bytes BETWEEN 1 AND 100000000),  -- limits.MAX_BATCH_BYTES
     status           text NOT NULL DEFAULT 'planned'
                      CHECK (status IN ('planned', 'sent', 'result_received', 'failed')),
     ebms_message_id  text,

@@ -18,7 +18,7 @@ def passes_eleven_test(digits: str) -> bool:
         return False
     if digits == "000000000":
         return False
-    return sum(w * int(d) for w, d in zip(_WEIGHTS, digits)) % 11 == 0
+    return sum(w * int(d) for w, d in zip(_WEIGHTS, digits, strict=True)) % 11 == 0
 
 
 @dataclass(frozen=True)

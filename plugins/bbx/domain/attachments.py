@@ -1,0 +1,277 @@
+"""Composing the attachments of one message into what MijnOverheid accepts.
+
+The product allows a message type up to 3 standard PDFs and a citizen up to 2 personal
+PDFs; MijnOverheid accepts at most 2 PDFs per message, together at most 500 kB before
+base64 (``limits.py``). The composition rule, applied in this order:
+
+1. at most 2 PDFs in total: send them as they are — personal first, then standard;
+2. otherwise merge all standard PDFs into one, in their configured order, and send the
+   personal PDFs followed by that merged PDF;
+3. if that is still 3 PDFs (2 personal + the merged standard), append the merged
+   standard PDF to the last personal PDF.
+
+The result is 1 or 2 PDFs with ``Volgorde`` 1, 2 in that order, or nothing when there
+are no PDFs. If the composed PDFs together exceed 500 kB the message is rejected with a
+reason that says what, how large and what to do — BBX never sends it.
+
+Why personal first: the personal document is the letter itself; standard PDFs are
+enclosures (leaflets, conditions) and read naturally after it.
+
+Merging the standard set is done once per message type (:func:`prepare_standard_set`),
+not once per message: a million-message submission with standard attachments only
+reuses the same merged bytes. Only rule 3 merges per message (about 1 ms with pypdf).
+
+Everything is bytes in, bytes out: no files. Descriptions are shown to the citizen;
+never derive a personal PDF's description from its file name (it holds the BSN).
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from pypdf import PdfReader, PdfWriter
+
+from bbx.domain.globe import Attachment
+from bbx.domain.limits import (
+    MAX_ATTACHMENT_BYTES_PER_MESSAGE,
+    MAX_ATTACHMENT_DESCRIPTION_CHARS,
+    MAX_ATTACHMENTS_PER_MESSAGE,
+    MAX_PERSONAL_ATTACHMENTS_PER_MESSAGE,
+    MAX_STANDARD_ATTACHMENTS_PER_MESSAGE_TYPE,
+)
+
+DEFAULT_DESCRIPTION = "Bijlage"  # shown to the citizen when no description was given
+_JOIN = " + "
+
+
+class AttachmentError(ValueError):
+    """A PDF could not be processed (it should have been refused by inspect_pdf first)."""
+
+
+@dataclass(frozen=True, slots=True)
+class SourcePdf:
+    """A PDF as the tenant provided it, with the description the citizen will see."""
+
+    description: str
+    content: bytes = field(repr=False)
+
+
+# --------------------------------------------------------------------------- inspection
+
+
+@dataclass(frozen=True, slots=True)
+class PdfInfo:
+    size: int  # bytes
+    pages: int
+    pdf_version: str  # from the header, e.g. "1.7"
+    pdfa_part: str | None  # "1", "2", ... when the XMP metadata claims PDF/A, else None
+
+    @property
+    def ok(self) -> bool:
+        return True
+
+
+@dataclass(frozen=True, slots=True)
+class PdfProblem:
+    reason: str  # written for the tenant: what is wrong and what to do
+
+    @property
+    def ok(self) -> bool:
+        return False
+
+
+_MAGIC = (
+    (b"PK\x03\x04", "a ZIP archive (for example a Word .docx or Excel .xlsx file)"),
+    (b"\xd0\xcf\x11\xe0", "an old Microsoft Office document (.doc or .xls)"),
+    (b"\xff\xd8\xff", "a JPEG image"),
+    (b"\x89PNG", "a PNG image"),
+    (b"GIF8", "a GIF image"),
+    (b"II*\x00", "a TIFF image"),
+    (b"MM\x00*", "a TIFF image"),
+    (b"{\\rtf", "an RTF document"),
+)
+_PDF_HEADER = re.compile(rb"%PDF-(\d\.\d)")
+_PDFA_PART = re.compile(rb"pdfaid:part(?:>|\s*=\s*[\"'])\s*(\d)")
+
+
+def inspect_pdf(data: bytes) -> PdfInfo | PdfProblem:
+    """Check that ``data`` is a PDF MijnOverheid can show: it opens, is not encrypted and
+    has at least one page. Size and PDF/A are reported, not judged (the size limit
+    applies per message, after composition)."""
+    if not data:
+        return PdfProblem("the file is empty (0 bytes): upload the PDF again")
+    header = _PDF_HEADER.search(data[:1024])
+    if header is None:
+        for magic, what in _MAGIC:
+            if data.startswith(magic):
+                return PdfProblem(f"not a PDF: the file is {what}; export or print it as PDF")
+        return PdfProblem(
+            "not a PDF: the file does not start with a PDF header (%PDF-); "
+            "export or print the document as PDF"
+        )
+    try:
+        reader = PdfReader(io.BytesIO(data), strict=False)
+        if reader.is_encrypted:
+            return PdfProblem(
+                "the PDF is encrypted or password-protected; MijnOverheid cannot show it: "
+                "save it again without a password or restrictions"
+            )
+        pages = len(reader.pages)
+    except Exception as exc:  # a damaged PDF makes pypdf raise almost anything
+        return PdfProblem(
+            f"the PDF is damaged and cannot be opened ({type(exc).__name__}: {exc}); "
+            "create the PDF again"
+        )
+    if pages == 0:
+        return PdfProblem("the PDF has no pages")
+    pdfa = _PDFA_PART.search(data)
+    return PdfInfo(
+        size=len(data),
+        pages=pages,
+        pdf_version=header.group(1).decode("ascii"),
+        pdfa_part=pdfa.group(1).decode("ascii") if pdfa else None,
+    )
+
+
+# --------------------------------------------------------------------------- composition
+
+
+def fit_description(text: str | None) -> str:
+    """A valid ``Omschrijving``: whitespace collapsed, 1-128 characters (cut with "…")."""
+    text = " ".join((text or "").split())
+    if not text:
+        return DEFAULT_DESCRIPTION
+    if len(text) > MAX_ATTACHMENT_DESCRIPTION_CHARS:
+        text = text[: MAX_ATTACHMENT_DESCRIPTION_CHARS - 1].rstrip() + "…"
+    return text
+
+
+def merge_pdfs(contents: Sequence[bytes]) -> bytes:
+    """One PDF with all pages of ``contents``, in order."""
+    writer = PdfWriter()
+    try:
+        for content in contents:
+            writer.append(PdfReader(io.BytesIO(content), strict=False))
+        out = io.BytesIO()
+        writer.write(out)
+    except Exception as exc:  # see inspect_pdf
+        raise AttachmentError(
+            f"PDFs could not be combined ({type(exc).__name__}: {exc}); check them with inspect_pdf"
+        ) from None
+    return out.getvalue()
+
+
+@dataclass(frozen=True, slots=True)
+class StandardSet:
+    """The standard PDFs of one message type, prepared once for all its messages."""
+
+    pdfs: tuple[SourcePdf, ...]  # as configured, in order
+    merged: SourcePdf | None  # all of them as one PDF; None when there are none
+
+
+def prepare_standard_set(
+    pdfs: Sequence[SourcePdf], *, merged_description: str | None = None
+) -> StandardSet:
+    """Prepare (and merge once) the standard PDFs of a message type.
+
+    ``merged_description`` names the merged PDF for the citizen; by default the
+    descriptions joined with " + " (cut to 128 characters).
+    """
+    if len(pdfs) > MAX_STANDARD_ATTACHMENTS_PER_MESSAGE_TYPE:
+        raise ValueError(
+            f"a message type has at most {MAX_STANDARD_ATTACHMENTS_PER_MESSAGE_TYPE} "
+            f"standard attachments, got {len(pdfs)}"
+        )
+    prepared = tuple(SourcePdf(fit_description(p.description), p.content) for p in pdfs)
+    if not prepared:
+        return StandardSet((), None)
+    if len(prepared) == 1:
+        merged = prepared[0]
+    else:
+        description = merged_description or _JOIN.join(p.description for p in prepared)
+        merged = SourcePdf(fit_description(description), merge_pdfs([p.content for p in prepared]))
+    return StandardSet(prepared, merged)
+
+
+@dataclass(frozen=True, slots=True)
+class Composed:
+    attachments: tuple[Attachment, ...]  # 0-2, Volgorde 1..n, ready for globe
+    total_bytes: int
+
+    @property
+    def ok(self) -> bool:
+        return True
+
+
+@dataclass(frozen=True, slots=True)
+class AttachmentRejection:
+    reason: str  # for the tenant's error report; never names a personal file
+    total_bytes: int | None
+
+    @property
+    def ok(self) -> bool:
+        return False
+
+
+def _kb(size: int) -> str:
+    return f"{-(-size // 1024):,} kB"
+
+
+def compose(standard: StandardSet, personal: Sequence[SourcePdf]) -> Composed | AttachmentRejection:
+    """The attachments of one message under the rule in the module docstring."""
+    if len(personal) > MAX_PERSONAL_ATTACHMENTS_PER_MESSAGE:
+        return AttachmentRejection(
+            f"{len(personal)} personal PDFs for one message; at most "
+            f"{MAX_PERSONAL_ATTACHMENTS_PER_MESSAGE} are allowed: combine them into fewer PDFs",
+            None,
+        )
+    personal = [SourcePdf(fit_description(p.description), p.content) for p in personal]
+    limit = MAX_ATTACHMENT_BYTES_PER_MESSAGE
+    personal_bytes = sum(len(p.content) for p in personal)
+    if personal_bytes > limit:  # no composition can help: refuse before merging
+        return _too_large(standard, personal, personal_bytes)
+
+    if len(personal) + len(standard.pdfs) <= MAX_ATTACHMENTS_PER_MESSAGE:
+        chosen = [*personal, *standard.pdfs]
+    elif len(personal) + 1 <= MAX_ATTACHMENTS_PER_MESSAGE:
+        chosen = [*personal, standard.merged]
+    else:
+        *first, last = personal
+        try:
+            combined = merge_pdfs([last.content, standard.merged.content])
+        except AttachmentError as exc:
+            return AttachmentRejection(f"the attachments could not be combined: {exc}", None)
+        description = fit_description(last.description + _JOIN + standard.merged.description)
+        chosen = [*first, SourcePdf(description, combined)]
+
+    total = sum(len(p.content) for p in chosen)
+    if total > limit:
+        return _too_large(standard, personal, total)
+    return Composed(
+        tuple(Attachment(p.description, p.content, order) for order, p in enumerate(chosen, 1)),
+        total,
+    )
+
+
+def _too_large(
+    standard: StandardSet, personal: Sequence[SourcePdf], total: int
+) -> AttachmentRejection:
+    parts = [f"personal PDF {i} {_kb(len(p.content))}" for i, p in enumerate(personal, 1)]
+    parts += [f"standard PDF '{p.description}' {_kb(len(p.content))}" for p in standard.pdfs]
+    advice = (
+        "make the personal PDFs smaller (for example lower the image resolution or "
+        "split the letter over two messages)"
+        if personal
+        else "make the standard PDFs of this message type smaller or select fewer of them"
+    )
+    if personal and standard.pdfs:
+        advice += ", or select fewer or smaller standard PDFs on the message type"
+    return AttachmentRejection(
+        f"the attachments of this message are {_kb(total)} together "
+        f"({'; '.join(parts)}); MijnOverheid accepts at most {_kb(MAX_ATTACHMENT_BYTES_PER_MESSAGE)} "
+        f"per message: {advice}. The message was not sent.",
+        total,
+    )

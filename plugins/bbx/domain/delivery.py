@@ -1,0 +1,209 @@
+"""Delivery rules that the other domain modules do not cover (pure, no I/O).
+
+- :func:`size_bound`: an upper bound of one message's bytes in a GLOBE batch, known at
+  planning time from stored sizes alone (no decryption), so batches are cut before any
+  payload is built and the 100 MB limit can never be exceeded;
+- :func:`plan_slices`: the delivery slices of one run over the batches of several
+  submissions (a slice may span small submissions), never more than ``max_map_length``;
+- the result file and the undeliverable list for the tenant (Excel-friendly CSV);
+- the texts BBX writes into ``outcome_code`` / ``outcome_reason`` itself.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from bbx.domain.chunking import (
+    DEFAULT_BATCHES_PER_SLICE,
+    DEFAULT_MAX_MAP_LENGTH,
+    delivery_slices,
+)
+from bbx.domain.limits import (
+    MAX_ATTACHMENT_BYTES_PER_MESSAGE,
+    MAX_ATTACHMENT_DESCRIPTION_CHARS,
+    MAX_ATTACHMENTS_PER_MESSAGE,
+    MAX_REFERENCE_CHARS,
+    MAX_SUBJECT_CHARS,
+    MAX_TEXT_CHARS,
+)
+
+# --------------------------------------------------------------------------- codes BBX writes
+
+NOT_IN_REGISTER = "NotInRegister"
+NOT_IN_REGISTER_REASON = (
+    "Not sent: the citizen was not subscribed to digital post from this sender on {day} "
+    "(BSN register); send this letter on paper."
+)
+BUILD_REJECTED = "NotSendable"  # found invalid while its batch was built
+REDELIVERY = "redelivery"
+
+# Shown to the citizen for personal PDFs. Never derived from the file name: it holds the BSN.
+PERSONAL_ATTACHMENT_DESCRIPTIONS = ("Uw brief", "Uw brief (vervolg)")
+
+# --------------------------------------------------------------------------- sizes
+
+# Bytes of a Bericht without attachments, at most: every character of the text,
+# subject and reference escaped to its longest form ("&amp;" / 4-byte UTF-8 / "&#13;\n"
+# for a line break), plus the fixed elements (ids, BSN, dates, tags: under 1 kB).
+_ESCAPED = 5
+_FIXED_MESSAGE_BYTES = 1024
+MESSAGE_WITHOUT_ATTACHMENTS_MAX_BYTES = (
+    _FIXED_MESSAGE_BYTES + _ESCAPED * (MAX_TEXT_CHARS * 2 + MAX_SUBJECT_CHARS + MAX_REFERENCE_CHARS)
+)
+_ATTACHMENT_OVERHEAD = 256 + _ESCAPED * MAX_ATTACHMENT_DESCRIPTION_CHARS  # tags + description
+_MERGE_SLACK = 1.10  # merging PDFs rewrites objects: allow 10 % + 4 kB on top of the parts
+_MERGE_EXTRA = 4096
+
+
+def _b64(size: int) -> int:
+    return 4 * ((size + 2) // 3)
+
+
+def size_bound(personal_sizes: Sequence[int], standard_sizes: Sequence[int]) -> int:
+    """An upper bound of the bytes one message adds to a batch.
+
+    ``personal_sizes``: the message's personal PDFs; ``standard_sizes``: its message
+    type's standard PDFs. Composition (``attachments.compose``) may merge PDFs; a
+    composed set above 500 kB is never sent (it is rejected while the batch is built),
+    so 500 kB caps the attachment bytes.
+    """
+    bound = MESSAGE_WITHOUT_ATTACHMENTS_MAX_BYTES
+    parts = len(personal_sizes) + len(standard_sizes)
+    if parts == 0:
+        return bound
+    raw = sum(personal_sizes) + sum(standard_sizes)
+    if parts > MAX_ATTACHMENTS_PER_MESSAGE:
+        raw = int(raw * _MERGE_SLACK) + _MERGE_EXTRA
+    raw = min(raw, MAX_ATTACHMENT_BYTES_PER_MESSAGE)
+    return bound + _b64(raw) + MAX_ATTACHMENTS_PER_MESSAGE * _ATTACHMENT_OVERHEAD
+
+
+# --------------------------------------------------------------------------- slices
+
+
+@dataclass(frozen=True, slots=True)
+class PendingBatch:
+    batch_id: str
+    submission_id: int
+    batch_number: int
+
+
+def _label(index: int, count: int, batches: Sequence[PendingBatch]) -> str:
+    first, last = batches[0], batches[-1]
+    if first.submission_id == last.submission_id:
+        numbers = (
+            f"batch {first.batch_number}"
+            if first.batch_number == last.batch_number
+            else f"batches {first.batch_number}-{last.batch_number}"
+        )
+        where = f"submission {first.submission_id} {numbers}"
+    else:
+        where = (
+            f"submissions {first.submission_id}-{last.submission_id} ({len(batches)} batches)"
+        )
+    return f"slice {index + 1}/{count}: {where}"
+
+
+def plan_slices(
+    batches: Sequence[PendingBatch],
+    *,
+    batches_per_slice: int = DEFAULT_BATCHES_PER_SLICE,
+    max_map_length: int = DEFAULT_MAX_MAP_LENGTH,
+) -> list[dict]:
+    """Delivery slices over ``batches`` (in the order given), as JSON-friendly dicts
+    ``{"index", "count", "label", "batch_ids"}`` for ``expand``.
+
+    Uses ``chunking.delivery_slices`` on positions, so the same rules hold: about
+    ``batches_per_slice`` per slice, never more than ``max_map_length`` slices.
+    """
+    out: list[dict] = []
+    for s in delivery_slices(
+        len(batches), batches_per_slice=batches_per_slice, max_map_length=max_map_length
+    ):
+        part = batches[s.first_batch - 1 : s.last_batch]
+        out.append(
+            {
+                "index": s.index,
+                "count": s.slice_count,
+                "label": _label(s.index, s.slice_count, part),
+                "batch_ids": [b.batch_id for b in part],
+            }
+        )
+    return out
+
+
+# --------------------------------------------------------------------------- result files
+
+OUTCOME_LABELS = {
+    "delivered": "bezorgd",
+    "not_subscribed": "niet geabonneerd",
+    "failed": "mislukt",
+    "rejected": "afgekeurd",
+}
+RESULT_COLUMNS = ("regel", "bsn", "uitkomst", "outcome", "code", "toelichting", "bericht_id", "afgerond_op")
+UNDELIVERABLE_COLUMNS = ("bsn", "regel", "uitkomst", "code", "toelichting")
+
+
+def _csv(rows: Iterable[Sequence[object]], header: Sequence[str]) -> Iterable[bytes]:
+    """Excel-friendly CSV: UTF-8 with a BOM (so Excel reads the accents), ';' as
+    separator (Dutch Excel), CR LF line ends, quoting only where needed. BSNs are
+    written as their nine digits; a spreadsheet that strips a leading zero gives an
+    8-digit value, which BBX's intake recognises and repairs."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, delimiter=";", lineterminator="\r\n", quoting=csv.QUOTE_MINIMAL)
+    yield "\ufeff".encode()
+    writer.writerow(header)
+    for i, row in enumerate(rows, 1):
+        writer.writerow(["" if v is None else v for v in row])
+        if i % 2000 == 0:
+            yield buffer.getvalue().encode("utf-8")
+            buffer.seek(0)
+            buffer.truncate()
+    yield buffer.getvalue().encode("utf-8")
+
+
+def result_file_rows(rows: Iterable[dict]) -> Iterable[bytes]:
+    """The result file: one row per input row (dicts with row_number, bsn, outcome,
+    outcome_code, outcome_reason, message_id, final_at), as CSV bytes chunks."""
+    return _csv(
+        (
+            (
+                r["row_number"],
+                r["bsn"],
+                OUTCOME_LABELS.get(r["outcome"], r["outcome"]),
+                r["outcome"],
+                r["outcome_code"],
+                r["outcome_reason"],
+                r["message_id"],
+                r["final_at"].isoformat(timespec="seconds") if r.get("final_at") else None,
+            )
+            for r in rows
+        ),
+        RESULT_COLUMNS,
+    )
+
+
+def undeliverable_rows(rows: Iterable[dict]) -> Iterable[bytes]:
+    """The list of BSNs that did not get the message digitally (for a paper fallback)."""
+    return _csv(
+        (
+            (r["bsn"], r["row_number"], OUTCOME_LABELS.get(r["outcome"], r["outcome"]),
+             r["outcome_code"], r["outcome_reason"])
+            for r in rows
+        ),
+        UNDELIVERABLE_COLUMNS,
+    )
+
+
+def result_file_names(submission_id: int, external_ref: str | None) -> tuple[str, str]:
+    """Names of the result file and the undeliverable list in the tenant's outbox."""
+    base = _safe_name(external_ref) if external_ref else f"submission-{submission_id}"
+    return f"{base}.results.csv", f"{base}.undeliverable.csv"
+
+
+def _safe_name(value: str) -> str:
+    cleaned = "".join(c if c.isalnum() or c in "-_." else "_" for c in value).strip("._")
+    return cleaned[:120] or "submission"
