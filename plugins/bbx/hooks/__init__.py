@@ -1,0 +1,1 @@
+"""Airflow hooks: the protocols BBX speaks to the outside world."""

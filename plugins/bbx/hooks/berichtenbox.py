@@ -1,0 +1,292 @@
+"""``BerichtenboxHook`` — BBX's client of the ebMS adapter in front of MijnOverheid.
+
+It owns the protocol: zeep over HTTPS with a client certificate (two-way TLS, TLS 1.2+),
+timeouts, and retries with backoff on transport errors and HTTP 5xx. It never retries
+a SOAP fault: a fault means "your request is wrong" and sending it again cannot help.
+
+Configuration is an Airflow Connection per BBX connection, ``berichtenbox_<code>``:
+``host`` is the adapter's base URL (``https://adapter.example:8443``) and ``extra`` holds::
+
+    cpa_id, from_party_id ("urn:osb:oin:<OIN>"), to_party_id (default MIJNOVERHEID_PARTY_ID),
+    from_role ("SR"), to_role ("SP"),
+    client_cert, client_key, ca_cert   (file paths, PEM)
+    timeout (seconds, default 60), retries (default 4), validatie_url (ValidateAbonnementen endpoint)
+
+Both WSDLs are BBX's own copies in ``include/schemas`` (the real adapter generates
+its WSDL at run time; Logius's validation WSDL imports from an internal host).
+"""
+
+from __future__ import annotations
+
+import logging
+import ssl
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from functools import cached_property
+from typing import Any
+
+import requests
+from airflow.sdk import BaseHook
+from requests.adapters import HTTPAdapter
+
+from bbx import settings
+from bbx.domain.limits import MAX_BSNS_PER_VALIDATE_CALL
+
+log = logging.getLogger(__name__)
+
+EBMS_WSDL = settings.SCHEMAS_DIR / "ebms" / "EbMSMessageService.wsdl"
+VALIDATIE_WSDL = settings.SCHEMAS_DIR / "validatie" / "BerichtenboxValidatieService.wsdl"
+EBMS_PATH = "/service/ebms"
+
+# Values towards MijnOverheid (interface.md §1). Roles and the inbound action of the
+# subscription answer are assumptions: change them here only.
+SERVICE = "urn:osb:services:MIJNOVERHEID.ebMS.BB.2.0"
+FROM_ROLE = "SR"
+TO_ROLE = "SP"
+ACTION_DELIVER = "GLOBE-R-BV-Request"
+ACTION_DELIVERY_RESULT = "GLOBE-R-BV-Result"
+ACTION_SUBSCRIPTIONS = "GLOBE-R-A-Request"
+ACTION_SUBSCRIPTIONS_RESULT = "GLOBE-R-A-Result"  # assumption: not published by Logius
+# MijnOverheid's party id in the CPA; Logius states it per CPA, so the Connection's
+# extra ``to_party_id`` overrides this default (assumption: the simulator uses it too).
+MIJNOVERHEID_PARTY_ID = "urn:osb:oin:00000001800866472000"
+
+
+class BerichtenboxError(RuntimeError):
+    pass
+
+
+class BerichtenboxRequestError(BerichtenboxError):
+    """The adapter refused the request (SOAP fault, HTTP 4xx): fix the request, don't retry."""
+
+
+class BerichtenboxUnavailable(BerichtenboxError):
+    """The adapter could not be reached or failed (transport error, HTTP 5xx) after retries."""
+
+
+class BerichtenboxConfigError(BerichtenboxError):
+    """The Airflow Connection lacks something the hook needs."""
+
+
+@dataclass(frozen=True)
+class DataSource:
+    name: str
+    content_type: str
+    content: bytes
+
+
+@dataclass(frozen=True)
+class InboundMessage:
+    message_id: str
+    action: str
+    conversation_id: str | None
+    ref_to_message_id: str | None
+    timestamp: datetime | None
+    from_party_id: str | None
+    data_sources: tuple[DataSource, ...]
+
+
+@dataclass(frozen=True)
+class AdapterSettings:
+    base_url: str
+    cpa_id: str
+    from_party_id: str
+    to_party_id: str
+    from_role: str
+    to_role: str
+    client_cert: str
+    client_key: str
+    ca_cert: str
+    timeout: float
+    retries: int
+    validatie_url: str | None
+
+    @classmethod
+    def from_connection(cls, conn_id: str, conn) -> AdapterSettings:
+        extra = conn.extra_dejson or {}
+        missing = [k for k in ("cpa_id", "from_party_id", "client_cert", "client_key", "ca_cert") if not extra.get(k)]
+        host = conn.host or ""
+        if not host:
+            missing.insert(0, "host")
+        if missing:
+            raise BerichtenboxConfigError(
+                f"Airflow Connection {conn_id!r} lacks {', '.join(missing)}: set them in the "
+                "connection (host = adapter base URL; the rest in extra)"
+            )
+        if "://" not in host:
+            scheme = conn.schema or "https"
+            host = f"{scheme}://{host}" + (f":{conn.port}" if conn.port else "")
+        elif conn.port and host.count(":") < 2:
+            host = f"{host}:{conn.port}"
+        return cls(
+            base_url=host.rstrip("/"), cpa_id=extra["cpa_id"], from_party_id=extra["from_party_id"],
+            to_party_id=extra.get("to_party_id", MIJNOVERHEID_PARTY_ID), from_role=extra.get("from_role", FROM_ROLE),
+            to_role=extra.get("to_role", TO_ROLE), client_cert=extra["client_cert"],
+            client_key=extra["client_key"], ca_cert=extra["ca_cert"],
+            timeout=float(extra.get("timeout", 60)), retries=int(extra.get("retries", 4)),
+            validatie_url=extra.get("validatie_url"),
+        )
+
+
+class _MutualTlsAdapter(HTTPAdapter):
+    """Two-way TLS, 1.2 at least (Digikoppeling): our client certificate, and trust
+    in the configured chain only (test and production use different roots)."""
+
+    def __init__(self, ca_cert: str, client_cert: str, client_key: str):
+        self._context = ssl.create_default_context(cafile=ca_cert)
+        self._context.minimum_version = ssl.TLSVersion.TLSv1_2
+        self._context.load_cert_chain(client_cert, client_key)
+        super().__init__()
+
+    def init_poolmanager(self, *args, **kwargs):
+        kwargs["ssl_context"] = self._context
+        return super().init_poolmanager(*args, **kwargs)
+
+
+class BerichtenboxHook(BaseHook):
+    conn_name_attr = "berichtenbox_conn_id"
+    default_conn_name = "berichtenbox_default"
+    conn_type = "berichtenbox"
+    hook_name = "Berichtenbox (ebMS adapter)"
+
+    def __init__(self, berichtenbox_conn_id: str = default_conn_name, *, backoff: float = 1.0):
+        super().__init__()
+        self.berichtenbox_conn_id = berichtenbox_conn_id
+        self.backoff = backoff
+
+    @classmethod
+    def for_connection(cls, connection_code: str, **kwargs) -> BerichtenboxHook:
+        return cls(f"berichtenbox_{connection_code}", **kwargs)
+
+    # ------------------------------------------------------------------ plumbing
+    @cached_property
+    def settings(self) -> AdapterSettings:
+        return AdapterSettings.from_connection(self.berichtenbox_conn_id, self.get_connection(self.berichtenbox_conn_id))
+
+    @cached_property
+    def _session(self) -> requests.Session:
+        s = self.settings
+        session = requests.Session()
+        session.mount("https://", _MutualTlsAdapter(s.ca_cert, s.client_cert, s.client_key))
+        session.verify = s.ca_cert
+        return session
+
+    def _client(self, wsdl, address: str):
+        import zeep
+        from zeep.transports import Transport
+
+        transport = Transport(session=self._session, timeout=self.settings.timeout,
+                              operation_timeout=self.settings.timeout)
+        client = zeep.Client(str(wsdl), transport=transport,
+                             settings=zeep.Settings(strict=True, xml_huge_tree=True, forbid_entities=True))
+        binding = next(iter(client.wsdl.bindings))
+        return client.create_service(binding, address)
+
+    @cached_property
+    def _ebms(self):
+        return self._client(EBMS_WSDL, self.settings.base_url + EBMS_PATH)
+
+    @cached_property
+    def _validatie(self):
+        if not self.settings.validatie_url:
+            raise BerichtenboxConfigError(
+                f"Airflow Connection {self.berichtenbox_conn_id!r} has no extra 'validatie_url' "
+                "(the ValidateAbonnementen endpoint)"
+            )
+        return self._client(VALIDATIE_WSDL, self.settings.validatie_url)
+
+    def _call(self, service, operation: str, **kwargs) -> Any:
+        """Call an operation; retry transport errors and HTTP 5xx with exponential backoff."""
+        from lxml.etree import XMLSyntaxError
+        from zeep.exceptions import Fault, TransportError
+
+        attempts = self.settings.retries + 1
+        for attempt in range(1, attempts + 1):
+            try:
+                return getattr(service, operation)(**kwargs)
+            except Fault as fault:
+                raise BerichtenboxRequestError(f"{operation} refused by the adapter: {fault.message}") from None
+            except TransportError as exc:
+                if exc.status_code and exc.status_code < 500:
+                    raise BerichtenboxRequestError(f"{operation}: HTTP {exc.status_code} from the adapter") from None
+                problem = f"HTTP {exc.status_code}"
+            except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError,
+                    XMLSyntaxError) as exc:
+                problem = type(exc).__name__
+            if attempt == attempts:
+                raise BerichtenboxUnavailable(
+                    f"{operation}: the ebMS adapter at {self.settings.base_url} failed {attempts} times "
+                    f"(last: {problem}); the operation is safe to retry later"
+                )
+            delay = self.backoff * 2 ** (attempt - 1)
+            log.warning("%s: %s, retry %d/%d in %.1fs", operation, problem, attempt, attempts - 1, delay)
+            time.sleep(delay)
+        raise AssertionError("unreachable")
+
+    # ------------------------------------------------------------------ operations
+    def ping(self) -> None:
+        s = self.settings
+        self._call(self._ebms, "ping", cpaId=s.cpa_id, fromPartyId=s.from_party_id, toPartyId=s.to_party_id)
+
+    def test_connection(self) -> tuple[bool, str]:
+        """For Airflow's "Test connection" button."""
+        try:
+            self.ping()
+        except BerichtenboxError as exc:
+            return False, str(exc)
+        return True, "ping answered"
+
+    def send_message(self, *, action: str, payload: bytes, name: str, content_type: str = "application/xml",
+                     conversation_id: str | None = None, message_id: str | None = None) -> str:
+        """Hand one message to the adapter; returns its ebMS messageId. The adapter only
+        acknowledges receipt: the business outcome arrives later as an inbound message."""
+        s = self.settings
+        properties = {
+            "cpaId": s.cpa_id, "fromPartyId": s.from_party_id, "fromRole": s.from_role,
+            "toPartyId": s.to_party_id, "toRole": s.to_role, "service": SERVICE, "action": action,
+            "conversationId": conversation_id, "messageId": message_id,
+        }
+        message = {
+            "properties": {k: v for k, v in properties.items() if v is not None},
+            "dataSource": [{"name": name, "contentType": content_type, "content": payload}],
+        }
+        return self._call(self._ebms, "sendMessage", message=message)
+
+    def unprocessed_message_ids(self, *, action: str | None = None, max_nr: int = 100) -> list[str]:
+        """Inbound messages not yet processed, oldest first (optionally of one action)."""
+        message_filter = {"cpaId": self.settings.cpa_id, "service": SERVICE}
+        if action:
+            message_filter["action"] = action
+        result = self._call(self._ebms, "getUnprocessedMessageIds", messageFilter=message_filter, maxNr=max_nr)
+        return list(result or [])
+
+    def get_message(self, message_id: str) -> InboundMessage:
+        message = self._call(self._ebms, "getMessage", messageId=message_id, process=False)
+        props = message.properties
+        return InboundMessage(
+            message_id=props.messageId, action=props.action, conversation_id=props.conversationId,
+            ref_to_message_id=props.refToMessageId, timestamp=props.timestamp,
+            from_party_id=props.fromParty.partyId if props.fromParty is not None else None,
+            data_sources=tuple(
+                DataSource(d.name, d.contentType, bytes(d.content)) for d in (message.dataSource or [])
+            ),
+        )
+
+    def mark_processed(self, message_id: str) -> None:
+        """processMessage: call only after what the message says is safely recorded."""
+        self._call(self._ebms, "processMessage", messageId=message_id)
+
+    def validate_abonnementen(self, *, sender_code: str, message_type_code: str, bsns: list[str]) -> dict[str, bool]:
+        """The synchronous quick check: is each BSN subscribed for this sender and type?
+        For manual sends and lookups only (Logius limits its use), at most 250 BSNs."""
+        if len(bsns) > MAX_BSNS_PER_VALIDATE_CALL:
+            raise ValueError(f"ValidateAbonnementen takes at most {MAX_BSNS_PER_VALIDATE_CALL} BSNs per call, got {len(bsns)}")
+        request = {
+            "berichtleverancierCode": sender_code, "berichtTypeCode": message_type_code,
+            "klanten": {"Klant": [{"Key": b, "Rol": "Burger"} for b in bsns]},
+        }
+        result = self._call(self._validatie, "ValidateAbonnementen", validateAbonnementenAanvraag=request)
+        # zeep unwraps ArrayOfAbonnement into a plain list (None when empty)
+        answers = {a.klant.Key: bool(a.isBerichtSturen) for a in (result or [])}
+        return {b: answers.get(b, False) for b in bsns}
