@@ -168,6 +168,8 @@ class BerichtenboxHook(BaseHook):
     def _session(self) -> requests.Session:
         s = self.settings
         session = requests.Session()
+        # REQUESTS_CA_BUNDLE & co. would silently widen trust beyond the configured chain
+        session.trust_env = False
         session.mount("https://", _MutualTlsAdapter(s.ca_cert, s.client_cert, s.client_key))
         session.verify = s.ca_cert
         return session
