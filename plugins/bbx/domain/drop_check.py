@@ -1,0 +1,375 @@
+"""Checking a drop: drop-level problems first, then every row, all reported at once.
+
+Pure: files are read through an ``open_file(name)`` callable, the BSNs already handed
+in come in as a mapping; nothing here touches SFTP or the database.
+
+Two passes, so that a million-row list streams in constant memory per row:
+
+1. :meth:`DropCheck.scan` — the files as a whole (names, encodings, headers, PDF names,
+   orphan PDFs) and every row's BSN (to find duplicates and to ask the database, in one
+   set-based query, which BSNs were handed in earlier for this message type);
+2. :meth:`DropCheck.check_rows` — every row: BSN, duplicates, earlier hand-ins, text,
+   subject and reference lengths, control characters, the personal PDFs (really PDF,
+   readable, not encrypted, 1-2 per BSN) and whether they fit with the message type's
+   standard attachments in one message (``bbx.domain.attachments``).
+
+The rule: a problem of the drop as a whole rejects the whole drop (nothing of it is
+sent, every problem is still reported); a problem of a row rejects that row only.
+"""
+
+from __future__ import annotations
+
+import bisect
+import hashlib
+import unicodedata
+from array import array
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import BinaryIO
+
+from bbx.domain import attachments as att
+from bbx.domain import bsn as bsn_rules
+from bbx.domain.drop import (
+    DEFAULT_LIMITS,
+    DEFAULT_WITH_PDFS,
+    DropFile,
+    DropProblem,
+    IntakeLimits,
+    Manifest,
+    PdfRule,
+    sort_files,
+)
+from bbx.domain.drop_tables import Row, Table, TableError, open_table, rows
+from bbx.domain.limits import (
+    MAX_PERSONAL_ATTACHMENTS_PER_MESSAGE,
+    MAX_REFERENCE_CHARS,
+    MAX_SUBJECT_CHARS,
+    MAX_TEXT_CHARS,
+)
+
+PDF_SOURCE = "(personal PDFs)"
+_VALID = bsn_rules.BsnCheck(None)  # marker: the raw value is a valid BSN as written  # the source name of rows that come from PDF names only
+_NOTE_EXAMPLES = 10
+
+
+@dataclass(frozen=True)
+class MessageTypeInfo:
+    code: str
+    subject: str
+    has_standard_text: bool
+
+
+@dataclass(frozen=True)
+class Earlier:
+    """An earlier hand-in of the same BSN for the same message type."""
+
+    submission_id: int
+    received_at: date | datetime | str
+
+    def text(self) -> str:
+        when = self.received_at
+        if isinstance(when, datetime):
+            when = when.date()
+        return f"submission {self.submission_id} of {when}"
+
+
+@dataclass(frozen=True)
+class PersonalPdf:
+    position: int
+    file_name: str
+    content: bytes = field(repr=False)
+    sha256: str
+
+
+@dataclass(slots=True)
+class RowResult:
+    """One row handed in: accepted (``reasons`` empty) or rejected (with every reason)."""
+
+    number: int  # row number within the submission (1..n over all sources)
+    source: str  # the file the row came from
+    row: Row  # its number in that file and the fields as written
+    bsn: str | None
+    reasons: list[str]
+    text: str | None = None
+    subject: str | None = None
+    reference: str | None = None
+    pdfs: tuple[PersonalPdf, ...] = ()
+
+    @property
+    def accepted(self) -> bool:
+        return not self.reasons
+
+    @property
+    def reason(self) -> str | None:
+        return "; ".join(self.reasons) if self.reasons else None
+
+
+@dataclass
+class _Source:
+    name: str
+    table: Table | None  # None: rows from personal PDF names
+    offset: int = 0  # number of rows before this source
+    file_rows: array = field(default_factory=lambda: array("I"))
+
+    @property
+    def report_header(self) -> tuple[str, ...]:
+        return self.table.report_header if self.table else ("bsn", "files")
+
+
+def clean_text(raw: str | None, what: str, limit: int, *, multiline: bool) -> tuple[str | None, str | None]:
+    """(value, problem): stripped; line breaks as CR LF when multiline; length and
+    control characters checked."""
+    if raw is None:
+        return None, None
+    value = raw.strip()
+    if not value:
+        return None, None
+    if multiline:
+        value = value.replace("\r\n", "\n").replace("\r", "\n").replace("\n", "\r\n")
+        allowed = "\r\n\t"
+    else:
+        if "\n" in value or "\r" in value:
+            return None, f"the {what} contains a line break; it must be one line"
+        allowed = ""
+    for position, ch in enumerate(value, 1):
+        if ch not in allowed and unicodedata.category(ch) == "Cc":
+            return None, f"the {what} contains a control character (U+{ord(ch):04X}) at position {position}"
+    if len(value) > limit:
+        extra = " (line breaks count as 2: CR LF)" if multiline and "\r\n" in value else ""
+        return None, f"the {what} is {len(value):,} characters{extra}; at most {limit:,} are allowed"
+    return value, None
+
+
+class DropCheck:
+    """The checks of one drop. Call :meth:`scan`, then :meth:`check_rows` (or :meth:`raw_rows`)."""
+
+    def __init__(self, manifest: Manifest, files: list[DropFile], open_file: Callable[[str], BinaryIO],
+                 limits: IntakeLimits = DEFAULT_LIMITS):
+        self.manifest = manifest
+        self.files = files
+        self.open_file = open_file
+        self.limits = limits
+        self.problems: list[DropProblem] = []
+        self.sources: list[_Source] = []
+        self.pdfs: dict[str, dict[int, DropFile]] = {}
+        self.first_row: dict[str, int] = {}  # valid BSN → row number of its first occurrence
+        self.rows_total = 0
+        self.pdf_rule: PdfRule = DEFAULT_WITH_PDFS
+        self.repaired: list[str] = []  # "file row N" of 8-digit BSNs repaired (examples)
+        self.repaired_count = 0
+        self._scanned = False
+
+    # ------------------------------------------------------------------ pass 1
+    def scan(self) -> DropCheck:
+        plan = sort_files(self.files, self.limits)
+        self.problems.extend(plan.problems)
+        for pdf in plan.pdfs:
+            self.pdfs.setdefault(pdf.bsn, {})[pdf.position] = pdf
+        self.pdf_rule = self.manifest.pdf_rule(bool(plan.pdfs) or any(f.role == "pdf" for f in self.files))
+        if self.pdf_rule.maximum == 0 and plan.pdfs:
+            self.problems.append(DropProblem(
+                self.manifest.marker,
+                f"pdfs_per_bsn is 0 but the drop holds {len(plan.pdfs)} personal PDF(s): "
+                "remove the PDFs or set pdfs_per_bsn"))
+        for list_file in plan.lists:
+            opener = self._opener(list_file.name)
+            try:
+                table = open_table(list_file.name, opener, self.manifest.separator)
+            except TableError as exc:
+                self.problems.append(DropProblem(list_file.name, str(exc)))
+                continue
+            self.sources.append(_Source(list_file.name, table))
+        if not plan.lists and self.pdfs:
+            self.sources.append(_Source(PDF_SOURCE, None))  # a PDF-only drop: one row per BSN
+        if not any(f.role in ("list", "pdf") for f in self.files):
+            self.problems.append(DropProblem(None, "the drop holds no list file and no personal PDFs: nothing to send"))
+
+        total = 0
+        for source in self.sources:
+            source.offset = total
+            for row in self._source_rows(source):
+                total += 1
+                source.file_rows.append(row.number)
+                raw = row.fields[0] if row.fields else ""
+                if len(raw) == 9 and bsn_rules.passes_eleven_test(raw):  # the common case, fast
+                    self.first_row.setdefault(raw, total)
+                    continue
+                checked = bsn_rules.check(raw)
+                if checked.bsn is not None:
+                    self.first_row.setdefault(checked.bsn, total)
+        self.rows_total = total
+        if self.sources and total == 0 and not self.problems:
+            self.problems.append(DropProblem(None, "the drop's list holds no rows (only a header or empty lines)"))
+
+        if any(s.table is not None for s in self.sources):
+            for bsn, by_position in sorted(self.pdfs.items()):
+                if bsn not in self.first_row:
+                    for pdf in sorted(by_position.values(), key=lambda p: p.position):
+                        self.problems.append(DropProblem(
+                            pdf.name, "no row of the drop's list has this BSN (an orphan PDF): add the BSN to "
+                                      "the list or remove the PDF; check the BSN in the file name"))
+        self._scanned = True
+        return self
+
+    def _opener(self, name: str) -> Callable[[], BinaryIO]:
+        return lambda: self.open_file(name)
+
+    def _source_rows(self, source: _Source) -> Iterator[Row]:
+        if source.table is not None:
+            yield from rows(source.table, self._opener(source.name))
+            return
+        for number, bsn in enumerate(sorted(self.pdfs), 1):
+            names = " ".join(p.name for _, p in sorted(self.pdfs[bsn].items()))
+            yield Row(number, [bsn, names])
+
+    @property
+    def bsns(self) -> Mapping[str, int]:
+        """The valid BSNs of the drop, each once (for the earlier-hand-in query); a mapping
+        BSN → row number of its first occurrence (iterating gives the BSNs)."""
+        return self.first_row
+
+    def where(self, number: int) -> tuple[str, int]:
+        """(file, row in file) of the row with submission row number ``number``."""
+        offsets = [s.offset for s in self.sources]
+        index = bisect.bisect_right(offsets, number - 1) - 1
+        source = self.sources[index]
+        return source.name, source.file_rows[number - 1 - source.offset]
+
+    def report_header(self, source_name: str) -> tuple[str, ...]:
+        return next(s.report_header for s in self.sources if s.name == source_name)
+
+    # ------------------------------------------------------------------ pass 2
+    def raw_rows(self) -> Iterator[tuple[int, str, Row]]:
+        """(row number, file, row) of every row, in order, without checking them."""
+        number = 0
+        for source in self.sources:
+            for row in self._source_rows(source):
+                number += 1
+                yield number, source.name, row
+
+    def check_rows(self, message_type: MessageTypeInfo | None, standard: att.StandardSet | None,
+                   already: Mapping[str, Earlier]) -> Iterator[RowResult]:
+        """Every row with its verdict. ``message_type`` None: unknown (the drop is rejected
+        anyway; the content rules that need it are skipped)."""
+        if not self._scanned:
+            raise RuntimeError("call scan() first")
+        standard = standard or att.StandardSet((), None)
+        standard_only = att.compose(standard, []) if message_type else None
+        # The common case of a big BSN list, fast: one valid 9-digit BSN as written, its first
+        # occurrence, not handed in before, no PDFs to check, the standard content fits.
+        quick = (message_type is not None and message_type.has_standard_text and standard_only.ok
+                 and not self.pdfs and self.pdf_rule.minimum == 0)
+        first_row = self.first_row
+        for number, source_name, row in self.raw_rows():
+            fields = row.fields
+            if quick and len(fields) == 1:
+                raw = fields[0]
+                if first_row.get(raw) == number and raw not in already:
+                    yield RowResult(number, source_name, row, raw, [])
+                    continue
+            yield self._check_row(number, source_name, row, message_type, standard, standard_only, already)
+
+    def _check_row(self, number: int, source_name: str, row: Row, message_type: MessageTypeInfo | None,
+                   standard: att.StandardSet, standard_only, already: Mapping[str, Earlier]) -> RowResult:
+        source = next(s for s in self.sources if s.name == source_name) if len(self.sources) > 1 else self.sources[0]
+        columns = source.table.columns if source.table else ("bsn", "")
+        reasons: list[str] = []
+        fields = row.fields
+        used = len(columns)
+        if len(fields) > used and any(f.strip() for f in fields[used:]):
+            reasons.append(f"the row has {len(fields)} fields but the file has {used} column(s): "
+                           "put texts with a separator in double quotes")
+        values = {c: fields[i] for i, c in enumerate(columns) if c and i < len(fields)}
+
+        raw = values.get("bsn", "")
+        # a value seen valid as written in the scan needs no second check (the common case)
+        checked = _VALID if raw in self.first_row else bsn_rules.check(raw)
+        bsn = raw if checked is _VALID else checked.bsn
+        if checked.error:
+            reasons.append(checked.error)
+        else:
+            if checked.repaired:
+                self.repaired_count += 1
+                if len(self.repaired) < _NOTE_EXAMPLES:
+                    self.repaired.append(f"{source_name} row {row.number}")
+            first = self.first_row.get(bsn)
+            if first is not None and first != number:
+                first_file, first_row = self.where(first)
+                reasons.append(f"the BSN is also on row {first_row} of {first_file}: each BSN only once per drop")
+            elif bsn in already:
+                code = message_type.code if message_type else self.manifest.message_type
+                reasons.append(f"already handed in for message type {code} in {already[bsn].text()}: "
+                               "it is not sent again")
+
+        text, problem = clean_text(values.get("text"), "text", MAX_TEXT_CHARS, multiline=True)
+        if problem:
+            reasons.append(problem)
+        subject, problem = clean_text(values.get("subject"), "subject", MAX_SUBJECT_CHARS, multiline=False)
+        if problem:
+            reasons.append(problem)
+        reference, problem = clean_text(values.get("reference"), "reference", MAX_REFERENCE_CHARS, multiline=False)
+        if problem:
+            reasons.append(problem)
+
+        pdfs: tuple[PersonalPdf, ...] = ()
+        if bsn is not None:
+            pdfs, pdf_reasons = self._personal_pdfs(bsn)
+            reasons.extend(pdf_reasons)
+            if not pdf_reasons and message_type is not None:
+                if pdfs:
+                    composed = att.compose(standard, [att.SourcePdf(att.DEFAULT_DESCRIPTION, p.content) for p in pdfs])
+                else:
+                    composed = standard_only
+                if not composed.ok:
+                    reasons.append(composed.reason)
+        text_given = bool(values.get("text", "").strip())
+        if message_type is not None and not message_type.has_standard_text and not text_given and not pdfs:
+            reasons.append(f"message type {message_type.code} has no standard text: give a personal text "
+                           "or a personal PDF for this BSN")
+        if reasons:
+            return RowResult(number, source_name, row, bsn, reasons)
+        return RowResult(number, source_name, row, bsn, [], text, subject, reference, pdfs)
+
+    def _personal_pdfs(self, bsn: str) -> tuple[tuple[PersonalPdf, ...], list[str]]:
+        found = self.pdfs.get(bsn, {})
+        rule = self.pdf_rule
+        positions = sorted(found)
+        if positions and positions[-1] > MAX_PERSONAL_ATTACHMENTS_PER_MESSAGE:
+            names = ", ".join(found[p].name for p in positions)
+            return (), [f"{len(positions)} personal PDFs ({names}); at most "
+                        f"{MAX_PERSONAL_ATTACHMENTS_PER_MESSAGE} per BSN, numbered _1 and _2"]
+        if positions == [2]:
+            return (), [f"{found[2].name} has no {found[2].name[:-6]}_1.pdf: number the PDFs _1 and _2"]
+        if len(positions) < rule.minimum:
+            if not positions:
+                hint = ("" if self.manifest.pdfs_per_bsn is not None else
+                        "; the drop holds personal PDFs, so every BSN needs one (write pdfs_per_bsn: 0-2 "
+                        "in the marker when some BSNs have none)")
+                return (), [f"no personal PDF for this BSN: {bsn}_1.pdf is missing{hint}"]
+            return (), [f"only 1 personal PDF for this BSN but pdfs_per_bsn is {rule.text}: {bsn}_2.pdf is missing"]
+        if len(positions) > rule.maximum:
+            return (), [f"{len(positions)} personal PDFs for this BSN but pdfs_per_bsn is {rule.text}"]
+        pdfs: list[PersonalPdf] = []
+        reasons: list[str] = []
+        for position in positions:
+            pdf = found[position]
+            with self.open_file(pdf.name) as handle:
+                content = handle.read()
+            info = att.inspect_pdf(content)
+            if not info.ok:
+                reasons.append(f"personal PDF {pdf.name}: {info.reason}")
+                continue
+            pdfs.append(PersonalPdf(position, pdf.name, content, hashlib.sha256(content).hexdigest()))
+        return (tuple(pdfs), reasons) if not reasons else ((), reasons)
+
+    # ------------------------------------------------------------------ notes for the tenant
+    def notes(self) -> list[str]:
+        notes = []
+        if self.repaired_count:
+            examples = ", ".join(self.repaired)
+            more = " and more" if self.repaired_count > len(self.repaired) else ""
+            notes.append(
+                f"{self.repaired_count} BSN(s) had 8 digits; BBX added the leading zero that spreadsheets "
+                f"remove ({examples}{more}). Format the BSN column as text to avoid this.")
+        return notes

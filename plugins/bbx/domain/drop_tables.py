@@ -1,0 +1,223 @@
+"""Reading the list files tenants really produce (pure: bytes in, rows out).
+
+Accepted: separator ``;``, ``,`` or tab (detected from the first line, or given in the
+manifest); UTF-8 with or without BOM, UTF-16 with BOM (Excel "Unicode text") and
+Windows-1252 (Excel "CSV" on Dutch Windows); CRLF, LF or CR line ends; a header line
+or none; quoted fields (with ``;`` or line breaks inside); stray spaces around values.
+
+Columns (by header name, any case; or by position when there is no header):
+
+=========  ======================================  ============================
+position   header names                            meaning
+=========  ======================================  ============================
+1          bsn, burgerservicenummer                the citizen (required)
+2          tekst, text, berichttekst, bericht      personal text (optional)
+3          onderwerp, subject                      personal subject (optional)
+4          referentie, reference, kenmerk          reference (optional)
+=========  ======================================  ============================
+
+A file with only the BSN column is a BSN list (the message type's standard text for
+all). Files are read twice (once to check the encoding, once for the rows) through an
+``open_file`` callable, so a million-row list is streamed, never held in memory.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import BinaryIO
+
+COLUMNS = ("bsn", "text", "subject", "reference")
+HEADER_NAMES = {
+    "bsn": "bsn", "burgerservicenummer": "bsn", "bsn-nummer": "bsn", "bsnnummer": "bsn", "bsn_nummer": "bsn",
+    "tekst": "text", "text": "text", "berichttekst": "text", "bericht": "text", "bericht_tekst": "text",
+    "onderwerp": "subject", "subject": "subject",
+    "referentie": "reference", "reference": "reference", "kenmerk": "reference", "ref": "reference",
+    # the extra columns of BBX's error report: ignored, so a corrected report can be uploaded again
+    "row": "", "reason": "",
+}
+_CHUNK = 1024 * 1024
+_BINARY_MAGIC = (
+    (b"PK\x03\x04", "an Excel workbook (.xlsx) or another ZIP file: in Excel use Save as → CSV (semicolon separated)"),
+    (b"\xd0\xcf\x11\xe0", "an old Excel (.xls) or Word document: in Excel use Save as → CSV (semicolon separated)"),
+    (b"%PDF-", "a PDF: personal PDFs must be named <BSN>_1.pdf"),
+)
+
+OpenFile = Callable[[], BinaryIO]
+
+
+class TableError(ValueError):
+    """The file cannot be read as a list at all (a drop-level problem)."""
+
+
+@dataclass(frozen=True)
+class Table:
+    """How to read one list file; rows come from :func:`rows`."""
+
+    file_name: str
+    encoding: str  # Python codec name
+    separator: str | None  # None: one column, no separator
+    header: tuple[str, ...] | None  # the tenant's header as written (None: no header line)
+    columns: tuple[str, ...]  # canonical column per position (see COLUMNS); "" = ignored
+
+    @property
+    def is_bsn_list(self) -> bool:
+        return [c for c in self.columns if c] == ["bsn"]
+
+    @property
+    def report_header(self) -> tuple[str, ...]:
+        """Column names for the error report: the tenant's own, or ours by position."""
+        return self.header if self.header is not None else self.columns
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    number: int  # the record's number in the file, 1 = first line (as Excel numbers rows)
+    fields: list[str]
+
+
+def detect_encoding(file_name: str, open_file: OpenFile) -> str:
+    """The file's encoding: reads it once, in chunks. Raises TableError when it is not text."""
+    with open_file() as stream:
+        head = stream.read(_CHUNK)
+        for magic, what in _BINARY_MAGIC:
+            if head.startswith(magic):
+                raise TableError(f"this is not a text list but {what}")
+        if head.startswith(codecs.BOM_UTF16_LE) or head.startswith(codecs.BOM_UTF16_BE):
+            return "utf-16"
+        encoding = "utf-8-sig" if head.startswith(codecs.BOM_UTF8) else "utf-8"
+        decoder = codecs.getincrementaldecoder("utf-8")("strict")
+        cp1252_ok = True
+        offset = 0
+        chunk = head
+        utf8_ok = True
+        while chunk:
+            if b"\x00" in chunk:
+                raise TableError(
+                    "the file contains NUL bytes, so it is not a text list (save the list as CSV text)")
+            if utf8_ok:
+                try:
+                    decoder.decode(chunk)
+                except UnicodeDecodeError:
+                    utf8_ok = False
+            if not utf8_ok and cp1252_ok:
+                try:
+                    chunk.decode("cp1252")
+                except UnicodeDecodeError as exc:
+                    cp1252_ok = False
+                    bad = chunk[exc.start]
+                    bad_at = offset + exc.start
+            offset += len(chunk)
+            chunk = stream.read(_CHUNK)
+        if utf8_ok:
+            try:
+                decoder.decode(b"", final=True)
+                return encoding
+            except UnicodeDecodeError:
+                utf8_ok = False
+        if cp1252_ok:
+            return "cp1252"
+        raise TableError(
+            f"the file is neither UTF-8 nor Windows-1252 text (byte 0x{bad:02X} at position {bad_at:,}): "
+            "save the list as CSV UTF-8")
+
+
+def _text_stream(open_file: OpenFile, encoding: str) -> io.TextIOWrapper:
+    return io.TextIOWrapper(open_file(), encoding=encoding, newline="")
+
+
+def _count_outside_quotes(line: str, char: str) -> int:
+    count, quoted = 0, False
+    for ch in line:
+        if ch == '"':
+            quoted = not quoted
+        elif ch == char and not quoted:
+            count += 1
+    return count
+
+
+def detect_separator(first_line: str) -> str | None:
+    """``;`` before tab before ``,``: the first that occurs (outside quotes) in the first line."""
+    for candidate in (";", "\t", ","):
+        if _count_outside_quotes(first_line, candidate):
+            return candidate
+    return None
+
+
+def _reader(stream: io.TextIOWrapper, separator: str | None):
+    if separator is None:
+        # One column: a plain line reader (quotes still removed) is faster than csv.
+        return ([line.rstrip("\r\n").strip().strip('"')] if line.strip() else [] for line in stream)
+    return csv.reader(stream, delimiter=separator, quotechar='"', skipinitialspace=True, strict=False)
+
+
+def _looks_like_header(first_field: str) -> bool:
+    value = first_field.strip().strip('"').lstrip("\ufeff")
+    return any(ch.isalpha() for ch in value)
+
+
+def open_table(file_name: str, open_file: OpenFile, separator: str | None = None) -> Table:
+    """Inspect a list file: encoding, separator, header and columns. Raises TableError."""
+    encoding = detect_encoding(file_name, open_file)
+    with _text_stream(open_file, encoding) as stream:
+        first_line = ""
+        for line in stream:
+            if line.strip():
+                first_line = line
+                break
+    if not first_line:
+        raise TableError("the file holds no rows (only empty lines)")
+    if separator is None:
+        separator = detect_separator(first_line)
+    with _text_stream(open_file, encoding) as stream:
+        first = next((rec for rec in _reader(stream, separator) if any(f.strip() for f in rec)), [])
+    first = [f.strip().lstrip("\ufeff") for f in first]
+    if _looks_like_header(first[0] if first else ""):
+        columns = []
+        problems = []
+        for position, name in enumerate(first, 1):
+            key = name.strip().lower()
+            canonical = HEADER_NAMES.get(key)
+            if key == "":
+                canonical = ""  # an empty column name (Excel's extra separator): ignored
+            if canonical is None:
+                problems.append(f"column {position} {name!r} is not a known column")
+            elif canonical and canonical in columns:
+                problems.append(f"column {position} {name!r} repeats the {canonical} column")
+            columns.append(canonical or "")
+        if problems or "bsn" not in columns:
+            if "bsn" not in columns:
+                problems.append("there is no BSN column")
+            raise TableError(
+                "the header line is not understood: " + "; ".join(problems)
+                + ". Known columns: bsn, tekst (text), onderwerp (subject), referentie (reference)")
+        return Table(file_name, encoding, separator, tuple(first), tuple(columns))
+    width = len(first)
+    while width > 1 and not first[width - 1]:
+        width -= 1  # trailing empty fields (Excel's extra separators)
+    if width > len(COLUMNS):
+        raise TableError(
+            f"the first line has {width} columns and there is no header line; without a header the "
+            "columns are: bsn, text, subject, reference. Add a header line or remove columns")
+    return Table(file_name, encoding, separator, None, COLUMNS[:max(width, 1)])
+
+
+def rows(table: Table, open_file: OpenFile) -> Iterator[Row]:
+    """Every non-empty record of the file, with its number; the header line is skipped.
+
+    A number counts records the way a spreadsheet counts rows: the header is row 1,
+    an empty line is a row too (but not yielded); a quoted field with line breaks is
+    one row.
+    """
+    with _text_stream(open_file, table.encoding) as stream:
+        header_pending = table.header is not None
+        for number, record in enumerate(_reader(stream, table.separator), 1):
+            if not record or not any(field.strip() for field in record):
+                continue
+            if header_pending:
+                header_pending = False
+                continue
+            yield Row(number, record)

@@ -1,0 +1,127 @@
+"""The test/demo SFTP server: chroot per tenant, no links, host key and auth enforced."""
+
+import io
+import json
+import subprocess
+import sys
+import time
+
+import asyncssh
+import paramiko
+import pytest
+from intake_helpers import TENANT, TENANT_PASSWORD, Tenant
+
+from simulator.sftp_server import SftpServer, SftpUser
+
+
+def test_tenant_sees_only_its_own_tree(sftp_server):
+    (sftp_server.root / "pensioenuitvoerder" / "pf_metaal").mkdir(parents=True)
+    (sftp_server.root / "pensioenuitvoerder" / "secret.txt").write_text("other tenant")
+    (sftp_server.root / TENANT / "voorbeeld").mkdir(parents=True)
+    tenant = Tenant(sftp_server)
+    try:
+        assert tenant.listdir("/") == ["voorbeeld"]
+        assert tenant.listdir("/../..") == ["voorbeeld"]  # '..' cannot climb out of the chroot
+        with pytest.raises(FileNotFoundError):
+            tenant.sftp.stat("/../pensioenuitvoerder/secret.txt")
+        tenant.sftp.putfo(io.BytesIO(b"x"), "/../../escape.txt")  # lands inside the chroot
+        assert (sftp_server.root / TENANT / "escape.txt").exists()
+        assert not (sftp_server.root.parent / "escape.txt").exists()
+        with pytest.raises(PermissionError, match="links are not allowed"):
+            tenant.sftp.symlink("/etc/passwd", "/voorbeeld/passwd")
+    finally:
+        tenant.close()
+
+
+def test_processing_and_archive_are_read_only_for_tenants(sftp_server):
+    from bbx.intake import sftp
+
+    base = sftp_server.root / TENANT / "voorbeeld"
+    for folder in ("inbox", "processing", "archive", "outbox"):
+        (base / folder).mkdir(parents=True)
+    (base / "processing" / "d1").mkdir()
+    (base / "processing" / "d1" / "bsns.csv").write_text("123456782\n")
+    tenant = Tenant(sftp_server)
+    try:
+        with tenant.sftp.open("/voorbeeld/processing/d1/bsns.csv", "rb") as handle:
+            assert handle.read() == b"123456782\n"  # reading is fine
+        for attempt in (
+            lambda: tenant.sftp.putfo(io.BytesIO(b"x"), "/voorbeeld/processing/d1/bsns.csv"),
+            lambda: tenant.sftp.remove("/voorbeeld/processing/d1/bsns.csv"),
+            lambda: tenant.sftp.rename("/voorbeeld/processing/d1", "/voorbeeld/inbox/d1"),
+            lambda: tenant.sftp.mkdir("/voorbeeld/archive/x"),
+            lambda: tenant.sftp.putfo(io.BytesIO(b"x"), "/voorbeeld/inbox/../archive/x"),
+        ):
+            with pytest.raises(PermissionError, match="belong to BBX"):
+                attempt()
+        tenant.sftp.putfo(io.BytesIO(b"x"), "/voorbeeld/outbox/x")  # outbox: the tenant may tidy up
+        tenant.sftp.remove("/voorbeeld/outbox/x")
+    finally:
+        tenant.close()
+    with sftp.session() as client:  # BBX itself may
+        client.rename(f"/{TENANT}/voorbeeld/processing/d1", f"/{TENANT}/voorbeeld/archive/d1")
+
+
+def test_gateway_user_sees_every_tenant(sftp_server):
+    from bbx.intake import sftp
+
+    (sftp_server.root / TENANT / "voorbeeld").mkdir(parents=True)
+    with sftp.session() as client:
+        assert sorted(client.listdir("/")) == ["gemeente-voorbeeld", "pensioenuitvoerder"]
+
+
+def test_wrong_password_and_unknown_user_are_refused(sftp_server):
+    with pytest.raises(paramiko.AuthenticationException):
+        Tenant(sftp_server, password="wrong")
+    with pytest.raises(paramiko.AuthenticationException):
+        Tenant(sftp_server, user="nobody", password=TENANT_PASSWORD)
+
+
+def test_public_key_login(tmp_path):
+    key = asyncssh.generate_private_key("ssh-ed25519")
+    key.write_private_key(str(tmp_path / "id_ed25519"))
+    public = key.export_public_key().decode()
+    with SftpServer(tmp_path / "root", [SftpUser.tenant("t1", authorized_keys=[public])]) as server:
+        client = paramiko.SSHClient()
+        client.set_missing_host_key_policy(paramiko.AutoAddPolicy())
+        client.connect(server.host, port=server.port, username="t1", key_filename=str(tmp_path / "id_ed25519"),
+                       look_for_keys=False, allow_agent=False)
+        assert client.open_sftp().listdir("/") == []
+        client.close()
+
+
+def test_airflow_connection_checks_the_host_key(sftp_server, tmp_path, monkeypatch):
+    from bbx.intake import sftp
+
+    impostor = SftpServer(tmp_path / "impostor", [SftpUser("bbx", password="bbx-secret")], port=0).start()
+    try:
+        # the connection carries the real server's key, but points at the impostor
+        connection = {**sftp_server.airflow_connection("bbx"), "port": impostor.port}
+        monkeypatch.setenv("BBX_SFTP_CONNECT_ATTEMPTS", "1")
+        monkeypatch.setenv("AIRFLOW_CONN_BBX_SFTP", json.dumps(connection))
+        with pytest.raises(paramiko.BadHostKeyException):
+            with sftp.session():
+                pass
+    finally:
+        impostor.stop()
+
+
+def test_runs_as_a_command_for_the_demo(tmp_path):
+    process = subprocess.Popen(
+        [sys.executable, "-m", "simulator.sftp_server", "--root", str(tmp_path / "root"), "--port", "0",
+         "--user", "bbx:pw", "--user", f"{TENANT}:tpw:/{TENANT}", "--connection-file", str(tmp_path / "conn.json")],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        while not (tmp_path / "conn.json").exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        connection = json.loads((tmp_path / "conn.json").read_text())
+        assert connection["login"] == "bbx" and connection["extra"]["host_key"].startswith("ssh-ed25519 ")
+        assert (tmp_path / "root" / TENANT).is_dir()
+        transport = paramiko.Transport(("127.0.0.1", connection["port"]))
+        transport.connect(username=TENANT, password="tpw")
+        assert paramiko.SFTPClient.from_transport(transport).listdir("/") == []
+        transport.close()
+    finally:
+        process.terminate()
+        process.wait(10)
