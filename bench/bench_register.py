@@ -1,0 +1,188 @@
+"""BSN register: apply a full list of 1,000,000 BSNs, then a daily change of 10,000.
+
+Targets (issue 6): the full list applied in <= 30 s with peak RSS <= 500 MB; a daily
+change of 10,000 applied in <= 2 s. This script
+
+1. makes a fresh BBX database (``bbx_bench_register`` on the configured server) with
+   one connection;
+2. writes the answers as MijnOverheid's simulator would (gzip ``AbonnementAntwoord``)
+   *before* timing: a full list of N subscribed BSNs, and a change list (half sign-offs
+   of subscribed BSNs, half new sign-ups);
+3. applies each in a fresh child process, exactly as the DAG's tasks do: store the
+   received answer (``store_answer``), then ``apply_answer`` (stream-parse the gzip,
+   COPY into staging, set-based merge, one transaction); the child reports its time
+   and its own peak RSS (``resource.getrusage``);
+4. checks the result (subscribed counts) and prints the figures.
+
+Run: ``.venv/bin/python bench/bench_register.py`` (``--help`` for options; ``--keep``
+leaves the database for inspection).
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import date, datetime
+from datetime import time as dtime
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+OIN = "00000001001234567000"
+BUILD, NEXT = date(2026, 3, 1), date(2026, 3, 2)
+
+
+def _bench_url() -> str:
+    from bbx import settings
+
+    parts = urlsplit(settings.database_url())
+    return urlunsplit(parts._replace(path="/bbx_bench_register"))
+
+
+def _bsns(count: int, start_prefix: int = 20_000_000):
+    """``count`` valid BSNs in increasing order (the check digit computed, not searched)."""
+    from simulator.population import check_digit
+
+    prefix = start_prefix
+    while count:
+        digit = check_digit(prefix)
+        if digit is not None:
+            yield f"{prefix * 10 + digit:09d}"
+            count -= 1
+        prefix += 1
+
+
+def _answer(request_id: str, peil: datetime, entries) -> bytes:
+    from simulator import register as sim_register
+
+    out = io.BytesIO()
+    sim_register.write_answer(out, request_id, peil, entries)
+    return out.getvalue()
+
+
+def prepare(url: str, size: int, changes: int, folder: Path) -> dict:
+    """Database, connection, both refreshes asked, both answers written to files."""
+    from bbx.domain import register as rules
+    from bbx.store import db, migrations
+    from bbx.store import register as store
+    from simulator.clock import TZ
+    from simulator.population import NO_END
+
+    db.drop_database(url)
+    db.ensure_database(url)
+    migrations.migrate(url)
+    with db.transaction(url) as conn:
+        tenant = conn.execute("INSERT INTO tenants (code, name) VALUES ('bench', 'Bench') RETURNING id").fetchone()["id"]
+        cid = conn.execute(
+            """INSERT INTO connections (tenant_id, code, name, oin, sender_code, cpa_id, sftp_folder)
+               VALUES (%s, 'bench', 'Bench', %s, 'BENCH', 'cpa-bench', '/bench/bench') RETURNING id""",
+            (tenant, OIN),
+        ).fetchone()["id"]
+        full = store.start_refresh(conn, cid, BUILD, rules.plan_request("bench", BUILD, None), attempt=1)
+    t = time.perf_counter()
+    begin = BUILD.toordinal() - 3650
+    full_answer = _answer(str(full["request_id"]), datetime.combine(BUILD, dtime(6), TZ),
+                          ((b, begin + i % 3650, NO_END) for i, b in enumerate(_bsns(size))))
+    (folder / "full.xml.gz").write_bytes(full_answer)
+    half = changes // 2
+    signoffs = ((b, begin + i % 3650, NEXT.toordinal()) for i, b in enumerate(_bsns(half)))  # first `half` of the list
+    signups = ((b, NEXT.toordinal(), NO_END) for b in _bsns(changes - half, start_prefix=90_000_000))
+    change_entries = list(signoffs) + list(signups)
+    return {"connection_id": cid, "full_refresh": full["id"], "full_bytes": len(full_answer),
+            "prepare_s": time.perf_counter() - t, "change_entries": change_entries}
+
+
+def child(url: str, refresh_id: int, answer_file: str) -> None:
+    """One apply, as the DAG does it (in its own process: honest peak RSS)."""
+    from bbx.store import db
+    from bbx.store import register as store
+
+    content = Path(answer_file).read_bytes()
+    with db.connect(url) as conn:
+        refresh = conn.execute("SELECT * FROM register_refreshes WHERE id = %s", (refresh_id,)).fetchone()
+        t0 = time.perf_counter()
+        with conn.transaction():
+            store.store_answer(conn, connection_id=refresh["connection_id"], ebms_message_id=f"bench-{refresh_id}",
+                               content=content, request_id=str(refresh["request_id"]))
+        del content
+        t1 = time.perf_counter()
+        result = store.apply_answer(conn, refresh_id)
+        t2 = time.perf_counter()
+    print(json.dumps({"store_s": t1 - t0, "apply_s": t2 - t1, "total_s": t2 - t0, "outcome": result.outcome,
+                      "entries": result.entries, "opened": result.opened, "closed": result.closed,
+                      "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+
+
+def _run_child(url: str, refresh_id: int, answer_file: Path) -> dict:
+    out = subprocess.run(
+        [sys.executable, __file__, "--child", url, str(refresh_id), str(answer_file)],
+        check=True, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--size", type=int, default=1_000_000, help="BSNs in the full list")
+    parser.add_argument("--changes", type=int, default=10_000, help="entries in the daily change")
+    parser.add_argument("--keep", action="store_true", help="keep the benchmark database")
+    parser.add_argument("--child", nargs=3, metavar=("URL", "REFRESH", "FILE"), help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child:
+        child(args.child[0], int(args.child[1]), args.child[2])
+        return 0
+
+    from bbx.domain import register as rules
+    from bbx.store import db
+    from bbx.store import register as store
+    from simulator.clock import TZ
+
+    url = _bench_url()
+    with tempfile.TemporaryDirectory(prefix="bench_register_") as tmp:
+        folder = Path(tmp)
+        print(f"preparing: database {urlsplit(url).path.lstrip('/')}, answers of {args.size:,} and "
+              f"{args.changes:,} entries ...", flush=True)
+        prep = prepare(url, args.size, args.changes, folder)
+        print(f"  full answer: {prep['full_bytes'] / 1e6:.1f} MB gzip (written in {prep['prepare_s']:.1f} s)")
+
+        full = _run_child(url, prep["full_refresh"], folder / "full.xml.gz")
+        with db.connect(url) as conn:
+            active = store.subscribed_on(conn, prep["connection_id"], BUILD)["count"]
+            with conn.transaction():
+                plan = rules.plan_request("bench", NEXT, store.latest_snapshot(conn, prep["connection_id"]))
+                change_refresh = store.start_refresh(conn, prep["connection_id"], NEXT, plan, attempt=1)
+        change_answer = _answer(str(change_refresh["request_id"]), datetime.combine(NEXT, dtime(6), TZ),
+                                prep["change_entries"])
+        (folder / "changes.xml.gz").write_bytes(change_answer)
+        daily = _run_child(url, change_refresh["id"], folder / "changes.xml.gz")
+        with db.connect(url) as conn:
+            active_next = store.subscribed_on(conn, prep["connection_id"], NEXT)["count"]
+    if not args.keep:
+        db.drop_database(url)
+
+    half = args.changes // 2
+    ok_full = full["outcome"] == "applied" and full["opened"] == args.size == active
+    ok_daily = (daily["outcome"] == "applied" and (daily["opened"], daily["closed"]) == (args.changes - half, half)
+                and active_next == args.size - half + (args.changes - half))
+    print()
+    print(f"full list   {args.size:>9,} BSNs: {full['total_s']:6.2f} s (store {full['store_s']:.2f} s + apply "
+          f"{full['apply_s']:.2f} s), peak RSS {full['peak_rss_mb']:.0f} MB   "
+          f"[target <= 30 s, <= 500 MB]  {'OK' if ok_full else 'WRONG RESULT'}")
+    print(f"daily change {args.changes:>8,} entries: {daily['total_s']:6.2f} s (store {daily['store_s']:.2f} s + apply "
+          f"{daily['apply_s']:.2f} s), peak RSS {daily['peak_rss_mb']:.0f} MB   "
+          f"[target <= 2 s]  {'OK' if ok_daily else 'WRONG RESULT'}")
+    print(f"register: {active:,} subscribed on {BUILD}, {active_next:,} on {NEXT}")
+    return 0 if ok_full and ok_daily else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,89 @@
+"""The daily register export into the tenant's SFTP outbox.
+
+For a connection with ``register_export: true``: the register as on the day, as CSV
+(``bsn,begin_date,end_date``, sorted by BSN, UTF-8, LF line ends, header line; an empty
+``end_date`` means no sign-off is known), plus a ``.sha256`` file in ``sha256sum``
+format. Both are written under a hidden temporary name (``.<name>.part``, as every
+outbox file) and renamed when complete, the checksum file last: a tenant picks up the
+CSV once its ``.sha256`` is there, and ``sha256sum -c register-<code>-<day>.csv.sha256``
+checks it.
+
+The CSV streams from PostgreSQL (COPY TO) straight into the SFTP file: a million rows
+never sit in memory. The SFTP session is intake's (``bbx.intake.sftp.session``: the
+SFTP provider's hook on Airflow Connection ``bbx_sftp``, with its connection retries).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import posixpath
+from datetime import date
+
+from bbx.domain import register as rules
+from bbx.store import administration, db
+from bbx.store import register as store
+
+log = logging.getLogger(__name__)
+
+
+def _temp(path: str) -> str:
+    return posixpath.join(posixpath.dirname(path), f".{posixpath.basename(path)}.part")
+
+
+def _replace(sftp, source: str, target: str) -> None:
+    """Rename ``source`` to ``target``, replacing it (atomic where the server can)."""
+    try:
+        sftp.posix_rename(source, target)
+    except OSError:  # a server without posix-rename: remove, then rename
+        try:
+            sftp.remove(target)
+        except OSError:
+            pass
+        sftp.rename(source, target)
+
+
+def export_register(connection_code: str, day: date, *, sftp_conn_id: str | None = None,
+                    force: bool = False) -> dict:
+    """Write the export of ``day`` (once; ``force`` writes it again). Returns what was
+    written: ``{path, checksum_path, rows, size_bytes, sha256}``, or ``{"skipped": why}``."""
+    with db.connect() as conn:
+        connection = administration.connection_by_code(conn, connection_code)
+        if connection is None:
+            raise ValueError(f"unknown connection {connection_code!r}")
+        if not connection["register_export"]:
+            return {"skipped": f"connection {connection_code} does not ask for a register export"}
+        done = store.export_for(conn, connection["id"], day)
+        if done is not None and not force:
+            return {"skipped": f"already exported to {done['path']}", **_public(done)}
+        from bbx.intake.sftp import ConnectionFolders, session
+
+        csv_name, sum_name = rules.export_names(connection_code, day)
+        digest, size, newlines = hashlib.sha256(), 0, 0
+        with session(sftp_conn_id) as sftp:
+            folders = ConnectionFolders(sftp, connection["sftp_folder"])
+            folders.ensure_tree()
+            path, sum_path = folders.path("outbox", csv_name), folders.path("outbox", sum_name)
+            with sftp.open(_temp(path), "wb") as remote:
+                remote.set_pipelined(True)
+                for chunk in store.active_register_csv(conn, connection["id"], day):
+                    digest.update(chunk)
+                    remote.write(chunk)
+                    size += len(chunk)
+                    newlines += chunk.count(b"\n")
+            _replace(sftp, _temp(path), path)
+            sha256 = digest.hexdigest()
+            with sftp.open(_temp(sum_path), "wb") as remote:
+                remote.write(rules.checksum_line(sha256, csv_name).encode("ascii"))
+            _replace(sftp, _temp(sum_path), sum_path)
+        conn.rollback()  # end the read transaction of the COPY
+        rows = max(newlines - 1, 0)  # minus the header line
+        with conn.transaction():
+            store.record_export(conn, connection["id"], day, path=path, checksum_path=sum_path, rows=rows,
+                                size_bytes=size, sha256=sha256)
+    log.info("%s: register of %s exported to %s (%d rows, sha256 %s)", connection_code, day, path, rows, sha256)
+    return {"path": path, "checksum_path": sum_path, "rows": rows, "size_bytes": size, "sha256": sha256}
+
+
+def _public(row: dict) -> dict:
+    return {k: row[k] for k in ("path", "checksum_path", "rows", "size_bytes", "sha256")}

@@ -1,0 +1,64 @@
+"""``bbx register ...`` for operators, against a real database."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from register_helpers import Driver, answer_gzip, moment
+
+from bbx.cli import main
+from bbx.domain import bsn as bsn_rules
+from bbx.store import register as store
+
+DAY = date(2026, 3, 2)
+A, B = sorted(bsn_rules.generate(2, seed=31))
+
+
+def _build(db, connection):
+    driver = Driver(db, connection, None)
+    refresh = driver.ask(DAY)
+    driver.answer(refresh, DAY, answer_gzip(str(refresh["request_id"]), moment(DAY),
+                                            [(A, date(2026, 1, 1), None), (B, date(2026, 1, 5), date(2026, 3, 1))]))
+    driver.apply(refresh)
+
+
+def test_status_shows_a_never_built_register_and_acknowledge_unblocks(db, connection, capsys):
+    assert main(["register", "status"]) == 1
+    out = capsys.readouterr().out
+    assert "gemeente_t: 0 subscribed today; last refresh never refreshed" in out
+    assert "STALE (BULK SENDS STOPPED)" in out
+    assert main(["register", "acknowledge", "gemeente_t", "--reason", "eerste verzending"]) == 0
+    assert "acknowledged by cli:" in capsys.readouterr().out
+    assert main(["register", "status", "gemeente_t"]) == 0
+    assert "STALE (acknowledged by cli:" in capsys.readouterr().out
+
+
+def test_lookup_and_reports(db, connection, capsys):
+    _build(db, connection)
+    assert main(["register", "lookup", "gemeente_t", B]) == 0
+    out = capsys.readouterr().out
+    assert f"{bsn_rules.mask(B)} at gemeente_t: not subscribed today" in out
+    assert "from 2026-01-05 until 2026-03-01 (first day without)" in out
+    assert main(["register", "lookup", "gemeente_t", "12345"]) == 2
+    assert "BSN must have 9 digits" in capsys.readouterr().err
+
+    assert main(["register", "report", "gemeente_t", "--on", "2026-02-01", "--bsns"]) == 0
+    assert capsys.readouterr().out.splitlines() == ["gemeente_t: 2 subscribed on 2026-02-01", A, B]
+    assert main(["register", "report", "gemeente_t", "--from", "2026-01-01", "--to", "2026-03-01", "--bsns"]) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        "gemeente_t: 2 sign-ups and 1 sign-offs from 2026-01-01 to 2026-03-01 (inclusive)",
+        f"sign-up,{A}", f"sign-up,{B}", f"sign-off,{B}"]
+
+
+def test_doubts_listed_and_resolved(db, connection, capsys):
+    _build(db, connection)
+    with db.transaction():
+        store.record_doubt(db, connection["id"], A, message_id="3b4e28ba-2fa1-51d2-883f-0016d3cca427",
+                           source="GLOBE-R-BV-Result NietActiefOfGeabonneerd")
+    assert main(["register", "doubts", "gemeente_t"]) == 0
+    out = capsys.readouterr().out
+    assert bsn_rules.mask(A) in out and A not in out
+    doubt_id = out.split(":")[0]
+    assert main(["register", "doubts", "gemeente_t", "--resolve", doubt_id, "--note", "live check: subscribed"]) == 0
+    assert main(["register", "doubts", "gemeente_t"]) == 0
+    assert "no open doubts" in capsys.readouterr().out
