@@ -1,0 +1,185 @@
+"""The BBX FastAPI app: web service v1 + pages. ``bbx/plugin.py`` mounts it at ``/bbx``
+in the Airflow api-server; tests and ``python -m bbx.api.app`` run it on its own."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from bbx.api import errors, pages, routes
+from bbx.api.errors import ApiError
+from bbx.api.limits import MAX_REQUEST_BYTES
+
+API_DESCRIPTION = f"""BBX's web service for tenants' systems: send messages to citizens' MijnOverheid
+Berichtenbox, follow each submission to its outcome per BSN, look up a BSN, and fetch reports.
+
+**Authentication**: every request carries the tenant's API key, `Authorization: Bearer <key>`
+(or `X-API-Key: <key>`). A key sees only its own tenant's connections and submissions.
+
+**Errors**: 4xx responses have the body `{{"error": {{"code", "message", "details"?}}}}`; `code` is
+stable and machine-readable, `message` says what to do. Requests are limited to
+{MAX_REQUEST_BYTES // (1024 * 1024)} MB.
+
+Dates are calendar dates in Dutch time; periods include both ends. See docs/api.md for more.
+"""
+
+_PAGE_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    # Pages only (not /api/v1/docs, which loads Swagger UI from its CDN). frame-ancestors
+    # 'self': the Airflow UI shows the pages in a frame on the same origin.
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+                               "frame-ancestors 'self'; form-action 'self'; base-uri 'none'",
+}
+
+
+class RequestTooLarge(ApiError):
+    def __init__(self):
+        super().__init__(413, "request_too_large",
+                         f"The request body is larger than {MAX_REQUEST_BYTES // (1024 * 1024)} MB. "
+                         "Split it over several requests.")
+
+
+class LimitBody:
+    """Refuse request bodies over ``max_bytes`` (by Content-Length, or while streaming)."""
+
+    def __init__(self, app, max_bytes: int = MAX_REQUEST_BYTES):
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        length = dict(scope.get("headers") or []).get(b"content-length")
+        if length is not None and length.isdigit() and int(length) > self.max_bytes:
+            exc = RequestTooLarge()
+            response = JSONResponse({"error": exc.as_dict()}, status_code=413, headers={"Connection": "close"})
+            return await response(scope, receive, send)
+        received = 0
+
+        async def limited():
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    raise RequestTooLarge()
+            return message
+
+        return await self.app(scope, limited, send)
+
+
+class SecurityHeaders:
+    """Security headers on every response of the pages (plain ASGI, no body buffering)."""
+
+    def __init__(self, app):
+        self.app = app
+        self.headers = [(k.lower().encode(), v.encode()) for k, v in _PAGE_HEADERS.items()]
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        path, root = scope.get("path", ""), scope.get("root_path", "")
+        relative = path[len(root):] if root and path.startswith(root) else path
+        if relative.startswith(("/api/v1/docs", "/api/v1/redoc")):
+            return await self.app(scope, receive, send)
+
+        async def send_with_headers(message):
+            if message["type"] == "http.response.start":
+                present = {k.lower() for k, _ in message.get("headers", [])}
+                message["headers"] = [*message.get("headers", []),
+                                      *((k, v) for k, v in self.headers if k not in present)]
+            await send(message)
+
+        return await self.app(scope, receive, send_with_headers)
+
+
+def _relative_path(request: Request) -> str:
+    path, root = request.scope.get("path", ""), request.scope.get("root_path", "")
+    return path[len(root):] if root and path.startswith(root) else path
+
+
+def _is_api(request: Request) -> bool:
+    return _relative_path(request).startswith("/api/")
+
+
+def create_app() -> FastAPI:
+    app = FastAPI(
+        title="BBX web service",
+        version="1",
+        description=API_DESCRIPTION,
+        openapi_url="/api/v1/openapi.json",
+        docs_url="/api/v1/docs",
+        redoc_url="/api/v1/redoc",
+        openapi_tags=[
+            {"name": "sending", "description": "hand in messages"},
+            {"name": "submissions", "description": "what was handed in, and what became of each row"},
+            {"name": "lookup", "description": "everything about one BSN"},
+            {"name": "reports", "description": "counts per period (JSON or CSV)"},
+            {"name": "connections", "description": "your connections and message types"},
+        ],
+    )
+
+    async def api_error(request: Request, exc: ApiError):
+        if _is_api(request):
+            return errors.error_response(exc)
+        return pages._render(request, "error.html", None, status_code=exc.status, error=exc)
+
+    async def http_error(request: Request, exc: StarletteHTTPException):
+        if _is_api(request):
+            return await errors._http_error(request, exc)
+        if exc.status_code == 404:
+            return pages.not_found_page(request)
+        return HTMLResponse(f"<p>{exc.status_code}: {exc.detail}</p>", status_code=exc.status_code)
+
+    async def sign_in(request: Request, exc: pages.SignInRequired):
+        return pages.sign_in_redirect(request, exc)
+
+    errors.install(app)
+    app.add_exception_handler(ApiError, api_error)
+    app.add_exception_handler(StarletteHTTPException, http_error)
+    app.add_exception_handler(pages.SignInRequired, sign_in)
+
+    # Innermost first: LimitBody must sit right at the app, so that its error reaches the
+    # exception handlers as it is (not wrapped by another middleware's task group).
+    app.add_middleware(LimitBody)
+    app.add_middleware(SecurityHeaders)
+
+    @app.get("/api/v1/health", tags=["connections"], summary="Liveness: the app runs and reaches its database",
+             responses={503: {"model": routes.models.ErrorBody}})
+    def health():
+        from bbx.store import db
+
+        try:
+            with db.connect() as conn:
+                conn.execute("SELECT 1 FROM schema_migrations LIMIT 1")
+        except Exception as exc:
+            raise ApiError(503, "database_unavailable",
+                           f"BBX's database cannot be reached: {type(exc).__name__}.") from None
+        return {"status": "ok", "app": "bbx", "api_version": "1"}
+
+    app.include_router(routes.router)
+    app.include_router(pages.router)
+    app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
+    return app
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the app on its own (development; in production it runs inside the Airflow api-server)."""
+    import uvicorn
+
+    parser = argparse.ArgumentParser(prog="python -m bbx.api.app", description=main.__doc__)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8090)
+    args = parser.parse_args(argv)
+    uvicorn.run(create_app(), host=args.host, port=args.port)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

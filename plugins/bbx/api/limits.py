@@ -1,0 +1,10 @@
+"""Limits of BBX's web service and pages, in one place (contract limits of MijnOverheid
+itself are in ``bbx.domain.limits``)."""
+
+MAX_REQUEST_BYTES = 10 * 1024 * 1024  # one HTTP request body (JSON, or multipart with PDFs)
+MAX_BSNS_PER_CALL = 10_000  # BSNs in one send request (web service and manual page)
+MAX_IDEMPOTENCY_KEY_CHARS = 100
+MAX_REPORT_DAYS = 366  # longest period of one report request
+MAX_ROWS_PER_PAGE = 10_000  # per-row outcomes returned by one request (use ``after_row`` to page)
+DEFAULT_ROWS_PER_PAGE = 1_000
+MAX_SUBMISSIONS_PER_LOG = 5_000  # submission-log entries in one response

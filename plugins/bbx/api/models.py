@@ -1,0 +1,238 @@
+"""Request and response shapes of web service v1 (they make the OpenAPI description)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from bbx.api.limits import MAX_BSNS_PER_CALL
+from bbx.domain import limits
+
+
+class ErrorDetail(BaseModel):
+    code: str = Field(description="machine-readable, stable; see docs/api.md for the list")
+    message: str = Field(description="for people: what is wrong and what to do")
+    field: str | None = Field(None, description="the request field it is about, when there is one")
+    details: list[Any] | None = Field(None, description="per-item problems, e.g. each bad BSN with its position")
+
+
+class ErrorBody(BaseModel):
+    error: ErrorDetail
+    errors: list[ErrorDetail] | None = Field(None, description="every problem, when there are several")
+
+
+class SendBody(BaseModel):
+    """A message of one message type to a list of BSNs."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"message_type": "PASPRT", "bsns": ["249566758", "123456782"], "reference": "campagne mei"}]})
+
+    message_type: str = Field(description="code of a message type of this connection (GET /connections/{code})")
+    bsns: list[str] = Field(description=f"1 to {MAX_BSNS_PER_CALL:,} BSNs as strings of 9 digits (8 digits: the "
+                                        "leading zero is restored when that passes the 11-test); each BSN once. "
+                                        "One invalid entry refuses the whole request (422 invalid_bsns).")
+    text: str | None = Field(None, description=f"the message text (at most {limits.MAX_TEXT_CHARS} characters, "
+                                               "line breaks count as 2); leave out to use the message type's "
+                                               "standard text; required when the type has none")
+    reference: str | None = Field(None, description=f"your reference, shown to the citizen "
+                                                    f"(at most {limits.MAX_REFERENCE_CHARS} characters)")
+
+
+class LookupBody(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"bsn": "249566758"}]})
+
+    bsn: str = Field(description="the BSN to look up (sent in the body, never in the URL, so it stays out of access logs)")
+    connections: list[str] | None = Field(None, description="connection codes; default all of yours")
+
+
+class StandardAttachment(BaseModel):
+    position: int
+    code: str
+    description: str
+
+
+class MessageType(BaseModel):
+    code: str
+    name: str
+    subject: str
+    active: bool
+    has_standard_text: bool
+    standard_text: str | None
+    standard_attachments: list[StandardAttachment]
+
+
+class Connection(BaseModel):
+    code: str
+    name: str
+    tenant: str
+    active: bool
+    message_types: list[MessageType] | None = None
+
+
+class ConnectionList(BaseModel):
+    connections: list[Connection]
+
+
+class SubmissionFile(BaseModel):
+    file_name: str
+    role: str
+    size_bytes: int
+    sha256: str
+
+
+Outcome = Literal["planned", "queued", "sent", "not_subscribed", "delivered", "failed", "rejected"]
+
+
+class SubmissionStatus(BaseModel):
+    id: int
+    connection: str
+    tenant: str
+    message_type: str | None
+    channel: Literal["sftp", "manual", "api"]
+    external_ref: str | None = Field(description="the idempotency key (api), drop id (sftp) or form token (manual)")
+    submitted_by: str
+    received_at: datetime
+    status: Literal["received", "rejected", "accepted", "delivering", "closed"]
+    status_reason: str | None
+    delivery_held: str | None = Field(None, description="why delivery waits (e.g. the register is stale)")
+    rows_handed_in: int | None
+    counts: dict[str, int] = Field(description="rows per outcome: planned, queued, sent, not_subscribed, "
+                                               "delivered, failed, rejected")
+    final: int = Field(description="rows with a final outcome (rejected + not_subscribed + delivered + failed)")
+    reconciled: bool = Field(description="true when every row handed in has its final outcome")
+    reconciliation: str | None = Field(description="the counts in words")
+    closed_at: datetime | None
+    files: list[SubmissionFile]
+
+
+class RowOutcome(BaseModel):
+    row_number: int
+    bsn: str | None
+    message_id: str | None = Field(description="the BerichtID at MijnOverheid")
+    outcome: Outcome
+    outcome_code: str | None = Field(description="VerwerkingsCode from MijnOverheid, or BBX's reason code")
+    outcome_reason: str | None
+    reference: str | None
+    attachments: int
+    created_at: datetime
+    sent_at: datetime | None
+    final_at: datetime | None
+
+
+class RowPage(BaseModel):
+    submission_id: int
+    rows: list[RowOutcome]
+    next_after_row: int | None = Field(description="pass as after_row for the next page; null: this was the last")
+
+
+class RegisterPeriod(BaseModel):
+    begin_date: date
+    end_date: date | None = Field(description="the first day WITHOUT a subscription (exclusive); null: still subscribed")
+
+
+class BsnMessage(BaseModel):
+    submission_id: int
+    channel: str
+    received_at: datetime
+    message_type: str | None
+    message_type_name: str | None
+    subject: str | None
+    reference: str | None
+    message_id: str | None
+    outcome: Outcome
+    outcome_code: str | None
+    outcome_reason: str | None
+    attachments: int
+    created_at: datetime
+    sent_at: datetime | None
+    final_at: datetime | None
+
+
+class BsnConnection(BaseModel):
+    connection: str
+    name: str
+    tenant: str
+    subscribed_on: date
+    subscribed: bool = Field(description="subscribed according to BBX's register on subscribed_on (today)")
+    periods: list[RegisterPeriod]
+    messages: list[BsnMessage] = Field(description="every message to this BSN, sent or not, newest first")
+
+
+class BsnLookup(BaseModel):
+    bsn: str
+    on: date
+    connections: list[BsnConnection]
+
+
+class SubmissionLogEntry(BaseModel):
+    id: int
+    connection: str
+    channel: str
+    external_ref: str | None
+    submitted_by: str
+    received_at: datetime
+    message_type: str | None
+    status: str
+    status_reason: str | None
+    rows_handed_in: int | None
+    closed_at: datetime | None
+    counts: dict[str, int]
+    files: list[SubmissionFile]
+
+
+class SubmissionLog(BaseModel):
+    start: date
+    end: date
+    submissions: list[SubmissionLogEntry]
+
+
+class SubscribedReport(BaseModel):
+    connection: str
+    on: date
+    count: int
+    bsns: list[str] | None = None
+
+
+class RegisterChangesReport(BaseModel):
+    connection: str
+    start: date
+    end: date
+    signups: int
+    signoffs: int
+    signup_bsns: list[str] | None = None
+    signoff_bsns: list[str] | None = None
+
+
+class SentRow(BaseModel):
+    message_type: str
+    name: str
+    sent: int
+    delivered: int
+    not_subscribed: int
+    failed: int
+    awaiting_result: int
+
+
+class SentReport(BaseModel):
+    connection: str
+    start: date
+    end: date
+    message_types: list[SentRow]
+
+
+class UndeliveredRow(BaseModel):
+    message_type: str
+    name: str
+    outcome: Literal["rejected", "not_subscribed", "failed"]
+    code: str
+    reason: str
+    messages: int
+
+
+class UndeliveredReport(BaseModel):
+    connection: str
+    start: date
+    end: date
+    rows: list[UndeliveredRow]

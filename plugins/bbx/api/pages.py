@@ -1,0 +1,400 @@
+"""Pages for operators and tenant staff: manual send, BSN lookup, reports, submissions.
+
+Server-rendered (Jinja2) and usable without JavaScript; a little vanilla JavaScript
+checks BSNs as they are typed and shows the standard text of the chosen message type.
+Forms that change something are POSTed with a per-form token and checked for a
+same-origin ``Origin`` header; session cookies are SameSite=Lax.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from datetime import date
+from pathlib import Path
+from urllib.parse import quote, urlsplit
+
+from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+from starlette.datastructures import UploadFile
+
+from bbx.api import charts, sending, service
+from bbx.api.auth import SESSION_COOKIE, ConnDep, Principal, page_principal
+from bbx.api.errors import ApiError, ApiErrors
+from bbx.api.limits import MAX_BSNS_PER_CALL
+from bbx.domain import bsn as bsn_rules
+from bbx.domain import limits
+from bbx.store import api_keys, lookup, register, reports
+
+log = logging.getLogger(__name__)
+TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
+
+
+def _local(moment, seconds: bool = False) -> str:
+    """A timestamp as people in the Netherlands read it (the database keeps UTC)."""
+    if moment is None:
+        return ""
+    return moment.astimezone(service.TIMEZONE).strftime("%Y-%m-%d %H:%M" + (":%S" if seconds else ""))
+
+
+TEMPLATES.env.filters["local"] = _local
+router = APIRouter(include_in_schema=False)
+
+OUTCOME_LABELS = {
+    "planned": "waiting to be sent", "queued": "being sent", "sent": "sent, awaiting result",
+    "delivered": "delivered", "not_subscribed": "not subscribed (not delivered)", "failed": "failed",
+    "rejected": "rejected",
+}
+OUTCOME_ORDER = ("delivered", "not_subscribed", "failed", "rejected", "sent", "queued", "planned")
+
+
+class SignInRequired(Exception):
+    def __init__(self, next_url: str):
+        self.next_url = next_url
+
+
+def base(request: Request) -> str:
+    return request.scope.get("root_path", "").rstrip("/")
+
+
+def _render(request: Request, template: str, principal: Principal | None, status_code: int = 200, **context):
+    context.update(request=request, base=base(request), principal=principal, outcome_labels=OUTCOME_LABELS,
+                   limits=limits, max_bsns=MAX_BSNS_PER_CALL)
+    response = TEMPLATES.TemplateResponse(request, template, context, status_code=status_code)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _same_origin(request: Request) -> None:
+    origin = request.headers.get("origin")
+    if origin and origin != "null" and urlsplit(origin).netloc != request.headers.get("host"):
+        raise ApiError(403, "forbidden", "This form was posted from another site; open the page again and retry.")
+
+
+def _principal(request: Request, conn, method: str = "GET") -> Principal:
+    principal = page_principal(request, conn, method=method)
+    if principal is None:
+        raise SignInRequired(request.url.path + (f"?{request.url.query}" if request.url.query else ""))
+    return principal
+
+
+def sign_in_redirect(request: Request, exc: SignInRequired) -> RedirectResponse:
+    return RedirectResponse(f"{base(request)}/login?next={quote(exc.next_url)}", status_code=303)
+
+
+# --------------------------------------------------------------------------- sign in / out
+
+
+@router.get("/login", response_class=HTMLResponse)
+def login_form(request: Request, next: str = ""):
+    return _render(request, "login.html", None, next=next, error=None)
+
+
+def _safe_next(request: Request, target: str) -> str:
+    root = base(request)
+    if target.startswith(f"{root}/") and not target.startswith("//") and "\\" not in target:
+        return target
+    return f"{root}/"
+
+
+@router.post("/login", response_class=HTMLResponse)
+async def login(request: Request, conn: ConnDep):
+    form = await request.form()
+    key, target = str(form.get("api_key", "")).strip(), str(form.get("next", ""))
+
+    def check():
+        owner = api_keys.authenticate(conn, key)
+        token = api_keys.start_session(conn, owner) if owner else None
+        conn.commit()
+        return token
+
+    token = await run_in_threadpool(check)
+    if token is None:
+        return _render(request, "login.html", None, status_code=401, next=target,
+                       error="This key is unknown or revoked. Check it, or ask your BBX operator for a key.")
+    response = RedirectResponse(_safe_next(request, target), status_code=303)
+    response.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="lax", path=base(request) or "/",
+                        secure=request.url.scheme == "https", max_age=int(api_keys.SESSION_LIFETIME.total_seconds()))
+    return response
+
+
+@router.post("/logout")
+def logout(request: Request, conn: ConnDep):
+    _same_origin(request)
+    api_keys.end_session(conn, request.cookies.get(SESSION_COOKIE, ""))
+    conn.commit()
+    response = RedirectResponse(f"{base(request)}/login", status_code=303)
+    response.delete_cookie(SESSION_COOKIE, path=base(request) or "/")
+    return response
+
+
+# --------------------------------------------------------------------------- home
+
+
+@router.get("/", response_class=HTMLResponse)
+def home(request: Request, conn: ConnDep):
+    principal = _principal(request, conn)
+    connections = service.visible_connections(conn, principal)
+    for c in connections:
+        c["types"] = service.message_types(conn, c["id"], active_only=True)
+    return _render(request, "home.html", principal, connections=connections)
+
+
+# --------------------------------------------------------------------------- manual send
+
+
+def _send_options(conn, principal: Principal) -> list[dict]:
+    groups = []
+    for c in service.visible_connections(conn, principal):
+        if not c["active"]:
+            continue
+        types = service.message_types(conn, c["id"], active_only=True)
+        if types:
+            groups.append({"connection": c, "types": types})
+    return groups
+
+
+def _send_page(request, conn, principal, *, status_code=200, values=None, problems=(), done=None, checks=None,
+               check_note=None):
+    values = values or {}
+    return _render(
+        request, "send.html", principal, status_code=status_code, groups=_send_options(conn, principal),
+        values=values, token=values.get("token") or uuid.uuid4().hex,
+        problems=list(problems), field_problems={p.field: p for p in reversed(problems) if p.field},
+        done=done, checks=checks, check_note=check_note,
+    )
+
+
+@router.get("/send", response_class=HTMLResponse)
+def send_form(request: Request, conn: ConnDep, done: int | None = None, type: str = ""):
+    principal = _principal(request, conn)
+    finished = None
+    if done is not None:
+        try:
+            finished = service.submission_status(conn, service.submission_for(conn, principal, done))
+        except ApiError:
+            finished = None
+    return _send_page(request, conn, principal, values={"message_type": type}, done=finished)
+
+
+def split_bsns(text: str) -> list[str]:
+    """BSNs typed in a box: one per line, or separated by commas or semicolons."""
+    return [v.strip() for v in text.replace(";", "\n").replace(",", "\n").splitlines() if v.strip()]
+
+
+def _quick_check(connection: dict, message_type: dict, bsns: list[str]) -> tuple[dict[str, bool] | None, str]:
+    """MijnOverheid's ValidateAbonnementen, when the connection's Airflow Connection is configured."""
+    if len(bsns) > limits.MAX_BSNS_PER_VALIDATE_CALL:
+        return None, (f"The quick check at MijnOverheid takes at most {limits.MAX_BSNS_PER_VALIDATE_CALL} BSNs; "
+                      "only BBX's register was checked.")
+    try:
+        from bbx.hooks.berichtenbox import BerichtenboxHook
+
+        hook = BerichtenboxHook.for_connection(connection["code"])
+        answer = hook.validate_abonnementen(sender_code=connection["sender_code"],
+                                            message_type_code=message_type["code"], bsns=bsns)
+        return answer, "Checked at MijnOverheid just now (ValidateAbonnementen)."
+    except Exception as exc:  # not configured, unreachable, refused: the page says so
+        log.info("quick check unavailable for %s: %s", connection["code"], type(exc).__name__)
+        reason = str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__
+        return None, f"The quick check at MijnOverheid is not available for this connection ({reason}); " \
+                     "only BBX's register was checked."
+
+
+@router.post("/send", response_class=HTMLResponse)
+async def send(request: Request, conn: ConnDep):
+    _same_origin(request)
+    form = await request.form(max_files=5, max_fields=20)
+    values = {k: str(form.get(k, "")) for k in ("message_type", "text", "reference", "bsns", "token", "action")}
+    uploads = []
+    for item in form.getlist("pdfs"):
+        if isinstance(item, UploadFile) and item.filename:
+            uploads.append(sending.Upload(item.filename, await item.read()))
+
+    def work():
+        principal = _principal(request, conn, method="POST")
+        problems: list[ApiError] = []
+        connection = message_type = None
+        code, _, type_code = values["message_type"].partition("/")
+        try:
+            if not code or not type_code:
+                raise ApiError(422, "message_type_missing", "Choose a message type.", field="message_type")
+            connection = service.connection_for(conn, principal, code)
+            req = sending.SendRequest(
+                message_type=type_code, bsns=split_bsns(values["bsns"]), text=values["text"] or None,
+                reference=values["reference"] or None, uploads=tuple(uploads), uploads_for_every_bsn=True,
+            )
+            prepared = sending.prepare(conn, connection, req)
+            message_type = prepared.message_type
+        except ApiErrors as exc:
+            problems = exc.problems
+        except ApiError as exc:
+            problems = [exc]
+        if problems:
+            if uploads:
+                problems.append(ApiError(422, "choose_pdfs_again", "Choose the PDFs again (browsers do not keep "
+                                         "them after a check).", field="attachments"))
+            return _send_page(request, conn, principal, status_code=problems[0].status, values=values,
+                              problems=problems)
+        if values["action"] == "check":
+            bsns = [r.bsn for r in prepared.rows]
+            today = service.today()
+            answer, note = _quick_check(connection, message_type, bsns)
+            checks = [{"bsn": b, "register": register.is_subscribed(conn, connection["id"], b, today),
+                       "mijnoverheid": None if answer is None else answer.get(b)} for b in bsns]
+            if uploads:
+                note += " Choose the PDFs again before sending."
+            return _send_page(request, conn, principal, values=values, checks=checks, check_note=note)
+        if not values["token"]:
+            values["token"] = uuid.uuid4().hex
+        try:
+            handed = sending.hand_in(conn, prepared, channel="manual", external_ref=values["token"],
+                                     actor=principal.actor)
+        except ApiError as exc:  # this form was sent before, with other content
+            conn.rollback()
+            values["token"] = ""
+            return _send_page(request, conn, principal, status_code=exc.status, values=values, problems=[exc])
+        conn.commit()
+        return RedirectResponse(f"{base(request)}/send?done={handed.submission_id}"
+                                f"&type={quote(values['message_type'])}", status_code=303)
+
+    try:
+        return await run_in_threadpool(work)
+    except SignInRequired as exc:
+        return sign_in_redirect(request, exc)
+
+
+# --------------------------------------------------------------------------- submissions
+
+
+@router.get("/submissions", response_class=HTMLResponse)
+def submissions_page(request: Request, conn: ConnDep, connection: str = "",
+                     start: date | None = None, end: date | None = None):
+    principal = _principal(request, conn)
+    default_start, default_end = service.default_period()
+    start, end = start or default_start, end or default_end
+    error = None
+    try:
+        entries = service.submission_list(conn, principal, connection or None, start, end, 500)
+    except ApiError as exc:
+        entries, error = [], exc
+    return _render(request, "submissions.html", principal, entries=entries, start=start, end=end,
+                   connection=connection, connections=service.visible_connections(conn, principal), error=error)
+
+
+@router.get("/submissions/{submission_id}", response_class=HTMLResponse)
+def submission_page(submission_id: int, request: Request, conn: ConnDep):
+    principal = _principal(request, conn)
+    try:
+        sub = service.submission_for(conn, principal, submission_id)
+    except ApiError as exc:
+        return _render(request, "error.html", principal, status_code=404, error=exc)
+    status = service.submission_status(conn, sub)
+    rows = lookup.submission_rows(conn, sub["id"], limit=1000)
+    chart = charts.stacked_bars(
+        f"Outcomes of submission {sub['id']}",
+        [("rows", [status["counts"][o] for o in OUTCOME_ORDER])],
+        [OUTCOME_LABELS[o] for o in OUTCOME_ORDER], [charts.OUTCOME_COLOURS[o] for o in OUTCOME_ORDER],
+    )
+    return _render(request, "submission.html", principal, status=status, rows=rows, chart=chart,
+                   more=(status["rows_handed_in"] or 0) > len(rows))
+
+
+# --------------------------------------------------------------------------- BSN lookup
+
+
+@router.get("/lookup", response_class=HTMLResponse)
+def lookup_form(request: Request, conn: ConnDep):
+    principal = _principal(request, conn)
+    return _render(request, "lookup.html", principal, connections=service.visible_connections(conn, principal),
+                   result=None, error=None, values={})
+
+
+@router.post("/lookup", response_class=HTMLResponse)
+async def lookup_bsn(request: Request, conn: ConnDep):
+    _same_origin(request)
+    form = await request.form()
+    values = {"bsn": str(form.get("bsn", "")), "connection": str(form.get("connection", ""))}
+
+    def work():
+        principal = _principal(request, conn)
+        connections = service.visible_connections(conn, principal)
+        try:
+            result = service.lookup_bsn(conn, principal, values["bsn"],
+                                        [values["connection"]] if values["connection"] else None)
+        except ApiError as exc:
+            return _render(request, "lookup.html", principal, status_code=exc.status, connections=connections,
+                           result=None, error=exc, values=values)
+        conn.commit()
+        return _render(request, "lookup.html", principal, connections=connections, result=result, error=None,
+                       values=values, masked=bsn_rules.mask(result["bsn"]))
+
+    try:
+        return await run_in_threadpool(work)
+    except SignInRequired as exc:
+        return sign_in_redirect(request, exc)
+
+
+# --------------------------------------------------------------------------- reports
+
+
+@router.get("/reports", response_class=HTMLResponse)
+def reports_page(request: Request, conn: ConnDep, connection: str = "", start: date | None = None,
+                 end: date | None = None, on: date | None = None):
+    principal = _principal(request, conn)
+    connections = service.visible_connections(conn, principal)
+    default_start, default_end = service.default_period()
+    start, end, on = start or default_start, end or default_end, on or service.today()
+    context = {"connections": connections, "connection": connection, "start": start, "end": end, "on": on,
+               "error": None, "report": None}
+    if not connection and connections:
+        connection = context["connection"] = connections[0]["code"]
+    if connection:
+        try:
+            row = service.connection_for(conn, principal, connection)
+            service.check_period(start, end)
+            sent = reports.sent_per_message_type(conn, row["id"], start, end)
+            undelivered = reports.undelivered_per_message_type(conn, row["id"], start, end)
+            subscribed = register.subscribed_on(conn, row["id"], on)
+            changes = register.changes(conn, row["id"], start, end)
+            sent_series = ("delivered", "not subscribed", "failed", "awaiting result")
+            context["report"] = {
+                "connection": row, "sent": sent, "undelivered": undelivered,
+                "subscribed": subscribed["count"], "changes": changes,
+                "sent_chart": charts.stacked_bars(
+                    f"Messages sent per message type, {start} to {end}",
+                    [(f"{r['message_type']} {r['name']}", [r["delivered"], r["not_subscribed"], r["failed"],
+                                                          r["awaiting_result"]]) for r in sent],
+                    sent_series, [charts.OUTCOME_COLOURS[o] for o in ("delivered", "not_subscribed", "failed", "sent")]),
+                "undelivered_chart": charts.stacked_bars(
+                    f"Messages not delivered per message type, {start} to {end}",
+                    _undelivered_bars(undelivered), ("rejected", "not subscribed", "failed"),
+                    [charts.OUTCOME_COLOURS[o] for o in ("rejected", "not_subscribed", "failed")]),
+                "changes_chart": charts.stacked_bars(
+                    f"Register changes, {start} to {end}",
+                    [("sign-ups", [changes["signups"], 0]), ("sign-offs", [0, changes["signoffs"]])],
+                    ("sign-ups", "sign-offs")),
+            }
+        except ApiError as exc:
+            context["error"] = exc
+    return _render(request, "reports.html", principal, **context)
+
+
+def _undelivered_bars(rows: list[dict]) -> list[tuple[str, list[int]]]:
+    per_type: dict[str, list[int]] = {}
+    index = {"rejected": 0, "not_subscribed": 1, "failed": 2}
+    for r in rows:
+        per_type.setdefault(f"{r['message_type']} {r['name']}", [0, 0, 0])[index[r["outcome"]]] += r["messages"]
+    return list(per_type.items())
+
+
+def not_found_page(request: Request) -> Response:
+    return HTMLResponse(
+        TEMPLATES.get_template("error.html").render(
+            request=request, base=base(request), principal=None,
+            error=ApiError(404, "not_found", "There is no BBX page at this address."),
+        ),
+        status_code=404,
+    )

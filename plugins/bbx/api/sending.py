@@ -1,0 +1,361 @@
+"""Sending through the web service and the manual page: check a request, then hand it in.
+
+Both channels end in :mod:`bbx.store.submissions` (``open_submission`` → ``record_file``
+→ ``add_rows`` → ``accept``), in one transaction; delivery picks accepted submissions up
+like any other. Nothing is sent from here.
+
+The checks use the domain rules (``bbx.domain``: BSN 11-test, contract limits, PDF
+inspection and attachment composition). A request with any problem is refused as a
+whole, every problem listed (each bad BSN with its position), and nothing is created:
+the tenant fixes the request and sends it again (the same idempotency key may be
+reused, since nothing was stored under it).
+
+One rule is applied per row rather than to the whole request: a BSN already handed in for the
+same message type (through any channel, planned, on its way or delivered) is not sent
+again; its row is recorded as rejected with the reason, and the rest goes ahead.
+
+Idempotency: the channel's ``external_ref`` (the web service's ``Idempotency-Key``, the
+manual page's form token) identifies the hand-in. The SHA-256 of the canonical request
+is kept as the submission's file ``request.json`` (the content itself is not stored):
+the same key with the same request returns the first submission; the same key with a
+different request is refused (409).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass, field
+
+from bbx.api.errors import ApiError, ApiErrors
+from bbx.api.limits import MAX_BSNS_PER_CALL
+from bbx.domain import attachments as pdfs
+from bbx.domain import bsn as bsn_rules
+from bbx.domain import globe, limits
+from bbx.store import submissions
+
+REQUEST_FILE = "request.json"  # the submission file that records the request's hash
+_ATTACHMENT_NAME = re.compile(r"(?P<bsn>[0-9]{8,9})_(?P<n>[12])\.pdf", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Upload:
+    file_name: str
+    content: bytes = field(repr=False)
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.content).hexdigest()
+
+
+@dataclass(frozen=True)
+class SendRequest:
+    message_type: str
+    bsns: list[str] = field(repr=False)  # as given
+    text: str | None = field(default=None, repr=False)  # None: the message type's standard text
+    reference: str | None = None
+    uploads: tuple[Upload, ...] = ()
+    # False (web service): each PDF is named <BSN>_<1|2>.pdf and goes to that BSN only.
+    # True (manual page): the 0-2 uploaded PDFs go with the message to every BSN given.
+    uploads_for_every_bsn: bool = False
+
+
+@dataclass(frozen=True)
+class Prepared:
+    connection: dict
+    message_type: dict
+    rows: list[submissions.NewRow] = field(repr=False)
+    request_sha256: str
+    request_size: int
+    uploads: tuple[Upload, ...]
+
+
+@dataclass(frozen=True)
+class Handed:
+    submission_id: int
+    created: bool  # False: the same request was handed in before under this key
+
+
+def _problem(code: str, message: str, *, field: str | None = None, details=None, status: int = 422) -> ApiError:
+    return ApiError(status, code, message, field=field, details=details)
+
+
+# --------------------------------------------------------------------------- checks
+
+
+def message_type_of(conn, connection: dict, code: str) -> dict:
+    row = conn.execute(
+        "SELECT id, code, name, subject, standard_text, active FROM message_types"
+        " WHERE connection_id = %s AND code = %s",
+        (connection["id"], code),
+    ).fetchone()
+    if row is None:
+        known = [r["code"] for r in conn.execute(
+            "SELECT code FROM message_types WHERE connection_id = %s AND active ORDER BY code", (connection["id"],)
+        )]
+        raise _problem("unknown_message_type",
+                       f"Connection {connection['code']!r} has no message type {code!r}; "
+                       f"its message types are: {', '.join(known) or 'none'}.", field="message_type")
+    if not row["active"]:
+        raise _problem("message_type_inactive",
+                       f"Message type {code!r} of connection {connection['code']!r} is no longer active; "
+                       "ask your BBX operator, or use an active message type.", field="message_type")
+    return row
+
+
+def _xml_problem(value: str) -> str | None:
+    try:
+        globe._escape(value)  # the one rule for what XML (and so MijnOverheid) can carry
+    except ValueError as exc:
+        return str(exc)
+    return None
+
+
+def check_text(text: str | None, message_type: dict, *, has_pdfs: bool) -> list[ApiError]:
+    if text is None:
+        if message_type["standard_text"] is None and not has_pdfs:
+            return [_problem("text_required",
+                             f"Message type {message_type['code']!r} has no standard text: give a text "
+                             "(or, on the manual page, a personal PDF).", field="text")]
+        return []
+    if not text.strip():
+        return [_problem("text_empty", "The text is empty: leave it out to use the standard text, or write one.",
+                         field="text")]
+    problems = []
+    length = len(globe.normalise_text(text))
+    if length > limits.MAX_TEXT_CHARS:
+        problems.append(_problem(
+            "text_too_long",
+            f"The text is {length} characters long (each line break counts as 2); MijnOverheid accepts "
+            f"at most {limits.MAX_TEXT_CHARS}. Shorten it by {length - limits.MAX_TEXT_CHARS} characters.",
+            field="text"))
+    if bad := _xml_problem(text):
+        problems.append(_problem("text_invalid_character", f"The text {bad}.", field="text"))
+    return problems
+
+
+def check_reference(reference: str | None) -> list[ApiError]:
+    if reference is None:
+        return []
+    problems = []
+    if len(reference) > limits.MAX_REFERENCE_CHARS:
+        problems.append(_problem(
+            "reference_too_long",
+            f"The reference is {len(reference)} characters long; MijnOverheid accepts at most "
+            f"{limits.MAX_REFERENCE_CHARS}.", field="reference"))
+    if bad := _xml_problem(reference):
+        problems.append(_problem("reference_invalid_character", f"The reference {bad}.", field="reference"))
+    return problems
+
+
+def check_bsns(raw: list[str]) -> tuple[list[str], list[ApiError]]:
+    """Normalised BSNs in the given order, or the problems (each bad entry with its position)."""
+    if not raw:
+        return [], [_problem("bsns_empty", "No BSNs given: give at least one.", field="bsns")]
+    if len(raw) > MAX_BSNS_PER_CALL:
+        return [], [_problem(
+            "too_many_bsns",
+            f"{len(raw):,} BSNs in one request; at most {MAX_BSNS_PER_CALL:,} are accepted per call. "
+            "Split the list over several requests (each with its own idempotency key), or use the "
+            "SFTP channel for large lists.", field="bsns")]
+    normalised: list[str] = []
+    details = []
+    first_seen: dict[str, int] = {}
+    for position, value in enumerate(raw, start=1):
+        result = bsn_rules.check(value)
+        if result.error:
+            details.append({"position": position, "value": bsn_rules.mask(str(value)[:20]), "reason": result.error})
+            continue
+        if result.bsn in first_seen:
+            details.append({"position": position, "value": bsn_rules.mask(result.bsn),
+                            "reason": f"the same BSN as position {first_seen[result.bsn]}; "
+                                      "give each BSN once per request"})
+            continue
+        first_seen[result.bsn] = position
+        normalised.append(result.bsn)
+    if details:
+        shown = ", ".join(str(d["position"]) for d in details[:10])
+        more = f" and {len(details) - 10} more" if len(details) > 10 else ""
+        return [], [_problem(
+            "invalid_bsns",
+            f"{len(details)} of the {len(raw)} BSNs are not valid (positions {shown}{more}, counting from 1); "
+            "nothing was sent. Correct or remove them and send the request again.",
+            field="bsns", details=details)]
+    return normalised, []
+
+
+def _standard_set(conn, message_type: dict) -> pdfs.StandardSet:
+    rows = conn.execute(
+        """SELECT sa.description, sa.content FROM message_type_attachments mta
+           JOIN standard_attachments sa ON sa.id = mta.standard_attachment_id
+           WHERE mta.message_type_id = %s ORDER BY mta.position""",
+        (message_type["id"],),
+    ).fetchall()
+    return pdfs.prepare_standard_set([pdfs.SourcePdf(r["description"], bytes(r["content"])) for r in rows])
+
+
+def check_uploads(conn, req: SendRequest, message_type: dict, bsns: list[str]
+                  ) -> tuple[dict[str, list[Upload]], list[ApiError]]:
+    """PDFs per BSN (in Volgorde order), or the problems."""
+    if not req.uploads:
+        return {}, []
+    problems: list[ApiError] = []
+    for upload in req.uploads:
+        result = pdfs.inspect_pdf(upload.content)
+        if not result.ok:
+            problems.append(_problem("invalid_attachment", f"{upload.file_name}: {result.reason}.",
+                                     field="attachments", details=[{"file_name": upload.file_name,
+                                                                    "reason": result.reason}]))
+    per_bsn: dict[str, list[Upload]] = {}
+    if req.uploads_for_every_bsn:
+        if len(req.uploads) > limits.MAX_PERSONAL_ATTACHMENTS_PER_MESSAGE:
+            problems.append(_problem(
+                "too_many_attachments",
+                f"{len(req.uploads)} PDFs; at most {limits.MAX_PERSONAL_ATTACHMENTS_PER_MESSAGE} personal "
+                "PDFs go with one message.", field="attachments"))
+        ordered = list(req.uploads)
+        per_bsn = {b: ordered for b in bsns}
+    else:
+        wanted = set(bsns)
+        slots: dict[str, dict[int, Upload]] = {}
+        bad_names = []
+        for upload in req.uploads:
+            match = _ATTACHMENT_NAME.fullmatch(upload.file_name)
+            if match is None:
+                bad_names.append({"file_name": upload.file_name,
+                                  "reason": "name it <BSN>_1.pdf or <BSN>_2.pdf"})
+                continue
+            owner = bsn_rules.check(match.group("bsn"))
+            if owner.error or owner.bsn not in wanted:
+                bad_names.append({"file_name": upload.file_name,
+                                  "reason": "the BSN in the file name is not in this request's list of BSNs"})
+                continue
+            number = int(match.group("n"))
+            if number in slots.setdefault(owner.bsn, {}):
+                bad_names.append({"file_name": upload.file_name,
+                                  "reason": f"a second PDF number {number} for the same BSN"})
+                continue
+            slots[owner.bsn][number] = upload
+        if bad_names:
+            problems.append(_problem(
+                "attachment_unmatched",
+                f"{len(bad_names)} PDF(s) cannot be matched to a BSN of this request: see details.",
+                field="attachments", details=bad_names))
+        per_bsn = {b: [slot[n] for n in sorted(slot)] for b, slot in slots.items()}
+    if problems:
+        return {}, problems
+    standard = _standard_set(conn, message_type)
+    checked: dict[tuple[str, ...], str | None] = {}
+    too_large = []
+    for bsn, uploads in per_bsn.items():
+        key = tuple(u.sha256 for u in uploads)
+        if key not in checked:
+            composed = pdfs.compose(standard, [pdfs.SourcePdf(pdfs.DEFAULT_DESCRIPTION, u.content) for u in uploads])
+            checked[key] = None if composed.ok else composed.reason
+        if checked[key]:
+            too_large.append({"bsn": bsn_rules.mask(bsn), "files": [u.file_name for u in uploads],
+                              "reason": checked[key]})
+    if too_large:
+        first = too_large[0]["reason"]
+        return {}, [_problem("attachments_too_large",
+                             f"The PDFs of {len(too_large)} message(s) do not fit: {first}",
+                             field="attachments", details=too_large)]
+    return per_bsn, []
+
+
+# --------------------------------------------------------------------------- prepare, hand in
+
+
+def prepare(conn, connection: dict, req: SendRequest) -> Prepared:
+    """Check everything; raise :class:`ApiErrors` listing every problem, or return the rows."""
+    if not connection["active"]:
+        raise _problem("connection_inactive",
+                       f"Connection {connection['code']!r} is not active; nothing can be sent through it.",
+                       status=409)
+    message_type = message_type_of(conn, connection, req.message_type)
+    problems = check_text(req.text, message_type, has_pdfs=bool(req.uploads))
+    problems += check_reference(req.reference)
+    bsns, bsn_problems = check_bsns(req.bsns)
+    problems += bsn_problems
+    per_bsn: dict[str, list[Upload]] = {}
+    if not bsn_problems:
+        per_bsn, upload_problems = check_uploads(conn, req, message_type, bsns)
+        problems += upload_problems
+    if problems:
+        raise ApiErrors(problems)
+
+    canonical = json.dumps(
+        {"connection": connection["code"], "message_type": message_type["code"], "bsns": bsns,
+         "text": req.text, "reference": req.reference,
+         "attachments": {b: [u.sha256 for u in ups] for b, ups in sorted(per_bsn.items())}},
+        sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+    ).encode("utf-8")
+    rows = [
+        submissions.NewRow(
+            row_number=i, bsn=bsn, text=req.text, reference=req.reference,
+            attachments=tuple(
+                submissions.PersonalAttachment(pos, u.file_name, u.content, u.sha256)
+                for pos, u in enumerate(per_bsn.get(bsn, ()), start=1)
+            ),
+        )
+        for i, bsn in enumerate(bsns, start=1)
+    ]
+    return Prepared(connection, message_type, rows, hashlib.sha256(canonical).hexdigest(), len(canonical),
+                    tuple(req.uploads))
+
+
+def _without_earlier_hand_ins(conn, prepared: Prepared, submission_id: int) -> list[submissions.NewRow]:
+    """The rule of every channel (the SFTP intake applies it too): a BSN already handed in
+    for this message type (planned, on its way or delivered) is not sent again; its row is
+    kept as rejected with the reason. Serialised per message type until commit."""
+    from bbx.intake import store as intake_store
+
+    type_code = prepared.message_type["code"]
+    intake_store.lock_message_type(conn, prepared.message_type["id"])
+    earlier = intake_store.handed_in_earlier(
+        conn, connection_id=prepared.connection["id"], message_type_id=prepared.message_type["id"],
+        submission_id=submission_id, bsns=[r.bsn for r in prepared.rows],
+    )
+    if not earlier:
+        return prepared.rows
+    return [
+        submissions.NewRow(row_number=r.row_number, bsn=r.bsn, rejection=(
+            f"already handed in for message type {type_code} in {earlier[r.bsn].text()}: it is not sent again"))
+        if r.bsn in earlier else r
+        for r in prepared.rows
+    ]
+
+
+def hand_in(conn, prepared: Prepared, *, channel: str, external_ref: str, actor: str) -> Handed:
+    """Write the submission and its rows (call inside the request's transaction; commit after)."""
+    connection = prepared.connection
+    sub = submissions.open_submission(
+        conn, connection_id=connection["id"], channel=channel, external_ref=external_ref,
+        submitted_by=actor, message_type_id=prepared.message_type["id"],
+    )
+    if not sub.created:
+        from bbx.store import lookup
+
+        earlier = lookup.submission_file_sha256(conn, sub.id, REQUEST_FILE)
+        if earlier != prepared.request_sha256:
+            raise ApiError(
+                409, "idempotency_key_reused",
+                f"This idempotency key was already used for submission {sub.id} with a different request. "
+                "Use a new key for a new request; repeat a request only unchanged.",
+                details=[{"submission_id": sub.id}],
+            )
+        return Handed(sub.id, False)
+    submissions.record_file(conn, sub.id, file_name=REQUEST_FILE, role="request",
+                            size_bytes=prepared.request_size, sha256=prepared.request_sha256)
+    seen = {REQUEST_FILE}
+    for upload in prepared.uploads:
+        name = upload.file_name if upload.file_name not in seen else f"{len(seen)}-{upload.file_name}"
+        seen.add(name)
+        submissions.record_file(conn, sub.id, file_name=name, role="personal_attachment",
+                                size_bytes=len(upload.content), sha256=upload.sha256)
+    rows = _without_earlier_hand_ins(conn, prepared, sub.id)
+    submissions.add_rows(conn, sub.id, connection_code=connection["code"], connection_id=connection["id"],
+                         message_type_id=prepared.message_type["id"], rows=rows)
+    submissions.accept(conn, sub.id, rows_handed_in=len(prepared.rows), actor=actor)
+    return Handed(sub.id, True)

@@ -1,0 +1,185 @@
+"""What the web service and the pages show, with the tenant check in one place.
+
+Every function that takes a ``Principal`` returns only what that principal may see:
+a tenant key sees its own tenant's connections and their submissions; an operator sees
+all. Another tenant's connection or submission is answered exactly like one that does
+not exist (404), so ids reveal nothing.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
+
+from bbx.api.auth import Principal
+from bbx.api.errors import ApiError
+from bbx.api.limits import MAX_REPORT_DAYS
+from bbx.domain import bsn as bsn_rules
+from bbx.domain import outcomes
+from bbx.store import audit, lookup, register, reports, submissions
+
+TIMEZONE = ZoneInfo(reports.REPORT_TIMEZONE)
+
+
+def today() -> date:
+    return datetime.now(TIMEZONE).date()
+
+
+# --------------------------------------------------------------------------- access
+
+
+def visible_connections(conn, principal: Principal) -> list[dict]:
+    where, params = ("", ()) if principal.is_operator else ("WHERE c.tenant_id = %s", (principal.tenant_id,))
+    return conn.execute(
+        f"""SELECT c.id, c.code, c.name, c.active, c.tenant_id, t.code AS tenant, t.name AS tenant_name,
+                   c.sender_code, c.oin
+            FROM connections c JOIN tenants t ON t.id = c.tenant_id {where}
+            ORDER BY t.code, c.code""",
+        params,
+    ).fetchall()
+
+
+def connection_for(conn, principal: Principal, code: str) -> dict:
+    row = conn.execute(
+        """SELECT c.id, c.code, c.name, c.active, c.tenant_id, t.code AS tenant, t.name AS tenant_name,
+                  c.sender_code, c.oin
+           FROM connections c JOIN tenants t ON t.id = c.tenant_id WHERE c.code = %s""",
+        (code,),
+    ).fetchone()
+    if row is None or not (principal.is_operator or row["tenant_id"] == principal.tenant_id):
+        raise ApiError(404, "connection_not_found",
+                       f"You have no connection {code!r}; GET /api/v1/connections lists yours.")
+    return row
+
+
+def submission_for(conn, principal: Principal, submission_id: int) -> dict:
+    sub = lookup.submission(conn, submission_id)
+    if sub is None or not (principal.is_operator or sub["tenant_id"] == principal.tenant_id):
+        raise ApiError(404, "submission_not_found",
+                       f"You have no submission {submission_id}; GET /api/v1/submissions lists yours.")
+    return sub
+
+
+def message_types(conn, connection_id: int, *, active_only: bool = False) -> list[dict]:
+    rows = conn.execute(
+        f"""SELECT mt.id, mt.code, mt.name, mt.subject, mt.standard_text, mt.active,
+                   coalesce((SELECT json_agg(json_build_object('position', mta.position, 'code', sa.code,
+                                                               'description', sa.description)
+                                             ORDER BY mta.position)
+                             FROM message_type_attachments mta
+                             JOIN standard_attachments sa ON sa.id = mta.standard_attachment_id
+                             WHERE mta.message_type_id = mt.id), '[]'::json) AS standard_attachments
+            FROM message_types mt WHERE mt.connection_id = %s {'AND mt.active' if active_only else ''}
+            ORDER BY mt.code""",
+        (connection_id,),
+    ).fetchall()
+    return rows
+
+
+def connection_json(row: dict, types: list[dict] | None = None) -> dict:
+    out = {"code": row["code"], "name": row["name"], "tenant": row["tenant"], "active": row["active"]}
+    if types is not None:
+        out["message_types"] = [message_type_json(t) for t in types]
+    return out
+
+
+def message_type_json(t: dict) -> dict:
+    return {"code": t["code"], "name": t["name"], "subject": t["subject"], "active": t["active"],
+            "has_standard_text": t["standard_text"] is not None, "standard_text": t["standard_text"],
+            "standard_attachments": t["standard_attachments"]}
+
+
+# --------------------------------------------------------------------------- submissions
+
+
+def submission_status(conn, sub: dict) -> dict:
+    counts = submissions.outcome_counts(conn, sub["id"])
+    rows = sub["rows_handed_in"] or 0
+    check = outcomes.reconcile(rows, counts) if sub["status"] != "rejected" else None
+    return {
+        "id": sub["id"],
+        "connection": sub["connection"],
+        "tenant": sub["tenant"],
+        "message_type": sub["message_type"],
+        "channel": sub["channel"],
+        "external_ref": sub["external_ref"],
+        "submitted_by": sub["submitted_by"],
+        "received_at": sub["received_at"],
+        "status": sub["status"],
+        "status_reason": sub["status_reason"],
+        "delivery_held": sub.get("delivery_held"),
+        "rows_handed_in": sub["rows_handed_in"],
+        "counts": counts,
+        "final": sum(counts[o] for o in submissions.FINAL_OUTCOMES),
+        "reconciled": check is not None and check.complete,
+        "reconciliation": check.explanation if check is not None else sub["status_reason"],
+        "closed_at": sub["closed_at"],
+        "files": lookup.submission_files(conn, sub["id"]),
+    }
+
+
+def submission_list(conn, principal: Principal, connection_code: str | None, start: date, end: date,
+                    limit: int) -> list[dict]:
+    check_period(start, end)
+    if connection_code:
+        ids = [connection_for(conn, principal, connection_code)["id"]]
+    else:
+        ids = [c["id"] for c in visible_connections(conn, principal)]
+    return reports.submission_log(conn, ids, start, end, limit=limit)
+
+
+# --------------------------------------------------------------------------- BSN lookup
+
+
+def check_bsn(raw: str) -> str:
+    result = bsn_rules.check(raw)
+    if result.error:
+        raise ApiError(422, "invalid_bsn", f"Not a valid BSN: {result.error}.", field="bsn")
+    return result.bsn
+
+
+def lookup_bsn(conn, principal: Principal, raw_bsn: str, connection_codes: list[str] | None) -> dict:
+    """Register periods and every message (sent or not) for one BSN, per connection."""
+    bsn = check_bsn(raw_bsn)
+    if connection_codes:
+        connections = [connection_for(conn, principal, code) for code in dict.fromkeys(connection_codes)]
+    else:
+        connections = visible_connections(conn, principal)
+    on = today()
+    messages = lookup.messages_for_bsn(conn, bsn, [c["id"] for c in connections])
+    by_connection: dict[int, list[dict]] = {c["id"]: [] for c in connections}
+    for m in messages:
+        by_connection[m.pop("connection_id")].append(m)
+    result = []
+    for c in connections:
+        result.append({
+            "connection": c["code"],
+            "name": c["name"],
+            "tenant": c["tenant"],
+            "subscribed_on": on,
+            "subscribed": register.is_subscribed(conn, c["id"], bsn, on),
+            "periods": register.periods(conn, c["id"], bsn),
+            "messages": by_connection[c["id"]],
+        })
+    tenant_ids = {c["tenant_id"] for c in connections}
+    audit.record(conn, actor=principal.actor, action="bsn.lookup",
+                 tenant_id=next(iter(tenant_ids)) if len(tenant_ids) == 1 else None,
+                 details={"bsn": bsn_rules.mask(bsn), "connections": [c["code"] for c in connections],
+                          "messages_found": len(messages)})
+    return {"bsn": bsn, "on": on, "connections": result}
+
+
+# --------------------------------------------------------------------------- reports
+
+
+def check_period(start: date, end: date) -> None:
+    if end < start:
+        raise ApiError(422, "invalid_period", f"The period ends ({end}) before it starts ({start}).")
+    if (end - start).days + 1 > MAX_REPORT_DAYS:
+        raise ApiError(422, "period_too_long",
+                       f"The period has {(end - start).days + 1} days; at most {MAX_REPORT_DAYS} per request.")
+
+
+def default_period() -> tuple[date, date]:
+    end = today()
+    return end.replace(day=1), end

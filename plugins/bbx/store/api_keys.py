@@ -1,0 +1,159 @@
+"""API keys (web service) and page sessions, stored hashed.
+
+A key looks like ``bbx_<prefix>_<secret>``: ``prefix`` (8 characters) names the key in
+lists, the audit log and ``submitted_by``; ``secret`` carries 256 random bits. Only the
+SHA-256 of the whole key is stored, and the key is shown once, when it is created. A
+high-entropy key needs no salt or slow hash: guessing it is hopeless either way.
+
+Roles: ``tenant`` keys see and touch only their own tenant's connections; ``operator``
+keys see every tenant (for operators' pages and scripts).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import string
+from dataclasses import dataclass
+from datetime import timedelta
+
+from bbx.store import audit
+
+KEY_PREFIX = "bbx_"
+SESSION_LIFETIME = timedelta(hours=12)
+_PREFIX_ALPHABET = string.ascii_lowercase + string.digits
+_TOUCH_INTERVAL = "1 minute"  # last_used_at is updated at most this often per key
+
+
+@dataclass(frozen=True)
+class KeyOwner:
+    """Who a valid key (or page session) belongs to."""
+
+    key_id: int
+    prefix: str
+    role: str  # 'tenant' | 'operator'
+    tenant_id: int | None
+    tenant_code: str | None
+    name: str
+
+    @property
+    def actor(self) -> str:
+        return f"api-key:{self.prefix}"
+
+
+@dataclass(frozen=True)
+class NewKey:
+    key: str  # the secret: show it once, never store it
+    owner: KeyOwner
+
+
+class UnknownTenant(LookupError):
+    pass
+
+
+def sha256(value: str) -> str:
+    return hashlib.sha256(value.encode("utf-8")).hexdigest()
+
+
+def create_key(conn, *, tenant_code: str | None, operator: bool, name: str, created_by: str) -> NewKey:
+    """Create a key for a tenant (``operator=False``) or an operator key (no tenant)."""
+    if operator == bool(tenant_code):
+        raise ValueError("give a tenant for a tenant key, or operator=True without a tenant")
+    tenant_id = None
+    if tenant_code:
+        row = conn.execute("SELECT id FROM tenants WHERE code = %s", (tenant_code,)).fetchone()
+        if row is None:
+            known = [r["code"] for r in conn.execute("SELECT code FROM tenants ORDER BY code")]
+            raise UnknownTenant(
+                f"no tenant with code {tenant_code!r}; known tenants: {', '.join(known) or 'none'}"
+                " (apply a configuration with 'bbx config apply FILE' first)"
+            )
+        tenant_id = row["id"]
+    role = "operator" if operator else "tenant"
+    for _ in range(5):  # a prefix collision is astronomically rare; retry anyway
+        prefix = "".join(secrets.choice(_PREFIX_ALPHABET) for _ in range(8))
+        if conn.execute("SELECT 1 FROM api_keys WHERE prefix = %s", (prefix,)).fetchone() is None:
+            break
+    key = f"{KEY_PREFIX}{prefix}_{secrets.token_urlsafe(32)}"
+    key_id = conn.execute(
+        """INSERT INTO api_keys (prefix, key_sha256, role, tenant_id, name, created_by)
+           VALUES (%s, %s, %s, %s, %s, %s) RETURNING id""",
+        (prefix, sha256(key), role, tenant_id, name, created_by),
+    ).fetchone()["id"]
+    audit.record(conn, actor=created_by, action="api_key.created", tenant_id=tenant_id,
+                 details={"prefix": prefix, "role": role, "name": name})
+    return NewKey(key, KeyOwner(key_id, prefix, role, tenant_id, tenant_code, name))
+
+
+_OWNER_SQL = """SELECT k.id AS key_id, k.prefix, k.role, k.tenant_id, t.code AS tenant_code, k.name
+                FROM api_keys k LEFT JOIN tenants t ON t.id = k.tenant_id"""
+
+
+def _owner(row) -> KeyOwner:
+    return KeyOwner(row["key_id"], row["prefix"], row["role"], row["tenant_id"], row["tenant_code"], row["name"])
+
+
+def authenticate(conn, key: str) -> KeyOwner | None:
+    """The owner of a valid, unrevoked key; None for anything else."""
+    if not key or not key.startswith(KEY_PREFIX) or len(key) > 200:
+        return None
+    row = conn.execute(f"{_OWNER_SQL} WHERE k.key_sha256 = %s AND k.revoked_at IS NULL", (sha256(key),)).fetchone()
+    if row is None:
+        return None
+    conn.execute(
+        f"UPDATE api_keys SET last_used_at = now() WHERE id = %s"
+        f" AND (last_used_at IS NULL OR last_used_at < now() - interval '{_TOUCH_INTERVAL}')",
+        (row["key_id"],),
+    )
+    return _owner(row)
+
+
+def list_keys(conn) -> list[dict]:
+    return conn.execute(
+        """SELECT k.prefix, k.role, t.code AS tenant, k.name, k.created_by, k.created_at,
+                  k.last_used_at, k.revoked_at
+           FROM api_keys k LEFT JOIN tenants t ON t.id = k.tenant_id ORDER BY k.created_at, k.id"""
+    ).fetchall()
+
+
+def revoke(conn, prefix: str, *, actor: str) -> bool:
+    """Revoke a key (and end its page sessions). True when a key was revoked now."""
+    row = conn.execute(
+        "UPDATE api_keys SET revoked_at = now() WHERE prefix = %s AND revoked_at IS NULL RETURNING id, tenant_id",
+        (prefix,),
+    ).fetchone()
+    if row is None:
+        return False
+    conn.execute("DELETE FROM web_sessions WHERE api_key_id = %s", (row["id"],))
+    audit.record(conn, actor=actor, action="api_key.revoked", tenant_id=row["tenant_id"], details={"prefix": prefix})
+    return True
+
+
+# --------------------------------------------------------------------------- page sessions
+
+
+def start_session(conn, owner: KeyOwner) -> str:
+    """A new page session for a signed-in key; returns the cookie value."""
+    token = secrets.token_urlsafe(32)
+    conn.execute("DELETE FROM web_sessions WHERE expires_at < now()")
+    conn.execute(
+        "INSERT INTO web_sessions (token_sha256, api_key_id, expires_at) VALUES (%s, %s, now() + %s)",
+        (sha256(token), owner.key_id, SESSION_LIFETIME),
+    )
+    audit.record(conn, actor=owner.actor, action="web_session.started", tenant_id=owner.tenant_id)
+    return token
+
+
+def session_owner(conn, token: str) -> KeyOwner | None:
+    if not token or len(token) > 200:
+        return None
+    row = conn.execute(
+        f"""{_OWNER_SQL} JOIN web_sessions s ON s.api_key_id = k.id
+            WHERE s.token_sha256 = %s AND s.expires_at > now() AND k.revoked_at IS NULL""",
+        (sha256(token),),
+    ).fetchone()
+    return _owner(row) if row else None
+
+
+def end_session(conn, token: str) -> None:
+    conn.execute("DELETE FROM web_sessions WHERE token_sha256 = %s", (sha256(token or ""),))

@@ -1,0 +1,172 @@
+"""Fixtures and helpers of the web-service, page and browser tests: the sample
+configuration in a fresh BBX database, API keys for two tenants and an operator, the
+real FastAPI app (TestClient), and helpers to put register periods and delivery
+outcomes in place. ``tests/api/conftest.py`` and ``tests/browser/conftest.py`` import
+the fixtures from here."""
+
+from __future__ import annotations
+
+import io
+import re
+import uuid
+from dataclasses import dataclass
+from datetime import date
+
+import pytest
+from fastapi.testclient import TestClient
+
+from bbx.config.model import load
+from bbx.domain import bsn as bsn_rules
+from bbx.store import administration, api_keys
+
+TENANT_A = "gemeente-voorbeeld"  # connection voorbeeld: PASPRT (standard text + 2 PDFs), WOZ2026 (no text)
+TENANT_B = "pensioenuitvoerder"  # connections pf_metaal, pf_zorg
+
+
+@dataclass
+class Keys:
+    a: str
+    b: str
+    operator: str
+    a_prefix: str
+
+
+@pytest.fixture
+def configured(db, sample_config_path):
+    """The sample configuration applied and committed (the app uses its own connections)."""
+    administration.apply_config(db, load(sample_config_path), actor="test")
+    db.commit()
+    return db
+
+
+@pytest.fixture
+def keys(configured) -> Keys:
+    db = configured
+    a = api_keys.create_key(db, tenant_code=TENANT_A, operator=False, name="A system", created_by="test")
+    b = api_keys.create_key(db, tenant_code=TENANT_B, operator=False, name="B system", created_by="test")
+    op = api_keys.create_key(db, tenant_code=None, operator=True, name="ops", created_by="test")
+    db.commit()
+    return Keys(a.key, b.key, op.key, a.owner.prefix)
+
+
+@pytest.fixture
+def app(database_url):
+    from bbx.api.app import create_app
+
+    return create_app()
+
+
+@pytest.fixture
+def client(app):
+    with TestClient(app, base_url="http://testserver") as c:
+        yield c
+
+
+def auth(key: str) -> dict:
+    return {"Authorization": f"Bearer {key}"}
+
+
+def bsns(count: int, seed: int = 7) -> list[str]:
+    return list(bsn_rules.generate(count, seed=seed))
+
+
+def send(client, key: str, connection: str = "voorbeeld", *, idem: str | None = None, **body):
+    body.setdefault("message_type", "PASPRT")
+    body.setdefault("bsns", bsns(3))
+    headers = {**auth(key), "Idempotency-Key": idem or str(uuid.uuid4())}
+    return client.post(f"/api/v1/connections/{connection}/messages", json=body, headers=headers)
+
+
+def connection_id(db, code: str) -> int:
+    return db.execute("SELECT id FROM connections WHERE code = %s", (code,)).fetchone()["id"]
+
+
+def seed_register(db, connection_code: str, periods: list[tuple[str, date, date | None]]) -> None:
+    """Put register periods in place as an applied full refresh would (test data)."""
+    cid = connection_id(db, connection_code)
+    refresh = db.execute(
+        """INSERT INTO register_refreshes (connection_id, logical_date, kind, request_id, status,
+                                           snapshot_at, entries, opened, closed, applied_at)
+           VALUES (%s, %s, 'full', %s, 'applied', now(), %s, %s, 0, now()) RETURNING id""",
+        (cid, date(2026, 1, 1), str(uuid.uuid4()), len(periods), len(periods)),
+    ).fetchone()["id"]
+    for bsn, begin, end in periods:
+        db.execute(
+            """INSERT INTO register_periods (connection_id, bsn, begin_date, end_date, opened_by_refresh,
+                                             closed_by_refresh) VALUES (%s, %s, %s, %s, %s, %s)""",
+            (cid, bsn, begin, end, refresh, refresh if end else None),
+        )
+    db.commit()
+
+
+def set_outcomes(db, submission_id: int, outcomes: dict[int, tuple[str, str | None, str | None]]) -> None:
+    """Give rows final outcomes as delivery would: {row_number: (outcome, code, reason)}.
+
+    Sent outcomes (delivered/failed) go through a batch, as the schema requires."""
+    sub = db.execute("SELECT connection_id FROM submissions WHERE id = %s", (submission_id,)).fetchone()
+    batch = str(uuid.uuid4())
+    db.execute(
+        """INSERT INTO batches (id, connection_id, submission_id, batch_number, message_count, status, sent_at)
+           VALUES (%s, %s, %s, (SELECT coalesce(max(batch_number), 0) + 1 FROM batches WHERE submission_id = %s),
+                   %s, 'sent', now())""",
+        (batch, sub["connection_id"], submission_id, submission_id, max(len(outcomes), 1)),
+    )
+    for row, (outcome, code, reason) in outcomes.items():
+        if outcome in ("delivered", "failed", "sent"):
+            db.execute(
+                "UPDATE messages SET outcome = 'queued', batch_id = %s WHERE submission_id = %s AND row_number = %s",
+                (batch, submission_id, row),
+            )
+            db.execute(
+                "UPDATE messages SET outcome = 'sent', sent_at = now() WHERE submission_id = %s AND row_number = %s",
+                (submission_id, row),
+            )
+        if outcome != "sent":
+            db.execute(
+                """UPDATE messages SET outcome = %s, outcome_code = %s, outcome_reason = %s, final_at = now()
+                   WHERE submission_id = %s AND row_number = %s""",
+                (outcome, code, reason, submission_id, row),
+            )
+    db.commit()
+
+
+def make_pdf(text: str = "Persoonlijke brief", pages: int = 1, padding: int = 0) -> bytes:
+    """A real PDF with text (fpdf2); ``padding`` adds bytes (an incompressible image-like blob)."""
+    from fpdf import FPDF
+
+    pdf = FPDF()
+    for i in range(pages):
+        pdf.add_page()
+        pdf.set_font("helvetica", size=14)
+        pdf.cell(0, 10, f"{text} ({i + 1})")
+    data = bytes(pdf.output())
+    if padding:
+        import os
+
+        # Keep it a valid PDF: append a comment block after %%EOF (readers ignore it).
+        data += b"\n%" + os.urandom(padding).hex().encode()[:padding] + b"\n"
+    return data
+
+
+def upload(name: str, content: bytes):
+    return ("attachments", (name, io.BytesIO(content), "application/pdf"))
+
+
+# --------------------------------------------------------------------------- pages
+
+
+def sign_in(client, key: str) -> None:
+    response = client.post("/login", data={"api_key": key, "next": "/send"}, follow_redirects=False)
+    assert response.status_code == 303 and response.headers["location"] == "/send"
+    cookie = response.headers["set-cookie"]
+    assert "bbx_session=" in cookie and "HttpOnly" in cookie and "SameSite=lax" in cookie
+
+
+def token(html: str) -> str:
+    return re.search(r'name="token" value="([0-9a-f]{32})"', html).group(1)
+
+
+def form(client, **fields):
+    page = client.get("/send")
+    data = {"token": token(page.text), "action": "send", "text": "", "reference": "", **fields}
+    return data

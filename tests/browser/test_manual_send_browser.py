@@ -1,0 +1,130 @@
+"""Headless Chromium: an operator's colleague signs in, sends a manual message with a PDF
+(BSNs checked as typed), and finds it on the BSN lookup page. Screenshots are saved in
+``test-artifacts/``."""
+
+from __future__ import annotations
+
+import re
+import socket
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from api_helpers import bsns, make_pdf, seed_register, send, set_outcomes
+from fastapi.testclient import TestClient
+
+from bbx.api import service
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin/chromium "
+                                                     "(apt-get install chromium; scripts/ensure-chromium.sh)"),
+]
+
+
+@pytest.fixture
+def server(app):
+    """The real app over real HTTP (uvicorn in a thread) on a free port."""
+    import uvicorn
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    uv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
+    thread = threading.Thread(target=uv.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not uv.started:
+        assert time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    uv.should_exit = True
+    thread.join(timeout=10)
+
+
+@pytest.fixture
+def page():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
+        context = browser.new_context(viewport={"width": 1280, "height": 1000})
+        yield context.new_page()
+        context.close()
+        browser.close()
+
+
+def test_manual_send_with_pdf_then_lookup(server, page, keys, configured, tmp_path, app):
+    app_for_api = app
+    ARTIFACTS.mkdir(exist_ok=True)
+    target, other = bsns(2, seed=91)
+    pdf = tmp_path / "beschikking.pdf"
+    pdf.write_bytes(make_pdf("WOZ-beschikking 2026"))
+
+    page.goto(f"{server}/send")
+    assert re.search(r"/login\?next=", page.url)
+    page.get_by_label("API key").fill(keys.a)
+    page.keyboard.press("Enter")
+    page.wait_for_url(f"{server}/send")
+
+    page.get_by_label("Message type").select_option("voorbeeld/WOZ2026")
+    assert "no standard text" in page.locator("#type-info").inner_text()
+    page.get_by_label("Text").fill("Geachte heer, mevrouw,\n\nIn de bijlage vindt u uw WOZ-beschikking.")
+    page.get_by_label("PDF 1").set_input_files(str(pdf))
+    bsn_box = page.get_by_label("BSNs")
+    bsn_box.press_sequentially(target[:8] + "9")  # a typing error ...
+    assert "1 not valid" in page.locator("#bsn-status").inner_text()
+    assert bsn_box.get_attribute("aria-invalid") == "true"
+    bsn_box.fill("")
+    bsn_box.press_sequentially(target)  # ... corrected
+    status = page.locator("#bsn-status").inner_text()
+    assert "1 valid BSN" in status and "not valid" not in status
+    page.get_by_role("button", name="Send", exact=True).click()
+
+    done = page.locator("#done")
+    done.wait_for()
+    heading = done.locator("h2").inner_text()
+    submission_id = int(re.search(r"Submission (\d+) accepted", heading).group(1))
+    assert page.evaluate("document.activeElement.id") == "done"  # focus moves to the result
+    assert page.get_by_label("BSNs").input_value() == ""  # ready for the next one
+    page.screenshot(path=str(ARTIFACTS / "browser-manual-send.png"), full_page=True)
+
+    page.get_by_role("link", name="BSN lookup").click()
+    page.get_by_label("BSN").fill(target)
+    assert page.locator("#bsn-check").inner_text() == "Valid BSN"
+    page.get_by_role("button", name="Look up").click()
+    result = page.locator("#result")
+    result.wait_for()
+    text = result.inner_text()
+    assert f"BSN {target}" in text and "Not subscribed today" in text
+    row = result.locator("table.messages tbody tr").first
+    cells = row.locator("td").all_inner_texts()
+    assert cells[1].startswith(f"{submission_id} (manual)") and cells[2] == "WOZ2026"
+    assert cells[4] == "waiting to be sent" and cells[6] == "1"  # one personal PDF
+    page.screenshot(path=str(ARTIFACTS / "browser-bsn-lookup.png"), full_page=True)
+
+    # as if delivery ran and the register was refreshed: the reports page has something to show
+    set_outcomes(configured, submission_id, {1: ("delivered", "Verwerkt", None)})
+    earlier = send(TestClient(app_for_api), keys.a, message_type="PASPRT", bsns=bsns(6, seed=93)).json()["id"]
+    set_outcomes(configured, earlier, {1: ("delivered", "Verwerkt", None), 2: ("delivered", "Verwerkt", None),
+                                       3: ("not_subscribed", "register", "not in the register on the send date"),
+                                       4: ("failed", "BijlageTeGroot", "The attachments are too large")})
+    today = service.today()
+    seed_register(configured, "voorbeeld", [(b, today.replace(day=1), None) for b in bsns(5, seed=95)])
+    page.get_by_role("link", name="Reports").click()
+    assert page.locator("svg.chart").count() == 3
+    assert "BijlageTeGroot" in page.locator("main").inner_text()
+    page.screenshot(path=str(ARTIFACTS / "browser-reports.png"), full_page=True)
+
+    configured.rollback()
+    stored = configured.execute(
+        "SELECT m.bsn, count(a.*) AS pdfs FROM messages m LEFT JOIN message_attachments a ON a.message_id = m.id"
+        " WHERE m.submission_id = %s GROUP BY m.bsn", (submission_id,)).fetchall()
+    assert stored == [{"bsn": target, "pdfs": 1}]
+    assert other != target
