@@ -15,6 +15,7 @@ import csv
 import io
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from zoneinfo import ZoneInfo
 
 from bbx.domain.chunking import (
     DEFAULT_BATCHES_PER_SLICE,
@@ -144,6 +145,7 @@ OUTCOME_LABELS = {
     "rejected": "afgekeurd",
 }
 RESULT_COLUMNS = ("regel", "bsn", "uitkomst", "outcome", "code", "toelichting", "bericht_id", "afgerond_op")
+RESULT_TIMEZONE = ZoneInfo("Europe/Amsterdam")
 UNDELIVERABLE_COLUMNS = ("bsn", "regel", "uitkomst", "code", "toelichting")
 
 
@@ -178,7 +180,7 @@ def result_file_rows(rows: Iterable[dict]) -> Iterable[bytes]:
                 r["outcome_code"],
                 r["outcome_reason"],
                 r["message_id"],
-                r["final_at"].isoformat(timespec="seconds") if r.get("final_at") else None,
+                _local(r.get("final_at")),
             )
             for r in rows
         ),
@@ -186,8 +188,16 @@ def result_file_rows(rows: Iterable[dict]) -> Iterable[bytes]:
     )
 
 
+def _local(moment) -> str | None:
+    """A timestamp as Dutch local time, the way Excel reads it (``2026-03-01 14:05:09``)."""
+    if moment is None:
+        return None
+    return moment.astimezone(RESULT_TIMEZONE).strftime("%Y-%m-%d %H:%M:%S")
+
+
 def undeliverable_rows(rows: Iterable[dict]) -> Iterable[bytes]:
-    """The list of BSNs that did not get the message digitally (for a paper fallback)."""
+    """The BSNs whose letter could not go digitally — not subscribed or failed — for a
+    paper fallback (rejected rows are for the tenant to correct, see the result file)."""
     return _csv(
         (
             (r["bsn"], r["row_number"], OUTCOME_LABELS.get(r["outcome"], r["outcome"]),
@@ -198,12 +208,14 @@ def undeliverable_rows(rows: Iterable[dict]) -> Iterable[bytes]:
     )
 
 
-def result_file_names(submission_id: int, external_ref: str | None) -> tuple[str, str]:
-    """Names of the result file and the undeliverable list in the tenant's outbox."""
-    base = _safe_name(external_ref) if external_ref else f"submission-{submission_id}"
-    return f"{base}.results.csv", f"{base}.undeliverable.csv"
+RESULT_SUFFIXES = (".results.csv", ".undeliverable.csv")
 
 
-def _safe_name(value: str) -> str:
-    cleaned = "".join(c if c.isalnum() or c in "-_." else "_" for c in value).strip("._")
-    return cleaned[:120] or "submission"
+def result_file_names(submission_id: int, channel: str, drop_name: str | None = None) -> tuple[str, str]:
+    """Names of the result file and the undeliverable list in the tenant's outbox, next
+    to intake's reports: ``<drop name>.s<submission>.results.csv`` for an SFTP drop,
+    ``<channel>.s<submission>.results.csv`` for the other channels."""
+    from bbx.domain.drop import safe_label
+
+    label = f"{safe_label(drop_name) if drop_name else channel}.s{submission_id}"
+    return tuple(label + suffix for suffix in RESULT_SUFFIXES)  # type: ignore[return-value]

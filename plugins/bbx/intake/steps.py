@@ -272,7 +272,7 @@ def _message_type_problem(conn, connection: dict, code: str) -> tuple[dict | Non
 
 def _standard_set(conn, message_type: dict) -> attachments.StandardSet:
     pdfs = [attachments.SourcePdf(r["description"], bytes(r["content"]))
-            for r in intake_store.standard_attachments(conn, message_type["id"])]
+            for r in administration.standard_attachments(conn, message_type["id"])]
     return attachments.prepare_standard_set(pdfs)
 
 

@@ -108,15 +108,6 @@ def message_type_codes(conn, connection_id: int) -> list[dict]:
     ).fetchall()
 
 
-def standard_attachments(conn, message_type_id: int) -> list[dict]:
-    return conn.execute(
-        """SELECT sa.description, sa.content FROM message_type_attachments mta
-           JOIN standard_attachments sa ON sa.id = mta.standard_attachment_id
-           WHERE mta.message_type_id = %s ORDER BY mta.position""",
-        (message_type_id,),
-    ).fetchall()
-
-
 #: Up to this many earlier rows of a message type are fetched in one query and matched in
 #: memory; beyond it the drop's BSNs go into a temporary table and the database joins.
 EARLIER_IN_MEMORY = 250_000

@@ -142,3 +142,13 @@ def active_connections(conn) -> list[dict]:
         "SELECT c.*, t.code AS tenant_code FROM connections c JOIN tenants t ON t.id = c.tenant_id"
         " WHERE c.active ORDER BY c.code"
     ).fetchall()
+
+
+def standard_attachments(conn, message_type_id: int) -> list[dict]:
+    """The standard attachments selected on a message type, in their order (1..3)."""
+    return conn.execute(
+        """SELECT sa.description, sa.content FROM message_type_attachments mta
+           JOIN standard_attachments sa ON sa.id = mta.standard_attachment_id
+           WHERE mta.message_type_id = %s ORDER BY mta.position""",
+        (message_type_id,),
+    ).fetchall()

@@ -1,0 +1,387 @@
+"""Delivery end to end: 100,000 standard-text messages, about 40 % subscribed, from an
+accepted submission to every outcome final, on a real Airflow with the LocalExecutor.
+
+Target (issue 5): <= 5 minutes on the 2-core machine, the simulator without added
+latency. This script
+
+1. makes fresh databases (``bbx_bench_delivery`` for BBX, ``bbx_bench_delivery_af`` for
+   Airflow) on the configured server, applies the sample configuration, and seeds the
+   register of connection ``voorbeeld`` with 40 % of the citizens (untimed);
+2. starts, as subprocesses: the simulator (``python -m simulator``, result delay 0, no
+   faults; the same 40 % subscribed there), the SFTP server (for the result files), and
+   Airflow's api-server, scheduler, dag-processor and triggerer (LocalExecutor,
+   parallelism 8, pool ``berichtenbox`` with 4 slots); waits until ``bbx_deliver`` is
+   parsed and unpaused (untimed: the platform starting);
+3. **timed**: hands in the submission (100,000 rows through ``bbx.store.submissions``,
+   as every channel does), triggers ``bbx_deliver`` (as intake's asset event would), and
+   waits until the submission is closed and its result file is in the tenant's outbox;
+4. prints the timeline (hand-in, plan, last batch acknowledged, last result, closed,
+   result file written), messages/s, the peak RSS per component and of all processes
+   together (sampled /proc, plus ``resource.getrusage`` of the children), and checks
+   the counts and the simulator's boxes.
+
+Run: ``.venv/bin/python bench/bench_delivery_e2e.py`` (``--rows N``, ``--subscribed 0.4``,
+``--keep`` leaves databases and the work folder).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from datetime import date
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+CONNECTION = "voorbeeld"
+MESSAGE_TYPE = "PASPRT"
+SFTP_PASSWORD = "bench-secret"
+
+
+def _with_db(url: str, name: str) -> str:
+    return urlunsplit(urlsplit(url)._replace(path=f"/{name}"))
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _rss_mb(pid: int) -> float:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+class Sampler(threading.Thread):
+    """Peak RSS per component (a process and all its descendants) and in total."""
+
+    def __init__(self, processes: dict[str, subprocess.Popen]):
+        super().__init__(daemon=True)
+        self.processes = processes
+        self.peak: dict[str, float] = dict.fromkeys(processes, 0.0)
+        self.peak_total = 0.0
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        import psutil
+
+        while not self.stop.wait(0.25):
+            total = 0.0
+            for name, process in self.processes.items():
+                try:
+                    tree = [psutil.Process(process.pid)]
+                    tree += tree[0].children(recursive=True)
+                except psutil.Error:
+                    continue
+                rss = sum(_rss_mb(p.pid) for p in tree)
+                self.peak[name] = max(self.peak[name], rss)
+                total += rss
+            self.peak_total = max(self.peak_total, total + _rss_mb(os.getpid()))
+
+
+def prepare_databases(bbx_url: str, af_url: str, rows: int, share: float) -> tuple[list[str], list[str]]:
+    from bbx.config.model import load
+    from bbx.domain import bsn as bsn_rules
+    from bbx.store import administration, db, migrations
+
+    for url in (bbx_url, af_url):
+        db.drop_database(url)
+        db.ensure_database(url)
+    migrations.migrate(bbx_url)
+    numbers = list(bsn_rules.generate(rows, seed=5))
+    subscribed = numbers[: int(rows * share)]
+    with db.transaction(bbx_url) as conn:
+        administration.apply_config(conn, load(ROOT / "config" / "sample" / "tenants.yaml"), actor="bench")
+        connection = administration.connection_by_code(conn, CONNECTION)
+        refresh = conn.execute(
+            """INSERT INTO register_refreshes (connection_id, logical_date, kind, request_id, status,
+                                               snapshot_at, entries, opened, closed, applied_at)
+               VALUES (%s, current_date, 'full', gen_random_uuid(), 'applied', now(), %s, %s, 0, now())
+               RETURNING id""",
+            (connection["id"], len(subscribed), len(subscribed)),
+        ).fetchone()["id"]
+        with conn.cursor().copy(
+            "COPY register_periods (connection_id, bsn, begin_date, opened_by_refresh) FROM STDIN"
+        ) as copy:
+            for b in subscribed:
+                copy.write_row((connection["id"], b, date(2020, 1, 1), refresh))
+    return numbers, subscribed
+
+
+def start_simulator(work: Path, subscribed: list[str]) -> tuple[subprocess.Popen, dict, object]:
+    from simulator.client import AdminClient
+    from simulator.config import senders_from_tenants
+    from simulator.pki import make_test_pki
+
+    senders = [{**s, "population": {"size": 0}} for s in senders_from_tenants(ROOT / "config" / "sample" / "tenants.yaml")]
+    oins = [s["oin"] for s in senders]
+    pki = make_test_pki(work / "pki", oins)
+    (work / "simulator.json").write_text(json.dumps({"result_delay": 0.0, "register_delay": 0.0, "senders": senders}))
+    pki.folder.mkdir(parents=True, exist_ok=True)
+    ready = work / "simulator-ready.json"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "simulator", "--config", str(work / "simulator.json"), "--pki-dir", str(pki.folder),
+         "--port", "0", "--ready-file", str(ready), "--log-level", "WARNING"],
+        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=open(work / "simulator.log", "wb"),
+    )
+    deadline = time.monotonic() + 60
+    while not ready.exists():
+        if process.poll() is not None or time.monotonic() > deadline:
+            raise SystemExit(f"the simulator did not start (see {work / 'simulator.log'})")
+        time.sleep(0.05)
+    info = json.loads(ready.read_text())
+    admin = AdminClient(info["base_url"], pki.ca, pki.admin, timeout=300)
+    oin = next(s["oin"] for s in senders if s["cpa_id"].startswith("cpa-gemeente-voorbeeld"))
+    for start in range(0, len(subscribed), 20_000):
+        admin.subscribe(oin, subscribed[start:start + 20_000], date(2020, 1, 1))
+    return process, {"base_url": info["base_url"], "pki": pki, "oin": oin}, admin
+
+
+def start_sftp(work: Path) -> tuple[subprocess.Popen, dict]:
+    port = _free_port()
+    connection_file = work / "sftp-connection.json"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "simulator.sftp_server", "--root", str(work / "sftp"), "--port", str(port),
+         "--user", f"bbx:{SFTP_PASSWORD}", "--connection-file", str(connection_file)],
+        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=open(work / "sftp.log", "wb"),
+    )
+    deadline = time.monotonic() + 30
+    while not connection_file.exists() or not connection_file.read_text().strip():
+        if process.poll() is not None or time.monotonic() > deadline:
+            raise SystemExit(f"the SFTP server did not start (see {work / 'sftp.log'})")
+        time.sleep(0.1)
+    return process, json.loads(connection_file.read_text())
+
+
+def airflow_environment(work: Path, bbx_url: str, af_url: str, sim: dict, sftp_conn: dict, api_port: int) -> dict:
+    env = dict(os.environ)
+    pki = sim["pki"]
+    client = pki.client(sim["oin"])
+    env.update({
+        "AIRFLOW_HOME": str(work / "airflow_home"),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+        "AIRFLOW__CORE__PARALLELISM": "8",
+        "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
+        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{api_port}/execution/",
+        "AIRFLOW__API__PORT": str(api_port),
+        "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_urlsafe(32),
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": af_url.replace("postgresql://", "postgresql+psycopg2://", 1),
+        "AIRFLOW__DATABASE__LOAD_DEFAULT_CONNECTIONS": "False",
+        "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "1",
+        "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
+        "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
+        "BBX_DATABASE_URL": bbx_url,
+        "AIRFLOW_CONN_BBX_DB": bbx_url,
+        "BBX_KEY_FILE": str(work / "content.key"),
+        "AIRFLOW_CONN_BBX_SFTP": json.dumps(sftp_conn),
+        f"AIRFLOW_CONN_BERICHTENBOX_{CONNECTION.upper()}": json.dumps({
+            "conn_type": "berichtenbox", "host": sim["base_url"],
+            "extra": {"cpa_id": "cpa-gemeente-voorbeeld-bb", "from_party_id": f"urn:osb:oin:{sim['oin']}",
+                      "client_cert": str(client.cert), "client_key": str(client.key), "ca_cert": str(pki.ca),
+                      "timeout": 120},
+        }),
+    })
+    return env
+
+
+def airflow(env: dict, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "airflow", *args], env=env, check=check,
+                          capture_output=True, text=True)
+
+
+def wait_for_dag(env: dict, af_url: str, dag_id: str, timeout: float = 180) -> None:
+    """Wait until the dag-processor wrote ``dag_id`` to the metadata DB, then unpause it."""
+    import psycopg
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with psycopg.connect(af_url) as conn:
+            found = conn.execute("SELECT is_paused FROM dag WHERE dag_id = %s", (dag_id,)).fetchone()
+        if found is not None:
+            if not found[0]:
+                return
+            airflow(env, "dags", "unpause", dag_id)
+            continue
+        time.sleep(1)
+    raise SystemExit(f"{dag_id} was not parsed within {timeout}s (see the dag-processor log)")
+
+
+def hand_in(bbx_url: str, numbers: list[str]) -> int:
+    from bbx.store import administration, db, submissions
+
+    with db.transaction(bbx_url) as conn:
+        connection = administration.connection_by_code(conn, CONNECTION)
+        type_id = conn.execute("SELECT id FROM message_types WHERE connection_id = %s AND code = %s",
+                               (connection["id"], MESSAGE_TYPE)).fetchone()["id"]
+        sub = submissions.open_submission(conn, connection_id=connection["id"], channel="sftp",
+                                          external_ref=f"bench-{time.time_ns()}", submitted_by="bench",
+                                          message_type_id=type_id)
+        submissions.add_rows(conn, sub.id, connection_code=CONNECTION, connection_id=connection["id"],
+                             message_type_id=type_id,
+                             rows=(submissions.NewRow(i, b) for i, b in enumerate(numbers, 1)))
+        submissions.accept(conn, sub.id, rows_handed_in=len(numbers), actor="bench")
+    return sub.id
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rows", type=int, default=100_000)
+    parser.add_argument("--subscribed", type=float, default=0.4)
+    parser.add_argument("--timeout", type=float, default=900)
+    parser.add_argument("--keep", action="store_true")
+    args = parser.parse_args(argv)
+
+    from bbx import settings
+
+    base = settings.database_url()
+    bbx_url, af_url = _with_db(base, "bbx_bench_delivery"), _with_db(base, "bbx_bench_delivery_af")
+    work = Path(tempfile.mkdtemp(prefix="bbx-bench-delivery-"))
+    os.environ["BBX_KEY_FILE"] = str(work / "content.key")
+    from bbx import crypto
+
+    crypto.create_key_file()
+    print(f"work folder {work}", flush=True)
+    t = time.monotonic()
+    numbers, subscribed = prepare_databases(bbx_url, af_url, args.rows, args.subscribed)
+    print(f"databases ready ({len(numbers):,} citizens, {len(subscribed):,} in the register): "
+          f"{time.monotonic() - t:.1f} s", flush=True)
+
+    processes: dict[str, subprocess.Popen] = {}
+    sampler = None
+    try:
+        processes["simulator"], sim, admin = start_simulator(work, subscribed)
+        processes["sftp"], sftp_conn = start_sftp(work)
+        api_port = _free_port()
+        env = airflow_environment(work, bbx_url, af_url, sim, sftp_conn, api_port)
+        t = time.monotonic()
+        airflow(env, "db", "migrate")
+        airflow(env, "pools", "set", "berichtenbox", "4", "concurrent sends to the ebMS adapter")
+        logs = work / "logs"
+        logs.mkdir()
+        for component, extra in (("api-server", ["--port", str(api_port)]), ("scheduler", []),
+                                 ("dag-processor", []), ("triggerer", [])):
+            processes[component] = subprocess.Popen(
+                [sys.executable, "-m", "airflow", component, *extra], env=env, cwd=work,
+                stdout=open(logs / f"{component}.log", "wb"), stderr=subprocess.STDOUT, start_new_session=True,
+            )
+        sampler = Sampler(processes)
+        sampler.start()
+        wait_for_dag(env, af_url, "bbx_deliver")
+        print(f"Airflow up (metadata DB migrated, 4 components, bbx_deliver parsed): {time.monotonic() - t:.1f} s",
+              flush=True)
+
+        # ------------------------------------------------------------------ timed
+        started = time.monotonic()
+        submission_id = hand_in(bbx_url, numbers)
+        handed_in = time.monotonic() - started
+        trigger = subprocess.Popen([sys.executable, "-m", "airflow", "dags", "trigger", "bbx_deliver"], env=env,
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        from bbx.store import db
+
+        closed_at = None
+        with db.connect(bbx_url) as conn:
+            while time.monotonic() - started < args.timeout:
+                row = conn.execute("SELECT status, results_written_at FROM submissions WHERE id = %s",
+                                   (submission_id,)).fetchone()
+                conn.commit()
+                if row["status"] == "closed" and row["results_written_at"] is not None:
+                    closed_at = time.monotonic() - started
+                    break
+                time.sleep(0.5)
+            if closed_at is None:
+                raise SystemExit(f"not finished within {args.timeout:.0f} s; see {logs}")
+            if trigger.wait(60) != 0:
+                raise SystemExit("airflow dags trigger bbx_deliver failed")
+            timeline = conn.execute(
+                """SELECT s.received_at,
+                          (SELECT min(b.created_at) FROM batches b WHERE b.submission_id = s.id) AS planned,
+                          (SELECT max(b.sent_at) FROM batches b WHERE b.submission_id = s.id) AS last_sent,
+                          (SELECT max(b.result_at) FROM batches b WHERE b.submission_id = s.id) AS last_result,
+                          s.closed_at, s.results_written_at,
+                          (SELECT count(*) FROM batches b WHERE b.submission_id = s.id) AS batches
+                   FROM submissions s WHERE s.id = %s""",
+                (submission_id,),
+            ).fetchone()
+            counts = {r["outcome"]: r["n"] for r in conn.execute(
+                "SELECT outcome, count(*) AS n FROM messages WHERE submission_id = %s GROUP BY outcome",
+                (submission_id,))}
+        stats = admin.stats()
+    finally:
+        if sampler is not None:
+            sampler.stop.set()
+            sampler.join(2)
+        for name, process in reversed(list(processes.items())):
+            try:
+                os.killpg(process.pid, signal.SIGTERM) if name not in ("simulator", "sftp") else process.terminate()
+            except (ProcessLookupError, PermissionError):
+                pass
+        for process in processes.values():
+            try:
+                process.wait(30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        if not args.keep:
+            import shutil
+
+            from bbx.store import db as store_db
+
+            for url in (bbx_url, af_url):
+                store_db.drop_database(url)
+            shutil.rmtree(work, ignore_errors=True)
+
+    children_peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    t0 = timeline["received_at"]
+
+    def since(moment) -> str:
+        return f"{(moment - t0).total_seconds():7.1f} s" if moment else "      -"
+
+    sent = counts.get("delivered", 0) + counts.get("failed", 0)
+    print()
+    print(f"delivery end to end: {args.rows:,} standard-text messages, {args.subscribed:.0%} subscribed, "
+          "LocalExecutor, simulator without added latency")
+    print(f"  hand-in (all rows written, accepted)            {handed_in:7.1f} s   (from the start)")
+    print("  then `airflow dags trigger bbx_deliver`; below: seconds after the submission was received")
+    print(f"  first batch planned                             {since(timeline['planned'])}")
+    print(f"  last batch acknowledged                         {since(timeline['last_sent'])}")
+    print(f"  last result recorded                            {since(timeline['last_result'])}")
+    print(f"  submission closed                               {since(timeline['closed_at'])}")
+    print(f"  result file in the outbox                       {since(timeline['results_written_at'])}")
+    print(f"  TOTAL, hand-in to all outcomes final + file     {closed_at:7.1f} s   (target <= 300 s)")
+    print(f"  outcomes: {counts}   batches: {timeline['batches']}")
+    print(f"  throughput: {args.rows / closed_at:,.0f} rows/s handed in → final; {sent / closed_at:,.0f} messages/s sent")
+    print(f"  simulator: {stats['delivered']:,} delivered, {stats['batches']} batches, "
+          f"{stats['bericht_ids_received_more_than_once']} BerichtIDs received twice")
+    print("  peak RSS (MB, process + descendants): "
+          + ", ".join(f"{k} {v:,.0f}" for k, v in sampler.peak.items())
+          + f"; all together {sampler.peak_total:,.0f}; largest child (getrusage) {children_peak:,.0f}")
+    ok = (counts.get("delivered", 0) == len(subscribed) and counts.get("not_subscribed", 0) == args.rows - len(subscribed)
+          and stats["delivered"] == len(subscribed))
+    print(f"  check: {'OK' if ok else 'MISMATCH'} (delivered = subscribed, exactly once in the boxes)")
+    if args.keep:
+        print(f"  kept: {work}, databases {bbx_url.split('?')[0]} and {af_url.split('?')[0]}")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,39 @@
+"""Delivery settings, in one place (environment variables override the defaults)."""
+
+from __future__ import annotations
+
+import os
+from zoneinfo import ZoneInfo
+
+# The register decision uses the date in the Netherlands on the day of sending.
+SEND_TIMEZONE = ZoneInfo("Europe/Amsterdam")
+
+# Sends of one message (first send + resends after TechnischProbleem) before it fails.
+MAX_SEND_ATTEMPTS = int(os.environ.get("BBX_MAX_SEND_ATTEMPTS", "3"))
+
+# GLOBE batches per mapped delivery task (more per task when [core] max_map_length
+# would otherwise be exceeded).
+BATCHES_PER_SLICE = int(os.environ.get("BBX_BATCHES_PER_SLICE", "10"))
+
+# The Airflow pool every call to the Berichtenbox runs in (caps concurrent sends).
+POOL = os.environ.get("BBX_BERICHTENBOX_POOL", "berichtenbox")
+POOL_SLOTS_DEFAULT = 4
+
+# Waiting for results: seconds between polls (the task is deferred in between, so it
+# holds no worker slot), and how long a delivery run waits before it gives up (the
+# bbx_collect_results DAG keeps collecting after that).
+RESULT_POLL_SECONDS = float(os.environ.get("BBX_RESULT_POLL_SECONDS", "30"))
+RESULT_WAIT_HOURS = float(os.environ.get("BBX_RESULT_WAIT_HOURS", "12"))
+
+# Inbound messages fetched per getUnprocessedMessageIds call.
+RESULT_FETCH_SIZE = 100
+
+# A connection is polled for results while it has a submission being delivered, or
+# sent a batch within this many days (late duplicates are acknowledged too).
+RESULT_POLL_RECENT_DAYS = 7
+
+
+def hook_backoff() -> float:
+    """Seconds before the hook's first retry (doubling after each); read when used, so
+    tests and the demo can shorten it with ``BBX_HOOK_BACKOFF``."""
+    return float(os.environ.get("BBX_HOOK_BACKOFF", "1.0"))

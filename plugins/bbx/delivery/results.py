@@ -1,0 +1,255 @@
+"""Collecting ``GLOBE-R-BV-Result`` messages, closing submissions, writing result files.
+
+Per inbound message, in this order, so a crash never loses a result:
+``getUnprocessedMessageIds`` → ``getMessage`` → record (outcomes + the result's ebMS id,
+one transaction, committed) → ``processMessage``. A crash after the commit and before
+``processMessage`` makes the adapter hand the message out again; BBX recognises its
+ebMS id and only acknowledges it. A duplicate result (a new ebMS id, the same payload)
+finds its messages final already and changes nothing.
+
+After the results of a connection: resend batches (TechnischProbleem) are sent, the
+submissions whose counts add up are closed, and each closed submission's result file
+and undeliverable list go to the tenant's outbox.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import logging
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+
+from airflow.sdk.exceptions import AirflowNotFoundException
+
+from bbx.delivery import config
+from bbx.delivery.build import StandardSets
+from bbx.delivery.send import Hooks, SendSummary, send_batch
+from bbx.domain import delivery as rules
+from bbx.domain import globe
+from bbx.hooks.berichtenbox import ACTION_DELIVERY_RESULT, BerichtenboxConfigError
+from bbx.store import db, submissions
+from bbx.store import delivery as store
+
+log = logging.getLogger(__name__)
+
+# (submission row with sftp_folder, [(file name, CSV chunks)]) -> paths written
+OutboxWriter = Callable[[dict, list[tuple[str, Iterable[bytes]]]], list[str]]
+
+
+@dataclass
+class CollectSummary:
+    results: int = 0  # inbound result messages recorded now
+    acknowledged_again: int = 0  # recorded before a crash, acknowledged now
+    unknown_batches: int = 0
+    unreadable: int = 0
+    outcomes: Counter = field(default_factory=Counter)
+    resent_messages: int = 0
+    resend_batches_sent: int = 0
+    ignored_lines: int = 0
+    closed: list[int] = field(default_factory=list)
+    reported: list[int] = field(default_factory=list)
+    attention: list[str] = field(default_factory=list)
+    skipped_connections: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def as_dict(self) -> dict:
+        return {
+            "results": self.results, "acknowledged_again": self.acknowledged_again,
+            "unknown_batches": self.unknown_batches, "unreadable": self.unreadable,
+            "outcomes": dict(self.outcomes), "resent_messages": self.resent_messages,
+            "resend_batches_sent": self.resend_batches_sent, "ignored_lines": self.ignored_lines,
+            "closed": self.closed, "reported": self.reported, "attention": self.attention,
+            "skipped_connections": self.skipped_connections, "seconds": round(self.seconds, 3),
+        }
+
+
+def _payload(message) -> bytes:
+    content = message.data_sources[0].content if message.data_sources else b""
+    if content[:2] == b"\x1f\x8b":
+        content = gzip.decompress(content)
+    return content
+
+
+def collect_connection(conn, hook, connection: dict, summary: CollectSummary, *,
+                       max_attempts: int = config.MAX_SEND_ATTEMPTS,
+                       fetch_size: int = config.RESULT_FETCH_SIZE) -> None:
+    """Read every waiting result of one connection (see the module docstring)."""
+    while True:
+        message_ids = hook.unprocessed_message_ids(action=ACTION_DELIVERY_RESULT, max_nr=fetch_size)
+        for ebms_id in message_ids:
+            if store.result_recorded(conn, ebms_id):
+                conn.commit()
+                hook.mark_processed(ebms_id)
+                store.mark_result_processed(conn, ebms_id)
+                conn.commit()
+                summary.acknowledged_again += 1
+                continue
+            message = hook.get_message(ebms_id)
+            if message.action != ACTION_DELIVERY_RESULT:
+                log.warning("inbound message %s is %s, not a delivery result: left for its reader",
+                            ebms_id, message.action)
+                continue
+            payload = _payload(message)
+            sha = hashlib.sha256(payload).hexdigest()
+            try:
+                result = globe.parse_batch_result(payload)
+            except globe.ResultParseError as exc:
+                store.record_unreadable_result(conn, connection_id=connection["id"], ebms_message_id=ebms_id,
+                                               payload=payload, payload_sha256=sha, problem=str(exc))
+                conn.commit()
+                log.error("connection %s: result %s cannot be read (%s); kept for investigation",
+                          connection["code"], ebms_id, exc)
+                summary.unreadable += 1
+                summary.attention.append(f"unreadable result {ebms_id}: {exc}")
+            else:
+                recorded = store.record_result(
+                    conn, connection_id=connection["id"], ebms_message_id=ebms_id, payload_sha256=sha,
+                    result=result, max_attempts=max_attempts,
+                )
+                conn.commit()
+                _account(recorded, connection, summary)
+            hook.mark_processed(ebms_id)
+            store.mark_result_processed(conn, ebms_id)
+            conn.commit()
+        if len(message_ids) < fetch_size:
+            return
+
+
+def _account(recorded: store.ResultSummary, connection: dict, summary: CollectSummary) -> None:
+    if recorded.already_recorded:
+        summary.acknowledged_again += 1
+        return
+    summary.results += 1
+    if not recorded.known_batch:
+        summary.unknown_batches += 1
+        log.warning("connection %s: result for batch %s, which this connection never sent: ignored",
+                    connection["code"], recorded.batch_id)
+        return
+    summary.outcomes.update(recorded.applied)
+    summary.resent_messages += recorded.resent
+    summary.ignored_lines += recorded.ignored
+    for problem in recorded.attention:
+        log.error("connection %s, batch %s: %s", connection["code"], recorded.batch_id, problem)
+        summary.attention.append(f"batch {recorded.batch_id}: {problem}")
+    log.info("connection %s: result for batch %s: %s%s%s", connection["code"], recorded.batch_id,
+             dict(recorded.applied), f", {recorded.resent} to resend" if recorded.resent else "",
+             f", {recorded.ignored} ignored" if recorded.ignored else "")
+
+
+def send_resends(conn, hooks: Hooks, connection: dict, summary: CollectSummary) -> None:
+    """Send the resend batches (TechnischProbleem) of a connection."""
+    sets = StandardSets()
+    sends = SendSummary()
+    for batch_id in store.pending_resend_batches(conn, connection["id"]):
+        if send_batch(conn, hooks, batch_id, standard_sets=sets, summary=sends) == "sent":
+            summary.resend_batches_sent += 1
+    for refused in sends.refused:
+        summary.attention.append(refused)
+
+
+def close_reconciled(conn, summary: CollectSummary, *, connection_id: int | None = None,
+                     submission_ids: Sequence[int] | None = None) -> None:
+    for submission_id in store.closable_submissions(conn, connection_id=connection_id,
+                                                    submission_ids=submission_ids):
+        if submissions.close_if_reconciled(conn, submission_id, actor=store.ACTOR):
+            summary.closed.append(submission_id)
+            counts = submissions.outcome_counts(conn, submission_id)
+            log.info("submission %s closed: %s", submission_id,
+                     {k: v for k, v in counts.items() if v})
+        else:
+            from bbx.domain.outcomes import reconcile
+
+            rows = conn.execute("SELECT rows_handed_in FROM submissions WHERE id = %s",
+                                (submission_id,)).fetchone()["rows_handed_in"] or 0
+            problem = reconcile(rows, submissions.outcome_counts(conn, submission_id)).explanation
+            log.error("submission %s has no open messages but does not reconcile: %s", submission_id, problem)
+            summary.attention.append(f"submission {submission_id}: {problem}")
+    conn.commit()
+
+
+def write_reports(conn, writer: OutboxWriter, summary: CollectSummary, *,
+                  connection_id: int | None = None, submission_ids: Sequence[int] | None = None) -> None:
+    """Result file + undeliverable list for every closed submission that has none yet."""
+    for sub in store.unreported_submissions(conn, connection_id=connection_id, submission_ids=submission_ids):
+        results_name, undeliverable_name = rules.result_file_names(sub["id"], sub["channel"], sub["drop_name"])
+        written = writer(sub, [
+            (results_name, rules.result_file_rows(store.result_rows(conn, sub["id"]))),
+            (undeliverable_name,
+             rules.undeliverable_rows(store.result_rows(conn, sub["id"], undeliverable_only=True))),
+        ])
+        store.mark_results_written(conn, sub["id"], written)
+        conn.commit()
+        summary.reported.append(sub["id"])
+        log.info("submission %s: result file and undeliverable list written (%s)", sub["id"], ", ".join(written))
+
+
+def purge_expired_result_files(*, remover=None, url: str | None = None) -> list[int]:
+    """Remove result files and undeliverable lists older than the connection's retention
+    from the tenants' outboxes (they hold BSNs). Returns the submissions purged."""
+    if remover is None:
+        from bbx.delivery.outbox import remove_from_outbox as remover
+    purged = []
+    with db.connect(url) as conn:
+        for sub in store.results_to_purge(conn):
+            names = list(rules.result_file_names(sub["id"], sub["channel"], sub["drop_name"]))
+            removed = remover(sub, names)
+            store.mark_results_purged(conn, sub["id"], removed)
+            conn.commit()
+            purged.append(sub["id"])
+            log.info("submission %s: result files removed after the retention period (%d file(s))",
+                     sub["id"], len(removed))
+    return purged
+
+
+def default_writer() -> OutboxWriter:
+    from bbx.delivery.outbox import write_to_outbox
+
+    return write_to_outbox
+
+
+def collect(*, connection_ids: Sequence[int] | None = None, submission_ids: Sequence[int] | None = None,
+            hooks: Hooks | None = None, writer: OutboxWriter | None = None, url: str | None = None,
+            max_attempts: int = config.MAX_SEND_ATTEMPTS, skip_unconfigured: bool = False) -> CollectSummary:
+    """One pass: results of the connections (default: every connection with work in
+    flight; with ``submission_ids``: those submissions' connections), resends, closing,
+    result files. ``skip_unconfigured``: a connection without an Airflow Connection is
+    reported and skipped instead of failing the pass."""
+    hooks = hooks or Hooks()
+    writer = writer or default_writer()
+    summary = CollectSummary()
+    started = time.monotonic()
+    with db.connect(url) as conn:
+        for connection in store.connections_to_poll(conn, connection_ids=connection_ids,
+                                                    submission_ids=submission_ids,
+                                                    recent_days=config.RESULT_POLL_RECENT_DAYS):
+            try:
+                hook = hooks(connection["code"])
+                hook.settings  # noqa: B018 - resolve the Airflow Connection now (clear error)
+            except (AirflowNotFoundException, BerichtenboxConfigError) as exc:
+                if not skip_unconfigured:
+                    raise
+                log.warning("connection %s: no usable Airflow Connection berichtenbox_%s (%s): skipped",
+                            connection["code"], connection["code"], exc)
+                summary.skipped_connections.append(connection["code"])
+                continue
+            collect_connection(conn, hook, connection, summary, max_attempts=max_attempts)
+            send_resends(conn, hooks, connection, summary)
+            close_reconciled(conn, summary, connection_id=connection["id"])
+        if submission_ids is not None:
+            close_reconciled(conn, summary, submission_ids=submission_ids)
+        write_reports(conn, writer, summary, connection_id=None,
+                      submission_ids=submission_ids if connection_ids is None else None)
+    summary.seconds = time.monotonic() - started
+    return summary
+
+
+def open_submissions(submission_ids: Sequence[int], *, url: str | None = None) -> list[dict]:
+    """The submissions among ``submission_ids`` that are not closed (or not yet reported),
+    with their counts, for the operator's log."""
+    with db.connect(url) as conn:
+        rows = store.progress(conn, submission_ids)
+        unreported = {r["id"] for r in store.unreported_submissions(conn, submission_ids=submission_ids)}
+    return [r for r in rows if r["status"] != "closed" or r["id"] in unreported]

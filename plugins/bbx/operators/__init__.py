@@ -1,0 +1,1 @@
+"""Airflow operators: decide what to send, call the hook, record what happened."""
