@@ -5,6 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.bbx-installed
 DROP   ?=
+CONNECTION ?= voorbeeld
 
 .PHONY: demo test lint setup airflow-standalone clean
 
@@ -15,7 +16,7 @@ $(STAMP): requirements.txt pyproject.toml scripts/bootstrap.sh
 	@touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/python -m bbx.demo $(if $(DROP),--drop "$(DROP)",)
+	$(BIN)/python -m bbx.demo $(if $(DROP),--drop "$(DROP)" --connection "$(CONNECTION)",)
 
 test: $(STAMP)
 	bash scripts/test.sh

@@ -6,12 +6,19 @@
     bbx config show             print what is configured
     bbx keys init               create the development content-encryption key file
     bbx env                     print the Airflow environment as shell exports
+    bbx intake ...              check a drop folder on disk; run one intake cycle
+    bbx delivery ...            delivery status of submissions
+    bbx register ...            the BSN register: status, lookups, reports, acknowledge staleness
+    bbx api-key ...             API keys of the web service (stored hashed)
+
+Every subcommand has --help.
 """
 
 from __future__ import annotations
 
 import argparse
 import getpass
+import importlib
 import shlex
 import sys
 from pathlib import Path
@@ -92,6 +99,15 @@ def _env(args) -> int:
     return 0
 
 
+# Each area adds its own subcommands with an ``add_parser(subparsers)`` function.
+AREA_COMMANDS = (
+    "bbx.intake.cli",  # bbx intake check|run
+    "bbx.delivery.cli",  # bbx delivery status
+    "bbx.register.cli",  # bbx register status|lookup|report|doubts|acknowledge|export
+    "bbx.api.cli",  # bbx api-key create|list|revoke
+)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="bbx", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -112,6 +128,9 @@ def build_parser() -> argparse.ArgumentParser:
     keys.add_parser("init", help="create the development key file").set_defaults(func=_keys_init)
 
     sub.add_parser("env", help="print the Airflow environment as shell exports").set_defaults(func=_env)
+
+    for module in AREA_COMMANDS:
+        importlib.import_module(module).add_parser(sub)
     return parser
 
 

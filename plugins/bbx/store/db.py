@@ -31,22 +31,25 @@ def transaction(url: str | None = None) -> Iterator[psycopg.Connection]:
             yield conn
 
 
+def _admin(url: str) -> tuple[str, psycopg.Connection]:
+    """The database name in ``url`` and an autocommit connection to the server's
+    ``postgres`` database (CREATE/DROP DATABASE cannot run inside a transaction)."""
+    parts = urlsplit(url)
+    admin = urlunsplit(parts._replace(path="/postgres"))
+    return parts.path.lstrip("/"), psycopg.connect(admin, autocommit=True)
+
+
 def ensure_database(url: str) -> bool:
     """Create the database named in ``url`` if it does not exist. True when created."""
-    parts = urlsplit(url)
-    name = parts.path.lstrip("/")
-    admin = urlunsplit(parts._replace(path="/postgres"))
-    with psycopg.connect(admin, autocommit=True) as conn:
-        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
-        if exists:
+    name, admin = _admin(url)
+    with admin:
+        if admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
             return False
-        conn.execute(f'CREATE DATABASE "{name}"')
+        admin.execute(f'CREATE DATABASE "{name}"')
         return True
 
 
 def drop_database(url: str) -> None:
-    parts = urlsplit(url)
-    name = parts.path.lstrip("/")
-    admin = urlunsplit(parts._replace(path="/postgres"))
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    name, admin = _admin(url)
+    with admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
