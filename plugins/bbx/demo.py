@@ -36,6 +36,9 @@ SAMPLE_CONFIG = settings.PROJECT_ROOT / "config" / "sample" / "tenants.yaml"
 DEMO_DIR = settings.DATA_DIR / "demo"
 OUT_DIR = settings.PROJECT_ROOT / "demo-out"
 BBX_SFTP_PASSWORD = "bbx-demo"  # demo accounts on a server that listens on 127.0.0.1 only
+# The simulator answers within a second, so the demo polls every second instead of the
+# production intervals (register answers: 5 min; delivery results: 30 s).
+DEMO_TIMINGS = {"BBX_REGISTER_POKE_SECONDS": "1", "BBX_RESULT_POLL_SECONDS": "1", "BBX_HOOK_BACKOFF": "0.2"}
 
 
 def step(text: str) -> None:
@@ -333,6 +336,7 @@ def main(argv: list[str] | None = None) -> int:
     url = prepare(config_file)
     show_configuration(url)
     os.environ.update(airflow_env.environment(url))  # before anything imports airflow
+    os.environ.update(DEMO_TIMINGS)
     DEMO_DIR.mkdir(parents=True, exist_ok=True)
     RUN_LOG.write_text("")
     world = World(config_file)

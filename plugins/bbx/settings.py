@@ -5,6 +5,7 @@ Database location, in order (see README):
 2. the Airflow Connection ``bbx_db`` when given as ``AIRFLOW_CONN_BBX_DB`` (as in tasks);
 3. the PostgreSQL server on 127.0.0.1:5432 when one answers (database ``bbx``);
 4. otherwise an embedded PostgreSQL (pip ``pgserver``) under ``data/pg``.
+``BBX_DATABASE=embedded`` skips step 3 (use the embedded server even where one runs).
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ def database_url() -> str:
         return _normalise(url)
     if url := os.environ.get("AIRFLOW_CONN_BBX_DB"):
         return _normalise(url)
-    if _server_answers(*LOCAL_SERVER):
+    if os.environ.get("BBX_DATABASE") != "embedded" and _server_answers(*LOCAL_SERVER):
         return f"postgresql://postgres@{LOCAL_SERVER[0]}:{LOCAL_SERVER[1]}/{DEFAULT_DB_NAME}"
     return embedded_server_url(DEFAULT_DB_NAME)
 
@@ -55,6 +56,8 @@ def embedded_server_url(database: str) -> str:
     """Start (or attach to) the embedded PostgreSQL under ``data/pg`` and return a URL."""
     import pgserver  # only needed on machines without a PostgreSQL server
 
+    # cleanup_mode=None: the server outlives this process, so the scheduler, the tasks and
+    # the next `make demo` attach to the same one
     server = pgserver.get_server(DATA_DIR / "pg", cleanup_mode=None)
     base = server.get_uri()  # postgresql://postgres:@/postgres?host=/path/to/socket
     return base.replace("/postgres?", f"/{database}?", 1)

@@ -1,0 +1,45 @@
+"""Where BBX finds its database: an explicit URL, the local server, or an embedded
+PostgreSQL (pgserver) for machines without one."""
+
+import subprocess
+import sys
+
+from bbx import settings
+
+
+def test_explicit_url_wins_and_sqlalchemy_style_urls_are_accepted(monkeypatch):
+    monkeypatch.setenv("BBX_DATABASE_URL", "postgresql+psycopg2://u@db.example:5433/bbx")
+    settings.database_url.cache_clear()
+    try:
+        assert settings.database_url() == "postgresql://u@db.example:5433/bbx"
+    finally:
+        settings.database_url.cache_clear()
+
+
+def test_embedded_postgresql_is_created_migrated_and_reused(tmp_path):
+    """In a child process (settings are read once per process): BBX_DATABASE=embedded
+    starts pgserver under BBX_DATA_DIR, creates the database and migrates it; a second
+    process attaches to the same server and finds it up to date."""
+    script = (
+        "from bbx import settings; from bbx.store import db, migrations\n"
+        "url = settings.database_url(); assert 'host=' in url, url\n"
+        "db.ensure_database(url); print(','.join(migrations.migrate(url)) or 'none')\n"
+        "with db.connect(url) as c: print(c.execute('SELECT count(*) AS n FROM tenants').fetchone()['n'])\n"
+    )
+    env = {"BBX_DATABASE": "embedded", "BBX_DATA_DIR": str(tmp_path), "PATH": "/usr/bin:/bin"}
+    try:
+        first = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120)
+        assert first.returncode == 0, first.stderr
+        applied, tenants = first.stdout.split()
+        assert applied.startswith("001_core.sql,") and tenants == "0"
+        second = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120)
+        assert second.returncode == 0, second.stderr
+        assert second.stdout.split() == ["none", "0"]
+    finally:
+        # the embedded server outlives its processes by design; stop this test's one
+        pg_ctl = next((tmp_path / "pg").parent.glob("**/postmaster.pid"), None)
+        subprocess.run(
+            [sys.executable, "-c", f"import pgserver; pgserver.get_server({str(tmp_path / 'pg')!r}, cleanup_mode='stop').cleanup()"],
+            capture_output=True, timeout=60,
+        )
+        assert pg_ctl is None or not pg_ctl.exists()
