@@ -19,7 +19,7 @@ def _count(db, table: str) -> int:
     return db.execute(f"SELECT count(*) AS n FROM {table}").fetchone()["n"]
 
 
-def _error(response, status: int, code: str) -> dict:
+def _assert_error(response, status: int, code: str) -> dict:
     assert response.status_code == status, response.text
     body = response.json()
     assert body["error"]["code"] == code, body
@@ -79,7 +79,7 @@ def test_same_idempotency_key_creates_one_submission(client, keys, configured):
     assert again.json()["id"] == first.json()["id"]
     assert _count(configured, "submissions") == 1 and _count(configured, "messages") == 4
     different = send(client, keys.a, idem="same-key", message_type="PASPRT", bsns=bsns(5))
-    error = _error(different, 409, "idempotency_key_reused")
+    error = _assert_error(different, 409, "idempotency_key_reused")
     assert error["details"] == [{"submission_id": first.json()["id"]}]
     assert _count(configured, "submissions") == 1
     # keys are per connection: another tenant's identical key is its own hand-in
@@ -106,7 +106,7 @@ def test_concurrent_retries_with_one_key_create_one_submission(client, keys, con
 def test_invalid_bsns_refuse_the_whole_request_with_each_position(client, keys, configured):
     good = bsns(3)
     response = send(client, keys.a, bsns=[good[0], "12345678x", good[1], "123456789", good[0], "", "1234"])
-    error = _error(response, 422, "invalid_bsns")
+    error = _assert_error(response, 422, "invalid_bsns")
     assert error["field"] == "bsns"
     details = {d["position"]: d for d in error["details"]}
     assert sorted(details) == [2, 4, 5, 6, 7]
@@ -134,7 +134,7 @@ def test_invalid_bsns_refuse_the_whole_request_with_each_position(client, keys, 
     ({"bsn": "249566758"}, 422, "invalid_request", None),  # unknown field (a typo) is refused
 ])
 def test_each_bad_request_has_its_code(client, keys, configured, body, status, code, field):
-    error = _error(send(client, keys.a, **body), status, code)
+    error = _assert_error(send(client, keys.a, **body), status, code)
     assert error.get("field") == field
     assert _count(configured, "submissions") == 0
 
@@ -154,7 +154,7 @@ def test_several_problems_are_listed_together(client, keys):
 
 def test_too_many_bsns(client, keys, configured):
     many = list(bsns(MAX_BSNS_PER_CALL + 1, seed=2))
-    error = _error(send(client, keys.a, bsns=many), 422, "too_many_bsns")
+    error = _assert_error(send(client, keys.a, bsns=many), 422, "too_many_bsns")
     assert f"{MAX_BSNS_PER_CALL:,}" in error["message"]
     assert _count(configured, "submissions") == 0
 
@@ -168,14 +168,14 @@ def test_the_maximum_number_of_bsns_is_accepted(client, keys, configured):
 def test_request_size_limit(client, keys, configured):
     headers = {**auth(keys.a), "Idempotency-Key": "big", "Content-Type": "application/json"}
     big = b'{"message_type": "PASPRT", "bsns": [], "text": "' + b"x" * MAX_REQUEST_BYTES + b'"}'
-    _error(client.post("/api/v1/connections/voorbeeld/messages", content=big, headers=headers),
+    _assert_error(client.post("/api/v1/connections/voorbeeld/messages", content=big, headers=headers),
            413, "request_too_large")
 
     def chunks():  # no Content-Length: counted while streaming
         yield big[: len(big) // 2]
         yield big[len(big) // 2:]
 
-    _error(client.post("/api/v1/connections/voorbeeld/messages", content=chunks(), headers=headers),
+    _assert_error(client.post("/api/v1/connections/voorbeeld/messages", content=chunks(), headers=headers),
            413, "request_too_large")
     assert _count(configured, "submissions") == 0
 
@@ -183,35 +183,35 @@ def test_request_size_limit(client, keys, configured):
 def test_header_body_and_media_type_errors(client, keys):
     url = "/api/v1/connections/voorbeeld/messages"
     body = {"message_type": "PASPRT", "bsns": bsns(1)}
-    _error(client.post(url, json=body, headers=auth(keys.a)), 400, "idempotency_key_missing")
-    _error(client.post(url, json=body, headers={**auth(keys.a), "Idempotency-Key": "has space"}),
+    _assert_error(client.post(url, json=body, headers=auth(keys.a)), 400, "idempotency_key_missing")
+    _assert_error(client.post(url, json=body, headers={**auth(keys.a), "Idempotency-Key": "has space"}),
            400, "idempotency_key_invalid")
-    _error(client.post(url, json=body, headers={**auth(keys.a), "Idempotency-Key": "k" * 101}),
+    _assert_error(client.post(url, json=body, headers={**auth(keys.a), "Idempotency-Key": "k" * 101}),
            400, "idempotency_key_invalid")
     headers = {**auth(keys.a), "Idempotency-Key": "k1"}
-    _error(client.post(url, content=b"{not json", headers={**headers, "Content-Type": "application/json"}),
+    _assert_error(client.post(url, content=b"{not json", headers={**headers, "Content-Type": "application/json"}),
            400, "invalid_json")
-    _error(client.post(url, content=b"bsn=1", headers={**headers, "Content-Type": "text/plain"}),
+    _assert_error(client.post(url, content=b"bsn=1", headers={**headers, "Content-Type": "text/plain"}),
            415, "unsupported_media_type")
-    _error(client.post(url, json=["a list"], headers=headers), 422, "invalid_request")
-    _error(client.post("/api/v1/connections/nope/messages", json=body, headers=headers), 404,
+    _assert_error(client.post(url, json=["a list"], headers=headers), 422, "invalid_request")
+    _assert_error(client.post("/api/v1/connections/nope/messages", json=body, headers=headers), 404,
            "connection_not_found")
 
 
 def test_inactive_message_type_and_connection(client, keys, configured):
     configured.execute("UPDATE message_types SET active = false WHERE code = 'WOZ2026'")
     configured.commit()
-    _error(send(client, keys.a, message_type="WOZ2026", text="t"), 422, "message_type_inactive")
+    _assert_error(send(client, keys.a, message_type="WOZ2026", text="t"), 422, "message_type_inactive")
     configured.execute("UPDATE connections SET active = false WHERE code = 'voorbeeld'")
     configured.commit()
-    _error(send(client, keys.a), 409, "connection_inactive")
+    _assert_error(send(client, keys.a), 409, "connection_inactive")
     assert _count(configured, "submissions") == 0
 
 
 def test_unknown_paths_and_methods(client, keys):
-    _error(client.get("/api/v1/nothing-here", headers=auth(keys.a)), 404, "not_found")
-    _error(client.delete("/api/v1/connections/voorbeeld", headers=auth(keys.a)), 405, "method_not_allowed")
-    _error(client.get("/api/v1/submissions/abc", headers=auth(keys.a)), 422, "invalid_request")
+    _assert_error(client.get("/api/v1/nothing-here", headers=auth(keys.a)), 404, "not_found")
+    _assert_error(client.delete("/api/v1/connections/voorbeeld", headers=auth(keys.a)), 405, "method_not_allowed")
+    _assert_error(client.get("/api/v1/submissions/abc", headers=auth(keys.a)), 422, "invalid_request")
 
 
 # --------------------------------------------------------------------------- personal PDFs
@@ -256,25 +256,25 @@ def test_personal_pdfs_through_multipart(client, keys, configured):
 def test_pdf_problems(client, keys, configured):
     targets = bsns(2)
     body = {"message_type": "PASPRT", "bsns": targets}
-    error = _error(_multipart(client, keys.a, body, [upload(f"{targets[0]}_1.pdf", b"PK\x03\x04 word file")]),
+    error = _assert_error(_multipart(client, keys.a, body, [upload(f"{targets[0]}_1.pdf", b"PK\x03\x04 word file")]),
                    422, "invalid_attachment")
     assert "ZIP archive" in error["message"]
-    error = _error(_multipart(client, keys.a, body, [
+    error = _assert_error(_multipart(client, keys.a, body, [
         upload("brief.pdf", make_pdf()), upload(f"{bsns(5)[4]}_1.pdf", make_pdf()),
         upload(f"{targets[0]}_1.pdf", make_pdf()), upload(f"{targets[0]}_1.pdf", make_pdf("b"))]),
         422, "attachment_unmatched")
     assert [d["file_name"] for d in error["details"]] == ["brief.pdf", f"{bsns(5)[4]}_1.pdf", f"{targets[0]}_1.pdf"]
     big = make_pdf(padding=511_000 - len(make_pdf()))  # under 500 kB alone; too large with PASPRT's 2 standard PDFs
     assert len(big) < 500 * 1024
-    error = _error(_multipart(client, keys.a, body, [upload(f"{targets[1]}_1.pdf", big)]),
+    error = _assert_error(_multipart(client, keys.a, body, [upload(f"{targets[1]}_1.pdf", big)]),
                    422, "attachments_too_large")
     assert "500 kB" in error["message"] and error["details"][0]["bsn"].endswith(targets[1][-3:])
-    error = _error(_multipart(client, keys.a, {"bsns": targets}, [upload(f"{targets[0]}_1.pdf", make_pdf())]),
+    error = _assert_error(_multipart(client, keys.a, {"bsns": targets}, [upload(f"{targets[0]}_1.pdf", make_pdf())]),
                    422, "invalid_request")
     response = client.post("/api/v1/connections/voorbeeld/messages",
                            headers={**auth(keys.a), "Idempotency-Key": "m"},
                            files=[upload(f"{targets[0]}_1.pdf", make_pdf())])
-    _error(response, 422, "invalid_request")
+    _assert_error(response, 422, "invalid_request")
     assert _count(configured, "submissions") == 0
 
 
@@ -307,5 +307,5 @@ def test_a_broken_multipart_body_is_a_clear_400(client, keys):
     headers = {**auth(keys.a), "Idempotency-Key": "mp", "Content-Type": "multipart/form-data; boundary=xyz"}
     response = client.post("/api/v1/connections/voorbeeld/messages", headers=headers,
                            content=b"--xyz\r\nContent-Disposition: form-data\r\n\r\nno name\r\n--xyz--\r\n")
-    error = _error(response, 400, "bad_request")
+    error = _assert_error(response, 400, "bad_request")
     assert error["message"] == 'The Content-Disposition header field "name" must be provided.'

@@ -36,7 +36,7 @@ def _tenant_and_connection(db):
     return tenant, conn_id
 
 
-def _violates(db, sql, params=()):
+def _assert_refused(db, sql, params=()):
     # varchar limits raise DataError, constraints IntegrityError: both are refusals
     with pytest.raises((psycopg.errors.IntegrityError, psycopg.errors.DataError)):
         with db.transaction():
@@ -49,10 +49,10 @@ def test_connection_constraints(db):
         "INSERT INTO connections (tenant_id, code, name, oin, sender_code, cpa_id, sftp_folder)"
         " VALUES (%s, %s, 'C', %s, 'S', 'cpa', %s)"
     )
-    _violates(db, insert, (tenant, "c2", "123", "/t1/c2"))  # OIN not 20 digits
-    _violates(db, insert, (tenant, "c2", OIN, "/t1/c2"))  # OIN used twice
-    _violates(db, insert, (tenant, "c1", "00000001001234567001", "/t1/c9"))  # code used twice
-    _violates(db, insert, (tenant, "Bad Code", "00000001001234567001", "/t1/c9"))
+    _assert_refused(db, insert, (tenant, "c2", "123", "/t1/c2"))  # OIN not 20 digits
+    _assert_refused(db, insert, (tenant, "c2", OIN, "/t1/c2"))  # OIN used twice
+    _assert_refused(db, insert, (tenant, "c1", "00000001001234567001", "/t1/c9"))  # code used twice
+    _assert_refused(db, insert, (tenant, "Bad Code", "00000001001234567001", "/t1/c9"))
 
 
 def test_message_type_and_attachment_limits(db):
@@ -60,12 +60,12 @@ def test_message_type_and_attachment_limits(db):
     insert_type = (
         "INSERT INTO message_types (connection_id, code, name, subject, standard_text) VALUES (%s, %s, 'n', %s, %s)"
     )
-    _violates(db, insert_type, (conn_id, "TOOLONGXX", "s", None))  # code > 8
-    _violates(db, insert_type, (conn_id, "OK", "x" * 51, None))  # subject > 50
-    _violates(db, insert_type, (conn_id, "OK", "s", "x" * 4001))  # text > 4000
+    _assert_refused(db, insert_type, (conn_id, "TOOLONGXX", "s", None))  # code > 8
+    _assert_refused(db, insert_type, (conn_id, "OK", "x" * 51, None))  # subject > 50
+    _assert_refused(db, insert_type, (conn_id, "OK", "s", "x" * 4001))  # text > 4000
     db.execute(insert_type, (conn_id, "OK", "s", "x" * 4000))
-    _violates(db, insert_type, (conn_id, "OK", "s", None))  # duplicate code
-    _violates(
+    _assert_refused(db, insert_type, (conn_id, "OK", "s", None))  # duplicate code
+    _assert_refused(
         db,
         "INSERT INTO standard_attachments (connection_id, code, description, file_name, content, size_bytes, sha256)"
         " VALUES (%s, 'a', 'd', 'a.txt', 'not a pdf', 9, repeat('0', 64))",
@@ -83,8 +83,8 @@ def test_message_type_and_attachment_limits(db):
     link = "INSERT INTO message_type_attachments (message_type_id, position, standard_attachment_id) VALUES (%s, %s, %s)"
     for pos in (1, 2, 3):
         db.execute(link, (type_id, pos, att_ids[pos - 1]))
-    _violates(db, link, (type_id, 4, att_ids[3]))  # a fourth standard attachment
-    _violates(db, link, (type_id, 1, att_ids[3]))  # position taken
+    _assert_refused(db, link, (type_id, 4, att_ids[3]))  # a fourth standard attachment
+    _assert_refused(db, link, (type_id, 1, att_ids[3]))  # position taken
 
 
 def _submission(db, conn_id):
@@ -104,13 +104,13 @@ def test_berichtid_is_unique_and_outcomes_are_final(db):
     )
     mid = "6f1c0b3e-5d2a-5b8e-9a57-0b5e1f2a4c12"
     msg = db.execute(insert, (sub, conn_id, 1, BSN, mid)).fetchone()["id"]
-    _violates(db, insert, (sub, conn_id, 2, BSN, mid))  # same BerichtID twice
-    _violates(db, insert, (sub, conn_id, 1, BSN, "6f1c0b3e-5d2a-5b8e-9a57-0b5e1f2a4c13"))  # same row twice
-    _violates(db, insert, (sub, conn_id, 3, "12345", "6f1c0b3e-5d2a-5b8e-9a57-0b5e1f2a4c14"))  # bad BSN
+    _assert_refused(db, insert, (sub, conn_id, 2, BSN, mid))  # same BerichtID twice
+    _assert_refused(db, insert, (sub, conn_id, 1, BSN, "6f1c0b3e-5d2a-5b8e-9a57-0b5e1f2a4c13"))  # same row twice
+    _assert_refused(db, insert, (sub, conn_id, 3, "12345", "6f1c0b3e-5d2a-5b8e-9a57-0b5e1f2a4c14"))  # bad BSN
 
     # a final outcome needs its timestamp, and a reason where people need one
-    _violates(db, "UPDATE messages SET outcome = 'delivered' WHERE id = %s", (msg,))
-    _violates(db, "UPDATE messages SET outcome = 'failed', final_at = now() WHERE id = %s", (msg,))
+    _assert_refused(db, "UPDATE messages SET outcome = 'delivered' WHERE id = %s", (msg,))
+    _assert_refused(db, "UPDATE messages SET outcome = 'failed', final_at = now() WHERE id = %s", (msg,))
     db.execute("UPDATE messages SET outcome = 'delivered', final_at = now() WHERE id = %s", (msg,))
     with pytest.raises(psycopg.errors.CheckViolation, match="final outcome delivered"):
         with db.transaction():
@@ -127,8 +127,8 @@ def test_rejected_rows_are_kept_with_a_reason(db):
         " VALUES (%s, %s, %s, 'rejected', %s, now())"
     )
     db.execute(insert, (sub, conn_id, 1, "BSN fails the 11-test"))
-    _violates(db, insert, (sub, conn_id, 2, None))  # no reason
-    _violates(  # an accepted row needs a BSN and a BerichtID
+    _assert_refused(db, insert, (sub, conn_id, 2, None))  # no reason
+    _assert_refused(  # an accepted row needs a BSN and a BerichtID
         db, "INSERT INTO messages (submission_id, connection_id, row_number) VALUES (%s, %s, 3)", (sub, conn_id)
     )
 
@@ -145,8 +145,8 @@ def test_register_allows_one_open_period_per_bsn(db):
         " VALUES (%s, %s, %s, %s, %s, %s)"
     )
     db.execute(insert, (conn_id, BSN, "2026-01-01", None, refresh, None))
-    _violates(db, insert, (conn_id, BSN, "2026-02-01", None, refresh, None))  # second open period
-    _violates(db, insert, (conn_id, BSN, "2026-02-01", "2026-01-01", refresh, refresh))  # ends before begin
+    _assert_refused(db, insert, (conn_id, BSN, "2026-02-01", None, refresh, None))  # second open period
+    _assert_refused(db, insert, (conn_id, BSN, "2026-02-01", "2026-01-01", refresh, refresh))  # ends before begin
     db.execute(insert, (conn_id, BSN, "2025-01-01", "2025-06-01", refresh, refresh))  # history is fine
 
 
