@@ -105,11 +105,7 @@ def message_type_of(conn, connection: dict, code: str) -> dict:
 
 
 def _xml_problem(value: str) -> str | None:
-    try:
-        globe._escape(value)  # the one rule for what XML (and so MijnOverheid) can carry
-    except ValueError as exc:
-        return str(exc)
-    return None
+    return globe.unsendable_character(value)
 
 
 def check_text(text: str | None, message_type: dict, *, has_pdfs: bool) -> list[ApiError]:

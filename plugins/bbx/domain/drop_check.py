@@ -41,6 +41,7 @@ from bbx.domain.drop import (
     sort_files,
 )
 from bbx.domain.drop_tables import Row, Table, TableError, open_table, rows
+from bbx.domain.globe import unsendable_character
 from bbx.domain.limits import (
     MAX_PERSONAL_ATTACHMENTS_PER_MESSAGE,
     MAX_REFERENCE_CHARS,
@@ -135,6 +136,8 @@ def clean_text(raw: str | None, what: str, limit: int, *, multiline: bool) -> tu
     for position, ch in enumerate(value, 1):
         if ch not in allowed and unicodedata.category(ch) == "Cc":
             return None, f"the {what} contains a control character (U+{ord(ch):04X}) at position {position}"
+    if problem := unsendable_character(value):
+        return None, f"the {what} {problem}"
     if len(value) > limit:
         extra = " (line breaks count as 2: CR LF)" if multiline and "\r\n" in value else ""
         return None, f"the {what} is {len(value):,} characters{extra}; at most {limit:,} are allowed"

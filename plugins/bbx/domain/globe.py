@@ -117,13 +117,19 @@ class BatchHeader:
 _NOT_XML_CHAR = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
 
+def unsendable_character(value: str) -> str | None:
+    """Why MijnOverheid cannot carry ``value`` (a character XML forbids), or None: the one
+    rule for every channel, checked before anything is accepted."""
+    bad = _NOT_XML_CHAR.search(value)
+    if bad is None:
+        return None
+    return f"contains the character U+{ord(bad.group()):04X}, which XML cannot carry; remove it"
+
+
 def _escape(value: str) -> str:
     """Escape a value for XML character data; raises ValueError on non-XML characters."""
-    bad = _NOT_XML_CHAR.search(value)
-    if bad is not None:
-        raise ValueError(
-            f"contains the character U+{ord(bad.group()):04X}, which XML cannot carry; remove it"
-        )
+    if problem := unsendable_character(value):
+        raise ValueError(problem)
     return (
         value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("\r", "&#13;")
     )
