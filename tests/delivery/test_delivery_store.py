@@ -301,6 +301,31 @@ def test_redelivery_of_failed_and_stuck_messages(tenants):
     db.commit()
 
 
+def test_redelivery_skips_a_failed_row_that_was_handed_in_again(tenants):
+    """Nothing twice: the tenant handed the failed citizen in again (new submission, new
+    BerichtID); the operator's redelivery of the old submission must leave that one alone."""
+    db = tenants.db
+    c = tenants.connections["voorbeeld"]
+    numbers = bsns(2, seed=37)
+    tenants.subscribe("voorbeeld", numbers)
+    sid, planned = _planned(tenants, numbers)
+    (batch_1,) = _send_all(db, planned)
+    by_bsn = _message_ids(db, sid)
+    _record(db, c.id, batch_1, [(by_bsn[numbers[0]], "TechnischProbleem"),
+                                (by_bsn[numbers[1]], "TechnischProbleem")], max_attempts=1)
+    db.commit()
+    again = tenants.submit("voorbeeld", "PASPRT", rows_for([numbers[0]]))
+    assert again != sid
+
+    redo = plan.plan_redelivery("redo-3", sid, include_failed=True, failed_codes=None, include_stuck=False,
+                                stuck_minutes=0, actor="op", max_map_length=1024, url=tenants.url, day=DAY)
+    assert (redo["summary"]["failed_replanned"], redo["summary"]["failed_superseded"]) == (1, 1)
+    outcomes = tenants.outcomes(sid)
+    assert outcomes[numbers[0]] == ("failed", "TechnischProbleem")  # handed in again: stays failed
+    assert outcomes[numbers[1]][0] == "queued"
+    db.commit()
+
+
 def test_redelivery_reopens_a_closed_submission(tenants):
     db = tenants.db
     c = tenants.connections["voorbeeld"]

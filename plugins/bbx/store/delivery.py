@@ -727,15 +727,27 @@ def prepare_redelivery(conn, submission_id: int, *, run_id: str, failed_codes: S
             f"submission {submission_id} is {sub['status']!r}: only a submission that was delivered "
             "(delivering or closed) can be redelivered"
         )
-    counts = {"failed_replanned": 0, "stuck_resent": 0}
+    counts = {"failed_replanned": 0, "failed_superseded": 0, "stuck_resent": 0}
     if include_failed:
         codes = list(failed_codes) if failed_codes else None
+        chosen = """submission_id = %(sid)s AND outcome = 'failed'
+                    AND (%(codes)s::text[] IS NULL OR outcome_code = ANY(%(codes)s::text[]))"""
+        # A failed row may be handed in again (a new BerichtID); once that happened the
+        # old one must not go out as well, or the citizen would get the letter twice.
+        superseded = """EXISTS (SELECT 1 FROM messages again
+                         WHERE again.connection_id = messages.connection_id AND again.bsn = messages.bsn
+                           AND again.message_type_id IS NOT DISTINCT FROM messages.message_type_id
+                           AND again.id <> messages.id
+                           AND again.outcome IN ('planned', 'queued', 'sent', 'delivered'))"""
+        params = {"sid": submission_id, "codes": codes}
+        counts["failed_superseded"] = conn.execute(
+            f"SELECT count(*) AS n FROM messages WHERE {chosen} AND {superseded}", params
+        ).fetchone()["n"]
         counts["failed_replanned"] = conn.execute(
-            """UPDATE messages SET outcome = 'planned', outcome_code = NULL, outcome_reason = NULL,
-                      final_at = NULL, batch_id = NULL, send_attempts = 0
-               WHERE submission_id = %s AND outcome = 'failed'
-                 AND (%s::text[] IS NULL OR outcome_code = ANY(%s::text[]))""",
-            (submission_id, codes, codes),
+            f"""UPDATE messages SET outcome = 'planned', outcome_code = NULL, outcome_reason = NULL,
+                       final_at = NULL, batch_id = NULL, send_attempts = 0
+                WHERE {chosen} AND NOT {superseded}""",
+            params,
         ).rowcount
     if include_stuck:
         stuck = conn.execute(
