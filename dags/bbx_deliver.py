@@ -23,13 +23,15 @@ every 5 minutes (for channels that emit no asset event).
 1. **plan** — takes accepted submissions, decides per message against the BSN register on
    today's date (*not subscribed* is final, never sent), cuts the rest into GLOBE batches
    (≤ 1000 messages, ≤ 100 MB) and the batches into slices. Bulk (SFTP) submissions of a
-   connection whose register is stale are **held** (see `check_holds`).
+   connection whose register is stale, and every submission of a deactivated connection,
+   are **held** (see `check_holds`).
 2. **send** — one mapped task per slice, in pool `berichtenbox`. A retry or a cleared task
    sends only batches never acknowledged, with the same BatchID/BerichtIDs.
 3. **await_results** — polls `GLOBE-R-BV-Result` messages, deferring in between; resends
    `TechnischProbleem`; closes each submission when *rejected + not subscribed + delivered
    + failed = rows handed in*; writes the result file and undeliverable list to the outbox.
-4. **check_holds** — fails, with the reason, when a submission is held (stale register).
+4. **check_holds** — fails, with the reason, when a submission is held (stale register,
+   deactivated connection).
 
 Reruns: clear a failed task, or the whole run; see `docs/delivery.md`. Technical failures
 after an outage: trigger `bbx_redeliver`.
@@ -65,7 +67,7 @@ def bbx_deliver():
 
     @task(retries=1)
     def check_holds(held: list[dict]) -> None:
-        """Fail loudly when bulk delivery of a connection is held (stale register)."""
+        """Fail loudly when a submission is held (stale register, deactivated connection)."""
         from bbx.delivery.plan import explain_holds
 
         explain_holds(held)

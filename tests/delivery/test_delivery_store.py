@@ -132,6 +132,26 @@ def test_stale_register_holds_bulk_sends_but_not_manual_ones(tenants):
     assert later["submissions"] == [bulk] and later["held"] == []
 
 
+def test_a_deactivated_connection_holds_every_channel_until_reactivated(tenants):
+    db = tenants.db
+    numbers = bsns(2, seed=41)
+    tenants.subscribe("voorbeeld", numbers)
+    api = tenants.submit("voorbeeld", "PASPRT", rows_for(numbers), channel="api")
+    db.execute("UPDATE connections SET active = false WHERE code = 'voorbeeld'")
+    db.commit()
+    planned = plan.plan_run("run-1", max_map_length=1024, url=tenants.url, day=DAY)
+    assert planned["submissions"] == [] and [h["submission"] for h in planned["held"]] == [api]
+    assert "connection voorbeeld is deactivated" in planned["held"][0]["reason"]
+    with pytest.raises(RuntimeError, match=rf"submission {api} \(connection voorbeeld\): connection voorbeeld is deactivated"):
+        plan.explain_holds(planned["held"])
+    assert tenants.status(api) == "accepted"
+
+    db.execute("UPDATE connections SET active = true WHERE code = 'voorbeeld'")
+    db.commit()
+    later = plan.plan_run("run-2", max_map_length=1024, url=tenants.url, day=DAY)
+    assert later["submissions"] == [api] and later["held"] == []
+
+
 def test_a_submission_with_nothing_to_send_closes_at_once(tenants):
     numbers = bsns(2, seed=24)
     rows = rows_for(numbers) + [submissions.NewRow(row_number=3, bsn=None, rejection="BSN is empty")]

@@ -32,6 +32,21 @@ def _blocked_reason(conn, connection_id: int) -> str | None:
     return register.bulk_send_blocked(conn, connection_id)
 
 
+def _hold_reason(conn, sub: dict, blocked: dict[int, str | None]) -> str | None:
+    """Why a waiting submission must not be sent now, or None.
+
+    A deactivated connection holds every channel (its sender identity may be gone at
+    MijnOverheid; an operator decides); a stale register holds the bulk channel."""
+    if not sub["connection_active"]:
+        return (f"connection {sub['connection_code']} is deactivated in the tenant configuration; "
+                "reactivate it (bbx config apply) to send, or leave the submission unsent")
+    if sub["channel"] not in BULK_CHANNELS:
+        return None
+    if sub["connection_id"] not in blocked:
+        blocked[sub["connection_id"]] = _blocked_reason(conn, sub["connection_id"])
+    return blocked[sub["connection_id"]]
+
+
 def plan_submission(conn, submission: dict, *, day: date, kind: str = "initial") -> dict:
     """Register decision and batches for one claimed submission (caller commits)."""
     not_subscribed = store.decide_register(conn, submission["id"], submission["connection_id"], day)
@@ -65,17 +80,13 @@ def plan_run(run_id: str, *, max_map_length: int, batches_per_slice: int = confi
         conn.commit()
         blocked: dict[int, str | None] = {}
         for sub in waiting:
-            if sub["channel"] in BULK_CHANNELS:
-                if sub["connection_id"] not in blocked:
-                    blocked[sub["connection_id"]] = _blocked_reason(conn, sub["connection_id"])
-                reason = blocked[sub["connection_id"]]
-                if reason:
-                    if store.hold(conn, sub["id"], reason):
-                        log.error("submission %s (%s, connection %s) is held: %s", sub["id"], sub["channel"],
-                                  sub["connection_code"], reason)
-                    conn.commit()
-                    held.append({"submission": sub["id"], "connection": sub["connection_code"], "reason": reason})
-                    continue
+            if reason := _hold_reason(conn, sub, blocked):
+                if store.hold(conn, sub["id"], reason):
+                    log.error("submission %s (%s, connection %s) is held: %s", sub["id"], sub["channel"],
+                              sub["connection_code"], reason)
+                conn.commit()
+                held.append({"submission": sub["id"], "connection": sub["connection_code"], "reason": reason})
+                continue
             # one transaction per submission: claimed and planned, or neither
             with _unit(conn):
                 if not store.claim(conn, sub["id"], run_id, day):
@@ -141,13 +152,14 @@ def plan_redelivery(run_id: str, submission_id: int, *, include_failed: bool, fa
 
 
 def explain_holds(held: list[dict]) -> None:
-    """Raise, with what to do, when submissions are held because the register is stale."""
+    """Raise, with what to do, when submissions are held (stale register, inactive connection)."""
     if not held:
         return
     lines = [f"submission {h['submission']} (connection {h['connection']}): {h['reason']}" for h in held]
     raise RuntimeError(
-        f"{len(held)} bulk submission(s) are held and NOT sent because the BSN register is stale:\n  "
+        f"{len(held)} submission(s) are held and NOT sent:\n  "
         + "\n  ".join(lines)
-        + "\nOnce the register is refreshed (or an operator acknowledged the stale register), the "
-        "next bbx_deliver run sends them; nothing else needs to be done."
+        + "\nOnce the cause is gone (the register refreshed or its staleness acknowledged by an "
+        "operator; the connection active again), the next bbx_deliver run sends them; nothing "
+        "else needs to be done."
     )

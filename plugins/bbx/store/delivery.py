@@ -43,7 +43,7 @@ def waiting_submissions(conn, *, limit: int = 500) -> list[dict]:
     """Accepted submissions that no delivery run has taken yet, oldest first."""
     return conn.execute(
         """SELECT s.id, s.connection_id, s.channel, s.external_ref, s.delivery_held,
-                  c.code AS connection_code
+                  c.code AS connection_code, c.active AS connection_active
            FROM submissions s JOIN connections c ON c.id = s.connection_id
            WHERE s.status = 'accepted' AND s.delivery_run_id IS NULL
            ORDER BY s.received_at, s.id LIMIT %s""",
@@ -52,7 +52,8 @@ def waiting_submissions(conn, *, limit: int = 500) -> list[dict]:
 
 
 def hold(conn, submission_id: int, reason: str) -> bool:
-    """Keep a submission from being sent (stale register). True when the reason is new."""
+    """Keep a submission from being sent (stale register, inactive connection). True when
+    the reason is new."""
     changed = conn.execute(
         """UPDATE submissions SET delivery_held = %s
            WHERE id = %s AND delivery_held IS DISTINCT FROM %s""",
