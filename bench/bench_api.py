@@ -29,7 +29,8 @@ import threading
 import time
 import uuid
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+
+from _common import bench_database_url, fresh_database
 
 
 def _percentiles(samples: list[float]) -> dict:
@@ -49,8 +50,7 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="bbx_bench_api_"))
     from bbx import settings
 
-    base_url = settings.database_url()
-    url = urlunsplit(urlsplit(base_url)._replace(path="/bbx_bench_api"))
+    url = bench_database_url("bbx_bench_api")
     os.environ.update({"BBX_DATABASE_URL": url, "BBX_KEY_FILE": str(work / "content.key")})
     settings.database_url.cache_clear()
 
@@ -60,17 +60,12 @@ def main() -> None:
     from bbx import crypto
     from bbx.api.app import create_app
     from bbx.api.limits import MAX_BSNS_PER_CALL
-    from bbx.config.model import load
     from bbx.domain import bsn as bsn_rules
-    from bbx.store import administration, api_keys, db, migrations
+    from bbx.store import api_keys, db
 
     crypto.create_key_file()
-    db.drop_database(url)
-    db.ensure_database(url)
-    migrations.migrate(url)
+    fresh_database(url)
     with db.transaction(url) as conn:
-        administration.apply_config(conn, load(settings.PROJECT_ROOT / "config" / "sample" / "tenants.yaml"),
-                                    actor="bench")
         key = api_keys.create_key(conn, tenant_code="gemeente-voorbeeld", operator=False, name="bench",
                                   created_by="bench").key
 

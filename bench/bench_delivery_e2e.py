@@ -40,7 +40,8 @@ import threading
 import time
 from datetime import date
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+
+from _common import fresh_database
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -51,7 +52,9 @@ SFTP_PASSWORD = "bench-secret"
 
 
 def _with_db(url: str, name: str) -> str:
-    return urlunsplit(urlsplit(url)._replace(path=f"/{name}"))
+    from bbx.store.db import sibling_url
+
+    return sibling_url(url, name)
 
 
 def _free_port() -> int:
@@ -98,18 +101,15 @@ class Sampler(threading.Thread):
 
 
 def prepare_databases(bbx_url: str, af_url: str, rows: int, share: float) -> tuple[list[str], list[str]]:
-    from bbx.config.model import load
     from bbx.domain import bsn as bsn_rules
-    from bbx.store import administration, db, migrations
+    from bbx.store import administration, db
 
-    for url in (bbx_url, af_url):
-        db.drop_database(url)
-        db.ensure_database(url)
-    migrations.migrate(bbx_url)
+    db.drop_database(af_url)
+    db.ensure_database(af_url)
+    fresh_database(bbx_url)
     numbers = list(bsn_rules.generate(rows, seed=5))
     subscribed = numbers[: int(rows * share)]
     with db.transaction(bbx_url) as conn:
-        administration.apply_config(conn, load(ROOT / "config" / "sample" / "tenants.yaml"), actor="bench")
         connection = administration.connection_by_code(conn, CONNECTION)
         refresh = conn.execute(
             """INSERT INTO register_refreshes (connection_id, logical_date, kind, request_id, status,

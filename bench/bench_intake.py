@@ -33,7 +33,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+
+from _common import bench_database_url, fresh_database, valid_bsns
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -42,23 +43,6 @@ TENANT, CONNECTION = "gemeente-voorbeeld", "voorbeeld"
 EARLIER, INVALID, DUPLICATES = 1_000, 10, 10
 
 
-def _bench_url() -> str:
-    from bbx import settings
-
-    parts = urlsplit(settings.database_url())
-    return urlunsplit(parts._replace(path="/bbx_bench_intake"))
-
-
-def _bsns(count: int, start_prefix: int = 30_000_000):
-    from simulator.population import check_digit
-
-    prefix = start_prefix
-    while count:
-        digit = check_digit(prefix)
-        if digit is not None:
-            yield f"{prefix * 10 + digit:09d}"
-            count -= 1
-        prefix += 1
 
 
 def _child() -> int:
@@ -120,11 +104,10 @@ def main(argv: list[str] | None = None) -> int:
     import paramiko
 
     from bbx import crypto
-    from bbx.config.model import load
-    from bbx.store import administration, db, migrations
+    from bbx.store import db
 
     work = Path(tempfile.mkdtemp(prefix="bbx-bench-intake-"))
-    url = _bench_url()
+    url = bench_database_url("bbx_bench_intake")
     env = {**os.environ, "BBX_DATABASE_URL": url, "BBX_KEY_FILE": str(work / "content.key"),
            "AIRFLOW_HOME": str(work / "airflow"), "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
            "AIRFLOW__CORE__UNIT_TEST_MODE": "True"}
@@ -133,11 +116,7 @@ def main(argv: list[str] | None = None) -> int:
 
     settings.database_url.cache_clear()
     crypto.create_key_file()
-    db.drop_database(url)
-    db.ensure_database(url)
-    migrations.migrate(url)
-    with db.transaction(url) as conn:
-        administration.apply_config(conn, load(ROOT / "config/sample/tenants.yaml"), actor="bench")
+    fresh_database(url)
 
     server = subprocess.Popen(
         [sys.executable, "-m", "simulator.sftp_server", "--root", str(work / "sftp"), "--port", "0",
@@ -164,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
 
         valid = args.rows - INVALID - DUPLICATES
         every = max(valid // INVALID, 1)
-        all_bsns = _bsns(valid)
+        all_bsns = valid_bsns(valid, 30_000_000)
         phase1 = work / "phase1.csv"
         phase2 = work / "phase2.csv"
         t = time.perf_counter()

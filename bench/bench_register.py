@@ -32,7 +32,8 @@ import time
 from datetime import date, datetime
 from datetime import time as dtime
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+
+from _common import bench_database_url, fresh_database, valid_bsns
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -41,24 +42,6 @@ OIN = "00000001001234567000"
 BUILD, NEXT = date(2026, 3, 1), date(2026, 3, 2)
 
 
-def _bench_url() -> str:
-    from bbx import settings
-
-    parts = urlsplit(settings.database_url())
-    return urlunsplit(parts._replace(path="/bbx_bench_register"))
-
-
-def _bsns(count: int, start_prefix: int = 20_000_000):
-    """``count`` valid BSNs in increasing order (the check digit computed, not searched)."""
-    from simulator.population import check_digit
-
-    prefix = start_prefix
-    while count:
-        digit = check_digit(prefix)
-        if digit is not None:
-            yield f"{prefix * 10 + digit:09d}"
-            count -= 1
-        prefix += 1
 
 
 def _answer(request_id: str, peil: datetime, entries) -> bytes:
@@ -72,14 +55,12 @@ def _answer(request_id: str, peil: datetime, entries) -> bytes:
 def prepare(url: str, size: int, changes: int, folder: Path) -> dict:
     """Database, connection, both refreshes asked, both answers written to files."""
     from bbx.domain import register as rules
-    from bbx.store import db, migrations
+    from bbx.store import db
     from bbx.store import register as store
     from simulator.clock import TZ
     from simulator.population import NO_END
 
-    db.drop_database(url)
-    db.ensure_database(url)
-    migrations.migrate(url)
+    fresh_database(url, sample_config=False)
     with db.transaction(url) as conn:
         tenant = conn.execute("INSERT INTO tenants (code, name) VALUES ('bench', 'Bench') RETURNING id").fetchone()["id"]
         cid = conn.execute(
@@ -91,11 +72,11 @@ def prepare(url: str, size: int, changes: int, folder: Path) -> dict:
     t = time.perf_counter()
     begin = BUILD.toordinal() - 3650
     full_answer = _answer(str(full["request_id"]), datetime.combine(BUILD, dtime(6), TZ),
-                          ((b, begin + i % 3650, NO_END) for i, b in enumerate(_bsns(size))))
+                          ((b, begin + i % 3650, NO_END) for i, b in enumerate(valid_bsns(size, 20_000_000))))
     (folder / "full.xml.gz").write_bytes(full_answer)
     half = changes // 2
-    signoffs = ((b, begin + i % 3650, NEXT.toordinal()) for i, b in enumerate(_bsns(half)))  # first `half` of the list
-    signups = ((b, NEXT.toordinal(), NO_END) for b in _bsns(changes - half, start_prefix=90_000_000))
+    signoffs = ((b, begin + i % 3650, NEXT.toordinal()) for i, b in enumerate(valid_bsns(half, 20_000_000)))  # first `half` of the list
+    signups = ((b, NEXT.toordinal(), NO_END) for b in valid_bsns(changes - half, 90_000_000))
     change_entries = list(signoffs) + list(signups)
     return {"connection_id": cid, "full_refresh": full["id"], "full_bytes": len(full_answer),
             "prepare_s": time.perf_counter() - t, "change_entries": change_entries}
@@ -146,10 +127,10 @@ def main(argv: list[str] | None = None) -> int:
     from bbx.store import register as store
     from simulator.clock import TZ
 
-    url = _bench_url()
+    url = bench_database_url("bbx_bench_register")
     with tempfile.TemporaryDirectory(prefix="bench_register_") as tmp:
         folder = Path(tmp)
-        print(f"preparing: database {urlsplit(url).path.lstrip('/')}, answers of {args.size:,} and "
+        print(f"preparing: database bbx_bench_register, answers of {args.size:,} and "
               f"{args.changes:,} entries ...", flush=True)
         prep = prepare(url, args.size, args.changes, folder)
         print(f"  full answer: {prep['full_bytes'] / 1e6:.1f} MB gzip (written in {prep['prepare_s']:.1f} s)")

@@ -14,7 +14,6 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
@@ -39,8 +38,9 @@ def _server_url() -> str:
 
 
 def _with_db(url: str, name: str) -> str:
-    parts = urlsplit(url)
-    return urlunsplit(parts._replace(path=f"/{name}"))
+    from bbx.store.db import sibling_url
+
+    return sibling_url(url, name)
 
 
 SERVER_URL = _server_url()

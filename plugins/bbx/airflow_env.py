@@ -6,9 +6,8 @@ the demo, so every way of running Airflow here sees the same settings.
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit, urlunsplit
-
 from bbx import settings
+from bbx.store.db import sibling_url
 
 AIRFLOW_HOME = settings.PROJECT_ROOT / "airflow_home"
 AIRFLOW_DB_NAME = "bbx_airflow"
@@ -16,8 +15,7 @@ AIRFLOW_DB_NAME = "bbx_airflow"
 
 def metadata_url(bbx_url: str) -> str:
     """Airflow's metadata database: a sibling database of BBX's on the same server."""
-    parts = urlsplit(bbx_url)
-    return urlunsplit(parts._replace(path=f"/{AIRFLOW_DB_NAME}"))
+    return sibling_url(bbx_url, AIRFLOW_DB_NAME)
 
 
 def environment(bbx_url: str | None = None) -> dict[str, str]:

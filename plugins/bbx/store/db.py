@@ -31,12 +31,16 @@ def transaction(url: str | None = None) -> Iterator[psycopg.Connection]:
             yield conn
 
 
+def sibling_url(url: str, database: str) -> str:
+    """The URL of another database on the same server (same credentials, host, options)."""
+    return urlunsplit(urlsplit(url)._replace(path=f"/{database}"))
+
+
 def _admin(url: str) -> tuple[str, psycopg.Connection]:
     """The database name in ``url`` and an autocommit connection to the server's
     ``postgres`` database (CREATE/DROP DATABASE cannot run inside a transaction)."""
-    parts = urlsplit(url)
-    admin = urlunsplit(parts._replace(path="/postgres"))
-    return parts.path.lstrip("/"), psycopg.connect(admin, autocommit=True)
+    name = urlsplit(url).path.lstrip("/")
+    return name, psycopg.connect(sibling_url(url, "postgres"), autocommit=True)
 
 
 def ensure_database(url: str) -> bool:
