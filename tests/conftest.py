@@ -64,11 +64,25 @@ os.environ.update(
 )
 
 
+# What makes a test slow, said once: it runs a real Airflow (Airflow's metadata database),
+# drives a browser, or kills real processes. `pytest -m "not slow"` leaves these out.
+_SLOW_FIXTURES = {"airflow_db"}
+_SLOW_MODULES = {"test_delivery_crash.py", "test_register_crash.py"}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if (_SLOW_FIXTURES & set(getattr(item, "fixturenames", ()))
+                or item.get_closest_marker("browser") or item.path.name in _SLOW_MODULES):
+            item.add_marker(pytest.mark.slow)
+
+
 @pytest.fixture(scope="session")
 def shared_logius() -> Path:
     """Logius's official schemas and examples (../shared/reference/logius)."""
     if not SHARED_LOGIUS.is_dir():
-        pytest.skip(f"official Logius files not found at {SHARED_LOGIUS}")
+        # a missing yardstick is a broken set-up, not a reason to test less
+        pytest.fail(f"official Logius files not found at {SHARED_LOGIUS} (shared/ must lie beside the project)")
     return SHARED_LOGIUS
 
 

@@ -55,7 +55,7 @@ class _OfficialTypesResolver(etree.Resolver):
 @pytest.fixture(scope="module")
 def official_request_schema() -> etree.XMLSchema:
     if not REQUEST_XSD.is_file():
-        pytest.skip(f"official Logius schemas not found at {LOGIUS}")
+        pytest.fail(f"official Logius schemas not found at {LOGIUS} (shared/ must lie beside the project)")
     parser = etree.XMLParser(no_network=True)
     parser.resolvers.add(_OfficialTypesResolver())
     return etree.XMLSchema(etree.parse(str(REQUEST_XSD), parser))
@@ -64,7 +64,7 @@ def official_request_schema() -> etree.XMLSchema:
 @pytest.fixture(scope="module")
 def official_response_schema() -> etree.XMLSchema:
     if not RESPONSE_XSD.is_file():
-        pytest.skip(f"official Logius schemas not found at {LOGIUS}")
+        pytest.fail(f"official Logius schemas not found at {LOGIUS} (shared/ must lie beside the project)")
     return etree.XMLSchema(etree.parse(str(RESPONSE_XSD)))
 
 
