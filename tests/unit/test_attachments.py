@@ -153,11 +153,35 @@ def test_too_large_personal_pdf_is_rejected_with_sizes_and_advice():
 
     assert isinstance(result, AttachmentRejection) and not result.ok
     assert result.total_bytes == len(big.content) > MAX_ATTACHMENT_BYTES_PER_MESSAGE
-    assert f"personal PDF 1 {-(-len(big.content) // 1024):,} kB" in result.reason
+    assert f"personal PDF 1 {-(-len(big.content) // 1000):,} kB" in result.reason
     assert "at most 500 kB per message" in result.reason
     assert "make the personal PDFs smaller" in result.reason
     assert "not sent" in result.reason
     assert "123456782" not in result.reason  # never echo a personal file's name
+
+
+def exact_size_pdf(size: int, seed: int) -> bytes:
+    """A real PDF of exactly ``size`` bytes (a comment after %%EOF makes up the rest)."""
+    data = make_pdf(pad=size - 2_000 + seed)
+    assert len(data) <= size - 2
+    return data + b"%" + b"x" * (size - len(data) - 2) + b"\n"
+
+
+def test_a_pair_of_personal_pdfs_of_501_000_bytes_is_refused_in_kb_of_1000_bytes():
+    # "500 kB" is 500,000 bytes (limits.py): 501,000 bytes would be BijlageTeGroot at Logius
+    personal = [SourcePdf("Deel 1", exact_size_pdf(250_500, 1)), SourcePdf("Deel 2", exact_size_pdf(250_500, 2))]
+    assert sum(len(p.content) for p in personal) == 501_000
+    assert all(inspect_pdf(p.content).ok for p in personal)
+
+    result = compose(prepare_standard_set([]), personal)
+
+    assert isinstance(result, AttachmentRejection) and result.total_bytes == 501_000
+    assert result.reason.startswith("the attachments of this message are 501 kB together")
+    assert "personal PDF 1 251 kB; personal PDF 2 251 kB" in result.reason
+    assert "at most 500 kB per message" in result.reason
+    # just at the limit is fine
+    at_limit = [SourcePdf("Deel 1", exact_size_pdf(250_000, 1)), SourcePdf("Deel 2", exact_size_pdf(250_000, 2))]
+    assert compose(prepare_standard_set([]), at_limit).ok
 
 
 def test_rejected_when_only_the_composition_is_too_large():

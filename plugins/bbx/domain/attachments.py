@@ -217,7 +217,9 @@ class AttachmentRejection:
 
 
 def _kb(size: int) -> str:
-    return f"{-(-size // 1024):,} kB"
+    # The unit of the limit: kB = 1,000 bytes (limits.py reads "500 kB" as 500,000), rounded
+    # up so that a size over the limit never shows as "500 kB".
+    return f"{-(-size // 1000):,} kB"
 
 
 def compose(standard: StandardSet, personal: Sequence[SourcePdf]) -> Composed | AttachmentRejection:
