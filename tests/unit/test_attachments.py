@@ -33,7 +33,8 @@ def make_pdf(pages: int = 1, pad: int = 0, xmp: bytes | None = None, width: int 
         writer.add_blank_page(width=width, height=842)
     if pad:
         stream = DecodedStreamObject()
-        noise = random.Random(pad).randbytes(pad // 2).hex().encode()
+        # one comment line of random bytes: incompressible, so merging cannot shrink it
+        noise = random.Random(pad).randbytes(pad).replace(b"\n", b" ").replace(b"\r", b" ")
         stream.set_data(b"% " + noise + b"\n")
         writer.pages[0][NameObject("/Contents")] = writer._add_object(stream)
     if xmp is not None:
@@ -245,10 +246,30 @@ def test_inspect_valid_pdf():
     assert info.ok
 
 
-def test_inspect_reports_a_pdfa_claim():
-    xmp = b'<x:xmpmeta><rdf:Description pdfaid:part="2" pdfaid:conformance="A"/></x:xmpmeta>'
+_XMP = (b'<?xpacket begin="" id="W5M0MpCehiHzreSzNTczkc9d"?><x:xmpmeta xmlns:x="adobe:ns:meta/">'
+        b'<rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">%s</rdf:RDF></x:xmpmeta>'
+        b'<?xpacket end="w"?>')
+
+
+@pytest.mark.parametrize("description", [
+    b'<rdf:Description xmlns:pdfaid="http://www.aiim.org/pdfa/ns/id/" pdfaid:part="2" pdfaid:conformance="A"/>',
+    b'<rdf:Description><pdfaid:part xmlns:pdfaid="http://www.aiim.org/pdfa/ns/id/">2</pdfaid:part>'
+    b'</rdf:Description>',
+])
+def test_inspect_reports_a_pdfa_claim(description):
+    info = inspect_pdf(make_pdf(xmp=_XMP % description))
+    assert isinstance(info, PdfInfo) and info.pdfa_part == "2" and info.claims_pdfa
+
+
+@pytest.mark.parametrize("xmp", [
+    _XMP % b'<rdf:Description xmlns:dc="http://purl.org/dc/elements/1.1/"><dc:title>pdfaid:part="2"</dc:title>'
+           b'</rdf:Description>',
+    b"not xml pdfaid:part>2",
+    _XMP % b'<rdf:Description xmlns:pdfaid="urn:other" pdfaid:part="2"/>',  # another namespace
+])
+def test_inspect_does_not_take_look_alikes_for_a_pdfa_claim(xmp):
     info = inspect_pdf(make_pdf(xmp=xmp))
-    assert isinstance(info, PdfInfo) and info.pdfa_part == "2"
+    assert isinstance(info, PdfInfo) and info.pdfa_part is None and not info.claims_pdfa
 
 
 @pytest.mark.parametrize(
