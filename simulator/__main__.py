@@ -25,6 +25,7 @@ from simulator.config import (
     DEFAULT_LOGIUS_DIR,
     DEFAULT_MIJNOVERHEID_PARTY_ID,
     DEFAULT_SCHEMAS_DIR,
+    RESULT_DIALECTS,
     ConfigError,
     SenderConfig,
     SimulatorConfig,
@@ -156,6 +157,13 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         help="seconds until a GLOBE-R-A answer can be fetched (default 1.0)",
     )
+    cfg.add_argument(
+        "--result-dialect",
+        choices=RESULT_DIALECTS,
+        help="how GLOBE-R-BV-Result is written: 'documented' (the official XSD, default) or "
+        "'live' (as a live adapter sends it: times in Z, VerwerkingsCode 00 when processed); "
+        "per sender at run time: PUT /admin/senders/{oin}/result-dialect",
+    )
 
     flt = p.add_argument_group("fault injection (changeable at run time: PUT /admin/faults)")
     flt.add_argument(
@@ -257,6 +265,7 @@ def config_from_args(args: argparse.Namespace) -> SimulatorConfig:
         ("mijnoverheid_party_id", "mijnoverheid_party_id"),
         ("result_delay", "result_delay"),
         ("register_delay", "register_delay"),
+        ("result_dialect", "result_dialect"),
     ):
         value = getattr(args, option)
         if value is not None:

@@ -6,9 +6,12 @@ method      path                                             what
 ==========  ==============================================  =======================================
 GET         /admin/health                                    ``{"status": "ok"}``
 GET         /admin/config                                    senders, delays, clock, faults
-POST        /admin/settings                                  ``{"result_delay": s, "register_delay": s}``
+POST        /admin/settings                                  ``{"result_delay": s, "register_delay": s,
+                                                             "result_dialect": "documented"|"live"}``
 GET/POST    /admin/senders                                   list / add or replace a sender (config keys)
 GET/DELETE  /admin/senders/{oin}                             one sender / remove it
+PUT         /admin/senders/{oin}/result-dialect              ``{"dialect": "documented"|"live"|null}``
+                                                             (null: the simulator's setting)
 POST        /admin/senders/{oin}/subscriptions               ``{"bsns": [...], "from": date, "until": date|null}``
 GET         /admin/senders/{oin}/subscriptions/{bsn}?day=    subscribed? since/until, next change
 GET         /admin/senders/{oin}/sample?status=&day=&limit=  example BSNs: active|inactive|never
@@ -42,7 +45,7 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from simulator.app import Simulator
-from simulator.config import ConfigError, SenderConfig, parse_date
+from simulator.config import ConfigError, SenderConfig, check_dialect, parse_date
 from simulator.population import NO_END
 
 
@@ -86,6 +89,8 @@ class AdminApi:
                         if value < 0:
                             raise ValueError(f"{name} must not be negative")
                         setattr(sim.config, name, value)
+                if "result_dialect" in data:
+                    sim.config.result_dialect = check_dialect(data["result_dialect"], "settings")
                 return self._config()
             case "GET", ["senders"]:
                 return [s.to_dict() for s in sim.senders()]
@@ -95,6 +100,9 @@ class AdminApi:
                 return sender.to_dict()
             case "GET", ["senders", oin]:
                 return self._sender(oin).to_dict()
+            case "PUT", ["senders", oin, "result-dialect"]:
+                self._sender(oin)
+                return sim.set_result_dialect(oin, data.get("dialect")).to_dict()
             case "DELETE", ["senders", oin]:
                 if not sim.remove_sender(oin):
                     raise AdminError(404, f"no sender {oin}")
@@ -219,6 +227,7 @@ class AdminApi:
             "mijnoverheid_party_id": config.mijnoverheid_party_id,
             "result_delay": config.result_delay,
             "register_delay": config.register_delay,
+            "result_dialect": config.result_dialect,
             "clock": self._clock(),
             "logius_dir": str(config.logius_dir),
             "schemas_dir": str(config.schemas_dir),

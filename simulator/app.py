@@ -8,6 +8,7 @@ the answers go back as inbound ebMS messages that become visible after a delay.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import logging
 import threading
 import time
@@ -25,6 +26,7 @@ from simulator.config import (
     SERVICE,
     SenderConfig,
     SimulatorConfig,
+    check_dialect,
 )
 from simulator.faults import FaultInjector
 from simulator.population import Population
@@ -90,6 +92,23 @@ class Simulator:
             sender.population.size,
         )
 
+    def result_dialect(self, sender: SenderConfig) -> str:
+        """The dialect of this sender's results: its own setting, else the simulator's."""
+        current = self._senders.get(sender.oin, sender)
+        return current.result_dialect or self.config.result_dialect
+
+    def set_result_dialect(self, oin: str, dialect: str | None) -> SenderConfig:
+        """Switch one sender's result dialect at run time (``None``: the simulator's);
+        its population and subscriptions are kept."""
+        dialect = check_dialect(dialect, f"sender {oin}", optional=True)
+        with self._senders_lock:
+            sender = self._senders.get(oin)
+            if sender is None:
+                raise KeyError(f"no sender {oin}")
+            sender = self._senders[oin] = dataclasses.replace(sender, result_dialect=dialect)
+        log.info("sender %s: results in the %s dialect", oin, self.result_dialect(sender))
+        return sender
+
     def remove_sender(self, oin: str) -> bool:
         with self._senders_lock:
             self._populations.pop(oin, None)
@@ -142,6 +161,7 @@ class Simulator:
                 self.register_sender(sender)
             self.config.result_delay = self._initial.result_delay
             self.config.register_delay = self._initial.register_delay
+            self.config.result_dialect = self._initial.result_dialect
 
     # -- intake ----------------------------------------------------------------------------
     @staticmethod
@@ -185,6 +205,7 @@ class Simulator:
             leverancier_code=batch.leverancier or sender.oin,
             received=received,
             processed=self.clock.now(),
+            dialect=self.result_dialect(sender),
         )
         record.result_message_ids = self._schedule(
             sender,

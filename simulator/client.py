@@ -60,14 +60,27 @@ class AdminClient:
         return self._call("GET", "/config")
 
     def settings(
-        self, *, result_delay: float | None = None, register_delay: float | None = None
+        self,
+        *,
+        result_delay: float | None = None,
+        register_delay: float | None = None,
+        result_dialect: str | None = None,
     ) -> dict:
+        """Change delays and the default result dialect ("documented" or "live")."""
         body = {
             k: v
-            for k, v in {"result_delay": result_delay, "register_delay": register_delay}.items()
+            for k, v in {
+                "result_delay": result_delay,
+                "register_delay": register_delay,
+                "result_dialect": result_dialect,
+            }.items()
             if v is not None
         }
         return self._call("POST", "/settings", json=body)
+
+    def set_result_dialect(self, oin: str, dialect: str | None) -> dict:
+        """One sender's result dialect at run time (``None``: the simulator's default)."""
+        return self._call("PUT", f"/senders/{oin}/result-dialect", json={"dialect": dialect})
 
     def add_sender(self, oin: str, message_types: list[str], **settings: Any) -> dict:
         """Register (or replace) a sender; ``settings`` are the config keys: ``cpa_id``,

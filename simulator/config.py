@@ -47,6 +47,11 @@ SENDER_ROLE = "SR"  # assumption
 RECEIVER_ROLE = "SP"  # assumption
 DEFAULT_MIJNOVERHEID_PARTY_ID = "urn:osb:oin:00000001800866472000"
 PARTY_PREFIX = "urn:osb:oin:"
+# How GLOBE-R-BV-Result is written (see simulator/globe.py): "documented" as the official
+# XSD and interface.md §3 describe it, "live" as seen from a live ebms-core deployment
+# (timestamps in UTC with Z, VerwerkingsCode "00" for a processed message).
+RESULT_DIALECTS = ("documented", "live")
+DEFAULT_RESULT_DIALECT = "documented"
 
 EBMS_PATH = "/service/ebms"
 VALIDATIE_PATH = "/BerichtenboxValidatieService"
@@ -144,6 +149,7 @@ class SenderConfig:
     sender_code: str
     name: str = ""
     subscriptions: tuple[Subscription, ...] = ()
+    result_dialect: str | None = None  # None: the simulator's result_dialect
 
     @property
     def party_id(self) -> str:
@@ -164,6 +170,7 @@ class SenderConfig:
             "sender_code",
             "name",
             "subscriptions",
+            "result_dialect",
         }
         unknown = set(data) - known
         if unknown:
@@ -194,6 +201,9 @@ class SenderConfig:
             sender_code=str(data.get("sender_code") or oin),
             name=str(data.get("name", "")),
             subscriptions=tuple(Subscription.from_dict(s) for s in data.get("subscriptions") or []),
+            result_dialect=check_dialect(
+                data.get("result_dialect"), f"sender {oin}", optional=True
+            ),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -206,6 +216,7 @@ class SenderConfig:
             "certificate_oins": sorted(self.certificate_oins),
             "sender_code": self.sender_code,
             "population": self.population.to_dict(),
+            "result_dialect": self.result_dialect,
         }
 
 
@@ -222,6 +233,7 @@ class SimulatorConfig:
     schemas_dir: Path = DEFAULT_SCHEMAS_DIR
     faults: FaultSettings = field(default_factory=FaultSettings)
     max_body_bytes: int = 200 * 1024 * 1024
+    result_dialect: str = DEFAULT_RESULT_DIALECT
 
     @property
     def wsdl_path(self) -> Path:
@@ -239,6 +251,7 @@ class SimulatorConfig:
             "schemas_dir",
             "faults",
             "max_body_bytes",
+            "result_dialect",
         }
         unknown = set(data) - known
         if unknown:
@@ -258,6 +271,8 @@ class SimulatorConfig:
             config.max_body_bytes = int(data["max_body_bytes"])
         if data.get("faults"):
             config.faults = FaultSettings.from_dict(data["faults"])
+        if data.get("result_dialect"):
+            config.result_dialect = check_dialect(data["result_dialect"], "result_dialect")
         return config
 
     @classmethod
@@ -273,6 +288,17 @@ class SimulatorConfig:
         if not isinstance(data, dict):
             raise ConfigError(f"{path}: the configuration must be a mapping")
         return cls.from_dict(data)
+
+
+def check_dialect(value: Any, what: str, *, optional: bool = False) -> str | None:
+    """A result dialect name, or a ConfigError that lists the choices."""
+    if value is None and optional:
+        return None
+    if value not in RESULT_DIALECTS:
+        raise ConfigError(
+            f"{what}: result_dialect {value!r} must be one of {', '.join(RESULT_DIALECTS)}"
+        )
+    return value
 
 
 def parse_date(value: Any, what: str) -> date:

@@ -18,6 +18,18 @@ Parsing is strict: the payload must validate against Logius's official
 The result's counters count exactly their own code; codes without a counter
 (BerichtBestaatAl, BijlageTeGroot, OinIn…, XmlValidatie…) only add to the total.
 So ``TotaalAantalOntvangenBerichten`` = number of messages received = sum over codes.
+
+The result is written in one of two dialects (``config.RESULT_DIALECTS``):
+
+* ``documented`` — as the official GLOBEBatchResponse.xsd describes it: root
+  ``BerichtVerwerkResponse`` in ``…/BerichtVerwerkService/Types/2009/01``, each ``Bericht``
+  in ``…/BerichtResultaat/Types/2009/01``, children unqualified, times with the Dutch
+  offset, ``VerwerkingsCode`` one of the XSD's names. Validates against the XSD.
+* ``live`` — as seen from a live ebms-core deployment (interface.md §3): the same
+  namespaces (prefixes ``ns3``/``ns2``), times in UTC ending in ``Z``, and
+  ``VerwerkingsCode`` ``00`` for a message counted in ``AantalBerichtenSuccesvolVerwerkt``
+  (other codes unchanged). ``00`` is not in the XSD's enumeration, so a live result with
+  a processed message does NOT validate against the official XSD.
 """
 
 from __future__ import annotations
@@ -27,12 +39,12 @@ import re
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from xml.sax.saxutils import escape
 
 from lxml import etree
 
-from bbx.domain import limits
+from simulator import logius
 from simulator.clock import TZ, xml_datetime
 from simulator.schemas import SchemaPool, secure_parser
 
@@ -72,14 +84,15 @@ COUNTERS = (
     ("AantalBerichtenPublicatieDatumNietCorrect", PUBLICATIEDATUM_TE_VER),
     ("AantalBerichtenAanmaakDatumNietCorrect", AANMAAKDATUM_TE_VER),
 )
+LIVE_PROCESSED_CODE = "00"  # the live dialect's VerwerkingsCode for Verwerkt
 STADIUM_OK = "NA"
 STADIUM_TECHNICAL = "Verwerken"  # where the (injected) technical problem happened
 NIL_GUID = "00000000-0000-0000-0000-000000000000"
 
 _GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 _FRACTION = re.compile(r"(\.\d{6})\d+")
-_MAX_PUBLICATION = timedelta(days=limits.MAX_PUBLICATION_DAYS_AHEAD)
-_MAX_CREATION = timedelta(days=limits.MAX_CREATION_DAYS_BACK)
+_MAX_PUBLICATION = timedelta(days=logius.MAX_PUBLICATION_DAYS_AHEAD)
+_MAX_CREATION = timedelta(days=logius.MAX_CREATION_DAYS_BACK)
 
 _T_BATCH_INFO = f"{{{NS_BATCH}}}BatchInformatie"
 _T_BATCH_ID = f"{{{NS_BATCH}}}BatchID"
@@ -229,7 +242,7 @@ def message_code(
         publicatie = parse_xs_datetime(bericht.publicatie)
         if publicatie is None or publicatie - now > _MAX_PUBLICATION:
             return PUBLICATIEDATUM_TE_VER
-    if bericht.attachment_bytes > limits.MAX_ATTACHMENT_BYTES_PER_MESSAGE:
+    if bericht.attachment_bytes > logius.MAX_ATTACHMENT_BYTES_PER_MESSAGE:
         return BIJLAGE_TE_GROOT
     if technisch is not None and technisch():
         return TECHNISCH_PROBLEEM
@@ -254,12 +267,18 @@ def build_result(
     leverancier_code: str,
     received: datetime,
     processed: datetime,
+    dialect: str = "documented",
 ) -> bytes:
-    """The ``BerichtVerwerkResponse`` (official GLOBEBatchResponse.xsd) for a batch."""
+    """The ``BerichtVerwerkResponse`` for a batch, in ``dialect`` (see the module doc)."""
+    live = dialect == "live"
+    if not live and dialect != "documented":
+        raise ValueError(f"unknown result dialect {dialect!r}")
     counts = count_codes(codes)
+    root, bericht_tag = ("ns3", "ns2") if live else ("ns0", "ns1")
+    stamp = _zulu if live else xml_datetime
     parts = [
-        f'<?xml version="1.0" encoding="UTF-8"?>\n<ns0:BerichtVerwerkResponse xmlns:ns0="{NS_BATCH}"'
-        f' xmlns:ns1="{NS_RESULT}"><BatchInformatie>'
+        f'<?xml version="1.0" encoding="UTF-8"?>\n<{root}:BerichtVerwerkResponse xmlns:{root}="{NS_BATCH}"'
+        f' xmlns:{bericht_tag}="{NS_RESULT}"><BatchInformatie>'
         f"<BerichtLeverancierCode>{escape(leverancier_code)}</BerichtLeverancierCode>"
         f"<BatchID>{batch.batch_id if _GUID.match(batch.batch_id or '') else NIL_GUID}</BatchID>"
         f"<TotaalAantalOntvangenBerichten>{len(codes)}</TotaalAantalOntvangenBerichten>"
@@ -267,18 +286,24 @@ def build_result(
     for element, code in COUNTERS:
         parts.append(f"<{element}>{counts[code]}</{element}>")
     parts.append(
-        f"<DatumOntvangen>{xml_datetime(received)}</DatumOntvangen>"
-        f"<DatumVerwerkt>{xml_datetime(processed)}</DatumVerwerkt></BatchInformatie><Berichten>"
+        f"<DatumOntvangen>{stamp(received)}</DatumOntvangen>"
+        f"<DatumVerwerkt>{stamp(processed)}</DatumVerwerkt></BatchInformatie><Berichten>"
     )
     for bericht, code in zip(batch.berichten, codes, strict=True):
         if not _GUID.match(bericht.bericht_id):
             continue  # only possible for an invalid batch; the schema demands a GUID
         stadium = STADIUM_TECHNICAL if code == TECHNISCH_PROBLEEM else STADIUM_OK
+        written = LIVE_PROCESSED_CODE if live and code == VERWERKT else code
         parts.append(
-            f"<ns1:Bericht><BerichtID>{bericht.bericht_id}</BerichtID>"
+            f"<{bericht_tag}:Bericht><BerichtID>{bericht.bericht_id}</BerichtID>"
             f"<BerichtType>{escape(bericht.bericht_type)}</BerichtType>"
-            f"<VerwerkingsCode>{code}</VerwerkingsCode>"
-            f"<Stadium>{stadium}</Stadium></ns1:Bericht>"
+            f"<VerwerkingsCode>{written}</VerwerkingsCode>"
+            f"<Stadium>{stadium}</Stadium></{bericht_tag}:Bericht>"
         )
-    parts.append("</Berichten></ns0:BerichtVerwerkResponse>")
+    parts.append(f"</Berichten></{root}:BerichtVerwerkResponse>")
     return "".join(parts).encode("utf-8")
+
+
+def _zulu(moment: datetime) -> str:
+    """An xs:dateTime in UTC ending in ``Z`` (the live dialect)."""
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")

@@ -34,8 +34,8 @@ import threading
 from collections.abc import Iterable, Iterator
 from datetime import date
 
-from bbx.domain.bsn import passes_eleven_test
 from simulator.config import PopulationSpec
+from simulator.logius import passes_eleven_test
 
 PREFIX_MIN = 10_000_000  # prefixes of BSNs 100000000 … 999999999
 PREFIX_MAX = 99_999_999

@@ -26,11 +26,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from bbx.domain.bsn import mask
 from simulator.admin import AdminApi
 from simulator.app import Simulator
 from simulator.config import EBMS_PATH, VALIDATIE_PATH, SimulatorConfig
 from simulator.ebms import EbmsService
+from simulator.logius import mask
 from simulator.pki import oin_from_subject
 from simulator.soap import CONTENT_TYPE, SoapFault, fault
 from simulator.validatie import ValidatieService

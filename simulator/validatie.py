@@ -15,7 +15,7 @@ from xml.sax.saxutils import escape
 
 from lxml import etree
 
-from bbx.domain import limits
+from simulator import logius
 from simulator.app import Simulator
 from simulator.config import VALIDATIE_PATH
 from simulator.schemas import VALIDATIE_DIR
@@ -82,9 +82,9 @@ class ValidatieService:
         type_code = aanvraag.findtext(_T + "berichtTypeCode") or ""
         klanten = aanvraag.find(_T + "klanten")
         klant_list = list(klanten.iterchildren(_S + "Klant")) if klanten is not None else []
-        if len(klant_list) > limits.MAX_BSNS_PER_VALIDATE_CALL:
+        if len(klant_list) > logius.MAX_BSNS_PER_VALIDATE_CALL:
             raise application_fault(
-                f"te veel klanten: {len(klant_list)}, maximaal {limits.MAX_BSNS_PER_VALIDATE_CALL} per aanroep"
+                f"te veel klanten: {len(klant_list)}, maximaal {logius.MAX_BSNS_PER_VALIDATE_CALL} per aanroep"
             )
         sender = self.sim.sender_by_code(code)
         if sender is None:

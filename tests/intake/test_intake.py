@@ -108,7 +108,9 @@ def test_real_office_files_are_read(tenant, configured):
     assert crypto.decrypt_text(rows[0]["text_encrypted"]) == "Beste heer Müller"
     ack = ack_of(tenant.outbox(), "excel")
     assert ack["notes"] == ["2 BSN(s) had 8 digits; BBX added the leading zero that spreadsheets remove "
-                            "(Brieven Excel.CSV row 1, Brieven Excel.CSV row 2). Format the BSN column as text to avoid this."]
+                            "(Brieven Excel.CSV row 1, Brieven Excel.CSV row 2). Format the BSN column as text to avoid this.",
+                            f"1 of 1 personal PDF(s) are not PDF/A ({B[5]}_1.PDF); they are sent as they are, but "
+                            "MijnOverheid expects PDF/A: export the documents as PDF/A (PDF/A-2b)."]
 
 
 # ----------------------------------------------------------------------------- row problems

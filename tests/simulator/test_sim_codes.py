@@ -71,12 +71,19 @@ def test_per_message_codes_in_one_batch(simulator, ebms):
         assert codes[bericht.bericht_id] == expected, expected
 
 
-def test_attachment_limit_is_500_kb_before_base64(simulator, ebms):
-    active = simulator.admin.sample(SENDER_A, "active", 2)
-    at_limit = SampleBericht(active[0], attachments=[b"x" * (500 * 1024)])
-    over = SampleBericht(active[1], attachments=[b"x" * (500 * 1024 - 1), b"y" * 2])
-    _, codes = deliver(simulator, ebms, batch_xml([at_limit, over], SENDER_A))
-    assert codes == {at_limit.bericht_id: "Verwerkt", over.bericht_id: "BijlageTeGroot"}
+def test_attachment_limit_is_500_000_bytes_before_base64(simulator, ebms):
+    # Written out, not read from simulator.logius: this test pins the strict reading of
+    # "500 kB" (SI kilo), so changing the module alone cannot move the limit unnoticed.
+    active = simulator.admin.sample(SENDER_A, "active", 3)
+    at_limit = SampleBericht(active[0], attachments=[b"x" * 500_000])
+    over = SampleBericht(active[1], attachments=[b"x" * 499_999, b"y" * 2])
+    pair = SampleBericht(active[2], attachments=[b"p" * 250_500, b"q" * 250_500])  # 501,000
+    _, codes = deliver(simulator, ebms, batch_xml([at_limit, over, pair], SENDER_A))
+    assert codes == {
+        at_limit.bericht_id: "Verwerkt",
+        over.bericht_id: "BijlageTeGroot",
+        pair.bericht_id: "BijlageTeGroot",
+    }
 
 
 def test_aanmaakdatum_too_far_back_applies_to_the_whole_batch(simulator, ebms):

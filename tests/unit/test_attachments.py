@@ -33,7 +33,8 @@ def make_pdf(pages: int = 1, pad: int = 0, xmp: bytes | None = None, width: int 
         writer.add_blank_page(width=width, height=842)
     if pad:
         stream = DecodedStreamObject()
-        noise = random.Random(pad).randbytes(pad // 2).hex().encode()
+        # one comment line of random bytes: incompressible, so merging cannot shrink it
+        noise = random.Random(pad).randbytes(pad).replace(b"\n", b" ").replace(b"\r", b" ")
         stream.set_data(b"% " + noise + b"\n")
         writer.pages[0][NameObject("/Contents")] = writer._add_object(stream)
     if xmp is not None:
@@ -153,11 +154,35 @@ def test_too_large_personal_pdf_is_rejected_with_sizes_and_advice():
 
     assert isinstance(result, AttachmentRejection) and not result.ok
     assert result.total_bytes == len(big.content) > MAX_ATTACHMENT_BYTES_PER_MESSAGE
-    assert f"personal PDF 1 {-(-len(big.content) // 1024):,} kB" in result.reason
+    assert f"personal PDF 1 {-(-len(big.content) // 1000):,} kB" in result.reason
     assert "at most 500 kB per message" in result.reason
     assert "make the personal PDFs smaller" in result.reason
     assert "not sent" in result.reason
     assert "123456782" not in result.reason  # never echo a personal file's name
+
+
+def exact_size_pdf(size: int, seed: int) -> bytes:
+    """A real PDF of exactly ``size`` bytes (a comment after %%EOF makes up the rest)."""
+    data = make_pdf(pad=size - 2_000 + seed)
+    assert len(data) <= size - 2
+    return data + b"%" + b"x" * (size - len(data) - 2) + b"\n"
+
+
+def test_a_pair_of_personal_pdfs_of_501_000_bytes_is_refused_in_kb_of_1000_bytes():
+    # "500 kB" is 500,000 bytes (limits.py): 501,000 bytes would be BijlageTeGroot at Logius
+    personal = [SourcePdf("Deel 1", exact_size_pdf(250_500, 1)), SourcePdf("Deel 2", exact_size_pdf(250_500, 2))]
+    assert sum(len(p.content) for p in personal) == 501_000
+    assert all(inspect_pdf(p.content).ok for p in personal)
+
+    result = compose(prepare_standard_set([]), personal)
+
+    assert isinstance(result, AttachmentRejection) and result.total_bytes == 501_000
+    assert result.reason.startswith("the attachments of this message are 501 kB together")
+    assert "personal PDF 1 251 kB; personal PDF 2 251 kB" in result.reason
+    assert "at most 500 kB per message" in result.reason
+    # just at the limit is fine
+    at_limit = [SourcePdf("Deel 1", exact_size_pdf(250_000, 1)), SourcePdf("Deel 2", exact_size_pdf(250_000, 2))]
+    assert compose(prepare_standard_set([]), at_limit).ok
 
 
 def test_rejected_when_only_the_composition_is_too_large():
@@ -221,10 +246,30 @@ def test_inspect_valid_pdf():
     assert info.ok
 
 
-def test_inspect_reports_a_pdfa_claim():
-    xmp = b'<x:xmpmeta><rdf:Description pdfaid:part="2" pdfaid:conformance="A"/></x:xmpmeta>'
+_XMP = (b'<?xpacket begin="" id="W5M0MpCehiHzreSzNTczkc9d"?><x:xmpmeta xmlns:x="adobe:ns:meta/">'
+        b'<rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">%s</rdf:RDF></x:xmpmeta>'
+        b'<?xpacket end="w"?>')
+
+
+@pytest.mark.parametrize("description", [
+    b'<rdf:Description xmlns:pdfaid="http://www.aiim.org/pdfa/ns/id/" pdfaid:part="2" pdfaid:conformance="A"/>',
+    b'<rdf:Description><pdfaid:part xmlns:pdfaid="http://www.aiim.org/pdfa/ns/id/">2</pdfaid:part>'
+    b'</rdf:Description>',
+])
+def test_inspect_reports_a_pdfa_claim(description):
+    info = inspect_pdf(make_pdf(xmp=_XMP % description))
+    assert isinstance(info, PdfInfo) and info.pdfa_part == "2" and info.claims_pdfa
+
+
+@pytest.mark.parametrize("xmp", [
+    _XMP % b'<rdf:Description xmlns:dc="http://purl.org/dc/elements/1.1/"><dc:title>pdfaid:part="2"</dc:title>'
+           b'</rdf:Description>',
+    b"not xml pdfaid:part>2",
+    _XMP % b'<rdf:Description xmlns:pdfaid="urn:other" pdfaid:part="2"/>',  # another namespace
+])
+def test_inspect_does_not_take_look_alikes_for_a_pdfa_claim(xmp):
     info = inspect_pdf(make_pdf(xmp=xmp))
-    assert isinstance(info, PdfInfo) and info.pdfa_part == "2"
+    assert isinstance(info, PdfInfo) and info.pdfa_part is None and not info.claims_pdfa
 
 
 @pytest.mark.parametrize(

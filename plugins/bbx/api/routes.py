@@ -76,7 +76,7 @@ request returns the submission of the first call (200 instead of 201, header
 
 **Personal PDFs** (optional): send `multipart/form-data` with a part `request` holding the
 JSON body and one file part per PDF, named `<BSN>_1.pdf` / `<BSN>_2.pdf` (at most 2 per BSN,
-together at most {limits.MAX_ATTACHMENT_BYTES_PER_MESSAGE // 1024} kB per message after
+together at most {limits.MAX_ATTACHMENT_BYTES_PER_MESSAGE // 1000} kB (1 kB = 1,000 bytes) per message after
 BBX adds the message type's standard PDFs). With PDFs, `text` may be left out even when
 the message type has no standard text.
 """

@@ -191,18 +191,24 @@ def _standard_set(conn, message_type: dict) -> pdfs.StandardSet:
     return pdfs.prepare_standard_set([pdfs.SourcePdf(r["description"], bytes(r["content"])) for r in rows])
 
 
-def check_uploads(conn, req: SendRequest, message_type: dict, bsns: list[str]
+def check_uploads(conn, req: SendRequest, message_type: dict, bsns: list[str], pdfa: str = "warn"
                   ) -> tuple[dict[str, list[Upload]], list[ApiError]]:
-    """PDFs per BSN (in Volgorde order), or the problems."""
+    """PDFs per BSN (in Volgorde order), or the problems. ``pdfa``: the connection's policy
+    for PDFs that are not PDF/A ("strict" refuses them)."""
     if not req.uploads:
         return {}, []
     problems: list[ApiError] = []
+    tally = pdfs.PdfaTally(pdfa)
     for upload in req.uploads:
         result = pdfs.inspect_pdf(upload.content)
         if not result.ok:
             problems.append(_problem("invalid_attachment", f"{upload.file_name}: {result.reason}.",
                                      field="attachments", details=[{"file_name": upload.file_name,
                                                                     "reason": result.reason}]))
+        elif refusal := tally.check(upload.file_name, result):
+            problems.append(_problem("attachment_not_pdfa", f"{upload.file_name}: {refusal}.",
+                                     field="attachments", details=[{"file_name": upload.file_name,
+                                                                    "reason": refusal}]))
     per_bsn: dict[str, list[Upload]] = {}
     if req.uploads_for_every_bsn:
         if len(req.uploads) > limits.MAX_PERSONAL_ATTACHMENTS_PER_MESSAGE:
@@ -276,7 +282,7 @@ def prepare(conn, connection: dict, req: SendRequest) -> Prepared:
     problems += bsn_problems
     per_bsn: dict[str, list[Upload]] = {}
     if not bsn_problems:
-        per_bsn, upload_problems = check_uploads(conn, req, message_type, bsns)
+        per_bsn, upload_problems = check_uploads(conn, req, message_type, bsns, pdfa=connection["pdfa"])
         problems += upload_problems
     if problems:
         raise ApiErrors(problems)

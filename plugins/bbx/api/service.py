@@ -42,7 +42,7 @@ def visible_connections(conn, principal: Principal) -> list[dict]:
 def connection_for(conn, principal: Principal, code: str) -> dict:
     row = conn.execute(
         """SELECT c.id, c.code, c.name, c.active, c.tenant_id, t.code AS tenant, t.name AS tenant_name,
-                  c.sender_code, c.oin
+                  c.sender_code, c.oin, c.pdfa
            FROM connections c JOIN tenants t ON t.id = c.tenant_id WHERE c.code = %s""",
         (code,),
     ).fetchone()

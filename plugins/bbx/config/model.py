@@ -68,6 +68,7 @@ class ConnectionSpec:
     active: bool
     standard_attachments: tuple[StandardAttachmentSpec, ...]
     message_types: tuple[MessageTypeSpec, ...]
+    pdfa: str = "warn"  # personal PDFs that are not PDF/A: "warn" (note) or "strict" (refused)
 
 
 @dataclass(frozen=True)
@@ -175,7 +176,7 @@ def _resolve_tenants(document: dict, base: Path, problems: list[str]):
                     retention_days=conn.get("retention_days", 90),
                     register_export=conn.get("register_export", False),
                     register_stale_after_hours=conn.get("register_stale_after_hours", 36),
-                    active=conn.get("active", True),
+                    active=conn.get("active", True), pdfa=conn.get("pdfa", "warn"),
                     standard_attachments=tuple(attachments), message_types=tuple(message_types),
                 )
             )

@@ -148,8 +148,9 @@ class DropCheck:
     """The checks of one drop. Call :meth:`scan`, then :meth:`check_rows` (or :meth:`raw_rows`)."""
 
     def __init__(self, manifest: Manifest, files: list[DropFile], open_file: Callable[[str], BinaryIO],
-                 limits: IntakeLimits = DEFAULT_LIMITS):
+                 limits: IntakeLimits = DEFAULT_LIMITS, pdfa: str = att.DEFAULT_PDFA_POLICY):
         self.manifest = manifest
+        self.pdfa = att.PdfaTally(pdfa)  # personal PDFs that are not PDF/A: noted, or refused (strict)
         self.files = files
         self.open_file = open_file
         self.limits = limits
@@ -363,6 +364,9 @@ class DropCheck:
             if not info.ok:
                 reasons.append(f"personal PDF {pdf.name}: {info.reason}")
                 continue
+            if refusal := self.pdfa.check(pdf.name, info):
+                reasons.append(f"personal PDF {pdf.name}: {refusal}")
+                continue
             pdfs.append(PersonalPdf(position, pdf.name, content, hashlib.sha256(content).hexdigest()))
         return (tuple(pdfs), reasons) if not reasons else ((), reasons)
 
@@ -375,4 +379,6 @@ class DropCheck:
             notes.append(
                 f"{self.repaired_count} BSN(s) had 8 digits; BBX added the leading zero that spreadsheets "
                 f"remove ({examples}{more}). Format the BSN column as text to avoid this.")
+        if pdfa_note := self.pdfa.note():
+            notes.append(pdfa_note)
         return notes

@@ -16,7 +16,9 @@ MAX_TEXT_CHARS = 4000  # BerichtTekst
 MAX_REFERENCE_CHARS = 25  # Referentie
 MAX_MESSAGE_TYPE_CODE_CHARS = 8  # BerichtType
 MAX_ATTACHMENTS_PER_MESSAGE = 2  # Bijlage, Volgorde 1 or 2
-MAX_ATTACHMENT_BYTES_PER_MESSAGE = 500 * 1024  # all attachments together, before base64
+# all attachments together, before base64. "500 kB" read strictly as 500,000 bytes (SI
+# kilo, like "100 MB" above); 512,000 would let a letter through that Logius may refuse.
+MAX_ATTACHMENT_BYTES_PER_MESSAGE = 500_000
 MAX_ATTACHMENT_DESCRIPTION_CHARS = 128  # Omschrijving
 MAX_PUBLICATION_DAYS_AHEAD = 13  # PublicatieDatum
 MAX_CREATION_DAYS_BACK = 13  # AanmaakDatum

@@ -361,7 +361,7 @@ def validate_drop(descriptor: dict) -> dict:
             problems.append(DropProblem(missing, "the file disappeared from processing/ after the drop was received"))
         manifest = _manifest_again(local, drop, problems)
         files = [classify(entry, limits) for entry in listing]
-        check = DropCheck(manifest, files, local.open, limits).scan()
+        check = DropCheck(manifest, files, local.open, limits, pdfa=connection["pdfa"]).scan()
         if problem := drop_name_problem(name):
             problems.insert(0, DropProblem(None, problem))
         with db.connect() as conn:
