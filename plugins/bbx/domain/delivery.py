@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from zoneinfo import ZoneInfo
 
 from bbx.domain import csvfile
 from bbx.domain.chunking import (
@@ -29,6 +28,7 @@ from bbx.domain.limits import (
     MAX_SUBJECT_CHARS,
     MAX_TEXT_CHARS,
 )
+from bbx.domain.localtime import TIMEZONE
 
 # --------------------------------------------------------------------------- codes BBX writes
 
@@ -144,7 +144,7 @@ OUTCOME_LABELS = {
     "rejected": "afgekeurd",
 }
 RESULT_COLUMNS = ("regel", "bsn", "uitkomst", "outcome", "code", "toelichting", "bericht_id", "afgerond_op")
-RESULT_TIMEZONE = ZoneInfo("Europe/Amsterdam")
+RESULT_TIMEZONE = TIMEZONE
 UNDELIVERABLE_COLUMNS = ("bsn", "regel", "uitkomst", "code", "toelichting")
 
 
