@@ -131,9 +131,13 @@ def _keys_rotate(args) -> int:
     def show(p) -> None:
         print(f"{p.column}: {p.checked}/{p.total} checked, {p.rotated} re-encrypted (batch {p.batches})", flush=True)
 
-    with db.connect() as conn:
-        results, complete = content_keys.rotate(conn, batch_size=args.batch_size, max_batches=args.max_batches,
-                                                on_batch=show)
+    try:
+        with db.connect() as conn:
+            results, complete = content_keys.rotate(conn, batch_size=args.batch_size,
+                                                    max_batches=args.max_batches, on_batch=show)
+    except content_keys.UnreadableContent as exc:
+        print(f"stopped: {exc}", file=sys.stderr)
+        return 1
     for p in results:
         print(f"{p.column}: {p.checked} checked, {p.rotated} re-encrypted")
     if not complete:

@@ -114,6 +114,12 @@ def test_rotate_in_batches_survives_stop_and_kill_then_old_key_retires(client, k
     assert again.returncode == 0 and "texts: 400 checked, 0 re-encrypted" in again.stdout
     assert _stored(db) == after  # nothing rewritten
 
+    # a key removed too early: a clear stop, nothing changed
+    third = Fernet.generate_key()
+    broken = _run({**env, "BBX_CONTENT_KEYS": f"{third.decode()},{old_key.decode()}"}, "rotate")
+    assert broken.returncode == 1 and "none of the 2 configured keys decrypts it" in broken.stderr
+    assert _stored(db) == after
+
     # the old key retires: BBX reads everything with the new key alone
     monkeypatch.setenv("BBX_CONTENT_KEYS", new_key.decode())
     crypto.reload_keys()
@@ -123,7 +129,7 @@ def test_rotate_in_batches_survives_stop_and_kill_then_old_key_retires(client, k
         monkeypatch.delenv("BBX_CONTENT_KEYS")
         crypto.reload_keys()
     audits = db.execute("SELECT details FROM audit_log WHERE action = 'keys.rotated' ORDER BY id").fetchall()
-    assert [a["details"]["complete"] for a in audits] == [False, True, True]  # the killed run wrote none
+    assert [a["details"]["complete"] for a in audits] == [False, True, True]  # the killed and the broken run: none
 
 
 def test_keys_add_puts_a_new_key_first_in_the_key_file(tmp_path):

@@ -14,10 +14,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from cryptography.fernet import InvalidToken
+
 from bbx import crypto
 from bbx.store import audit
 
 ACTOR = "bbx:keys"
+
+
+class UnreadableContent(RuntimeError):
+    """A stored token that no configured key decrypts."""
 
 
 @dataclass(frozen=True)
@@ -99,7 +105,15 @@ def rotate(conn, *, batch_size: int = 500, max_batches: int | None = None,
                 rows = _batch(conn, col, after, batch_size)
                 for row in rows:
                     if not crypto.is_current(row["token"]):
-                        _write(conn, col, row, crypto.rotate(row["token"]))
+                        try:
+                            token = crypto.rotate(row["token"])
+                        except InvalidToken:
+                            where = ", ".join(f"{k} {row[k]}" for k in col.key)
+                            raise UnreadableContent(
+                                f"{col.table} ({where}): none of the {crypto.key_count()} configured keys "
+                                "decrypts it — was a key removed too early? Put it back (after the newest) "
+                                "and run again") from None
+                        _write(conn, col, row, token)
                         progress.rotated += 1
             if rows:
                 after = tuple(rows[-1][k] for k in col.key)
