@@ -35,6 +35,7 @@ COPY_OPTIONS = f"FORMAT csv, HEADER, DELIMITER '{DELIMITER}'"
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _NEEDS_GUARD = re.compile(r"'*[=+\-@\t\r]")
 _GUARDED = re.compile(r"'+[=+\-@\t\r]")
+_FIRST = frozenset("=+-@\t\r'")  # fast path: most cells start otherwise
 _NUMBER = re.compile(r"[+-]?(\d+([.,]\d+)?|[.,]\d+)")
 
 
@@ -43,7 +44,7 @@ def guard(value: object) -> str:
     if value is None:
         return ""
     cell = value if isinstance(value, str) else str(value)
-    if _NEEDS_GUARD.match(cell) and not _NUMBER.fullmatch(cell):
+    if cell[:1] in _FIRST and _NEEDS_GUARD.match(cell) and not _NUMBER.fullmatch(cell):
         return "'" + cell
     return cell
 
