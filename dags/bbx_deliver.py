@@ -8,6 +8,7 @@ from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable, XComArg, dag,
 
 from bbx.assets import ACCEPTED_SUBMISSIONS
 from bbx.delivery import config
+from bbx.domain.localtime import TIMEZONE_NAME
 from bbx.operators.berichtenbox import (
     SLICE_LABEL_TEMPLATE,
     BerichtenboxOperator,
@@ -41,7 +42,7 @@ after an outage: trigger `bbx_redeliver`.
 @dag(
     dag_id="bbx_deliver",
     schedule=AssetOrTimeSchedule(
-        timetable=CronTriggerTimetable("*/5 * * * *", timezone="Europe/Amsterdam"),
+        timetable=CronTriggerTimetable("*/5 * * * *", timezone=TIMEZONE_NAME),
         assets=ACCEPTED_SUBMISSIONS,
     ),
     start_date=datetime(2026, 1, 1),

@@ -124,7 +124,9 @@ Daily, for every connection: creates missing folders (`inbox/`, `processing/`,
 `archive/`, `outbox/`) of active connections, and deletes archived drops (`archive/`) and
 intake reports in `outbox/` (`*.ack.json`, `*.errors.csv`, `*.rejected.txt`) older than
 the connection's `retention_days` — they hold personal data. The submission log (file
-names, sizes, sha256) stays in the database.
+names, sizes, sha256) stays in the database. `purge_content` removes the personal texts
+and PDFs of submissions finished longer than `retention_days` ago from BBX's database
+(metadata, hashes and outcomes stay; see `docs/privacy.md`).
 """,
     schedule="@daily",
     start_date=START,
@@ -140,7 +142,16 @@ def bbx_intake_housekeeping():
 
         return steps.housekeeping()
 
+    @task
+    def purge_content() -> dict:
+        """Texts and PDFs past retention leave the database (no SFTP needed: runs even
+        when the SFTP server is down)."""
+        from bbx.store import db, retention
+
+        return retention.purge_expired_content(db.connect)
+
     tidy_folders()
+    purge_content()
 
 
 bbx_intake_housekeeping()

@@ -32,6 +32,7 @@ import pendulum
 from airflow.sdk import CronTriggerTimetable, Param, dag, task, task_group
 
 from bbx.assets import REGISTER_REFRESHED
+from bbx.domain.localtime import TIMEZONE_NAME
 from bbx.domain.register import ANSWER_TIMEOUT
 
 POKE_SECONDS = float(os.environ.get("BBX_REGISTER_POKE_SECONDS", "300"))
@@ -92,8 +93,8 @@ def refresh(connection: dict):
 
 @dag(
     dag_id="bbx_register_refresh",
-    schedule=CronTriggerTimetable("0 5 * * *", timezone="Europe/Amsterdam"),
-    start_date=pendulum.datetime(2026, 1, 1, tz="Europe/Amsterdam"),
+    schedule=CronTriggerTimetable("0 5 * * *", timezone=TIMEZONE_NAME),
+    start_date=pendulum.datetime(2026, 1, 1, tz=TIMEZONE_NAME),
     catchup=False,
     max_active_runs=1,
     default_args={"owner": "bbx", "retries": 3, "retry_delay": timedelta(minutes=5),

@@ -10,8 +10,10 @@ same way for what BBX relies on:
   and must check it (the Airflow connection carries it in ``extra.host_key``);
 - SFTP only: no shell, no exec, no SCP, no port forwarding; no symbolic or hard links
   (a link could point outside a chroot);
-- ``processing/`` and ``archive/`` are read-only for tenants (they belong to BBX), as the
-  production OpenSSH set-up does with ownership.
+- ``processing/`` and ``archive/`` are read-only for tenants (they belong to BBX), and
+  ``outbox/`` is read-and-delete (no writing, creating, renaming into or out of it, no
+  ``chmod``), as the production OpenSSH set-up does with ownership, modes and
+  ``internal-sftp -P`` (``docs/drop-protocol.md``).
 
 Run it for the demo::
 
@@ -70,35 +72,75 @@ class SftpUser:
         return cls(parts[0], parts[1] or None, (), parts[2] if len(parts) == 3 else "/")
 
 
-#: Folders that belong to BBX: a tenant may read them but not change anything in them.
+#: Folders that belong to BBX. ``processing/`` and ``archive/``: a tenant may read them
+#: but change nothing. ``outbox/``: a tenant may read and delete what BBX put there, but
+#: not write, create, rename into or out of it, or change modes (the drop protocol).
 READ_ONLY_FOR_TENANTS = (b"processing", b"archive")
+READ_AND_DELETE_FOR_TENANTS = (b"outbox",)
+_AREAS = (b"inbox", *READ_ONLY_FOR_TENANTS, *READ_AND_DELETE_FOR_TENANTS)
 _WRITE_FLAGS = asyncssh.FXF_WRITE | asyncssh.FXF_CREAT | asyncssh.FXF_TRUNC | asyncssh.FXF_APPEND
+_WRITE_ACCESS = asyncssh.ACE4_WRITE_DATA | asyncssh.ACE4_APPEND_DATA | asyncssh.ACE4_WRITE_ATTRIBUTES
+
+
+def _area(path: bytes) -> bytes | None:
+    """The connection folder area a path is in: the first of inbox/, processing/,
+    archive/, outbox/ on the way (a drop folder ``inbox/outbox/`` is in inbox/)."""
+    for part in posixpath.normpath(posixpath.join(b"/", path)).split(b"/"):
+        if part in _AREAS:
+            return part
+    return None
 
 
 class _ChrootSftp(asyncssh.SFTPServer):
     """SFTP with the user's chroot; links refused (they could escape the chroot); for
-    tenants (users with a home below the root) processing/ and archive/ are read-only."""
+    tenants (users with a home below the root) processing/ and archive/ are read-only
+    and outbox/ is read-and-delete. Handles opened there cannot change modes either."""
 
     def __init__(self, chan: asyncssh.SSHServerChannel, homes: dict[str, Path], root: Path):
         user = chan.get_extra_info("username")
         self._tenant = homes[user] != root
+        self._guarded: dict[int, object] = {}  # handles opened in BBX's folders
         super().__init__(chan, chroot=str(homes[user]).encode())
 
-    def _check_writable(self, *paths: bytes) -> None:
+    def _check_writable(self, *paths: bytes, delete: bool = False) -> None:
+        """Refuse a change in BBX's folders; ``delete``: removing a file, which outbox/ allows."""
         if not self._tenant:
             return
         for path in paths:
-            parts = posixpath.normpath(posixpath.join(b"/", path)).split(b"/")
-            if any(part in READ_ONLY_FOR_TENANTS for part in parts):
+            area = _area(path)
+            if area in READ_ONLY_FOR_TENANTS:
                 raise asyncssh.SFTPPermissionDenied("processing/ and archive/ belong to BBX: read only")
+            if area in READ_AND_DELETE_FOR_TENANTS and not delete:
+                raise asyncssh.SFTPPermissionDenied(
+                    "outbox/ belongs to BBX: you may read and delete its files, not write or change them")
+
+    def _guard(self, path: bytes, file_obj):
+        if self._tenant and _area(path) in (*READ_ONLY_FOR_TENANTS, *READ_AND_DELETE_FOR_TENANTS):
+            self._guarded[id(file_obj)] = file_obj
+        return file_obj
 
     def open(self, path: bytes, pflags: int, attrs):
         if pflags & _WRITE_FLAGS:
             self._check_writable(path)
-        return super().open(path, pflags, attrs)
+        return self._guard(path, super().open(path, pflags, attrs))
+
+    def open56(self, path: bytes, desired_access: int, flags: int, attrs):
+        disposition = flags & asyncssh.FXF_ACCESS_DISPOSITION
+        if desired_access & _WRITE_ACCESS or disposition != asyncssh.FXF_OPEN_EXISTING:
+            self._check_writable(path)
+        return self._guard(path, super().open56(path, desired_access, flags, attrs))
+
+    def close(self, file_obj):
+        self._guarded.pop(id(file_obj), None)
+        return super().close(file_obj)
+
+    def fsetstat(self, file_obj, attrs):
+        if id(file_obj) in self._guarded:
+            raise asyncssh.SFTPPermissionDenied("this file belongs to BBX: its attributes cannot be changed")
+        return super().fsetstat(file_obj, attrs)
 
     def remove(self, path: bytes):
-        self._check_writable(path)
+        self._check_writable(path, delete=True)
         return super().remove(path)
 
     def rename(self, oldpath: bytes, newpath: bytes):
@@ -120,6 +162,10 @@ class _ChrootSftp(asyncssh.SFTPServer):
     def setstat(self, path: bytes, attrs):
         self._check_writable(path)
         return super().setstat(path, attrs)
+
+    def lsetstat(self, path: bytes, attrs):
+        self._check_writable(path)
+        return super().lsetstat(path, attrs)
 
     def symlink(self, oldpath: bytes, newpath: bytes) -> None:
         raise asyncssh.SFTPPermissionDenied("links are not allowed on this server")

@@ -5,6 +5,7 @@
     bbx config apply FILE       check it and load it into the database (idempotent)
     bbx config show             print what is configured
     bbx keys init               create the development content-encryption key file
+    bbx keys add|status|rotate  a new key; what is under an older key; re-encrypt with the newest
     bbx env                     print the Airflow environment as shell exports
     bbx intake ...              check a drop folder on disk; run one intake cycle
     bbx delivery ...            delivery status of submissions
@@ -19,6 +20,7 @@ from __future__ import annotations
 import argparse
 import getpass
 import importlib
+import os
 import shlex
 import sys
 from pathlib import Path
@@ -91,6 +93,61 @@ def _keys_init(args) -> int:
     return 0
 
 
+def _keys_add(args) -> int:
+    from bbx import crypto
+
+    if os.environ.get("BBX_CONTENT_KEYS"):
+        print("BBX_CONTENT_KEYS is set: add the new key in front of it there "
+              "(generate one with: python -c 'from cryptography.fernet import Fernet; "
+              "print(Fernet.generate_key().decode())')", file=sys.stderr)
+        return 2
+    count = crypto.add_key_to_file()
+    print(f"new content key first in {crypto.key_source()} ({count} keys); restart BBX's workers, "
+          "then run 'bbx keys rotate'")
+    return 0
+
+
+def _keys_status(args) -> int:
+    from bbx import crypto
+    from bbx.store import content_keys, db
+
+    with db.connect() as conn:
+        counts = content_keys.stale_counts(conn)
+    print(f"{crypto.key_count()} content key(s) from {crypto.key_source()}")
+    for name, c in counts.items():
+        print(f"{name}: {c['stored']} stored, {c['older_key']} under an older key")
+    stale = sum(c["older_key"] for c in counts.values())
+    print("everything is under the newest key" if not stale else "run 'bbx keys rotate'")
+    return 0 if not stale else 1
+
+
+def _keys_rotate(args) -> int:
+    from bbx import crypto
+    from bbx.store import content_keys, db
+
+    print(f"re-encrypting with the newest of {crypto.key_count()} key(s) from {crypto.key_source()}, "
+          f"{args.batch_size} per batch", flush=True)
+
+    def show(p) -> None:
+        print(f"{p.column}: {p.checked}/{p.total} checked, {p.rotated} re-encrypted (batch {p.batches})", flush=True)
+
+    try:
+        with db.connect() as conn:
+            results, complete = content_keys.rotate(conn, batch_size=args.batch_size,
+                                                    max_batches=args.max_batches, on_batch=show)
+    except content_keys.UnreadableContent as exc:
+        print(f"stopped: {exc}", file=sys.stderr)
+        return 1
+    for p in results:
+        print(f"{p.column}: {p.checked} checked, {p.rotated} re-encrypted")
+    if not complete:
+        print(f"stopped after {args.max_batches} batch(es); run 'bbx keys rotate' again to continue")
+        return 3
+    print("done: every stored text and PDF is under the newest key ('bbx keys status' checks); "
+          "older keys can be removed once no backup you keep needs them")
+    return 0
+
+
 def _env(args) -> int:
     from bbx.airflow_env import environment
 
@@ -126,6 +183,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     keys = sub.add_parser("keys", help="encryption keys").add_subparsers(dest="action", required=True)
     keys.add_parser("init", help="create the development key file").set_defaults(func=_keys_init)
+    keys.add_parser("add", help="put a new key first in the key file").set_defaults(func=_keys_add)
+    keys.add_parser("status", help="how much stored content is under an older key (exit 1: some)"
+                    ).set_defaults(func=_keys_status)
+    rotate = keys.add_parser("rotate", help="re-encrypt stored texts and PDFs with the newest key "
+                             "(in batches; safe to interrupt and run again)")
+    rotate.add_argument("--batch-size", type=int, default=500, help="items per transaction (default 500)")
+    rotate.add_argument("--max-batches", type=int, default=None,
+                        help="stop after this many batches (exit 3; the next run continues)")
+    rotate.set_defaults(func=_keys_rotate)
 
     sub.add_parser("env", help="print the Airflow environment as shell exports").set_defaults(func=_env)
 

@@ -3,7 +3,9 @@
 Keys come from configuration, never from git: ``BBX_CONTENT_KEYS`` (comma-separated
 Fernet keys, newest first, so keys can rotate) or else the key file
 (``BBX_KEY_FILE``, default ``data/keys/bbx-content.key``), which ``bbx keys init``
-creates for development and the demo.
+creates for development and the demo. ``bbx keys add`` puts a new key first in the key
+file; ``bbx keys rotate`` re-encrypts stored content with the newest key, after which the
+older keys can be removed (``docs/privacy.md``).
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 
-from cryptography.fernet import Fernet, MultiFernet
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
 from bbx import settings
 
@@ -32,8 +34,14 @@ def create_key_file() -> bool:
     return True
 
 
-@lru_cache(maxsize=1)
-def _cipher() -> MultiFernet:
+def key_source() -> str:
+    """Where the keys come from (for messages to operators)."""
+    if os.environ.get("BBX_CONTENT_KEYS"):
+        return "BBX_CONTENT_KEYS"
+    return str(settings.encryption_key_file())
+
+
+def _keys() -> list[bytes]:
     if env := os.environ.get("BBX_CONTENT_KEYS"):
         keys = [k.strip().encode() for k in env.split(",") if k.strip()]
     else:
@@ -43,7 +51,63 @@ def _cipher() -> MultiFernet:
                 f"no content key: set BBX_CONTENT_KEYS or create {path} with 'bbx keys init'"
             )
         keys = [line.strip() for line in path.read_bytes().splitlines() if line.strip()]
-    return MultiFernet([Fernet(k) for k in keys])
+    if not keys:
+        raise MissingKeyError(f"no content key in {key_source()}")
+    return keys
+
+
+@lru_cache(maxsize=1)
+def _fernets() -> tuple[Fernet, ...]:
+    return tuple(Fernet(k) for k in _keys())
+
+
+@lru_cache(maxsize=1)
+def _cipher() -> MultiFernet:
+    return MultiFernet(list(_fernets()))
+
+
+def reload_keys() -> None:
+    """Forget the keys read so far (they are read again on the next use)."""
+    _fernets.cache_clear()
+    _cipher.cache_clear()
+
+
+def key_count() -> int:
+    return len(_fernets())
+
+
+def add_key_to_file() -> int:
+    """Put a new key first in the key file (the older ones stay, to decrypt what they
+    encrypted until ``bbx keys rotate`` has re-encrypted it). Returns the number of keys.
+    Written to a temporary file (mode 0600) and renamed: never a half-written key file."""
+    path = settings.encryption_key_file()
+    if not path.exists():
+        raise MissingKeyError(f"no key file {path}: create it with 'bbx keys init'")
+    old = [line.strip() for line in path.read_bytes().splitlines() if line.strip()]
+    temp = path.with_name(f".{path.name}.new")
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(b"\n".join([Fernet.generate_key(), *old]) + b"\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(temp, path)
+    reload_keys()
+    return len(old) + 1
+
+
+def is_current(token: bytes) -> bool:
+    """True when ``token`` was encrypted with the newest key (checks the HMAC only: cheap)."""
+    try:
+        _fernets()[0].extract_timestamp(bytes(token))
+        return True
+    except InvalidToken:
+        return False
+
+
+def rotate(token: bytes) -> bytes:
+    """``token`` re-encrypted with the newest key (its original timestamp kept).
+    Raises ``InvalidToken`` when none of the configured keys can decrypt it."""
+    return _cipher().rotate(bytes(token))
 
 
 def encrypt(plain: bytes | str) -> bytes:

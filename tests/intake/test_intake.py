@@ -384,12 +384,13 @@ def test_each_connection_reads_only_its_own_inbox(sftp_server, configured):
 # ----------------------------------------------------------------------------- housekeeping
 
 
-def test_housekeeping_purges_archives_and_reports_after_retention(tenant, configured):
+def test_housekeeping_purges_archives_and_reports_after_retention(tenant, configured, sftp_server):
     from datetime import UTC, datetime, timedelta
 
     tenant.upload_drop("oud", {"bsns.csv": f"{B[0]}\n1\n".encode()})
     [result] = run_intake()
-    tenant.sftp.putfo(io.BytesIO(b"not ours"), "/voorbeeld/outbox/results-2026.csv")
+    # another writer's file (tenants cannot write in outbox/: put there server-side)
+    (sftp_server.root / "gemeente-voorbeeld" / "voorbeeld" / "outbox" / "results-2026.csv").write_bytes(b"not ours")
     summary = steps.housekeeping()  # creates the other connections' folders, nothing is old yet
     assert (summary["archives_purged"], summary["outbox_files_removed"]) == (0, 0)
     summary = steps.housekeeping(now=datetime.now(UTC) + timedelta(days=91))

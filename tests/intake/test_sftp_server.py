@@ -54,12 +54,69 @@ def test_processing_and_archive_are_read_only_for_tenants(sftp_server):
         ):
             with pytest.raises(PermissionError, match="belong to BBX"):
                 attempt()
-        tenant.sftp.putfo(io.BytesIO(b"x"), "/voorbeeld/outbox/x")  # outbox: the tenant may tidy up
-        tenant.sftp.remove("/voorbeeld/outbox/x")
     finally:
         tenant.close()
     with sftp.session() as client:  # BBX itself may
         client.rename(f"/{TENANT}/voorbeeld/processing/d1", f"/{TENANT}/voorbeeld/archive/d1")
+
+
+def test_outbox_is_read_and_delete_for_tenants(sftp_server):
+    """The drop protocol: the tenant reads BBX's files in outbox/ and may delete them;
+    writing, creating, renaming into or out of it and chmod are refused (issue 10 item 6)."""
+    base = sftp_server.root / TENANT / "voorbeeld"
+    for folder in ("inbox", "processing", "archive", "outbox"):
+        (base / folder).mkdir(parents=True)
+    (base / "outbox" / "d1.s1.results.csv").write_bytes(b"regel;bsn\r\n")
+    (base / "outbox" / "d1.s1.ack.json").write_bytes(b"{}")
+    (base / "inbox" / "d2").mkdir()
+    (base / "inbox" / "d2" / "bsns.csv").write_bytes(b"123456782\n")
+    tenant = Tenant(sftp_server)
+    sftp = tenant.sftp
+    results = "/voorbeeld/outbox/d1.s1.results.csv"
+    try:
+        assert sorted(sftp.listdir("/voorbeeld/outbox")) == ["d1.s1.ack.json", "d1.s1.results.csv"]
+        with sftp.open(results, "rb") as handle:
+            assert handle.read() == b"regel;bsn\r\n"
+            with pytest.raises(PermissionError, match="belongs to BBX"):
+                handle.chmod(0o666)  # fsetstat on a handle opened for reading
+        for attempt in (
+            lambda: sftp.putfo(io.BytesIO(b"x"), "/voorbeeld/outbox/new.csv"),  # create
+            lambda: sftp.open(results, "ab").write(b"x"),  # append
+            lambda: sftp.open(results, "r+").write(b"x"),  # overwrite in place
+            lambda: sftp.chmod(results, 0o666),
+            lambda: sftp.chmod("/voorbeeld/outbox", 0o777),
+            lambda: sftp.utime(results, (0, 0)),
+            lambda: sftp.truncate(results, 0),
+            lambda: sftp.rename("/voorbeeld/inbox/d2/bsns.csv", "/voorbeeld/outbox/bsns.csv"),  # rename into
+            lambda: sftp.posix_rename("/voorbeeld/inbox/d2/bsns.csv", "/voorbeeld/outbox/bsns.csv"),
+            lambda: sftp.rename(results, "/voorbeeld/inbox/d2/results.csv"),  # out of it
+            lambda: sftp.rename(results, "/voorbeeld/outbox/renamed.csv"),
+            lambda: sftp.mkdir("/voorbeeld/outbox/sub"),
+            lambda: sftp.rmdir("/voorbeeld/outbox"),
+            lambda: sftp.putfo(io.BytesIO(b"x"), "/voorbeeld/inbox/../outbox/sneaky.csv"),
+        ):
+            with pytest.raises(PermissionError, match="belongs to BBX"):
+                attempt()
+        assert (base / "outbox" / "d1.s1.results.csv").read_bytes() == b"regel;bsn\r\n"
+        assert oct((base / "outbox" / "d1.s1.results.csv").stat().st_mode & 0o777) != "0o666"
+        assert sorted(p.name for p in (base / "outbox").iterdir()) == ["d1.s1.ack.json", "d1.s1.results.csv"]
+        # deleting is the tenant's right (tidying up after picking files up)
+        sftp.remove(results)
+        assert sftp.listdir("/voorbeeld/outbox") == ["d1.s1.ack.json"]
+        # inbox/ stays writable, also for a drop that happens to be called "outbox"
+        sftp.mkdir("/voorbeeld/inbox/outbox")
+        sftp.putfo(io.BytesIO(b"123456782\n"), "/voorbeeld/inbox/outbox/bsns.csv")
+        sftp.chmod("/voorbeeld/inbox/outbox/bsns.csv", 0o640)
+        sftp.rename("/voorbeeld/inbox/d2/bsns.csv", "/voorbeeld/inbox/d2/list.csv")
+    finally:
+        tenant.close()
+    # BBX's own account writes there as before
+    gateway = Tenant(sftp_server, user="bbx", password="bbx-secret")
+    try:
+        gateway.sftp.putfo(io.BytesIO(b"x"), f"/{TENANT}/voorbeeld/outbox/new.ack.json")
+        gateway.sftp.chmod(f"/{TENANT}/voorbeeld/outbox/new.ack.json", 0o640)
+    finally:
+        gateway.close()
 
 
 def test_gateway_user_sees_every_tenant(sftp_server):

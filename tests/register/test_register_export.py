@@ -35,10 +35,10 @@ def test_export_writes_the_days_register_and_its_checksum(db, sftp, registered):
     csv_file = outbox / "register-gemeente_t-2026-03-05.csv"
     sum_file = outbox / "register-gemeente_t-2026-03-05.csv.sha256"
     content = csv_file.read_bytes()
-    assert content == (
-        "bsn,begin_date,end_date\n"
-        f"{A},2026-03-01,2026-04-01\n"
-        f"{C},2019-01-31,\n"
+    assert content == (  # BBX's outbox dialect (bbx.domain.csvfile): BOM, ';', CR LF
+        "\ufeffbsn;begin_date;end_date\r\n"
+        f"{A};2026-03-01;2026-04-01\r\n"
+        f"{C};2019-01-31;\r\n"
     ).encode()
     digest = hashlib.sha256(content).hexdigest()
     assert sum_file.read_text() == f"{digest}  register-gemeente_t-2026-03-05.csv\n"
@@ -72,4 +72,4 @@ def test_no_export_when_the_connection_does_not_ask_for_it(db, sftp):
 def test_an_empty_register_exports_the_header_only(db, sftp, connection):
     result = export_register("gemeente_t", DAY)
     assert result["rows"] == 0
-    assert (sftp / result["path"].lstrip("/")).read_text() == "bsn,begin_date,end_date\n"
+    assert (sftp / result["path"].lstrip("/")).read_bytes() == "\ufeffbsn;begin_date;end_date\r\n".encode()

@@ -56,3 +56,32 @@ def test_generate_is_deterministic_distinct_and_valid():
     assert len(set(first)) == 500
     assert all(bsn.passes_eleven_test(b) for b in first)
     assert set(first).isdisjoint(bsn.generate(500, seed=8))
+
+
+def test_mask_text_is_the_one_masker_for_every_text():
+    """One rule for logs, reasons and error messages (intake and GLOBE errors used to
+    differ: one left ``123456782_1.pdf`` unmasked)."""
+    b = "249566758"
+    uuid = "12345678-1234-4234-8234-123456789012"
+    sha = "0123456789" + "a" * 54
+    cases = {
+        f"{b}_1.pdf": "******758_1.pdf",
+        f"REF-{b}": "REF-******758",
+        f"bsn={b}, next": "bsn=******758, next",
+        f"BSN{b}.": "BSN******758.",
+        "12345678 (a BSN without its leading zero)": "*****678 (a BSN without its leading zero)",
+        "0612345678 and 1234567890": "0612345678 and 1234567890",  # 10 digits: not a BSN
+        f"BerichtID {uuid}": f"BerichtID {uuid}",  # identifiers stay whole
+        f"sha256 {sha}": f"sha256 {sha}",
+        f"Element 'BSN': [facet 'pattern'] {b} in Bericht {uuid}": f"Element 'BSN': [facet 'pattern'] ******758 in Bericht {uuid}",
+    }
+    for text, expected in cases.items():
+        assert bsn.mask_text(text) == expected, text
+
+
+def test_globe_errors_and_intake_use_the_same_masker():
+    from bbx.domain import globe
+    from bbx.intake import steps
+
+    text = "value 249566758_1.pdf in 249566758-x"
+    assert globe._redact(text) == steps.masked(text) == bsn.mask_text(text) == "value ******758_1.pdf in ******758-x"

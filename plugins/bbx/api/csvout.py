@@ -1,4 +1,8 @@
-"""CSV downloads (RFC 4180: comma-separated, UTF-8, a header line)."""
+"""CSV downloads (RFC 4180: comma-separated, UTF-8, a header line).
+
+Every cell goes through BBX's formula guard (``bbx.domain.csvfile.guard``): a text that a
+spreadsheet would run as a formula gets a leading ``'``; ``csvfile.unguard`` gives the
+raw value back. BSNs, numbers and dates are never changed."""
 
 from __future__ import annotations
 
@@ -8,6 +12,8 @@ from collections.abc import Iterable, Sequence
 from datetime import date, datetime
 
 from fastapi.responses import Response, StreamingResponse
+
+from bbx.domain import csvfile
 
 
 def _cell(value) -> str:
@@ -19,7 +25,7 @@ def _cell(value) -> str:
         return value.isoformat()
     if isinstance(value, bool):
         return "true" if value else "false"
-    return str(value)
+    return csvfile.guard(value)
 
 
 def render(rows: Iterable[dict], columns: Sequence[str]) -> str:

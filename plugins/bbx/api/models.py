@@ -119,6 +119,8 @@ class RowOutcome(BaseModel):
     created_at: datetime
     sent_at: datetime | None
     final_at: datetime | None
+    purged_at: datetime | None = Field(None, description="when the personal text and PDFs were removed after "
+                                                         "the retention period (null: still kept)")
 
 
 class RowPage(BaseModel):
@@ -148,6 +150,8 @@ class BsnMessage(BaseModel):
     created_at: datetime
     sent_at: datetime | None
     final_at: datetime | None
+    purged_at: datetime | None = Field(None, description="when the personal text and PDFs were removed after "
+                                                         "the retention period (null: still kept)")
 
 
 class BsnConnection(BaseModel):

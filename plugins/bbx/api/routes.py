@@ -218,7 +218,7 @@ def get_submission(submission_id: int, principal: PrincipalDep, conn: ConnDep):
 
 
 _ROW_COLUMNS = ("row_number", "bsn", "message_id", "outcome", "outcome_code", "outcome_reason", "reference",
-                "attachments", "created_at", "sent_at", "final_at")
+                "attachments", "created_at", "sent_at", "final_at", "purged_at")
 
 
 def _all_rows(submission_id: int, outcomes, after_row: int):

@@ -9,16 +9,15 @@ not exist (404), so ids reveal nothing.
 from __future__ import annotations
 
 from datetime import date, datetime
-from zoneinfo import ZoneInfo
 
 from bbx.api.auth import Principal
 from bbx.api.errors import ApiError
 from bbx.api.limits import MAX_REPORT_DAYS
 from bbx.domain import bsn as bsn_rules
-from bbx.domain import outcomes
+from bbx.domain import localtime, outcomes
 from bbx.store import audit, lookup, register, reports, submissions
 
-TIMEZONE = ZoneInfo(reports.REPORT_TIMEZONE)
+TIMEZONE = localtime.TIMEZONE
 
 
 def today() -> date:

@@ -66,10 +66,12 @@ def build(conn, batch_row: dict, *, standard_sets: StandardSets | None = None,
     for r in rows:
         standard = standard_sets.get(conn, r["type_id"])
         own = personal.get(r["id"], [])
-        if any(a["content_encrypted"] is None for a in own):
+        # Purged after the retention period (bbx.store.retention): without its own text the
+        # standard text would go instead, so the message cannot be sent again.
+        if r["purged_at"] is not None or any(a["content_encrypted"] is None for a in own):
             rejections[r["id"]] = (
-                "a personal PDF of this message was deleted (retention period) before it could be "
-                "sent; hand the message in again"
+                "the personal text or PDF of this message was deleted (retention period) before it "
+                "could be sent; hand the message in again"
             )
             continue
         composed_attachments: tuple[globe.Attachment, ...] = ()

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import os
-from zoneinfo import ZoneInfo
+
+from bbx.domain.localtime import TIMEZONE
 
 # The register decision uses the date in the Netherlands on the day of sending.
-SEND_TIMEZONE = ZoneInfo("Europe/Amsterdam")
+SEND_TIMEZONE = TIMEZONE
 
 # Sends of one message (first send + resends after TechnischProbleem) before it fails.
 MAX_SEND_ATTEMPTS = int(os.environ.get("BBX_MAX_SEND_ATTEMPTS", "3"))

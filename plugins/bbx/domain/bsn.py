@@ -1,10 +1,14 @@
 """The BSN (burgerservicenummer) and its 11-test (elfproef).
 
-A BSN is personal data: use :func:`mask` whenever one could reach a log.
+A BSN is personal data: use :func:`mask` for one BSN and :func:`mask_text` for any text
+that could hold one (file names, reasons, error messages) whenever it could reach a log
+or a record kept for good. The one masker of BBX (the simulator has its own: it imports
+nothing from ``bbx``).
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from bbx.domain.limits import BSN_DIGITS
@@ -69,6 +73,23 @@ def mask(bsn: str | None) -> str:
     if not bsn:
         return "<none>"
     return "*" * max(len(bsn) - 3, 0) + bsn[-3:]
+
+
+# A BSN-like number: 8 or 9 digits not part of a longer number (8: a BSN whose leading
+# zero a spreadsheet dropped). UUIDs (BerichtIDs, BatchIDs) and long hex strings (SHA-256)
+# are matched first and kept whole, so their digit runs are not taken for BSNs. Letters,
+# '_', '-' and '.' around a number do not protect it: ``123456782_1.pdf``, ``REF-123456782``.
+_BSN_IN_TEXT = re.compile(
+    r"(?P<keep>\b[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}\b"
+    r"|(?<![0-9A-Fa-f])[0-9A-Fa-f]{32,}(?![0-9A-Fa-f]))"
+    r"|(?<!\d)(?P<bsn>\d{8,9})(?!\d)"
+)
+
+
+def mask_text(text: str) -> str:
+    """``text`` with every BSN-like number masked (``******782``): THE masker for logs,
+    error messages and what BBX keeps for good (a submission's reason, the audit log)."""
+    return _BSN_IN_TEXT.sub(lambda m: m.group("keep") or mask(m.group("bsn")), text)
 
 
 def generate(count: int, seed: int = 0, start: int = 100_000_000):

@@ -11,12 +11,10 @@
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from zoneinfo import ZoneInfo
 
+from bbx.domain import csvfile
 from bbx.domain.chunking import (
     DEFAULT_BATCHES_PER_SLICE,
     DEFAULT_MAX_MAP_LENGTH,
@@ -30,6 +28,7 @@ from bbx.domain.limits import (
     MAX_SUBJECT_CHARS,
     MAX_TEXT_CHARS,
 )
+from bbx.domain.localtime import TIMEZONE
 
 # --------------------------------------------------------------------------- codes BBX writes
 
@@ -145,26 +144,15 @@ OUTCOME_LABELS = {
     "rejected": "afgekeurd",
 }
 RESULT_COLUMNS = ("regel", "bsn", "uitkomst", "outcome", "code", "toelichting", "bericht_id", "afgerond_op")
-RESULT_TIMEZONE = ZoneInfo("Europe/Amsterdam")
+RESULT_TIMEZONE = TIMEZONE
 UNDELIVERABLE_COLUMNS = ("bsn", "regel", "uitkomst", "code", "toelichting")
 
 
 def _csv(rows: Iterable[Sequence[object]], header: Sequence[str]) -> Iterable[bytes]:
-    """Excel-friendly CSV: UTF-8 with a BOM (so Excel reads the accents), ';' as
-    separator (Dutch Excel), CR LF line ends, quoting only where needed. BSNs are
-    written as their nine digits; a spreadsheet that strips a leading zero gives an
-    8-digit value, which BBX's intake recognises and repairs."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, delimiter=";", lineterminator="\r\n", quoting=csv.QUOTE_MINIMAL)
-    yield "\ufeff".encode()
-    writer.writerow(header)
-    for i, row in enumerate(rows, 1):
-        writer.writerow(["" if v is None else v for v in row])
-        if i % 2000 == 0:
-            yield buffer.getvalue().encode("utf-8")
-            buffer.seek(0)
-            buffer.truncate()
-    yield buffer.getvalue().encode("utf-8")
+    """BBX's outbox CSV (``bbx.domain.csvfile``: UTF-8 with a BOM, ';', CR LF, formula-like
+    cells guarded). BSNs are written as their nine digits; a spreadsheet that strips a
+    leading zero gives an 8-digit value, which BBX's intake recognises and repairs."""
+    return csvfile.chunks(rows, header)
 
 
 def result_file_rows(rows: Iterable[dict]) -> Iterable[bytes]:

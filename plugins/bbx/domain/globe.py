@@ -326,7 +326,6 @@ def build_batch(
 _MESSAGE_POSITION = re.compile(r"Bericht(?:\[(\d+)\])?/")
 _QUOTED_VALUE = re.compile(r"The value '.*?' (is|has)", re.DOTALL)
 _ATOMIC_VALUE = re.compile(r"^(Element '[^']*': )'.*' (is not a valid value)", re.DOTALL)
-_LONE_BSN_LIKE = re.compile(r"(?<![\w-])\d{8,9}(?![\w-])")
 _NAMESPACE = re.compile(r"\{[^}]*\}")
 
 
@@ -335,7 +334,7 @@ def _redact(message: str) -> str:
     message = _QUOTED_VALUE.sub(r"The value \1", message)
     message = _ATOMIC_VALUE.sub(r"\1the value \2", message)
     message = _NAMESPACE.sub("", message)  # element names are unambiguous without them
-    return _LONE_BSN_LIKE.sub(lambda m: bsn_rules.mask(m.group()), message)
+    return bsn_rules.mask_text(message)
 
 
 def validate_batch(xml_bytes: bytes, *, message_ids: Sequence[str] | None = None) -> None:

@@ -17,14 +17,14 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from zoneinfo import ZoneInfo
 
 from bbx.domain import bsn as bsn_rules
 from bbx.domain import ids
 from bbx.domain.limits import MAX_BSNS_PER_VALIDATE_CALL
+from bbx.domain.localtime import TIMEZONE
 
 #: Dates of the register are Dutch calendar days.
-TZ = ZoneInfo("Europe/Amsterdam")
+TZ = TIMEZONE
 
 FULL = "full"
 CHANGES = "changes"

@@ -8,11 +8,12 @@ whatever ISO 8601 form arrives, including .NET's 7-digit fractions.
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, tzinfo
-from zoneinfo import ZoneInfo
+
+from bbx.domain.localtime import TIMEZONE
 
 # Assumption (the contracts do not say): a timestamp from Logius without a time zone is
 # Dutch local time, as MijnOverheid runs in the Netherlands.
-LOGIUS_LOCAL_ZONE = ZoneInfo("Europe/Amsterdam")
+LOGIUS_LOCAL_ZONE = TIMEZONE
 
 
 def format_utc(moment: datetime) -> str:

@@ -4,7 +4,8 @@
   rejected), every file with size and sha256, problems and notes;
 - ``<label>.errors.csv`` — the rejected rows: the tenant's own columns as they wrote
   them, plus ``row`` (the row number in their file, as a spreadsheet counts) and
-  ``reason``. UTF-8 with BOM, ``;``, CR LF: opens directly in Excel. With several list
+  ``reason``. BBX's outbox dialect (``bbx.domain.csvfile``: UTF-8 with BOM, ``;``, CR LF,
+  formula-like cells guarded with ``'``): opens directly in Excel. With several list
   files in one drop, one report per file: ``<label>.<file>.errors.csv``. The columns
   ``row`` and ``reason`` are ignored when the corrected report is uploaded again;
 - ``<label>.rejected.txt`` — when the drop was not processed at all (broken manifest,
@@ -15,16 +16,16 @@
 
 from __future__ import annotations
 
-import csv
 import json
 from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
 
+from bbx.domain import csvfile
 from bbx.domain.drop import PROTOCOL, safe_label
 
 SUFFIXES = (".ack.json", ".errors.csv", ".rejected.txt")  # what intake writes to outbox/
-CSV_DIALECT = {"delimiter": ";", "quotechar": '"', "lineterminator": "\r\n", "quoting": csv.QUOTE_MINIMAL}
+CSV_DIALECT = csvfile.DIALECT
 
 
 def label(drop_name: str, submission_id: int) -> str:
@@ -45,8 +46,8 @@ class ErrorReport:
         self.path = path
         self.header = list(header)
         self.rows = 0
-        self._handle = open(path, "w", encoding="utf-8-sig", newline="")
-        self._writer = csv.writer(self._handle, **CSV_DIALECT)
+        self._handle = open(path, "w", encoding=csvfile.ENCODING, newline="")
+        self._writer = csvfile.writer(self._handle)
         self._writer.writerow([*self.header, "row", "reason"])
 
     def add(self, fields: list[str], row_number: int, reason: str) -> None:

@@ -25,7 +25,6 @@ at its row in ``sftp_drops`` and does only what is left.
 from __future__ import annotations
 
 import logging
-import re
 import tempfile
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -60,14 +59,13 @@ from bbx.store.submissions import NewRow, PersonalAttachment
 
 log = logging.getLogger(__name__)
 ACTOR = "bbx_ingest"
-_BSN_LIKE = re.compile(r"(?<![0-9A-Fa-f])\d{8,9}(?![0-9A-Fa-f])")
 
 
 def masked(text: str) -> str:
-    """``text`` with every BSN-like number masked (``******782``): for logs and for what
-    stays in the database for good (a submission's reason, the audit log). Personal PDF
-    names hold the BSN; the tenant gets the full names in outbox/."""
-    return _BSN_LIKE.sub(lambda m: bsn_rules.mask(m.group(0)), text)
+    """``text`` with every BSN-like number masked (``bbx.domain.bsn.mask_text``): for logs
+    and for what stays in the database for good (a submission's reason, the audit log).
+    Personal PDF names hold the BSN; the tenant gets the full names in outbox/."""
+    return bsn_rules.mask_text(text)
 
 
 class IntakeError(RuntimeError):

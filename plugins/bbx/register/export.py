@@ -1,8 +1,9 @@
 """The daily register export into the tenant's SFTP outbox.
 
-For a connection with ``register_export: true``: the register as on the day, as CSV
-(``bsn,begin_date,end_date``, sorted by BSN, UTF-8, LF line ends, header line; an empty
-``end_date`` means no sign-off is known), plus a ``.sha256`` file in ``sha256sum``
+For a connection with ``register_export: true``: the register as on the day, as CSV in
+BBX's outbox dialect (``bbx.domain.csvfile``: UTF-8 with BOM, ``;``, CR LF, header line
+``bsn;begin_date;end_date``, sorted by BSN; an empty ``end_date`` means no sign-off is
+known), plus a ``.sha256`` file in ``sha256sum``
 format. Both are written under a hidden temporary name (``.<name>.part``, as every
 outbox file) and renamed when complete, the checksum file last: a tenant picks up the
 CSV once its ``.sha256`` is there, and ``sha256sum -c register-<code>-<day>.csv.sha256``
@@ -20,6 +21,7 @@ import logging
 import posixpath
 from datetime import date
 
+from bbx.domain import csvfile
 from bbx.domain import register as rules
 from bbx.store import administration, db
 from bbx.store import register as store
@@ -66,7 +68,8 @@ def export_register(connection_code: str, day: date, *, sftp_conn_id: str | None
             path, sum_path = folders.path("outbox", csv_name), folders.path("outbox", sum_name)
             with sftp.open(_temp(path), "wb") as remote:
                 remote.set_pipelined(True)
-                for chunk in store.active_register_csv(conn, connection["id"], day):
+                for chunk in csvfile.from_copy(store.active_register_csv(conn, connection["id"], day,
+                                                                         options=csvfile.COPY_OPTIONS)):
                     digest.update(chunk)
                     remote.write(chunk)
                     size += len(chunk)

@@ -266,7 +266,7 @@ def batch_messages(conn, batch_id: str) -> list[dict]:
     return conn.execute(
         """SELECT m.id, m.message_id::text AS message_id, m.bsn, m.row_number,
                   coalesce(m.subject, mt.subject) AS subject, m.text_encrypted, mt.standard_text,
-                  m.reference, m.publication_date, mt.code AS type_code, mt.id AS type_id
+                  m.reference, m.publication_date, mt.code AS type_code, mt.id AS type_id, m.purged_at
            FROM messages m JOIN submissions s ON s.id = m.submission_id
            JOIN message_types mt ON mt.id = coalesce(m.message_type_id, s.message_type_id)
            WHERE m.batch_id = %s AND m.outcome IN ('queued', 'sent')

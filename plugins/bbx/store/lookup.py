@@ -51,7 +51,7 @@ def submission_rows(conn, submission_id: int, *, outcomes: Sequence[str] | None 
         where += " AND m.outcome = ANY(%(outcomes)s)"
     return conn.execute(
         f"""SELECT m.row_number, m.bsn, m.message_id::text AS message_id, m.outcome, m.outcome_code,
-                   m.outcome_reason, m.reference, m.created_at, m.sent_at, m.final_at,
+                   m.outcome_reason, m.reference, m.created_at, m.sent_at, m.final_at, m.purged_at,
                    (SELECT count(*) FROM message_attachments a WHERE a.message_id = m.id)::int AS attachments
             FROM messages m WHERE {where} ORDER BY m.row_number LIMIT %(limit)s""",
         {"sid": submission_id, "after": after_row, "outcomes": list(outcomes or ()), "limit": limit},
@@ -73,14 +73,15 @@ def messages_for_bsn(conn, bsn: str, connection_ids: Sequence[int]) -> list[dict
     """Every message to ``bsn`` on these connections, sent or not, newest first.
 
     Rows rejected at intake are included when their BSN itself was valid (a row with
-    an invalid BSN cannot be found by BSN).
+    an invalid BSN cannot be found by BSN). ``purged_at``: when the personal text and
+    PDFs were removed after the retention period (``bbx.store.retention``).
     """
     return conn.execute(
         """SELECT m.connection_id, c.code AS connection, m.submission_id, s.channel, s.received_at,
                   mt.code AS message_type, mt.name AS message_type_name,
                   coalesce(m.subject, mt.subject) AS subject, m.reference,
                   m.message_id::text AS message_id, m.outcome, m.outcome_code, m.outcome_reason,
-                  m.created_at, m.sent_at, m.final_at,
+                  m.created_at, m.sent_at, m.final_at, m.purged_at,
                   (SELECT count(*) FROM message_attachments a WHERE a.message_id = m.id)::int AS attachments
            FROM messages m
            JOIN submissions s ON s.id = m.submission_id

@@ -641,15 +641,17 @@ def export_for(conn, connection_id: int, day: date) -> dict | None:
     ).fetchone()
 
 
-def active_register_csv(conn, connection_id: int, day: date) -> Iterator[bytes]:
+def active_register_csv(conn, connection_id: int, day: date, *,
+                        options: str = "FORMAT csv, HEADER") -> Iterator[bytes]:
     """The register as on ``day`` as CSV (header ``bsn,begin_date,end_date``, sorted by
-    BSN), streamed in chunks straight from PostgreSQL (COPY TO): constant memory."""
+    BSN), streamed in chunks straight from PostgreSQL (COPY TO): constant memory.
+    ``options``: COPY's (the outbox export passes ``bbx.domain.csvfile.COPY_OPTIONS``)."""
     with conn.cursor().copy(
         f"""COPY (SELECT bsn AS {rules.EXPORT_HEADER[0]}, begin_date AS {rules.EXPORT_HEADER[1]},
                          end_date AS {rules.EXPORT_HEADER[2]}
                   FROM register_periods_active_on({int(connection_id)}, '{day.isoformat()}'::date)
                   ORDER BY bsn)
-            TO STDOUT (FORMAT csv, HEADER)"""
+            TO STDOUT ({options})"""
     ) as copy:
         for chunk in copy:
             yield bytes(chunk)

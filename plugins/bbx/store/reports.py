@@ -11,7 +11,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import date
 
-REPORT_TIMEZONE = "Europe/Amsterdam"
+from bbx.domain.localtime import TIMEZONE_NAME
+
+REPORT_TIMEZONE = TIMEZONE_NAME
 
 # [start 00:00, end+1 00:00) in Dutch time, as timestamptz bounds that use the indexes.
 _PERIOD = (
