@@ -19,6 +19,11 @@ drop folder):
 4. **announce_accepted** — an event on the `bbx://submissions/accepted` asset (extra:
    the submission ids) when a drop with rows to deliver was accepted, so delivery starts
    at once; skipped otherwise. Runs even when another drop of the run failed.
+5. **watch_failures** — skipped when everything went well; when any intake task failed
+   (the SFTP server down, a drop that could not be processed) it fails too, so the run
+   is red. Without it the run's state would come from `announce_accepted` alone, which
+   runs after failures by design and ends skipped or successful: an SFTP outage was
+   shown green.
 
 Every task can be cleared and rerun: it continues where the drop is and never writes a
 row or a report twice. `bbx_intake_housekeeping` (daily) creates missing folders and
@@ -91,6 +96,17 @@ def announce_accepted(connection_code: str, results: list[dict], outlet_events=N
     return accepted
 
 
+@task(trigger_rule="one_failed")  # AirflowFailException: never retried
+def watch_failures() -> None:
+    # Airflow derives a run's state from its leaf tasks only; announce_accepted is a leaf that
+    # runs after failures (all_done), so this leaf carries any failure into the run's state.
+    from airflow.sdk.exceptions import AirflowFailException
+
+    raise AirflowFailException(
+        "an intake task of this run failed (see the failed or upstream-failed task above, e.g. find_drops "
+        "when the SFTP server cannot be reached): the run is marked failed")
+
+
 def ingest_dag(connection: dict):
     code = connection["code"]
 
@@ -107,9 +123,12 @@ def ingest_dag(connection: dict):
         tags=["bbx", "intake", "sftp", connection["tenant_code"]],
     )
     def ingest():
-        received = receive_drop.expand(drop=find_drops(code))
-        acknowledged = acknowledge_drop.expand(drop=validate_drop.expand(drop=received))
-        announce_accepted(code, acknowledged)
+        found = find_drops(code)
+        received = receive_drop.expand(drop=found)
+        validated = validate_drop.expand(drop=received)
+        acknowledged = acknowledge_drop.expand(drop=validated)
+        announced = announce_accepted(code, acknowledged)
+        [found, received, validated, acknowledged, announced] >> watch_failures()
 
     return ingest()
 

@@ -56,6 +56,13 @@ def embedded_server_url(database: str) -> str:
     """Start (or attach to) the embedded PostgreSQL under ``data/pg`` and return a URL."""
     import pgserver  # only needed on machines without a PostgreSQL server
 
+    # data/ is git-ignored: a fresh clone has none, and pgserver wants the parent of pgdata
+    DATA_DIR.mkdir(parents=True, exist_ok=True)
+    # Run as root, pgserver creates its system user with `useradd` (in /usr/sbin), which a
+    # minimal PATH (cron, systemd, `env -i`) lacks: without it only machines where the user
+    # was left over by an earlier run would work.
+    path = os.environ.get("PATH", "").split(os.pathsep)
+    os.environ["PATH"] = os.pathsep.join(path + [d for d in ("/usr/sbin", "/sbin") if d not in path])
     # cleanup_mode=None: the server outlives this process, so the scheduler, the tasks and
     # the next `make demo` attach to the same one
     server = pgserver.get_server(DATA_DIR / "pg", cleanup_mode=None)

@@ -67,7 +67,8 @@ def test_given_text_is_stored_encrypted_and_8_digit_bsn_repaired(client, keys, c
                              (response.json()["id"],)).fetchone()
     assert row["bsn"] == "0" + eight
     assert b"312.000" not in bytes(row["text_encrypted"])
-    assert crypto.decrypt_text(row["text_encrypted"]) == "Uw WOZ-waarde is €\n312.000."
+    # stored as every channel stores it (an SFTP drop too): line breaks as CR LF
+    assert crypto.decrypt_text(row["text_encrypted"]) == "Uw WOZ-waarde is €\r\n312.000."
 
 
 def test_same_idempotency_key_creates_one_submission(client, keys, configured):
@@ -130,6 +131,11 @@ def test_invalid_bsns_refuse_the_whole_request_with_each_position(client, keys, 
     ({"text": "bel \x07 ons"}, 422, "text_invalid_character", "text"),
     ({"reference": "r" * 26}, 422, "reference_too_long", "reference"),
     ({"reference": "ref\x01"}, 422, "reference_invalid_character", "reference"),
+    # refused by SFTP intake, once accepted here and sent: the stricter rule of every channel
+    ({"reference": "ref\nnext"}, 422, "reference_invalid_character", "reference"),
+    ({"reference": "ref\x7f"}, 422, "reference_invalid_character", "reference"),
+    ({"reference": "ref\x85x"}, 422, "reference_invalid_character", "reference"),  # U+0085 inside (at the end: stripped)
+    ({"text": "bel \x7f ons"}, 422, "text_invalid_character", "text"),
     ({"bsns": [249566758]}, 422, "invalid_request", None),  # numbers lose leading zeros: strings only
     ({"bsn": "249566758"}, 422, "invalid_request", None),  # unknown field (a typo) is refused
 ])

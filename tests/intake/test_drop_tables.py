@@ -70,7 +70,7 @@ def test_error_report_columns_are_ignored_when_uploaded_again():
     (b"PK\x03\x04rest-of-xlsx", "an Excel workbook (.xlsx)"),
     (b"\xd0\xcf\x11\xe0\xa1\xb1", "an old Excel (.xls)"),
     (b"%PDF-1.7\n", "a PDF"),
-    (b"123\x00456\n", "NUL bytes"),
+    (b"123\x00456\n", "1 NUL byte(s) (the first on line 1, column 4)"),
     (b"123456782\n\x81\x8d\x8f\n", "neither UTF-8 nor Windows-1252 text (byte 0x81 at position 10)"),
     (b"\n\r\n  \n", "holds no rows"),
     (b"bsn;naam;tekst\n123456782;Jan;x\n", "column 2 'naam' is not a known column"),

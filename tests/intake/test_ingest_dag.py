@@ -32,7 +32,7 @@ def test_one_documented_dag_per_active_connection(configured):
     assert dag.max_active_runs == 1 and not dag.catchup
     assert dag.timetable.delta == timedelta(minutes=5)  # polls every few minutes
     assert {t.task_id for t in dag.tasks} == {"find_drops", "receive_drop", "validate_drop", "acknowledge_drop",
-                                              "announce_accepted"}
+                                              "announce_accepted", "watch_failures"}
     for each in bag.dags.values():
         for t in each.tasks:
             assert t.owner == "bbx" and t.retries >= 1, (each.dag_id, t.task_id)
@@ -75,7 +75,7 @@ def test_one_dag_run_end_to_end(tenant, configured, airflow_db):
         ("receive_drop", "kapot"): "success", ("receive_drop", "paspoort"): "success",
         ("validate_drop", "kapot"): "success", ("validate_drop", "paspoort"): "success",
         ("acknowledge_drop", "kapot"): "success", ("acknowledge_drop", "paspoort"): "success",
-        ("announce_accepted", None): "success",
+        ("announce_accepted", None): "success", ("watch_failures", None): "skipped",
     }
     accepted = configured.execute(
         "SELECT s.id, s.status, count(m.*) FILTER (WHERE m.outcome = 'planned') AS planned FROM submissions s"
@@ -94,6 +94,27 @@ def test_one_dag_run_end_to_end(tenant, configured, airflow_db):
     assert quiet.state == "success"
     states = {ti.task_id: ti.state for ti in quiet.get_task_instances()}
     assert states["find_drops"] == "success"
-    assert {states[t] for t in ("receive_drop", "validate_drop", "acknowledge_drop", "announce_accepted")} == {"skipped"}
+    assert {states[t] for t in ("receive_drop", "validate_drop", "acknowledge_drop", "announce_accepted",
+                                "watch_failures")} == {"skipped"}
     with create_session() as session:
         assert session.query(AssetEvent).filter(AssetEvent.source_dag_id == dag.dag_id).count() == 1
+
+
+@pytest.mark.slow
+def test_sftp_outage_turns_the_run_red(sftp_server, configured, airflow_db, monkeypatch):
+    """The SFTP server is down: find_drops fails after its retries, the drop tasks are
+    upstream-failed, announce_accepted still runs (all_done) and ends skipped: the run must
+    be failed, not success (it used to be green)."""
+    monkeypatch.setenv("BBX_SFTP_CONNECT_ATTEMPTS", "1")
+    sftp_server.stop()  # a real server, now down: its port refuses connections
+    dag = parse().dags[f"bbx_ingest__{CONNECTION}"]
+    for t in dag.tasks:
+        t.retry_delay = timedelta(0)  # the retries happen, without waiting a minute each
+
+    run = dag.test()
+    assert run.state == "failed"
+    tis = {ti.task_id: ti for ti in run.get_task_instances()}
+    assert tis["find_drops"].state == "failed" and tis["find_drops"].try_number == 3  # retried, then red
+    assert {tis[t].state for t in ("receive_drop", "validate_drop", "acknowledge_drop")} == {"upstream_failed"}
+    assert tis["announce_accepted"].state == "skipped"
+    assert tis["watch_failures"].state == "failed"

@@ -232,7 +232,8 @@ def test_a_rejected_drop_still_reports_every_row_problem(tenant, configured):
         ("3", "the BSN is also on row 1 of bsns.csv: each BSN only once per drop")]
     notice = outbox[f"alles.s{sid}.rejected.txt"].decode()
     assert "extra.xls: unknown file" in notice and f"alles.s{sid}.errors.csv" in notice
-    assert ack_of(outbox, "alles")["rows"] == {"handed_in": 3, "accepted": 0, "rejected": 3}
+    ack = ack_of(outbox, "alles")  # rejected as a whole: no row handed in, 3 read
+    assert (ack["rows"], ack["rows_in_drop"]) == ({"handed_in": 0, "accepted": 0, "rejected": 0}, 3)
 
 
 def test_a_file_above_the_size_limit_is_refused_without_reading_it(tenant, configured, monkeypatch):
@@ -341,9 +342,9 @@ def test_a_rejected_drop_may_be_uploaded_again_corrected(tenant, configured):
 @pytest.mark.parametrize("earlier_in_memory", [250_000, 0], ids=["earlier-rows-in-memory", "temp-table-join"])
 def test_phased_sends_never_hand_in_a_bsn_twice_for_the_same_message_type(tenant, configured, monkeypatch,
                                                                           earlier_in_memory):
-    from bbx.intake import store
+    from bbx.store import handins
 
-    monkeypatch.setattr(store, "EARLIER_IN_MEMORY", earlier_in_memory)
+    monkeypatch.setattr(handins, "EARLIER_IN_MEMORY", earlier_in_memory)
     tenant.upload_drop("fase1", {"bsns.csv": "\n".join([B[0], B[1], "123"]).encode()})
     [phase1] = run_intake()
     tenant.upload_drop("fase2", {"bsns.csv": "\n".join([B[1], B[2], "123", B[0]]).encode()})

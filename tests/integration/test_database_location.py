@@ -16,10 +16,14 @@ def test_explicit_url_wins_and_sqlalchemy_style_urls_are_accepted(monkeypatch):
         settings.database_url.cache_clear()
 
 
-def test_embedded_postgresql_is_created_migrated_and_reused(tmp_path):
+def test_embedded_postgresql_is_created_migrated_and_reused(tmp_path_factory):
     """In a child process (settings are read once per process): BBX_DATABASE=embedded
     starts pgserver under BBX_DATA_DIR, creates the database and migrates it; a second
-    process attaches to the same server and finds it up to date."""
+    process attaches to the same server and finds it up to date.
+
+    As on a fresh clone: BBX_DATA_DIR and its parent do not exist yet, and the PATH is
+    minimal (no /usr/sbin, where the `useradd` that pgserver runs as root lives)."""
+    tmp_path = tmp_path_factory.mktemp("fresh") / "clone" / "data"
     script = (
         "from bbx import settings; from bbx.store import db, migrations\n"
         "url = settings.database_url(); assert 'host=' in url, url\n"

@@ -32,8 +32,9 @@ from bbx.api.errors import ApiError, ApiErrors
 from bbx.api.limits import MAX_BSNS_PER_CALL
 from bbx.domain import attachments as pdfs
 from bbx.domain import bsn as bsn_rules
-from bbx.domain import globe, limits
-from bbx.store import submissions
+from bbx.domain import limits
+from bbx.domain import rows as row_rules
+from bbx.store import handins, submissions
 
 REQUEST_FILE = "request.json"  # the submission file that records the request's hash
 _ATTACHMENT_NAME = re.compile(r"(?P<bsn>[0-9]{8,9})_(?P<n>[12])\.pdf", re.IGNORECASE)
@@ -84,65 +85,39 @@ def _problem(code: str, message: str, *, field: str | None = None, details=None,
 # --------------------------------------------------------------------------- checks
 
 
+_MESSAGE_TYPE_CODES = {"unknown": "unknown_message_type", "inactive": "message_type_inactive"}
+
+
 def message_type_of(conn, connection: dict, code: str) -> dict:
-    row = conn.execute(
-        "SELECT id, code, name, subject, standard_text, active FROM message_types"
-        " WHERE connection_id = %s AND code = %s",
-        (connection["id"], code),
-    ).fetchone()
-    if row is None:
-        known = [r["code"] for r in conn.execute(
-            "SELECT code FROM message_types WHERE connection_id = %s AND active ORDER BY code", (connection["id"],)
-        )]
-        raise _problem("unknown_message_type",
-                       f"Connection {connection['code']!r} has no message type {code!r}; "
-                       f"its message types are: {', '.join(known) or 'none'}.", field="message_type")
-    if not row["active"]:
-        raise _problem("message_type_inactive",
-                       f"Message type {code!r} of connection {connection['code']!r} is no longer active; "
-                       "ask your BBX operator, or use an active message type.", field="message_type")
+    """The usable message type ``code``, or the API error (the wording of every channel)."""
+    row, problem = handins.usable_message_type(conn, connection, code)
+    if problem is not None:
+        raise _problem(_MESSAGE_TYPE_CODES[problem.code], row_rules.sentence(problem.message), field="message_type")
     return row
 
 
-def _xml_problem(value: str) -> str | None:
-    return globe.unsendable_character(value)
+def _rule_problem(problem: row_rules.Problem) -> ApiError:
+    return _problem(f"{problem.field}_{problem.code}", row_rules.sentence(problem.message), field=problem.field)
 
 
-def check_text(text: str | None, message_type: dict, *, has_pdfs: bool) -> list[ApiError]:
+def check_text(text: str | None, message_type: dict, *, has_pdfs: bool) -> tuple[str | None, list[ApiError]]:
+    """(the text as stored and sent, problems): the row rule of every channel
+    (:mod:`bbx.domain.rows`); an explicit empty text is refused (leave it out instead)."""
     if text is None:
         if message_type["standard_text"] is None and not has_pdfs:
-            return [_problem("text_required",
-                             f"Message type {message_type['code']!r} has no standard text: give a text "
-                             "(or, on the manual page, a personal PDF).", field="text")]
-        return []
+            return None, [_rule_problem(row_rules.content_needed(message_type["code"]))]
+        return None, []
     if not text.strip():
-        return [_problem("text_empty", "The text is empty: leave it out to use the standard text, or write one.",
-                         field="text")]
-    problems = []
-    length = len(globe.normalise_text(text))
-    if length > limits.MAX_TEXT_CHARS:
-        problems.append(_problem(
-            "text_too_long",
-            f"The text is {length} characters long (each line break counts as 2); MijnOverheid accepts "
-            f"at most {limits.MAX_TEXT_CHARS}. Shorten it by {length - limits.MAX_TEXT_CHARS} characters.",
-            field="text"))
-    if bad := _xml_problem(text):
-        problems.append(_problem("text_invalid_character", f"The text {bad}.", field="text"))
-    return problems
+        return None, [_problem("text_empty", "The text is empty: leave it out to use the standard text, or write "
+                                             "one.", field="text")]
+    cleaned = row_rules.text(text)
+    return cleaned.value, [_rule_problem(cleaned.problem)] if cleaned.problem else []
 
 
-def check_reference(reference: str | None) -> list[ApiError]:
-    if reference is None:
-        return []
-    problems = []
-    if len(reference) > limits.MAX_REFERENCE_CHARS:
-        problems.append(_problem(
-            "reference_too_long",
-            f"The reference is {len(reference)} characters long; MijnOverheid accepts at most "
-            f"{limits.MAX_REFERENCE_CHARS}.", field="reference"))
-    if bad := _xml_problem(reference):
-        problems.append(_problem("reference_invalid_character", f"The reference {bad}.", field="reference"))
-    return problems
+def check_reference(reference: str | None) -> tuple[str | None, list[ApiError]]:
+    """(the reference as stored and sent, problems): the row rule of every channel."""
+    cleaned = row_rules.reference(reference)
+    return cleaned.value, [_rule_problem(cleaned.problem)] if cleaned.problem else []
 
 
 def check_bsns(raw: list[str]) -> tuple[list[str], list[ApiError]]:
@@ -179,16 +154,6 @@ def check_bsns(raw: list[str]) -> tuple[list[str], list[ApiError]]:
             "nothing was sent. Correct or remove them and send the request again.",
             field="bsns", details=details)]
     return normalised, []
-
-
-def _standard_set(conn, message_type: dict) -> pdfs.StandardSet:
-    rows = conn.execute(
-        """SELECT sa.description, sa.content FROM message_type_attachments mta
-           JOIN standard_attachments sa ON sa.id = mta.standard_attachment_id
-           WHERE mta.message_type_id = %s ORDER BY mta.position""",
-        (message_type["id"],),
-    ).fetchall()
-    return pdfs.prepare_standard_set([pdfs.SourcePdf(r["description"], bytes(r["content"])) for r in rows])
 
 
 def check_uploads(conn, req: SendRequest, message_type: dict, bsns: list[str], pdfa: str = "warn"
@@ -247,7 +212,7 @@ def check_uploads(conn, req: SendRequest, message_type: dict, bsns: list[str], p
         per_bsn = {b: [slot[n] for n in sorted(slot)] for b, slot in slots.items()}
     if problems:
         return {}, problems
-    standard = _standard_set(conn, message_type)
+    standard = handins.standard_set(conn, message_type["id"])
     checked: dict[tuple[str, ...], str | None] = {}
     too_large = []
     for bsn, uploads in per_bsn.items():
@@ -271,13 +236,12 @@ def check_uploads(conn, req: SendRequest, message_type: dict, bsns: list[str], p
 
 def prepare(conn, connection: dict, req: SendRequest) -> Prepared:
     """Check everything; raise :class:`ApiErrors` listing every problem, or return the rows."""
-    if not connection["active"]:
-        raise _problem("connection_inactive",
-                       f"Connection {connection['code']!r} is not active; nothing can be sent through it.",
-                       status=409)
+    if problem := handins.connection_problem(connection):
+        raise _problem("connection_inactive", row_rules.sentence(problem.message), status=409)
     message_type = message_type_of(conn, connection, req.message_type)
-    problems = check_text(req.text, message_type, has_pdfs=bool(req.uploads))
-    problems += check_reference(req.reference)
+    text, problems = check_text(req.text, message_type, has_pdfs=bool(req.uploads))
+    reference, reference_problems = check_reference(req.reference)
+    problems += reference_problems
     bsns, bsn_problems = check_bsns(req.bsns)
     problems += bsn_problems
     per_bsn: dict[str, list[Upload]] = {}
@@ -295,7 +259,7 @@ def prepare(conn, connection: dict, req: SendRequest) -> Prepared:
     ).encode("utf-8")
     rows = [
         submissions.NewRow(
-            row_number=i, bsn=bsn, text=req.text, reference=req.reference,
+            row_number=i, bsn=bsn, text=text, reference=reference,
             attachments=tuple(
                 submissions.PersonalAttachment(pos, u.file_name, u.content, u.sha256)
                 for pos, u in enumerate(per_bsn.get(bsn, ()), start=1)
@@ -311,11 +275,9 @@ def _without_earlier_hand_ins(conn, prepared: Prepared, submission_id: int) -> l
     """The rule of every channel (the SFTP intake applies it too): a BSN already handed in
     for this message type (planned, on its way or delivered) is not sent again; its row is
     kept as rejected with the reason. Serialised per message type until commit."""
-    from bbx.intake import store as intake_store
-
     type_code = prepared.message_type["code"]
-    intake_store.lock_message_type(conn, prepared.message_type["id"])
-    earlier = intake_store.handed_in_earlier(
+    handins.lock_message_type(conn, prepared.message_type["id"])
+    earlier = handins.handed_in_earlier(
         conn, connection_id=prepared.connection["id"], message_type_id=prepared.message_type["id"],
         submission_id=submission_id, bsns=[r.bsn for r in prepared.rows],
     )

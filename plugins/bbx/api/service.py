@@ -15,7 +15,7 @@ from bbx.api.errors import ApiError
 from bbx.api.limits import MAX_REPORT_DAYS
 from bbx.domain import bsn as bsn_rules
 from bbx.domain import localtime, outcomes
-from bbx.store import audit, lookup, register, reports, submissions
+from bbx.store import audit, handins, lookup, register, reports, submissions
 
 TIMEZONE = localtime.TIMEZONE
 
@@ -60,19 +60,7 @@ def submission_for(conn, principal: Principal, submission_id: int) -> dict:
 
 
 def message_types(conn, connection_id: int, *, active_only: bool = False) -> list[dict]:
-    rows = conn.execute(
-        f"""SELECT mt.id, mt.code, mt.name, mt.subject, mt.standard_text, mt.active,
-                   coalesce((SELECT json_agg(json_build_object('position', mta.position, 'code', sa.code,
-                                                               'description', sa.description)
-                                             ORDER BY mta.position)
-                             FROM message_type_attachments mta
-                             JOIN standard_attachments sa ON sa.id = mta.standard_attachment_id
-                             WHERE mta.message_type_id = mt.id), '[]'::json) AS standard_attachments
-            FROM message_types mt WHERE mt.connection_id = %s {'AND mt.active' if active_only else ''}
-            ORDER BY mt.code""",
-        (connection_id,),
-    ).fetchall()
-    return rows
+    return handins.message_types(conn, connection_id, active_only=active_only)
 
 
 def connection_json(row: dict, types: list[dict] | None = None) -> dict:

@@ -16,8 +16,8 @@ from bbx import crypto
 from bbx.delivery.config import SEND_TIMEZONE
 from bbx.domain import attachments, globe
 from bbx.domain.delivery import PERSONAL_ATTACHMENT_DESCRIPTIONS
-from bbx.store import administration
 from bbx.store import delivery as store
+from bbx.store import handins
 
 log = logging.getLogger(__name__)
 
@@ -38,11 +38,7 @@ class StandardSets:
     def get(self, conn, message_type_id: int) -> attachments.StandardSet:
         found = self._sets.get(message_type_id)
         if found is None:
-            pdfs = [
-                attachments.SourcePdf(r["description"], bytes(r["content"]))
-                for r in administration.standard_attachments(conn, message_type_id)
-            ]
-            found = self._sets[message_type_id] = attachments.prepare_standard_set(pdfs)
+            found = self._sets[message_type_id] = handins.standard_set(conn, message_type_id)
         return found
 
 

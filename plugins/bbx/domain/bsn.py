@@ -36,24 +36,36 @@ class BsnCheck:
     bsn: str | None
     error: str | None = None
     repaired: bool = False
+    reformatted: bool = False  # dots, dashes or inner spaces were removed
+
+
+#: What Excel shows for a long number in a "General" cell: 3.69212E+08 (the digits are lost).
+_SCIENTIFIC = re.compile(r"\d+(?:[.,]\d+)?[eE]\+?\d+")
+SCIENTIFIC_NOTATION = ("the BSN was turned into scientific notation by Excel (like 3.69212E+08), so its "
+                       "digits are lost: format the BSN column as text and enter or paste the BSNs again")
 
 
 def check(raw: str) -> BsnCheck:
     """Normalise and check a BSN as a tenant wrote it, with a reason a person can act on.
 
-    Stray spaces, dots and dashes are ignored. An 8-digit value is the well-known
+    Stray spaces, dots and dashes are ignored (``reformatted`` says so, for a note to the
+    tenant). An 8-digit value is the well-known
     spreadsheet mistake (leading zero stripped): it is repaired only when the padded
     value passes the 11-test, and the result says so.
     """
-    value = (raw or "").strip().replace(" ", "").replace(".", "").replace("-", "")
+    stripped = (raw or "").strip()
+    value = stripped.replace(" ", "").replace(".", "").replace("-", "")
     if not value:
         return BsnCheck(None, "BSN is empty")
     if not value.isascii() or not value.isdigit():
+        if _SCIENTIFIC.fullmatch(stripped):
+            return BsnCheck(None, SCIENTIFIC_NOTATION)
         return BsnCheck(None, "BSN must contain digits only")
+    reformatted = value != stripped
     if len(value) == BSN_DIGITS - 1:
         padded = "0" + value
         if passes_eleven_test(padded):
-            return BsnCheck(padded, None, repaired=True)
+            return BsnCheck(padded, None, repaired=True, reformatted=reformatted)
         return BsnCheck(
             None,
             "BSN has 8 digits and does not pass the 11-test with a leading zero either "
@@ -65,7 +77,7 @@ def check(raw: str) -> BsnCheck:
         return BsnCheck(None, "000000000 is not a BSN")
     if not passes_eleven_test(value):
         return BsnCheck(None, "BSN fails the 11-test (elfproef): check for a typing error")
-    return BsnCheck(value)
+    return BsnCheck(value, reformatted=reformatted)
 
 
 def mask(bsn: str | None) -> str:

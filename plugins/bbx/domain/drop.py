@@ -44,6 +44,7 @@ MANIFEST_NAME = "manifest.json"
 READY_NAMES = ("ready", "ready.txt")  # compared case-insensitively
 LIST_SUFFIXES = (".csv", ".txt")
 PDF_SUFFIX = ".pdf"
+SPREADSHEET_SUFFIXES = (".xlsx", ".xlsm", ".xls", ".ods")  # a list still to be saved as CSV
 MAX_MANIFEST_BYTES = 16 * 1024 * 1024
 MAX_DROP_ID_CHARS = 100
 _DROP_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._+-]{0,99}$")
@@ -411,6 +412,10 @@ def classify(entry: ListedFile, limits: IntakeLimits = DEFAULT_LIMITS) -> DropFi
         if position < 1:
             return DropFile(name, entry.size, "pdf", problem="the number after the BSN must be 1 or 2")
         return DropFile(name, entry.size, "pdf", bsn=checked.bsn, position=position)
+    if lower.endswith(SPREADSHEET_SUFFIXES):
+        return DropFile(name, entry.size, "unknown", problem=(
+            "unknown file: a spreadsheet is not read as a list; in Excel use Save as → CSV (semicolon "
+            "separated) (*.csv) and put the .csv file in the drop instead"))
     return DropFile(name, entry.size, "unknown", problem=(
         "unknown file: a drop holds list files (.csv or .txt), personal PDFs (<BSN>_1.pdf) and its "
         "marker (manifest.json or READY) only; remove this file"))

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import bisect
 import hashlib
-import unicodedata
 from array import array
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -30,6 +29,7 @@ from typing import BinaryIO
 
 from bbx.domain import attachments as att
 from bbx.domain import bsn as bsn_rules
+from bbx.domain import rows as row_rules
 from bbx.domain.drop import (
     DEFAULT_LIMITS,
     DEFAULT_WITH_PDFS,
@@ -41,13 +41,7 @@ from bbx.domain.drop import (
     sort_files,
 )
 from bbx.domain.drop_tables import Row, Table, TableError, open_table, rows
-from bbx.domain.globe import unsendable_character
-from bbx.domain.limits import (
-    MAX_PERSONAL_ATTACHMENTS_PER_MESSAGE,
-    MAX_REFERENCE_CHARS,
-    MAX_SUBJECT_CHARS,
-    MAX_TEXT_CHARS,
-)
+from bbx.domain.limits import MAX_PERSONAL_ATTACHMENTS_PER_MESSAGE
 
 PDF_SOURCE = "(personal PDFs)"
 _VALID = bsn_rules.BsnCheck(None)  # marker: the raw value is a valid BSN as written  # the source name of rows that come from PDF names only
@@ -119,29 +113,9 @@ class _Source:
 
 
 def clean_text(raw: str | None, what: str, limit: int, *, multiline: bool) -> tuple[str | None, str | None]:
-    """(value, problem): stripped; line breaks as CR LF when multiline; length and
-    control characters checked."""
-    if raw is None:
-        return None, None
-    value = raw.strip()
-    if not value:
-        return None, None
-    if multiline:
-        value = value.replace("\r\n", "\n").replace("\r", "\n").replace("\n", "\r\n")
-        allowed = "\r\n\t"
-    else:
-        if "\n" in value or "\r" in value:
-            return None, f"the {what} contains a line break; it must be one line"
-        allowed = ""
-    for position, ch in enumerate(value, 1):
-        if ch not in allowed and unicodedata.category(ch) == "Cc":
-            return None, f"the {what} contains a control character (U+{ord(ch):04X}) at position {position}"
-    if problem := unsendable_character(value):
-        return None, f"the {what} {problem}"
-    if len(value) > limit:
-        extra = " (line breaks count as 2: CR LF)" if multiline and "\r\n" in value else ""
-        return None, f"the {what} is {len(value):,} characters{extra}; at most {limit:,} are allowed"
-    return value, None
+    """(value, problem): the one rule of every channel (:func:`bbx.domain.rows.clean`)."""
+    cleaned = row_rules.clean(raw, what, limit, multiline=multiline)
+    return cleaned.value, cleaned.problem.message if cleaned.problem else None
 
 
 class DropCheck:
@@ -162,6 +136,9 @@ class DropCheck:
         self.pdf_rule: PdfRule = DEFAULT_WITH_PDFS
         self.repaired: list[str] = []  # "file row N" of 8-digit BSNs repaired (examples)
         self.repaired_count = 0
+        self.reformatted: list[str] = []  # "file row N" of BSNs written with dots or spaces (examples)
+        self.reformatted_count = 0
+        self.pdf_names: dict[str, list[str]] = {}  # the BSN part of every PDF name as written → names
         self._scanned = False
 
     # ------------------------------------------------------------------ pass 1
@@ -170,6 +147,9 @@ class DropCheck:
         self.problems.extend(plan.problems)
         for pdf in plan.pdfs:
             self.pdfs.setdefault(pdf.bsn, {})[pdf.position] = pdf
+        for file in self.files:
+            if file.role == "pdf":  # also those refused for their name: a row's reason must know one was given
+                self.pdf_names.setdefault(file.name.split("_", 1)[0], []).append(file.name)
         self.pdf_rule = self.manifest.pdf_rule(bool(plan.pdfs) or any(f.role == "pdf" for f in self.files))
         if self.pdf_rule.maximum == 0 and plan.pdfs:
             self.problems.append(DropProblem(
@@ -243,6 +223,11 @@ class DropCheck:
     def report_header(self, source_name: str) -> tuple[str, ...]:
         return next(s.report_header for s in self.sources if s.name == source_name)
 
+    def report_fields(self, source_name: str, fields: list[str]) -> list[str]:
+        """A row's fields for the error report, matching :meth:`report_header`."""
+        source = next(s for s in self.sources if s.name == source_name)
+        return source.table.report_fields(fields) if source.table else list(fields)
+
     # ------------------------------------------------------------------ pass 2
     def raw_rows(self) -> Iterator[tuple[int, str, Row]]:
         """(row number, file, row) of every row, in order, without checking them."""
@@ -297,6 +282,10 @@ class DropCheck:
                 self.repaired_count += 1
                 if len(self.repaired) < _NOTE_EXAMPLES:
                     self.repaired.append(f"{source_name} row {row.number}")
+            if checked.reformatted:
+                self.reformatted_count += 1
+                if len(self.reformatted) < _NOTE_EXAMPLES:
+                    self.reformatted.append(f"{source_name} row {row.number}")
             first = self.first_row.get(bsn)
             if first is not None and first != number:
                 first_file, first_row = self.where(first)
@@ -306,15 +295,10 @@ class DropCheck:
                 reasons.append(f"already handed in for message type {code} in {already[bsn].text()}: "
                                "it is not sent again")
 
-        text, problem = clean_text(values.get("text"), "text", MAX_TEXT_CHARS, multiline=True)
-        if problem:
-            reasons.append(problem)
-        subject, problem = clean_text(values.get("subject"), "subject", MAX_SUBJECT_CHARS, multiline=False)
-        if problem:
-            reasons.append(problem)
-        reference, problem = clean_text(values.get("reference"), "reference", MAX_REFERENCE_CHARS, multiline=False)
-        if problem:
-            reasons.append(problem)
+        cleaned = (row_rules.text(values.get("text")), row_rules.subject(values.get("subject")),
+                   row_rules.reference(values.get("reference")))
+        reasons.extend(c.problem.message for c in cleaned if c.problem)
+        text, subject, reference = (c.value for c in cleaned)
 
         pdfs: tuple[PersonalPdf, ...] = ()
         if bsn is not None:
@@ -328,9 +312,11 @@ class DropCheck:
                 if not composed.ok:
                     reasons.append(composed.reason)
         text_given = bool(values.get("text", "").strip())
-        if message_type is not None and not message_type.has_standard_text and not text_given and not pdfs:
-            reasons.append(f"message type {message_type.code} has no standard text: give a personal text "
-                           "or a personal PDF for this BSN")
+        # a PDF was given when its name carries this row's BSN as written, even if the name (an
+        # invalid BSN) or the PDF itself was refused: the reason then is that, not "give a PDF"
+        pdf_given = bool(pdfs) or bool(self.pdfs.get(bsn) if bsn else None) or raw.strip() in self.pdf_names
+        if message_type is not None and not message_type.has_standard_text and not text_given and not pdf_given:
+            reasons.append(row_rules.content_needed(message_type.code).message)
         if reasons:
             return RowResult(number, source_name, row, bsn, reasons)
         return RowResult(number, source_name, row, bsn, [], text, subject, reference, pdfs)
@@ -379,6 +365,12 @@ class DropCheck:
             notes.append(
                 f"{self.repaired_count} BSN(s) had 8 digits; BBX added the leading zero that spreadsheets "
                 f"remove ({examples}{more}). Format the BSN column as text to avoid this.")
+        if self.reformatted_count:
+            examples = ", ".join(self.reformatted)
+            more = " and more" if self.reformatted_count > len(self.reformatted) else ""
+            notes.append(
+                f"{self.reformatted_count} BSN(s) were written with dots, dashes or spaces; BBX removed them "
+                f"({examples}{more}). Write a BSN as 9 digits only.")
         if pdfa_note := self.pdfa.note():
             notes.append(pdfa_note)
         return notes

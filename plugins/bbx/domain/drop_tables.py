@@ -39,6 +39,9 @@ HEADER_NAMES = {
     # the extra columns of BBX's error report: ignored, so a corrected report can be uploaded again
     "row": "", "reason": "",
 }
+#: The columns BBX adds to its error report (``row``, ``reason``): in a corrected report that
+#: is uploaded again they are ignored, and left out of the next report (which adds its own).
+REPORT_COLUMNS = ("row", "reason")
 _CHUNK = 1024 * 1024
 _BINARY_MAGIC = (
     (b"PK\x03\x04", "an Excel workbook (.xlsx) or another ZIP file: in Excel use Save as → CSV (semicolon separated)"),
@@ -69,8 +72,24 @@ class Table:
 
     @property
     def report_header(self) -> tuple[str, ...]:
-        """Column names for the error report: the tenant's own, or ours by position."""
-        return self.header if self.header is not None else self.columns
+        """Column names for the error report: the tenant's own (without BBX's own report
+        columns of an earlier report), or ours by position."""
+        if self.header is None:
+            return self.columns
+        return tuple(self.header[i] for i in self._report_positions)
+
+    @property
+    def _report_positions(self) -> tuple[int, ...]:
+        header = self.header or ()
+        return tuple(i for i, name in enumerate(header) if name.strip().lower() not in REPORT_COLUMNS)
+
+    def report_fields(self, fields: list[str]) -> list[str]:
+        """A row's fields as they go into the error report (matching :attr:`report_header`):
+        the values under BBX's own earlier ``row``/``reason`` columns left out."""
+        if self.header is None or len(self._report_positions) == len(self.header):
+            return list(fields)
+        kept = [fields[i] if i < len(fields) else "" for i in self._report_positions]
+        return kept + list(fields[len(self.header):])  # fields beyond the header stay visible
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,10 +113,12 @@ def detect_encoding(file_name: str, open_file: OpenFile) -> str:
         offset = 0
         chunk = head
         utf8_ok = True
+        nul = _NulFinder()
         while chunk:
-            if b"\x00" in chunk:
-                raise TableError(
-                    "the file contains NUL bytes, so it is not a text list (save the list as CSV text)")
+            nul.feed(chunk)
+            if nul.count:
+                chunk = stream.read(_CHUNK)
+                continue  # only counting from here: the file is refused below
             if utf8_ok:
                 try:
                     decoder.decode(chunk)
@@ -112,6 +133,8 @@ def detect_encoding(file_name: str, open_file: OpenFile) -> str:
                     bad_at = offset + exc.start
             offset += len(chunk)
             chunk = stream.read(_CHUNK)
+        if nul.count:
+            raise TableError(nul.problem())
         if utf8_ok:
             try:
                 decoder.decode(b"", final=True)
@@ -123,6 +146,39 @@ def detect_encoding(file_name: str, open_file: OpenFile) -> str:
         raise TableError(
             f"the file is neither UTF-8 nor Windows-1252 text (byte 0x{bad:02X} at position {bad_at:,}): "
             "save the list as CSV UTF-8")
+
+
+class _NulFinder:
+    """Where the NUL bytes of a file are (line and column of the first, how many), read
+    chunk by chunk: one NUL rejects the list, so the tenant must be able to find it."""
+
+    def __init__(self):
+        self.count = 0
+        self.line = 1  # line of the current position (LF, CR LF or CR end a line)
+        self.line_start = b""  # the bytes of the current line so far (up to the first NUL)
+        self.first: tuple[int, int] | None = None
+        self._cr_pending = False
+
+    def feed(self, chunk: bytes) -> None:
+        if self.first is None:
+            at = chunk.find(b"\x00")
+            before = chunk if at < 0 else chunk[:at]
+            if self._cr_pending and before.startswith(b"\n"):
+                before = before[1:]
+            breaks = before.count(b"\n") + before.replace(b"\r\n", b"\n").count(b"\r")
+            self.line += breaks
+            last = max(before.rfind(b"\n"), before.rfind(b"\r"))
+            self.line_start = before[last + 1:] if last >= 0 else self.line_start + before
+            self._cr_pending = before.endswith(b"\r")
+            if at >= 0:
+                column = len(self.line_start.decode("utf-8", errors="replace")) + 1
+                self.first = (self.line, column)
+        self.count += chunk.count(b"\x00")
+
+    def problem(self) -> str:
+        line, column = self.first
+        return (f"the file contains {self.count:,} NUL byte(s) (the first on line {line}, column {column}), "
+                "so it is not a text list: remove them, or save the list again as CSV text")
 
 
 def _text_stream(open_file: OpenFile, encoding: str) -> io.TextIOWrapper:

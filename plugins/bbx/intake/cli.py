@@ -33,6 +33,7 @@ def _message_type(args, code: str):
     """(MessageTypeInfo, StandardSet) from the configuration file, or (None, None)."""
     from bbx.config.model import ConfigError, load
     from bbx.domain import attachments
+    from bbx.domain import rows as row_rules
     from bbx.domain.drop_check import MessageTypeInfo
 
     if not (args.config and args.connection):
@@ -51,8 +52,9 @@ def _message_type(args, code: str):
                     standard = attachments.prepare_standard_set(
                         [attachments.SourcePdf(library[c].description, library[c].content) for c in mt.standard_attachments])
                     return MessageTypeInfo(mt.code, mt.subject, mt.standard_text is not None), standard, None
-            known = ", ".join(m.code for m in connection.message_types if m.active)
-            return None, None, f"message type {code!r} is not known or not active for {args.connection} (known: {known})"
+            known = [row_rules.KnownType(m.code, m.active) for m in connection.message_types]
+            found = next((k for k in known if k.code == code), None)
+            return None, None, row_rules.message_type_problem(code, args.connection, found, known).message
     return None, None, f"connection {args.connection!r} is not in {args.config}"
 
 

@@ -1,7 +1,9 @@
 """What the tenant finds in ``outbox/``: acknowledgement, error reports, rejection notice.
 
 - ``<label>.ack.json`` — per drop: status, counts (rows handed in / accepted /
-  rejected), every file with size and sha256, problems and notes;
+  rejected, as ``store.submissions.row_counts`` defines them for every report; and
+  ``rows_in_drop``, the rows read from the list), every file with size and sha256,
+  problems and notes;
 - ``<label>.errors.csv`` — the rejected rows: the tenant's own columns as they wrote
   them, plus ``row`` (the row number in their file, as a spreadsheet counts) and
   ``reason``. BBX's outbox dialect (``bbx.domain.csvfile``: UTF-8 with BOM, ``;``, CR LF,
@@ -23,6 +25,7 @@ from pathlib import Path
 
 from bbx.domain import csvfile
 from bbx.domain.drop import PROTOCOL, safe_label
+from bbx.store.submissions import row_counts
 
 SUFFIXES = (".ack.json", ".errors.csv", ".rejected.txt")  # what intake writes to outbox/
 CSV_DIALECT = csvfile.DIALECT
@@ -72,12 +75,9 @@ def acknowledgement(*, drop: dict, submission: dict, connection_code: str, files
         status = "rejected"
     else:
         status = "accepted"
-    rows_in_drop = drop["row_count"] or 0
-    if status == "accepted":
-        accepted = sum(v for k, v in counts.items() if k != "rejected")
-        rows = {"handed_in": submission["rows_handed_in"], "accepted": accepted, "rejected": counts.get("rejected", 0)}
-    else:
-        rows = {"handed_in": rows_in_drop, "accepted": 0, "rejected": rows_in_drop}
+    # the counts of the database (as every other report shows them); a drop rejected as a
+    # whole hands in no row, the rows read from its list are shown apart (rows_in_drop)
+    rows = row_counts(submission["rows_handed_in"], counts)
     document = {
         "protocol": PROTOCOL,
         "drop": drop["name"],
@@ -90,6 +90,7 @@ def acknowledgement(*, drop: dict, submission: dict, connection_code: str, files
         "reason": submission["status_reason"] if status != "accepted" else None,
         "duplicate_of": drop["duplicate_of"],
         "rows": rows,
+        "rows_in_drop": drop["row_count"] or 0,
         "files": [
             {"name": f["file_name"], "role": f["role"], "size": f["size_bytes"], "sha256": f["sha256"]}
             for f in files

@@ -54,7 +54,7 @@ from bbx.intake import reports, settings
 from bbx.intake import sftp as sftp_folders
 from bbx.intake import store as intake_store
 from bbx.intake.sftp import ConnectionFolders
-from bbx.store import administration, audit, db, submissions
+from bbx.store import administration, audit, db, handins, submissions
 from bbx.store.submissions import NewRow, PersonalAttachment
 
 log = logging.getLogger(__name__)
@@ -110,7 +110,11 @@ def find_drops(connection_code: str, *, now: datetime | None = None) -> list[dic
             log.info("created SFTP folders: %s", ", ".join(created))
         in_processing = [e.name for e in folders.list("processing") if e.kind == "dir"]
         found += [{"connection": connection_code, "name": n, "stage": "processing"} for n in in_processing]
-        for entry in folders.list("inbox"):
+        if problem := handins.connection_problem(connection):
+            # like the web service (409): no new hand-in; the drops wait in inbox/ (those
+            # already received are finished, and delivery holds them until it is active)
+            log.warning("inbox/ is not read: %s", problem.message)
+        for entry in folders.list("inbox") if problem is None else ():
             if entry.kind != "dir":
                 log.warning("inbox/%s is not a drop folder and is ignored (a drop is a folder with a marker)",
                             masked(entry.name))
@@ -208,7 +212,7 @@ def receive_drop(drop: dict) -> dict:
         if existing:
             return _descriptor(code, existing)
         drop_id = conn.execute("SELECT nextval(pg_get_serial_sequence('sftp_drops', 'id')) AS id").fetchone()["id"]
-        message_type = (intake_store.message_type(conn, connection["id"], message_type_code)
+        message_type = (handins.message_type(conn, connection["id"], message_type_code)
                         if message_type_code else None)
         submission = submissions.open_submission(
             conn, connection_id=connection["id"], channel="sftp", external_ref=f"sftp-drop-{drop_id}/{name}",
@@ -255,23 +259,12 @@ def receive_drop(drop: dict) -> dict:
 
 
 def _message_type_problem(conn, connection: dict, code: str) -> tuple[dict | None, str | None]:
-    row = intake_store.message_type(conn, connection["id"], code)
-    if row is not None and row["active"]:
-        return row, None
-    if row is not None:
-        return None, (f"message type {code!r} is not active for connection {connection['code']}: "
-                      "ask the BBX operator to activate it, or use another message type")
-    known = intake_store.message_type_codes(conn, connection["id"])
-    active = [r["code"] for r in known if r["active"]]
-    hint = next((f" (did you mean {r['code']}?)" for r in known if r["code"].lower() == code.lower()), "")
-    return None, (f"message type {code!r} is not known for connection {connection['code']}{hint}; "
-                  f"known: {', '.join(active) or 'none'}")
+    row, problem = handins.usable_message_type(conn, connection, code)
+    return row, problem.message if problem else None
 
 
 def _standard_set(conn, message_type: dict) -> attachments.StandardSet:
-    pdfs = [attachments.SourcePdf(r["description"], bytes(r["content"]))
-            for r in administration.standard_attachments(conn, message_type["id"])]
-    return attachments.prepare_standard_set(pdfs)
+    return handins.standard_set(conn, message_type["id"])
 
 
 def _info(message_type: dict | None) -> MessageTypeInfo | None:
@@ -424,12 +417,12 @@ def _write_rows(connection: dict, message_type: dict, drop: dict, check: DropChe
         for result in results:
             if not result.accepted:
                 _report_for(open_reports, check, result.source, label, folder).add(
-                    result.row.fields, result.row.number, result.reason)
+                    check.report_fields(result.source, result.row.fields), result.row.number, result.reason)
             yield result
 
     with db.transaction() as conn:
-        intake_store.lock_message_type(conn, message_type["id"])
-        already = intake_store.handed_in_earlier(
+        handins.lock_message_type(conn, message_type["id"])
+        already = handins.handed_in_earlier(
             conn, connection_id=connection["id"], message_type_id=message_type["id"],
             submission_id=submission_id, bsns=check.bsns)
         results = reported(check.check_rows(_info(message_type), _standard_set(conn, message_type), already))
@@ -469,14 +462,14 @@ def _reports_from_check(check: DropCheck, message_type: dict | None, label: str,
         standard = _standard_set(conn, message_type) if message_type else None
         if message_type is not None and check.bsns:
             with conn.transaction():
-                already = intake_store.handed_in_earlier(
+                already = handins.handed_in_earlier(
                     conn, connection_id=connection["id"], message_type_id=message_type["id"],
                     submission_id=submission_id, bsns=check.bsns)
     open_reports: dict = {}
     for result in check.check_rows(_info(message_type), standard, already):
         if not result.accepted:
             _report_for(open_reports, check, result.source, label, folder).add(
-                result.row.fields, result.row.number, result.reason)
+                check.report_fields(result.source, result.row.fields), result.row.number, result.reason)
     return _finish(open_reports)
 
 
@@ -489,19 +482,19 @@ def _reports_from_db(check: DropCheck, label: str, folder: Path, submission_id: 
     if rejected:
         for number, source, row in check.raw_rows():
             if number in rejected:
-                _report_for(open_reports, check, source, label, folder).add(row.fields, row.number, rejected[number])
+                _report_for(open_reports, check, source, label, folder).add(
+                    check.report_fields(source, row.fields), row.number, rejected[number])
     return _finish(open_reports)
 
 
 def _result(conn, drop: dict) -> dict:
     submission = intake_store.submission(conn, drop["submission_id"])
-    counts = submissions.outcome_counts(conn, drop["submission_id"])
-    rejected = counts["rejected"]
+    rows = submissions.row_counts(submission["rows_handed_in"], submissions.outcome_counts(conn, drop["submission_id"]))
     return {
         "status": submission["status"] if drop["decision"] != "duplicate" else "duplicate",
-        "rows": submission["rows_handed_in"] or 0,
-        "accepted_rows": sum(counts.values()) - rejected,
-        "rejected_rows": rejected,
+        "rows": rows["handed_in"],
+        "accepted_rows": rows["accepted"],
+        "rejected_rows": rows["rejected"],
     }
 
 

@@ -36,10 +36,9 @@ def live_check(connection_code: str, bsns: Iterable[str], message_type_code: str
         if connection is None:
             raise ValueError(f"unknown connection {connection_code!r}")
         if message_type_code is None:
-            row = conn.execute(
-                "SELECT code FROM message_types WHERE connection_id = %s AND active ORDER BY code LIMIT 1",
-                (connection["id"],),
-            ).fetchone()
+            from bbx.store import handins
+
+            row = next(iter(handins.message_type_codes(conn, connection["id"], active_only=True)), None)
             if row is None:
                 raise ValueError(
                     f"connection {connection_code} has no active message type; the live check "

@@ -150,6 +150,14 @@ def outcome_counts(conn, submission_id: int) -> dict[str, int]:
     return counts
 
 
+def row_counts(rows_handed_in: int | None, counts: dict[str, int]) -> dict[str, int]:
+    """The one definition of a submission's row counts, for every report: rows handed in
+    (0 for a hand-in rejected as a whole: none of its rows was taken in), of which rejected
+    (with a reason) and accepted (all other outcomes)."""
+    rejected = counts.get("rejected", 0)
+    return {"handed_in": rows_handed_in or 0, "accepted": sum(counts.values()) - rejected, "rejected": rejected}
+
+
 def is_reconciled(conn, submission_id: int) -> bool:
     """rejected + not_subscribed + delivered + failed = rows handed in."""
     sub = conn.execute("SELECT rows_handed_in FROM submissions WHERE id = %s", (submission_id,)).fetchone()
