@@ -1,0 +1,117 @@
+"""Delivery evidence wins (issue 10 item 1), through the real ``record_result`` path in
+PostgreSQL: a message made final ``failed`` (TechnischProbleem on its last allowed
+attempt) that a later result of the same BerichtID reports ``Verwerkt`` becomes
+delivered; a closed submission gets a corrected result file (v2) and paper list, and an
+audit entry. Results written by hand (the e2e with the simulator's faults is in
+test_delivery_e2e.py and bench/bench_soak.py)."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+from delivery_helpers import bsns
+from test_delivery_store import DAY, _message_ids, _planned, _record, _send_all
+
+from bbx.delivery import outbox, plan, results
+from bbx.domain import delivery as rules
+from bbx.store import delivery as store
+
+
+def _read(path) -> list[dict]:
+    return list(csv.DictReader(io.StringIO(path.read_bytes().decode("utf-8-sig")), delimiter=";"))
+
+
+def test_late_verwerkt_corrects_a_failed_message_and_reissues_the_result_files(tenants, tmp_path):
+    db = tenants.db
+    c = tenants.connections["voorbeeld"]
+    numbers = bsns(3, seed=61)
+    tenants.subscribe("voorbeeld", numbers)
+    sid, planned = _planned(tenants, numbers)
+    (batch_id,) = _send_all(db, planned)
+    by_bsn = _message_ids(db, sid)
+    lost, ok, refused = numbers
+    # the first processing of the batch: TechnischProbleem on the last allowed attempt
+    first = _record(db, c.id, batch_id, [(by_bsn[lost], "TechnischProbleem"), (by_bsn[ok], "Verwerkt"),
+                                         (by_bsn[refused], "BijlageTeGroot")], ebms_id="first", max_attempts=1)
+    assert first.applied == {"failed": 2, "delivered": 1}
+    assert tenants.outcomes(sid)[lost] == ("failed", "TechnischProbleem")
+    summary = results.CollectSummary()
+    results.close_reconciled(db, summary, connection_id=c.id)
+    writer = outbox.folder_writer(tmp_path)
+    results.write_reports(db, writer, summary, connection_id=c.id)
+    assert tenants.status(sid) == "closed"
+    out = tmp_path / c.sftp_folder.lstrip("/") / "outbox"
+    drop = db.execute("SELECT name FROM sftp_drops WHERE submission_id = %s", (sid,)).fetchone()["name"]
+    v1_results, v1_paper = rules.result_file_names(sid, "sftp", drop)
+    assert {r["bsn"] for r in _read(out / v1_paper)} == {lost, refused}
+
+    # the answer to sendMessage was lost after MijnOverheid processed the batch; BBX sent
+    # the same batch again and this second result says Verwerkt for the same BerichtID
+    second = _record(db, c.id, batch_id, [(by_bsn[lost], "Verwerkt"), (by_bsn[ok], "BerichtBestaatAl"),
+                                          (by_bsn[refused], "BijlageTeGroot")], ebms_id="second", max_attempts=1)
+    assert second.corrected == 1 and second.applied == {"delivered": 1}
+    assert tenants.outcomes(sid)[lost] == ("delivered", "Verwerkt")
+    assert tenants.outcomes(sid)[refused] == ("failed", "BijlageTeGroot")  # a failure never wins
+    assert tenants.status(sid) == "closed"
+    audit = db.execute("SELECT details FROM audit_log WHERE action = 'submission.outcome_corrected' "
+                       "AND submission_id = %s", (sid,)).fetchone()
+    assert audit["details"]["failed_to_delivered"] == 1 and audit["details"]["new_result_file"] is True
+    assert audit["details"]["bericht_ids"] == [by_bsn[lost]]
+
+    summary = results.CollectSummary()
+    results.write_reports(db, writer, summary, connection_id=c.id)
+    assert summary.reported == [sid]
+    v2_results, v2_paper = rules.result_file_names(sid, "sftp", drop, version=2)
+    assert v2_results.endswith(".results-v2.csv") and v2_paper.endswith(".undeliverable-v2.csv")
+    rows = {r["bsn"]: r for r in _read(out / v2_results)}
+    assert rows[lost]["outcome"] == "delivered"
+    assert "eerder gemeld als mislukt (TechnischProbleem)" in rows[lost][rules.CORRECTION_COLUMN]
+    assert rows[ok][rules.CORRECTION_COLUMN] == "" and rows[refused][rules.CORRECTION_COLUMN] == ""
+    assert {r["bsn"] for r in _read(out / v2_paper)} == {refused}  # the paper list re-issued
+    assert (out / v1_results).exists()  # the first version stays as the tenant got it
+    assert db.execute("SELECT results_version FROM submissions WHERE id = %s", (sid,)).fetchone()[
+        "results_version"] == 2
+    # told once: nothing more to write, and a third copy of the result changes nothing
+    assert not store.unreported_submissions(db, connection_id=c.id)
+    third = _record(db, c.id, batch_id, [(by_bsn[lost], "Verwerkt")], ebms_id="third", max_attempts=1)
+    assert third.corrected == 0 and third.ignored == 1
+
+
+def test_late_verwerkt_from_an_earlier_batch_wins_over_a_later_failure(tenants):
+    """TechnischProbleem moved the message to a resend batch; the Verwerkt of the first
+    batch (its answer had been lost) arrives next: delivered, and the unsent resend
+    batch is closed instead of sent empty; the resend's failure then changes nothing."""
+    db = tenants.db
+    c = tenants.connections["voorbeeld"]
+    numbers = bsns(1, seed=62)
+    tenants.subscribe("voorbeeld", numbers)
+    sid, planned = _planned(tenants, numbers)
+    (batch_1,) = _send_all(db, planned)
+    message = _message_ids(db, sid)[numbers[0]]
+    first = _record(db, c.id, batch_1, [(message, "TechnischProbleem")], ebms_id="tp", max_attempts=3)
+    assert first.resent == 1
+    late = _record(db, c.id, batch_1, [(message, "Verwerkt")], ebms_id="late", max_attempts=3)
+    assert late.applied == {"delivered": 1}
+    assert tenants.outcomes(sid)[numbers[0]] == ("delivered", "Verwerkt")
+    resend = store.batch(db, first.resend_batch)
+    assert resend["status"] == "failed" and "delivered by an earlier send" in resend["last_error"]
+    assert store.pending_resend_batches(db, c.id) == []
+    again = _record(db, c.id, first.resend_batch, [(message, "TechnischProbleem")], ebms_id="tp2", max_attempts=3)
+    assert again.ignored == 1 and tenants.outcomes(sid)[numbers[0]] == ("delivered", "Verwerkt")
+
+
+def test_late_verwerkt_after_an_operator_planned_the_message_again(tenants):
+    db = tenants.db
+    c = tenants.connections["voorbeeld"]
+    numbers = bsns(1, seed=63)
+    tenants.subscribe("voorbeeld", numbers)
+    sid, planned = _planned(tenants, numbers)
+    (batch_1,) = _send_all(db, planned)
+    message = _message_ids(db, sid)[numbers[0]]
+    _record(db, c.id, batch_1, [(message, "TechnischProbleem")], ebms_id="tp", max_attempts=1)
+    plan.plan_redelivery("redo", sid, include_failed=True, failed_codes=None, include_stuck=False,
+                         stuck_minutes=0, actor="op", max_map_length=1024, url=tenants.url, day=DAY)
+    assert tenants.outcomes(sid)[numbers[0]][0] in ("planned", "queued")
+    _record(db, c.id, batch_1, [(message, "Verwerkt")], ebms_id="late", max_attempts=1)
+    assert tenants.outcomes(sid)[numbers[0]] == ("delivered", "Verwerkt")
