@@ -54,6 +54,15 @@ FINAL_OUTCOMES: frozenset[Outcome] = frozenset(
     {Outcome.REJECTED, Outcome.NOT_SUBSCRIBED, Outcome.DELIVERED, Outcome.FAILED}
 )
 OPEN_OUTCOMES: frozenset[Outcome] = frozenset(Outcome) - FINAL_OUTCOMES
+# "This BSN was handed in for this message type and is (being) sent": a second row for it
+# is a duplicate. Rejected, not subscribed or failed rows may be handed in again.
+HANDED_IN: frozenset[Outcome] = OPEN_OUTCOMES | {Outcome.DELIVERED}
+IN_FLIGHT: frozenset[Outcome] = frozenset({Outcome.QUEUED, Outcome.SENT})  # in a batch, no result yet
+
+
+def sql_list(states) -> str:
+    """``('a', 'b')`` for SQL ``IN``, from :class:`Outcome` members only (never input)."""
+    return "(" + ", ".join(f"'{Outcome(s).value}'" for s in sorted(states)) + ")"
 
 _RESULT_TARGETS = frozenset({Outcome.DELIVERED, Outcome.NOT_SUBSCRIBED, Outcome.FAILED})
 

@@ -10,11 +10,12 @@ from collections.abc import Iterable
 
 from psycopg.types.json import Jsonb
 
+from bbx.domain import outcomes
 from bbx.domain.drop_check import Earlier
 
 #: Outcomes that mean "this BSN was handed in for this message type and is (being) sent".
 #: Rows rejected at intake, not subscribed or failed may be handed in again.
-HANDED_IN_OUTCOMES = ("planned", "queued", "sent", "delivered")
+HANDED_IN_OUTCOMES = outcomes.sql_list(outcomes.HANDED_IN)  # bbx.domain.outcomes, for SQL IN
 
 _LOCK_CONNECTION = "bbx.intake.connection."
 _LOCK_MESSAGE_TYPE = "bbx.intake.message_type."
@@ -169,8 +170,8 @@ def rejected_rows(conn, submission_id: int) -> dict[int, str]:
     return {
         r["row_number"]: r["outcome_reason"]
         for r in conn.execute(
-            "SELECT row_number, outcome_reason FROM messages WHERE submission_id = %s AND outcome = 'rejected'",
-            (submission_id,),
+            "SELECT row_number, outcome_reason FROM messages WHERE submission_id = %s AND outcome = %s",
+            (submission_id, outcomes.Outcome.REJECTED.value),
         )
     }
 

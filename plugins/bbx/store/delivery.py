@@ -34,6 +34,10 @@ from bbx.store import audit
 log = logging.getLogger(__name__)
 
 ACTOR = "bbx-delivery"
+# SQL lists of outcome names, from the domain's sets (a typo fails at import, not in SQL)
+_OPEN = outcomes.sql_list(outcomes.OPEN_OUTCOMES)
+_IN_FLIGHT = outcomes.sql_list(outcomes.IN_FLIGHT)
+_HANDED_IN = outcomes.sql_list(outcomes.HANDED_IN)
 
 
 # --------------------------------------------------------------------------- submissions
@@ -264,12 +268,12 @@ def batch_messages(conn, batch_id: str) -> list[dict]:
     """The messages still to send in a batch, in row order, with what building needs
     (personal content still encrypted)."""
     return conn.execute(
-        """SELECT m.id, m.message_id::text AS message_id, m.bsn, m.row_number,
+        f"""SELECT m.id, m.message_id::text AS message_id, m.bsn, m.row_number,
                   coalesce(m.subject, mt.subject) AS subject, m.text_encrypted, mt.standard_text,
                   m.reference, m.publication_date, mt.code AS type_code, mt.id AS type_id
            FROM messages m JOIN submissions s ON s.id = m.submission_id
            JOIN message_types mt ON mt.id = coalesce(m.message_type_id, s.message_type_id)
-           WHERE m.batch_id = %s AND m.outcome IN ('queued', 'sent')
+           WHERE m.batch_id = %s AND m.outcome IN {_IN_FLIGHT}
            ORDER BY m.row_number""",
         (batch_id,),
     ).fetchall()
@@ -671,7 +675,7 @@ def closable_submissions(conn, *, connection_id: int | None = None,
         for r in conn.execute(
             f"""SELECT s.id FROM submissions s WHERE {' AND '.join(where)}
                 AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.submission_id = s.id
-                                AND m.outcome IN ('planned', 'queued', 'sent'))
+                                AND m.outcome IN {_OPEN})
                 ORDER BY s.id""",
             params,
         )
@@ -804,7 +808,7 @@ def batches_waiting(conn, submission_ids: Sequence[int]) -> dict[int, list[dict]
 
 # --------------------------------------------------------------------------- redelivery
 
-REDELIVERABLE = ("failed", "sent")
+REDELIVERABLE = (Outcome.FAILED, Outcome.SENT)
 
 
 def prepare_redelivery(conn, submission_id: int, *, run_id: str, failed_codes: Sequence[str] | None,
@@ -842,11 +846,11 @@ def prepare_redelivery(conn, submission_id: int, *, run_id: str, failed_codes: S
                     AND (%(codes)s::text[] IS NULL OR outcome_code = ANY(%(codes)s::text[]))"""
         # A failed row may be handed in again (a new BerichtID); once that happened the
         # old one must not go out as well, or the citizen would get the letter twice.
-        superseded = """EXISTS (SELECT 1 FROM messages again
+        superseded = f"""EXISTS (SELECT 1 FROM messages again
                          WHERE again.connection_id = messages.connection_id AND again.bsn = messages.bsn
                            AND again.message_type_id IS NOT DISTINCT FROM messages.message_type_id
                            AND again.id <> messages.id
-                           AND again.outcome IN ('planned', 'queued', 'sent', 'delivered'))"""
+                           AND again.outcome IN {_HANDED_IN})"""
         params = {"sid": submission_id, "codes": codes}
         counts["failed_superseded"] = conn.execute(
             f"SELECT count(*) AS n FROM messages WHERE {chosen} AND {superseded}", params
