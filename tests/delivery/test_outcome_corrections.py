@@ -115,3 +115,49 @@ def test_late_verwerkt_after_an_operator_planned_the_message_again(tenants):
     assert tenants.outcomes(sid)[numbers[0]][0] in ("planned", "queued")
     _record(db, c.id, batch_1, [(message, "Verwerkt")], ebms_id="late", max_attempts=1)
     assert tenants.outcomes(sid)[numbers[0]] == ("delivered", "Verwerkt")
+
+
+def test_answer_lost_after_processing_on_the_last_attempt_ends_delivered_e2e(world, monkeypatch):
+    """The issue's scenario against the simulator over mTLS, with its fault injection:
+    the only allowed attempt of a message gets TechnischProbleem, the answer to the
+    sendMessage is lost after MijnOverheid processed the batch, the hook sends the same
+    BatchID again and MijnOverheid now puts the message in the box (Verwerkt). BBX reads
+    the TechnischProbleem result first (final: failed), then the Verwerkt: delivered, as
+    in the citizen's box — not on the paper list."""
+    import time
+
+    from delivery_helpers import assert_exactly_once, read_csv, rows_for
+
+    from bbx.delivery import send
+
+    monkeypatch.setenv("BBX_HOOK_BACKOFF", "0.01")
+    numbers = bsns(3, seed=64)
+    world.subscribe("voorbeeld", numbers)
+    sid = world.submit("voorbeeld", "PASPRT", rows_for(numbers))
+    world.sim.admin.set_faults(next_technisch_probleem=1, next_drop_after_processing=1)
+    planned = plan.plan_run("lost-answer", max_map_length=1024, url=world.url)
+    for s in planned["slices"]:
+        send.send_batches(s["batch_ids"], url=world.url)
+    injected = world.sim.admin.faults()["injected"]
+    assert injected["technisch_probleem"] == 1 and injected["drop_after_processing"] == 1
+    deadline = time.monotonic() + 60
+    corrected = 0
+    while time.monotonic() < deadline:
+        summary = results.collect(submission_ids=[sid], url=world.url, max_attempts=1)
+        corrected += summary.outcomes.get("delivered", 0)
+        if world.status(sid) == "closed" and world.sim.admin.stats()["inbound_unprocessed"] == 0:
+            break
+        time.sleep(0.2)
+    assert world.counts(sid)["delivered"] == 3, world.outcomes(sid)
+    assert assert_exactly_once(world, [sid]) == 3
+    fixed = world.db.execute("SELECT from_code, to_code FROM outcome_corrections WHERE submission_id = %s",
+                             (sid,)).fetchall()
+    world.db.commit()
+    assert [(r["from_code"], r["to_code"]) for r in fixed] == [("TechnischProbleem", "Verwerkt")]
+    # the newest paper list a tenant would print (v1, or v2 when the submission had closed
+    # between the two results): empty
+    import re as _re
+
+    paper = {int(m.group(1) or 1): f for f in world.outbox("voorbeeld").glob(f"*.s{sid}.undeliverable*.csv")
+             if (m := _re.search(r"undeliverable(?:-v(\d+))?\.csv$", f.name))}
+    assert paper and read_csv(paper[max(paper)]) == []
