@@ -7,7 +7,9 @@ state it must be in, so a rerun or a second worker never applies a move twice:
   ``planned → queued`` (cut into GLOBE batches with ``bbx.domain.chunking``);
 - send: ``queued → sent`` when the ebMS adapter acknowledged the batch;
 - result: ``queued|sent → delivered | not_subscribed | failed``, or ``→ queued`` in a new
-  resend batch (same BerichtID, new BatchID) after ``TechnischProbleem``;
+  resend batch (same BerichtID, new BatchID) after ``TechnischProbleem``; what each result
+  line does is ``bbx.domain.outcomes.classify_line`` (delivery evidence wins, also over a
+  final ``failed``: a correction, see :func:`_correct`);
 - redelivery (operators): ``failed → planned`` and ``sent → queued`` (stuck, no result).
 
 Lock order, everywhere: the batch row first, then its messages (no deadlocks between a
