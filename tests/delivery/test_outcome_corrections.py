@@ -77,6 +77,19 @@ def test_late_verwerkt_corrects_a_failed_message_and_reissues_the_result_files(t
     third = _record(db, c.id, batch_id, [(by_bsn[lost], "Verwerkt")], ebms_id="third", max_attempts=1)
     assert third.corrected == 0 and third.ignored == 1
 
+    # retention removes every version (they all hold BSNs)
+    db.execute("UPDATE submissions SET results_written_at = now() - interval '400 days' WHERE id = %s", (sid,))
+    db.commit()
+
+    def remove(sub, names):
+        gone = [out / n for n in names if (out / n).exists()]
+        for path in gone:
+            path.unlink()
+        return [str(g) for g in gone]
+
+    assert results.purge_expired_result_files(remover=remove, url=tenants.url) == [sid]
+    assert sorted(p.name for p in out.glob(f"*.s{sid}.*.csv")) == []
+
 
 def test_late_verwerkt_from_an_earlier_batch_wins_over_a_later_failure(tenants):
     """TechnischProbleem moved the message to a resend batch; the Verwerkt of the first
