@@ -206,3 +206,33 @@ def test_pages_refuse_another_tenants_ids(signed_in, keys):
     assert "Messages (0)" in mine.text and "pf_metaal" not in mine.text
     sent = client.post("/send", data=form(client, message_type="pf_metaal/UPO2026", bsns=bsns(1)[0]))
     assert sent.status_code == 404 and "You have no connection" in html.unescape(sent.text)
+
+
+def test_the_pages_paper_list_is_the_sftp_undeliverable_list(signed_in, keys, configured):
+    """Issue 10 item 2: "not delivered (for paper mail)" on the submission page left rejected
+    rows in (e.g. a rejected duplicate of a citizen who got the letter digitally); it must
+    be the one list every output uses: not subscribed and failed, never rejected."""
+    from bbx.domain import delivery as rules
+    from bbx.store import delivery as store
+
+    client = signed_in
+    targets = bsns(4, seed=83)
+    sid = send(client, keys.a, bsns=targets).json()["id"]
+    set_outcomes(configured, sid, {1: ("delivered", "Verwerkt", None),
+                                   2: ("failed", "BijlageTeGroot", "The attachments are too large"),
+                                   3: ("rejected", "duplicate", "the same BSN as row 1"),
+                                   4: ("not_subscribed", "register", "not in the register on the send date")})
+    detail = client.get(f"/submissions/{sid}")
+    link = re.search(r'<a href="([^"]+)">not delivered \(for paper mail\)</a>', detail.text)
+    assert link, detail.text
+    paper = client.get(html.unescape(link.group(1)))
+    assert paper.status_code == 200, paper.text
+    on_page = [line.split(",")[:4] for line in paper.text.strip().splitlines()[1:]]
+    assert [(r[0], r[1], r[3]) for r in on_page] == [("2", targets[1], "failed"), ("4", targets[3], "not_subscribed")]
+    configured.rollback()
+    sftp_list = b"".join(rules.undeliverable_rows(store.result_rows(configured, sid, undeliverable_only=True)))
+    sftp_rows = [line.split(";")[:2] for line in sftp_list.decode("utf-8-sig").strip().splitlines()[1:]]
+    assert [(bsn, row) for bsn, row in sftp_rows] == [(r[1], r[0]) for r in on_page]
+    mixed = client.get(f"/api/v1/submissions/{sid}/messages",
+                       params=[("undeliverable", "true"), ("outcome", "rejected")])
+    assert mixed.status_code == 422

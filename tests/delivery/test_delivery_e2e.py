@@ -132,7 +132,14 @@ def test_codes_mijnoverheid_answers_end_in_the_right_outcome(world, monkeypatch)
     delivered = [p[b] for b in numbers[1:5]]
     assert {o for o, _ in delivered} == {"delivered"}
     codes = {code for _, code in delivered}
-    assert "BerichtBestaatAl" in codes  # the resend after the lost answer
+    # the hook's resend of the same BatchID (its answer was lost) put the two
+    # TechnischProbleem messages in the box: that Verwerkt wins at once (delivery evidence
+    # wins), and the resend batch BBX had planned for them is closed unsent
+    assert codes == {"Verwerkt"}
+    assert sim.admin.stats()["batch_ids_received_more_than_once"] == 1
+    unsent = world.db.execute("SELECT count(*) AS n FROM batches WHERE kind = 'resend' AND status = 'failed' "
+                              "AND last_error LIKE 'not sent: its messages were delivered%'").fetchone()["n"]
+    assert unsent == 1
     assert {o for o, _ in world.outcomes(zorg).values()} == {"failed"}
     assert {c for _, c in world.outcomes(zorg).values()} == {"OinInCPAKomtNietOvereenMetOinInBericht"}
     resends = world.db.execute("SELECT count(*) AS n FROM batches WHERE kind = 'resend'").fetchone()["n"]

@@ -112,7 +112,7 @@ def test_berichtid_is_unique_and_outcomes_are_final(db):
     _assert_refused(db, "UPDATE messages SET outcome = 'delivered' WHERE id = %s", (msg,))
     _assert_refused(db, "UPDATE messages SET outcome = 'failed', final_at = now() WHERE id = %s", (msg,))
     db.execute("UPDATE messages SET outcome = 'delivered', final_at = now() WHERE id = %s", (msg,))
-    with pytest.raises(psycopg.errors.CheckViolation, match="final outcome delivered"):
+    with pytest.raises(psycopg.errors.CheckViolation, match="cannot go from delivered to failed \\(delivered is final\\)"):
         with db.transaction():
             db.execute(
                 "UPDATE messages SET outcome = 'failed', outcome_reason = 'x' WHERE id = %s", (msg,)

@@ -9,6 +9,7 @@ from lxml import etree
 
 from bbx import schemas
 from bbx.domain.outcomes import (
+    CORRECTIONS,
     FINAL_OUTCOMES,
     TRANSITIONS,
     VERWERKINGSCODES,
@@ -131,12 +132,18 @@ def test_attempts_start_at_one():
 # --------------------------------------------------------------------------- transitions
 
 
-def test_final_states_have_no_way_out():
+def test_final_states_have_no_way_out_except_the_two_moves_out_of_failed():
+    """The table production uses (the trigger is checked against the same table in
+    tests/integration/test_outcome_machine.py): delivered, not_subscribed and rejected
+    never change; failed only becomes delivered (delivery evidence wins) or planned
+    (an operator's redelivery)."""
     for state in FINAL_OUTCOMES:
-        assert TRANSITIONS[state] == frozenset()
         assert is_final(state)
+        allowed = {Outcome.DELIVERED, Outcome.PLANNED} if state is Outcome.FAILED else set()
+        assert TRANSITIONS[state] == allowed
         for target in Outcome:
-            assert can_transition(state, target) == (target == state)
+            assert can_transition(state, target) == (target == state or target in allowed)
+    assert CORRECTIONS == {(Outcome.FAILED, Outcome.DELIVERED)}
 
 
 @pytest.mark.parametrize(
@@ -154,6 +161,9 @@ def test_final_states_have_no_way_out():
         ("sent", "queued"),  # resend after TechnischProbleem
         ("sent", "sent"),  # idempotent re-record
         ("delivered", "delivered"),  # a result processed twice
+        ("failed", "delivered"),  # delivery evidence wins (a correction)
+        ("failed", "planned"),  # an operator's redelivery
+        ("planned", "delivered"),  # late evidence for a message planned again
     ],
 )
 def test_allowed_transitions(current, target):
@@ -164,12 +174,15 @@ def test_allowed_transitions(current, target):
     ("current", "target"),
     [
         ("planned", "sent"),
-        ("planned", "delivered"),
         ("planned", "failed"),
         ("sent", "rejected"),
         ("sent", "planned"),
         ("delivered", "failed"),
         ("failed", "queued"),
+        ("failed", "not_subscribed"),
+        ("delivered", "planned"),
+        ("not_subscribed", "delivered"),
+        ("rejected", "delivered"),
         ("not_subscribed", "queued"),
         ("rejected", "queued"),
     ],

@@ -26,6 +26,7 @@ from bbx.api.errors import ApiError, ApiErrors
 from bbx.api.limits import MAX_BSNS_PER_CALL
 from bbx.domain import bsn as bsn_rules
 from bbx.domain import limits
+from bbx.domain.outcomes import Outcome
 from bbx.store import api_keys, lookup, register, reports
 
 log = logging.getLogger(__name__)
@@ -43,11 +44,12 @@ TEMPLATES.env.filters["local"] = _local
 router = APIRouter(include_in_schema=False)
 
 OUTCOME_LABELS = {
-    "planned": "waiting to be sent", "queued": "being sent", "sent": "sent, awaiting result",
-    "delivered": "delivered", "not_subscribed": "not subscribed (not delivered)", "failed": "failed",
-    "rejected": "rejected",
+    Outcome.PLANNED: "waiting to be sent", Outcome.QUEUED: "being sent", Outcome.SENT: "sent, awaiting result",
+    Outcome.DELIVERED: "delivered", Outcome.NOT_SUBSCRIBED: "not subscribed (not delivered)",
+    Outcome.FAILED: "failed", Outcome.REJECTED: "rejected",
 }
-OUTCOME_ORDER = ("delivered", "not_subscribed", "failed", "rejected", "sent", "queued", "planned")
+OUTCOME_ORDER = (Outcome.DELIVERED, Outcome.NOT_SUBSCRIBED, Outcome.FAILED, Outcome.REJECTED, Outcome.SENT,
+                 Outcome.QUEUED, Outcome.PLANNED)
 
 
 class SignInRequired(Exception):
@@ -384,7 +386,7 @@ def reports_page(request: Request, conn: ConnDep, connection: str = "", start: d
 
 def _undelivered_bars(rows: list[dict]) -> list[tuple[str, list[int]]]:
     per_type: dict[str, list[int]] = {}
-    index = {"rejected": 0, "not_subscribed": 1, "failed": 2}
+    index = {Outcome.REJECTED: 0, Outcome.NOT_SUBSCRIBED: 1, Outcome.FAILED: 2}
     for r in rows:
         per_type.setdefault(f"{r['message_type']} {r['name']}", [0, 0, 0])[index[r["outcome"]]] += r["messages"]
     return list(per_type.items())

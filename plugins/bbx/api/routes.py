@@ -231,18 +231,25 @@ def _all_rows(submission_id: int, outcomes, after_row: int):
 
 @router.get("/submissions/{submission_id}/messages", response_model=models.RowPage, tags=["submissions"],
             summary="Per-row outcomes of a submission",
-            description="One entry per row handed in, in row order. Filter with `outcome` (repeatable), e.g. "
-                        "`outcome=not_subscribed&outcome=failed` for the paper-mail fallback list. JSON comes "
+            description="One entry per row handed in, in row order. Filter with `outcome` (repeatable), or "
+                        "`undeliverable=true` for the paper-mail fallback list (not subscribed and failed; never "
+                        "rejected rows — the same list as the SFTP `undeliverable.csv`). JSON comes "
                         f"in pages (`limit`, default {DEFAULT_ROWS_PER_PAGE:,}; continue with `after_row`); "
                         "CSV has every row (streamed) unless `limit` is given.")
 def get_submission_rows(submission_id: int, principal: PrincipalDep, conn: ConnDep,
                         outcome: Annotated[list[models.Outcome] | None, Query()] = None,
+                        undeliverable: bool = False,
                         after_row: Annotated[int, Query(ge=0)] = 0,
                         limit: Annotated[int | None, Query(ge=1, le=MAX_ROWS_PER_PAGE)] = None,
                         format: Format = "json"):
+    from bbx.domain.outcomes import UNDELIVERABLE
     from bbx.store import lookup
 
     sub = service.submission_for(conn, principal, submission_id)
+    if undeliverable:  # the one definition of the paper-mail list (bbx.domain.outcomes)
+        if outcome and set(outcome) != {o.value for o in UNDELIVERABLE}:
+            raise ApiError(422, "invalid_request", "give either undeliverable=true or outcome filters, not both")
+        outcome = [o.value for o in UNDELIVERABLE]
     if format == "csv" and limit is None:
         return csvout.stream_rows(_all_rows(sub["id"], outcome, after_row), _ROW_COLUMNS,
                                   f"submission_{submission_id}_rows.csv")

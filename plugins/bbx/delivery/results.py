@@ -174,16 +174,22 @@ def write_reports(conn, writer: OutboxWriter, summary: CollectSummary, *,
                   connection_id: int | None = None, submission_ids: Sequence[int] | None = None) -> None:
     """Result file + undeliverable list for every closed submission that has none yet."""
     for sub in store.unreported_submissions(conn, connection_id=connection_id, submission_ids=submission_ids):
-        results_name, undeliverable_name = rules.result_file_names(sub["id"], sub["channel"], sub["drop_name"])
+        # A later version: an outcome changed after the tenant got the file (delivery
+        # evidence came late); it says which rows changed and re-issues the paper list.
+        version = (sub["results_version"] or 0) + 1
+        results_name, undeliverable_name = rules.result_file_names(sub["id"], sub["channel"], sub["drop_name"],
+                                                                   version=version)
         written = writer(sub, [
-            (results_name, rules.result_file_rows(store.result_rows(conn, sub["id"]))),
+            (results_name, rules.result_file_rows(store.result_rows(conn, sub["id"], with_corrections=version > 1),
+                                                  corrected=version > 1)),
             (undeliverable_name,
              rules.undeliverable_rows(store.result_rows(conn, sub["id"], undeliverable_only=True))),
         ])
-        store.mark_results_written(conn, sub["id"], written)
+        store.mark_results_written(conn, sub["id"], written, version=version)
         conn.commit()
         summary.reported.append(sub["id"])
-        log.info("submission %s: result file and undeliverable list written (%s)", sub["id"], ", ".join(written))
+        log.info("submission %s: result file and undeliverable list written, version %d (%s)", sub["id"],
+                 version, ", ".join(written))
 
 
 def purge_expired_result_files(*, remover=None, url: str | None = None) -> list[int]:
@@ -194,7 +200,9 @@ def purge_expired_result_files(*, remover=None, url: str | None = None) -> list[
     purged = []
     with db.connect(url) as conn:
         for sub in store.results_to_purge(conn):
-            names = list(rules.result_file_names(sub["id"], sub["channel"], sub["drop_name"]))
+            names = [name for version in range(1, max(sub["results_version"] or 1, 1) + 1)
+                     for name in rules.result_file_names(sub["id"], sub["channel"], sub["drop_name"],
+                                                         version=version)]
             removed = remover(sub, names)
             store.mark_results_purged(conn, sub["id"], removed)
             conn.commit()

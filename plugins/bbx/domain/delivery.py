@@ -155,25 +155,34 @@ def _csv(rows: Iterable[Sequence[object]], header: Sequence[str]) -> Iterable[by
     return csvfile.chunks(rows, header)
 
 
-def result_file_rows(rows: Iterable[dict]) -> Iterable[bytes]:
+CORRECTION_COLUMN = "correctie"
+CORRECTION_TEXT = (
+    "gecorrigeerd: eerder gemeld als {was} ({code}), toch bezorgd ({now}); "
+    "stuur geen brief op papier"
+)
+
+
+def result_file_rows(rows: Iterable[dict], *, corrected: bool = False) -> Iterable[bytes]:
     """The result file: one row per input row (dicts with row_number, bsn, outcome,
-    outcome_code, outcome_reason, message_id, final_at), as CSV bytes chunks."""
-    return _csv(
-        (
-            (
-                r["row_number"],
-                r["bsn"],
-                OUTCOME_LABELS.get(r["outcome"], r["outcome"]),
-                r["outcome"],
-                r["outcome_code"],
-                r["outcome_reason"],
-                r["message_id"],
-                _local(r.get("final_at")),
-            )
-            for r in rows
-        ),
-        RESULT_COLUMNS,
-    )
+    outcome_code, outcome_reason, message_id, final_at), as CSV bytes chunks.
+
+    ``corrected`` (a result file version after the first): an extra last column
+    ``correctie`` says, for each row whose outcome changed since the previous version
+    (dict key ``corrected_from``/``corrected_from_code``), what it was and that it is
+    delivered after all; empty for the other rows."""
+    columns = RESULT_COLUMNS + ((CORRECTION_COLUMN,) if corrected else ())
+
+    def line(r: dict) -> tuple:
+        base = (r["row_number"], r["bsn"], OUTCOME_LABELS.get(r["outcome"], r["outcome"]), r["outcome"],
+                r["outcome_code"], r["outcome_reason"], r["message_id"], _local(r.get("final_at")))
+        if not corrected:
+            return base
+        was = r.get("corrected_from")
+        note = CORRECTION_TEXT.format(was=OUTCOME_LABELS.get(was, was), code=r.get("corrected_from_code") or "-",
+                                      now=OUTCOME_LABELS.get(r["outcome"], r["outcome"])) if was else None
+        return (*base, note)
+
+    return _csv((line(r) for r in rows), columns)
 
 
 def _local(moment) -> str | None:
@@ -199,11 +208,16 @@ def undeliverable_rows(rows: Iterable[dict]) -> Iterable[bytes]:
 RESULT_SUFFIXES = (".results.csv", ".undeliverable.csv")
 
 
-def result_file_names(submission_id: int, channel: str, drop_name: str | None = None) -> tuple[str, str]:
+def result_file_names(submission_id: int, channel: str, drop_name: str | None = None, *,
+                      version: int = 1) -> tuple[str, str]:
     """Names of the result file and the undeliverable list in the tenant's outbox, next
     to intake's reports: ``<drop name>.s<submission>.results.csv`` for an SFTP drop,
-    ``<channel>.s<submission>.results.csv`` for the other channels."""
+    ``<channel>.s<submission>.results.csv`` for the other channels. A corrected version
+    (an outcome changed after the first file was written) is ``….results-v2.csv``."""
     from bbx.domain.drop import safe_label
 
+    if version < 1:
+        raise ValueError("result file versions start at 1")
     label = f"{safe_label(drop_name) if drop_name else channel}.s{submission_id}"
-    return tuple(label + suffix for suffix in RESULT_SUFFIXES)  # type: ignore[return-value]
+    tail = "" if version == 1 else f"-v{version}"
+    return tuple(label + suffix.replace(".csv", f"{tail}.csv") for suffix in RESULT_SUFFIXES)  # type: ignore[return-value]

@@ -16,15 +16,26 @@ States (GOV.UK Notify style: named states, allowed transitions as data)::
   resend of a batch whose result never came. Resending is safe: MijnOverheid answers
   ``BerichtBestaatAl`` for a message it already has, which counts as delivered.
 
+Two moves leave ``failed``, and nothing else leaves a final state:
+
+- ``failed → delivered``: **delivery evidence wins** (:func:`classify_line`). A
+  ``Verwerkt``/``BerichtBestaatAl`` for a BerichtID is proof the citizen has the letter,
+  whenever it arrives — also after a ``TechnischProbleem`` on the last attempt made the
+  message final ``failed`` (an answer lost after processing, a resend, results out of
+  order). The store reports such a correction to the tenant (a new result file version);
+- ``failed → planned``: an operator's redelivery (``bbx_redeliver``), same BerichtID.
+
 The four final outcomes add up to the rows handed in (product.md, "outcome rule"):
 ``rejected + not_subscribed + delivered + failed = rows``; see :func:`reconcile`.
 Recording the state a message is already in is allowed (a rerun, or a result processed
-twice); moving out of a final state is not. The database enforces the same table.
+twice). :data:`TRANSITIONS` is the one table: migration ``050_outcome_transitions.sql``
+writes the same pairs into ``outcome_transitions``, whose trigger enforces them, and
+``tests/integration/test_outcome_machine.py`` fails when the two differ.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -43,23 +54,50 @@ FINAL_OUTCOMES: frozenset[Outcome] = frozenset(
     {Outcome.REJECTED, Outcome.NOT_SUBSCRIBED, Outcome.DELIVERED, Outcome.FAILED}
 )
 OPEN_OUTCOMES: frozenset[Outcome] = frozenset(Outcome) - FINAL_OUTCOMES
+# "This BSN was handed in for this message type and is (being) sent": a second row for it
+# is a duplicate. Rejected, not subscribed or failed rows may be handed in again.
+HANDED_IN: frozenset[Outcome] = OPEN_OUTCOMES | {Outcome.DELIVERED}
+IN_FLIGHT: frozenset[Outcome] = frozenset({Outcome.QUEUED, Outcome.SENT})  # in a batch, no result yet
+
+
+def sql_list(states) -> str:
+    """``('a', 'b')`` for SQL ``IN``, from :class:`Outcome` members only (never input)."""
+    return "(" + ", ".join(f"'{Outcome(s).value}'" for s in sorted(states)) + ")"
 
 _RESULT_TARGETS = frozenset({Outcome.DELIVERED, Outcome.NOT_SUBSCRIBED, Outcome.FAILED})
 
 TRANSITIONS: Mapping[Outcome, frozenset[Outcome]] = {
-    Outcome.PLANNED: frozenset({Outcome.QUEUED, Outcome.NOT_SUBSCRIBED, Outcome.REJECTED}),
+    # DELIVERED from planned: late delivery evidence for a message an operator planned
+    # again (failed → planned) after an earlier send had in fact arrived.
+    Outcome.PLANNED: frozenset({Outcome.QUEUED, Outcome.NOT_SUBSCRIBED, Outcome.REJECTED, Outcome.DELIVERED}),
     # REJECTED from queued: a message found invalid while its batch is built.
     Outcome.QUEUED: frozenset({Outcome.SENT, Outcome.REJECTED}) | _RESULT_TARGETS,
     Outcome.SENT: frozenset({Outcome.QUEUED}) | _RESULT_TARGETS,
     Outcome.NOT_SUBSCRIBED: frozenset(),
     Outcome.DELIVERED: frozenset(),
-    Outcome.FAILED: frozenset(),
+    # DELIVERED: delivery evidence wins (a correction); PLANNED: an operator's redelivery.
+    Outcome.FAILED: frozenset({Outcome.DELIVERED, Outcome.PLANNED}),
     Outcome.REJECTED: frozenset(),
 }
+
+# Moves that change a final count after the fact: the tenant gets a corrected result file.
+CORRECTIONS: frozenset[tuple[Outcome, Outcome]] = frozenset({(Outcome.FAILED, Outcome.DELIVERED)})
+
+# The paper-mail fallback ("undeliverable"): valid rows that could not go digitally.
+# Rejected rows are NOT on it: the tenant corrects and hands them in again (intake's
+# error report), and a rejected duplicate of a delivered row must not become a second,
+# paper letter. Every output (SFTP undeliverable.csv, the submission page, the API's
+# ``undeliverable`` filter) uses this one definition.
+UNDELIVERABLE: tuple[Outcome, ...] = (Outcome.NOT_SUBSCRIBED, Outcome.FAILED)
 
 
 class InvalidTransition(ValueError):
     """A state change the outcome machine does not allow (a bug, or a race to look at)."""
+
+
+def transition_pairs() -> frozenset[tuple[str, str]]:
+    """Every allowed ``(from, to)`` pair with ``from != to``, as the database stores them."""
+    return frozenset((a.value, b.value) for a, targets in TRANSITIONS.items() for b in targets)
 
 
 def is_final(state: str) -> bool:
@@ -151,6 +189,16 @@ UNKNOWN_CODE_EXPLANATION = (
 )
 
 
+TECHNISCH_PROBLEEM = "TechnischProbleem"
+DELIVERY_EVIDENCE: frozenset[str] = frozenset(
+    code for code, meaning in VERWERKINGSCODES.items() if meaning.kind is ResultKind.DELIVERED
+)
+ACCOUNTED_UNKNOWN_EXPLANATION = (
+    "Delivered to the citizen's Berichtenbox (MijnOverheid answered code {code!r}, which "
+    "the batch's counters count as processed successfully)."
+)
+
+
 @dataclass(frozen=True, slots=True)
 class ResultDecision:
     """What to record for one message after one ``VerwerkingsCode``."""
@@ -161,24 +209,29 @@ class ResultDecision:
     register_stale: bool  # the register said subscribed, MijnOverheid says not
     needs_attention: bool  # an operator should look (unknown code, retries exhausted)
     explanation: str
+    retries_exhausted: bool = False  # TechnischProbleem on the last allowed attempt
 
     @property
     def final(self) -> bool:
         return self.outcome in FINAL_OUTCOMES
 
 
-def decide(code: str, *, attempt: int, max_attempts: int) -> ResultDecision:
+def decide(code: str, *, attempt: int, max_attempts: int, unknown_is_delivered: bool = False) -> ResultDecision:
     """The decision for a message whose ``attempt``-th send (1 = first) got ``code``.
 
     ``TechnischProbleem`` is resent with the same ids while ``attempt < max_attempts``,
     then failed. Unknown codes (e.g. ``00``, seen in a real result) are failed and
-    flagged: never assume delivery.
+    flagged — never assume delivery — unless the batch's counters account for them as
+    delivered (``unknown_is_delivered``, from :func:`read_batch`).
     """
     if attempt < 1 or max_attempts < 1:
         raise ValueError("attempt and max_attempts count sends and start at 1")
     code = (code or "").strip()
     meaning = VERWERKINGSCODES.get(code)
     if meaning is None:
+        if unknown_is_delivered:
+            return ResultDecision(code, Outcome.DELIVERED, False, False, False,
+                                  ACCOUNTED_UNKNOWN_EXPLANATION.format(code=code))
         return ResultDecision(code, Outcome.FAILED, False, False, True, UNKNOWN_CODE_EXPLANATION)
     if meaning.kind is ResultKind.DELIVERED:
         return ResultDecision(code, Outcome.DELIVERED, False, False, False, meaning.explanation)
@@ -195,8 +248,119 @@ def decide(code: str, *, attempt: int, max_attempts: int) -> ResultDecision:
             True,
             f"A technical problem at MijnOverheid persisted after {attempt} attempts; "
             "an operator must investigate.",
+            retries_exhausted=True,
         )
     return ResultDecision(code, Outcome.FAILED, False, False, False, meaning.explanation)
+
+
+# --------------------------------------------------------------------------- one batch's result
+
+
+# Per-code counters of BatchInformatie (GLOBEBatchResponse.xsd): attribute of
+# ``bbx.domain.globe.BatchResult`` -> the codes it counts. Codes without a counter
+# (BijlageTeGroot, Oin…, XmlValidatie…) are not checked against one.
+_COUNTERS: Mapping[str, frozenset[str]] = {
+    "succeeded": DELIVERY_EVIDENCE,
+    "not_subscribed": frozenset({"NietActiefOfGeabonneerd"}),
+    "technical_problem": frozenset({TECHNISCH_PROBLEEM}),
+    "message_type_incorrect": frozenset({"BerichtTypeNietOndersteund"}),
+    "publication_date_incorrect": frozenset({"PublicatieDatumLigtTeVerInDeToekomst"}),
+    "creation_date_incorrect": frozenset({"AanmaakDatumLigtTeVerInHetVerleden"}),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class BatchReading:
+    """How to read the codes of one result: whether its unknown code counts as delivered."""
+
+    unknown_is_delivered: bool
+    problems: tuple[str, ...]  # for the operator (unknown codes the counters do not explain)
+
+
+def read_batch(codes: Sequence[str], counters: Mapping[str, int | None]) -> BatchReading:
+    """Reconcile a batch's per-message ``codes`` with its counters (``succeeded``,
+    ``not_subscribed``, ... as in :data:`_COUNTERS`, plus ``total_received``).
+
+    A live adapter answers ``00`` where the documentation says ``Verwerkt`` (interface.md
+    §3, "as seen live"). An unknown code counts as delivered only when the counters
+    account for it: every line has one code, all unknown lines carry the *same* code,
+    ``TotaalAantalOntvangenBerichten`` is the number of lines, and
+    ``AantalBerichtenSuccesvolVerwerkt`` equals the known delivery codes plus the
+    unknown lines, while every other counter matches its known code. Anything that does
+    not add up: the unknown lines are failed with operator attention, never silently
+    delivered. Known codes always mean what the contract says.
+    """
+    cleaned = [(c or "").strip() for c in codes]
+    unknown = [c for c in cleaned if c not in VERWERKINGSCODES]
+    if not unknown:
+        return BatchReading(False, ())
+    distinct = sorted(set(unknown))
+    label = ", ".join(f"{c!r} × {unknown.count(c)}" for c in distinct)
+    why: list[str] = []
+    if len(distinct) > 1:
+        why.append("more than one unknown code in one batch")
+    if counters.get("total_received") != len(cleaned):
+        why.append(f"TotaalAantalOntvangenBerichten is {counters.get('total_received')}, "
+                   f"the result lists {len(cleaned)} messages")
+    for name, counted in _COUNTERS.items():
+        value = counters.get(name)
+        expected = sum(c in counted for c in cleaned) + (len(unknown) if name == "succeeded" else 0)
+        if value != expected:
+            why.append(f"counter {name} is {value}, expected {expected}")
+    if why:
+        return BatchReading(False, (f"unknown VerwerkingsCode(s) {label} are not accounted for by the batch "
+                                    f"counters ({'; '.join(why)}): counted as failed",))
+    return BatchReading(True, ())
+
+
+class LineAction(StrEnum):
+    IGNORE = "ignore"  # nothing changes (duplicate, stale, unknown message, already final)
+    RETRY = "retry"  # resend with the same BerichtID (TechnischProbleem, attempts left)
+    FINAL = "final"  # the message's outcome is now final
+    CORRECT = "correct"  # a final outcome is corrected (failed → delivered): tell the tenant
+
+
+@dataclass(frozen=True, slots=True)
+class LineVerdict:
+    action: LineAction
+    decision: ResultDecision | None  # None when ignored before deciding
+    doubt: str | None = None  # why an ignored line needs an operator (contradiction)
+
+    @property
+    def outcome(self) -> Outcome | None:
+        return self.decision.outcome if self.decision else None
+
+
+def classify_line(code: str, *, current: str | None, in_this_batch: bool, seen_in_result: bool,
+                  attempt: int, max_attempts: int, unknown_is_delivered: bool = False) -> LineVerdict:
+    """What one result line does to its message — the outcome rule, in one place.
+
+    ``current``: the message's outcome now (None: no such BerichtID); ``in_this_batch``:
+    the message sits in the batch this result is for (it may have moved on to a resend
+    batch); ``seen_in_result``: the BerichtID occurred earlier in the same result.
+
+    **Delivery evidence wins**: ``Verwerkt``/``BerichtBestaatAl`` (or an unknown code the
+    counters account for) makes the message delivered from any open state, whichever
+    batch it came from, and corrects a ``failed`` one. Any other code only applies to a
+    message that is open and still in this batch; otherwise the line is stale and ignored.
+    """
+    if current is None or seen_in_result:
+        return LineVerdict(LineAction.IGNORE, None)
+    state = Outcome(current)
+    decision = decide(code, attempt=max(attempt, 1), max_attempts=max_attempts,
+                      unknown_is_delivered=unknown_is_delivered)
+    if decision.outcome is Outcome.DELIVERED:
+        if state is Outcome.DELIVERED:
+            return LineVerdict(LineAction.IGNORE, decision)
+        if (state, Outcome.DELIVERED) in CORRECTIONS:
+            return LineVerdict(LineAction.CORRECT, decision)
+        if can_transition(state, Outcome.DELIVERED):
+            return LineVerdict(LineAction.FINAL, decision)
+        return LineVerdict(LineAction.IGNORE, decision,
+                           doubt=f"delivery evidence ({decision.code}) for a message that is final {state.value}")
+    if state not in (Outcome.QUEUED, Outcome.SENT) or not in_this_batch:
+        return LineVerdict(LineAction.IGNORE, decision)
+    return LineVerdict(LineAction.RETRY if decision.retry else LineAction.FINAL, decision)
 
 
 # --------------------------------------------------------------------------- reconciliation

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from psycopg.types.json import Jsonb
 
+from bbx.domain import outcomes
+
 _LOCK_CONNECTION = "bbx.intake.connection."
 
 
@@ -86,8 +88,8 @@ def rejected_rows(conn, submission_id: int) -> dict[int, str]:
     return {
         r["row_number"]: r["outcome_reason"]
         for r in conn.execute(
-            "SELECT row_number, outcome_reason FROM messages WHERE submission_id = %s AND outcome = 'rejected'",
-            (submission_id,),
+            "SELECT row_number, outcome_reason FROM messages WHERE submission_id = %s AND outcome = %s",
+            (submission_id, outcomes.Outcome.REJECTED.value),
         )
     }
 

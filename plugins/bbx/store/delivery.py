@@ -7,7 +7,9 @@ state it must be in, so a rerun or a second worker never applies a move twice:
   ``planned → queued`` (cut into GLOBE batches with ``bbx.domain.chunking``);
 - send: ``queued → sent`` when the ebMS adapter acknowledged the batch;
 - result: ``queued|sent → delivered | not_subscribed | failed``, or ``→ queued`` in a new
-  resend batch (same BerichtID, new BatchID) after ``TechnischProbleem``;
+  resend batch (same BerichtID, new BatchID) after ``TechnischProbleem``; what each result
+  line does is ``bbx.domain.outcomes.classify_line`` (delivery evidence wins, also over a
+  final ``failed``: a correction, see :func:`_correct`);
 - redelivery (operators): ``failed → planned`` and ``sent → queued`` (stuck, no result).
 
 Lock order, everywhere: the batch row first, then its messages (no deadlocks between a
@@ -25,15 +27,19 @@ from datetime import date
 from uuid import UUID
 
 from bbx.domain import delivery as rules
-from bbx.domain import ids
+from bbx.domain import ids, outcomes
 from bbx.domain.chunking import cut_batches
 from bbx.domain.globe import BatchResult
-from bbx.domain.outcomes import decide
+from bbx.domain.outcomes import Outcome
 from bbx.store import audit
 
 log = logging.getLogger(__name__)
 
 ACTOR = "bbx-delivery"
+# SQL lists of outcome names, from the domain's sets (a typo fails at import, not in SQL)
+_OPEN = outcomes.sql_list(outcomes.OPEN_OUTCOMES)
+_IN_FLIGHT = outcomes.sql_list(outcomes.IN_FLIGHT)
+_HANDED_IN = outcomes.sql_list(outcomes.HANDED_IN)
 
 
 # --------------------------------------------------------------------------- submissions
@@ -195,7 +201,7 @@ def cut_into_batches(conn, submission_id: int, *, connection_id: int, connection
         for row in batch_rows:
             copy.write_row(row)
     _assign(conn, ((pk, batch_rows[i][0]) for pk, i in zip(message_pks, batch_index, strict=True)),
-            expected=len(message_pks), from_outcomes=("planned",))
+            expected=len(message_pks), from_outcomes=(Outcome.PLANNED,))
     return [row[0] for row in batch_rows]
 
 
@@ -211,7 +217,7 @@ def _assign(conn, assignments: Iterable[tuple[int, str]], *, expected: int, from
                   send_attempts = m.send_attempts + 1, sent_at = NULL
            FROM _batch_assignment t
            WHERE m.id = t.id AND m.outcome = ANY(%s)""",
-        (list(from_outcomes),),
+        ([Outcome(o).value for o in from_outcomes],),
     ).rowcount
     conn.execute("DROP TABLE _batch_assignment")
     if moved != expected:
@@ -264,12 +270,12 @@ def batch_messages(conn, batch_id: str) -> list[dict]:
     """The messages still to send in a batch, in row order, with what building needs
     (personal content still encrypted)."""
     return conn.execute(
-        """SELECT m.id, m.message_id::text AS message_id, m.bsn, m.row_number,
+        f"""SELECT m.id, m.message_id::text AS message_id, m.bsn, m.row_number,
                   coalesce(m.subject, mt.subject) AS subject, m.text_encrypted, mt.standard_text,
                   m.reference, m.publication_date, mt.code AS type_code, mt.id AS type_id, m.purged_at
            FROM messages m JOIN submissions s ON s.id = m.submission_id
            JOIN message_types mt ON mt.id = coalesce(m.message_type_id, s.message_type_id)
-           WHERE m.batch_id = %s AND m.outcome IN ('queued', 'sent')
+           WHERE m.batch_id = %s AND m.outcome IN {_IN_FLIGHT}
            ORDER BY m.row_number""",
         (batch_id,),
     ).fetchall()
@@ -360,6 +366,7 @@ class ResultSummary:
     ignored: int = 0
     attention: list[str] = field(default_factory=list)  # for operators (ERROR + audit)
     resend_batch: str | None = None
+    corrected: int = 0  # failed → delivered (delivery evidence that came late)
 
     @property
     def resend_needed(self) -> bool:
@@ -398,6 +405,60 @@ def _is_uuid(value: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+def _close_emptied_batches(conn, batch_ids: set[str]) -> None:
+    """Unsent batches whose messages were all delivered meanwhile (by evidence from an
+    earlier send) have nothing left to send: they are closed instead of sent empty."""
+    for b in sorted(batch_ids):
+        left = conn.execute(
+            "SELECT count(*) AS n FROM messages WHERE batch_id = %s AND outcome = ANY(%s)",
+            (b, [o.value for o in outcomes.OPEN_OUTCOMES]),
+        ).fetchone()["n"]
+        if not left:
+            conn.execute(
+                """UPDATE batches SET status = 'failed',
+                          last_error = 'not sent: its messages were delivered by an earlier send'
+                   WHERE id = %s AND status = 'planned'""",
+                (b,),
+            )
+
+
+def _correct(conn, corrections: list[tuple[dict, outcomes.ResultDecision]], *, batch_id: str,
+             ebms_message_id: str, connection_id: int) -> None:
+    """``failed → delivered`` (delivery evidence wins): the correction is recorded first
+    (the trigger requires it), then applied; a submission whose result file was written
+    gets a new version (``unreported_submissions`` finds it again) and an audit entry."""
+    conn.execute(
+        """INSERT INTO outcome_corrections (message_id, submission_id, from_outcome, to_outcome, from_code,
+                                            to_code, ebms_message_id)
+           SELECT v.id, m.submission_id, m.outcome, 'delivered', m.outcome_code, v.code, %s
+           FROM unnest(%s::bigint[], %s::text[]) AS v(id, code) JOIN messages m ON m.id = v.id""",
+        (ebms_message_id, [r["id"] for r, _ in corrections], [d.code for _, d in corrections]),
+    )
+    conn.execute(
+        """UPDATE messages m SET outcome = 'delivered', outcome_code = v.code, outcome_reason = v.reason,
+                  final_at = now(), batch_id = %s
+           FROM unnest(%s::bigint[], %s::text[], %s::text[]) AS v(id, code, reason)
+           WHERE m.id = v.id AND m.outcome = 'failed'""",
+        (batch_id, [r["id"] for r, _ in corrections], [d.code for _, d in corrections],
+         [d.explanation for _, d in corrections]),
+    )
+    by_submission = Counter(r["submission_id"] for r, _ in corrections)
+    for submission_id, n in sorted(by_submission.items()):
+        reopened = conn.execute(
+            """UPDATE submissions SET results_written_at = NULL
+               WHERE id = %s AND status = 'closed' AND results_written_at IS NOT NULL RETURNING id""",
+            (submission_id,),
+        ).fetchone()
+        audit.record(conn, actor=ACTOR, action="submission.outcome_corrected", connection_id=connection_id,
+                     submission_id=submission_id,
+                     details={"batch_id": batch_id, "ebms_message_id": ebms_message_id, "failed_to_delivered": n,
+                              "bericht_ids": [r["message_id"] for r, _ in corrections
+                                              if r["submission_id"] == submission_id][:100],
+                              "new_result_file": reopened is not None})
+        log.warning("submission %s: %d failed message(s) were delivered after all (late delivery evidence)%s",
+                    submission_id, n, "; a corrected result file follows" if reopened else "")
 
 
 def record_result(conn, *, connection_id: int, ebms_message_id: str, payload_sha256: str,
@@ -446,54 +507,86 @@ def record_result(conn, *, connection_id: int, ebms_message_id: str, payload_sha
         (batch_id,),
     )
     problems = list(result.inconsistencies())
+    reading = outcomes.read_batch(
+        [m.code for m in result.messages],
+        {name: getattr(result, name) for name in ("total_received", "succeeded", "not_subscribed",
+                                                  "technical_problem", "message_type_incorrect",
+                                                  "publication_date_incorrect", "creation_date_incorrect")},
+    )
 
     wanted = [m.message_id for m in result.messages if _is_uuid(m.message_id)]
     rows = {
         r["message_id"]: r
         for r in conn.execute(
-            """SELECT id, message_id::text AS message_id, bsn, outcome, batch_id::text AS batch_id,
-                      send_attempts
+            """SELECT id, message_id::text AS message_id, bsn, outcome, outcome_code,
+                      batch_id::text AS batch_id, send_attempts, submission_id
                FROM messages WHERE message_id = ANY(%s::uuid[]) FOR UPDATE""",
             (wanted,),
         )
     }
     finals: list[tuple[int, str, str, str]] = []  # (pk, outcome, code, reason)
+    corrections: list[tuple[dict, outcomes.ResultDecision]] = []
     retry: list[tuple[int, str]] = []
     doubts: list[tuple[str, str]] = []  # (bsn, BerichtID)
     unknown_codes: Counter = Counter()
+    contradictions: list[str] = []
     exhausted = 0
     seen: set[str] = set()
     for line in result.messages:
         row = rows.get(line.message_id)
-        if (line.message_id in seen or row is None or row["batch_id"] != batch_id
-                or row["outcome"] not in ("queued", "sent")):
+        verdict = outcomes.classify_line(
+            line.code, current=row["outcome"] if row else None,
+            in_this_batch=row is not None and row["batch_id"] == batch_id,
+            seen_in_result=line.message_id in seen, attempt=row["send_attempts"] if row else 1,
+            max_attempts=max_attempts, unknown_is_delivered=reading.unknown_is_delivered,
+        )
+        seen.add(line.message_id)
+        if verdict.doubt:
+            contradictions.append(f"{line.message_id}: {verdict.doubt}")
+        if verdict.action is outcomes.LineAction.IGNORE:
             summary.ignored += 1
             continue
-        seen.add(line.message_id)
-        decision = decide(line.code, attempt=max(row["send_attempts"], 1), max_attempts=max_attempts)
-        if decision.retry:
+        decision = verdict.decision
+        if verdict.action is outcomes.LineAction.RETRY:
             retry.append((row["id"], line.message_id))
             continue
         code = decision.code or "(empty)"
-        finals.append((row["id"], decision.outcome.value, code, decision.explanation))
+        if verdict.action is outcomes.LineAction.CORRECT:
+            corrections.append((row, decision))
+        else:
+            finals.append((row["id"], decision.outcome.value, code, decision.explanation))
         summary.applied[decision.outcome.value] += 1
         if decision.register_stale:
             doubts.append((row["bsn"], line.message_id))
-        if decision.needs_attention:
-            if decision.code in ("TechnischProbleem",):
-                exhausted += 1
-            else:
-                unknown_codes[code] += 1
+        if decision.retries_exhausted:
+            exhausted += 1
+        elif decision.needs_attention:
+            unknown_codes[code] += 1
 
     if finals:
+        # Delivery evidence may come from an earlier batch than the one the message is in
+        # now (it moved on to a resend batch): it is recorded against the batch it came
+        # from, and an unsent resend batch left without messages is closed.
         conn.execute(
             """UPDATE messages m SET outcome = v.outcome, outcome_code = v.code,
-                      outcome_reason = v.reason, final_at = now()
+                      outcome_reason = v.reason, final_at = now(), batch_id = %s
                FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::text[]) AS v(id, outcome, code, reason)
-               WHERE m.id = v.id AND m.batch_id = %s AND m.outcome IN ('queued', 'sent')""",
-            ([f[0] for f in finals], [f[1] for f in finals], [f[2] for f in finals],
-             [f[3] for f in finals], batch_id),
+               WHERE m.id = v.id AND m.outcome = ANY(%s)""",
+            (batch_id, [f[0] for f in finals], [f[1] for f in finals], [f[2] for f in finals],
+             [f[3] for f in finals], [o.value for o in outcomes.OPEN_OUTCOMES]),
         )
+        batch_of = {r["id"]: r["batch_id"] for r in rows.values()}
+        _close_emptied_batches(conn, {batch_of[f[0]] for f in finals if batch_of[f[0]]} - {batch_id})
+    if corrections:
+        _correct(conn, corrections, batch_id=batch_id, ebms_message_id=ebms_message_id,
+                 connection_id=connection_id)
+        summary.corrected = len(corrections)
+    if reading.problems:
+        summary.attention.extend(reading.problems)
+    if contradictions:
+        summary.attention.append(
+            f"{len(contradictions)} result line(s) contradict a final outcome, left as they are: "
+            + "; ".join(contradictions[:5]))
     if doubts:
         from bbx.store import register
 
@@ -508,7 +601,7 @@ def record_result(conn, *, connection_id: int, ebms_message_id: str, payload_sha
                VALUES (%s, %s, %s, %s, %s, 'resend')""",
             (resend_id, connection_id, submission_id, number, len(retry)),
         )
-        _assign(conn, [(pk, resend_id) for pk, _ in retry], expected=len(retry), from_outcomes=("queued", "sent"))
+        _assign(conn, [(pk, resend_id) for pk, _ in retry], expected=len(retry), from_outcomes=(Outcome.QUEUED, Outcome.SENT))
         summary.resent = len(retry)
         summary.resend_batch = resend_id
 
@@ -584,7 +677,7 @@ def closable_submissions(conn, *, connection_id: int | None = None,
         for r in conn.execute(
             f"""SELECT s.id FROM submissions s WHERE {' AND '.join(where)}
                 AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.submission_id = s.id
-                                AND m.outcome IN ('planned', 'queued', 'sent'))
+                                AND m.outcome IN {_OPEN})
                 ORDER BY s.id""",
             params,
         )
@@ -604,7 +697,7 @@ def unreported_submissions(conn, *, connection_id: int | None = None,
         params.append(list(submission_ids))
     return conn.execute(
         f"""SELECT s.id, s.external_ref, s.channel, s.connection_id, c.code AS connection_code,
-                   c.sftp_folder, t.code AS tenant_code, d.name AS drop_name
+                   c.sftp_folder, t.code AS tenant_code, d.name AS drop_name, s.results_version
             FROM submissions s JOIN connections c ON c.id = s.connection_id
             JOIN tenants t ON t.id = c.tenant_id
             LEFT JOIN sftp_drops d ON d.submission_id = s.id
@@ -613,35 +706,55 @@ def unreported_submissions(conn, *, connection_id: int | None = None,
     ).fetchall()
 
 
-def result_rows(conn, submission_id: int, *, undeliverable_only: bool = False) -> Iterator[dict]:
-    """One dict per input row with its outcome, in row order (server-side cursor)."""
-    # Undeliverable: valid rows that could not go digitally. Rejected rows are not on it:
-    # the tenant corrects and hands them in again (intake's error report says how), and a
-    # rejected duplicate of a delivered row must not become a second, paper letter.
-    extra = " AND outcome IN ('not_subscribed', 'failed')" if undeliverable_only else ""
+def result_rows(conn, submission_id: int, *, undeliverable_only: bool = False,
+                with_corrections: bool = False) -> Iterator[dict]:
+    """One dict per input row with its outcome, in row order (server-side cursor).
+
+    ``undeliverable_only``: the paper-mail list, :data:`bbx.domain.outcomes.UNDELIVERABLE`.
+    ``with_corrections``: each row also carries ``corrected_from``/``corrected_from_code``
+    when its outcome was corrected since the last result file the tenant got."""
+    params: list = [submission_id]
+    extra = ""
+    if undeliverable_only:
+        extra = " AND m.outcome = ANY(%s)"
+        params.append([o.value for o in outcomes.UNDELIVERABLE])
+    correction = "NULL::text AS corrected_from, NULL::text AS corrected_from_code"
+    join = ""
+    if with_corrections:
+        correction = "c.from_outcome AS corrected_from, c.from_code AS corrected_from_code"
+        join = """LEFT JOIN LATERAL (SELECT from_outcome, from_code FROM outcome_corrections oc
+                                     WHERE oc.message_id = m.id AND oc.reported_in_version IS NULL
+                                     ORDER BY oc.id LIMIT 1) c ON true"""
     with conn.cursor(name=f"results_{submission_id}_{int(undeliverable_only)}") as cursor:
         cursor.itersize = 20_000
         cursor.execute(
-            f"""SELECT row_number, bsn, outcome, outcome_code, outcome_reason, message_id::text AS message_id,
-                       final_at
-                FROM messages WHERE submission_id = %s{extra} ORDER BY row_number""",
-            (submission_id,),
+            f"""SELECT m.row_number, m.bsn, m.outcome, m.outcome_code, m.outcome_reason,
+                       m.message_id::text AS message_id, m.final_at, {correction}
+                FROM messages m {join} WHERE m.submission_id = %s{extra} ORDER BY m.row_number""",
+            params,
         )
         yield from cursor
 
 
-def mark_results_written(conn, submission_id: int, files: Iterable[str]) -> None:
-    conn.execute("UPDATE submissions SET results_written_at = now(), results_purged_at = NULL WHERE id = %s",
-                 (submission_id,))
+def mark_results_written(conn, submission_id: int, files: Iterable[str], *, version: int = 1) -> None:
+    """The result file ``version`` is in the outbox; the corrections it reports are told."""
+    conn.execute("""UPDATE submissions SET results_written_at = now(), results_purged_at = NULL,
+                           results_version = %s WHERE id = %s""",
+                 (version, submission_id))
+    told = conn.execute(
+        """UPDATE outcome_corrections SET reported_in_version = %s
+           WHERE submission_id = %s AND reported_in_version IS NULL""",
+        (version, submission_id),
+    ).rowcount
     audit.record(conn, actor=ACTOR, action="submission.results_written", submission_id=submission_id,
-                 details={"files": list(files)})
+                 details={"files": list(files), "version": version, "corrections_reported": told})
 
 
 def results_to_purge(conn, *, limit: int = 1000) -> list[dict]:
     """Submissions whose result files are older than their connection's retention."""
     return conn.execute(
         """SELECT s.id, s.channel, s.connection_id, c.code AS connection_code, c.sftp_folder,
-                  d.name AS drop_name
+                  d.name AS drop_name, s.results_version
            FROM submissions s JOIN connections c ON c.id = s.connection_id
            LEFT JOIN sftp_drops d ON d.submission_id = s.id
            WHERE s.results_written_at IS NOT NULL AND s.results_purged_at IS NULL
@@ -697,7 +810,7 @@ def batches_waiting(conn, submission_ids: Sequence[int]) -> dict[int, list[dict]
 
 # --------------------------------------------------------------------------- redelivery
 
-REDELIVERABLE = ("failed", "sent")
+REDELIVERABLE = (Outcome.FAILED, Outcome.SENT)
 
 
 def prepare_redelivery(conn, submission_id: int, *, run_id: str, failed_codes: Sequence[str] | None,
@@ -735,11 +848,11 @@ def prepare_redelivery(conn, submission_id: int, *, run_id: str, failed_codes: S
                     AND (%(codes)s::text[] IS NULL OR outcome_code = ANY(%(codes)s::text[]))"""
         # A failed row may be handed in again (a new BerichtID); once that happened the
         # old one must not go out as well, or the citizen would get the letter twice.
-        superseded = """EXISTS (SELECT 1 FROM messages again
+        superseded = f"""EXISTS (SELECT 1 FROM messages again
                          WHERE again.connection_id = messages.connection_id AND again.bsn = messages.bsn
                            AND again.message_type_id IS NOT DISTINCT FROM messages.message_type_id
                            AND again.id <> messages.id
-                           AND again.outcome IN ('planned', 'queued', 'sent', 'delivered'))"""
+                           AND again.outcome IN {_HANDED_IN})"""
         params = {"sid": submission_id, "codes": codes}
         counts["failed_superseded"] = conn.execute(
             f"SELECT count(*) AS n FROM messages WHERE {chosen} AND {superseded}", params
@@ -769,7 +882,7 @@ def prepare_redelivery(conn, submission_id: int, *, run_id: str, failed_codes: S
                    VALUES (%s, %s, %s, %s, %s, 'resend')""",
                 (new_id, sub["connection_id"], submission_id, number, len(pks)),
             )
-            _assign(conn, [(pk, new_id) for pk in pks], expected=len(pks), from_outcomes=("sent",))
+            _assign(conn, [(pk, new_id) for pk in pks], expected=len(pks), from_outcomes=(Outcome.SENT,))
             log.info("redelivery: %d message(s) of batch %s without result go in batch %s",
                      len(pks), old_batch, new_id)
         counts["stuck_resent"] = len(stuck)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from bbx.domain import attachments
+from bbx.domain import attachments, outcomes
 from bbx.domain import rows as row_rules
 from bbx.domain.drop_check import Earlier
 from bbx.store import administration
@@ -86,7 +86,7 @@ def standard_set(conn, message_type_id: int) -> attachments.StandardSet:
 
 #: Outcomes that mean "this BSN was handed in for this message type and is (being) sent".
 #: Rows rejected at intake, not subscribed or failed may be handed in again.
-HANDED_IN_OUTCOMES = ("planned", "queued", "sent", "delivered")
+HANDED_IN_OUTCOMES = outcomes.sql_list(outcomes.HANDED_IN)  # bbx.domain.outcomes, for SQL IN
 
 
 def lock_message_type(conn, message_type_id: int) -> None:

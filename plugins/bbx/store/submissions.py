@@ -13,9 +13,8 @@ from dataclasses import dataclass, field
 
 from bbx import crypto
 from bbx.domain import ids
+from bbx.domain.outcomes import FINAL_OUTCOMES, Outcome
 from bbx.store import audit
-
-FINAL_OUTCOMES = ("rejected", "not_subscribed", "delivered", "failed")
 
 
 @dataclass(frozen=True)
@@ -144,7 +143,7 @@ def reject(conn, submission_id: int, *, reason: str, actor: str) -> None:
 
 def outcome_counts(conn, submission_id: int) -> dict[str, int]:
     """Rows per outcome, every outcome present (0 where none)."""
-    counts = dict.fromkeys(("planned", "queued", "sent", *FINAL_OUTCOMES), 0)
+    counts = dict.fromkeys((o.value for o in Outcome), 0)
     for r in conn.execute("SELECT outcome, count(*) AS n FROM messages WHERE submission_id = %s GROUP BY outcome", (submission_id,)):
         counts[r["outcome"]] = r["n"]
     return counts
