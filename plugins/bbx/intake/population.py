@@ -145,3 +145,92 @@ def ack_counts(conn, submission_id: int) -> tuple[dict[str, int], dict | None]:
         return {"accepted": 0, "rejected": 0}, None
     accepted = version["rows_handed_in"] - version["rows_rejected"]
     return {"accepted": accepted, "rejected": version["rows_rejected"]}, summary(version)
+
+
+# --------------------------------------------------------------------------- the web service (and scripts)
+
+
+class PopulationRefused(ValueError):
+    """The list as a whole cannot be used; nothing was stored. ``problems``: every reason."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = problems
+        super().__init__("; ".join(problems))
+
+
+class IdempotencyConflict(ValueError):
+    pass
+
+
+def hand_in_file(connection: dict, path: Path, *, file_name: str, mode: str, channel: str, external_ref: str,
+                 submitted_by: str, max_rejected_shown: int = 1000) -> dict:
+    """Hand in a population list that is a local file (the web service streams the
+    request body into one): checked, stored and logged as one submission.
+
+    Returns ``{submission_id, replayed, population: {...}, rejected_rows: [{row, value,
+    reason}], notes}``. Raises PopulationRefused (nothing stored) for a problem of the
+    list as a whole, IdempotencyConflict when ``external_ref`` was used for other content.
+    """
+    import hashlib
+
+    if mode not in rules.MODES:
+        raise PopulationRefused([f"mode must be one of {', '.join(rules.MODES)}, not {mode!r}"])
+    digest, size = hashlib.sha256(), 0
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+            size += len(chunk)
+    sha256 = digest.hexdigest()
+    with db.connect() as conn:
+        earlier = _earlier(conn, connection["id"], channel, external_ref)
+    if earlier is not None:
+        return _replay(earlier, sha256, mode)
+    manifest = Manifest("(request)", "ready", "", drop_kind=rules.KIND_POPULATION, mode=mode)
+    files = [DropFile(file_name, size, "list", problem=None if size else "the list is empty (0 bytes)")]
+    scanned, problems = check(manifest, files, lambda _name: open(path, "rb"))
+    if problems:
+        raise PopulationRefused([p.text() for p in problems])
+    rejected: list[dict] = []
+    counted = {"n": 0}
+
+    def keep(result: RowResult) -> None:
+        counted["n"] += 1
+        if len(rejected) < max_rejected_shown:
+            rejected.append({"row": result.row.number, "value": result.row.fields[0] if result.row.fields else "",
+                             "reason": result.reason})
+
+    with db.transaction() as conn:
+        conn.execute("SELECT pg_advisory_xact_lock(%s, %s)", (0x0BB0_0061, connection["id"]))
+        earlier = _earlier(conn, connection["id"], channel, external_ref)
+        if earlier is not None:
+            return _replay(earlier, sha256, mode)
+        submission = submissions.open_submission(conn, connection_id=connection["id"], channel=channel,
+                                                 external_ref=external_ref, submitted_by=submitted_by)
+        submissions.record_file(conn, submission.id, file_name=file_name, role="population",
+                                size_bytes=size, sha256=sha256)
+        version = write(conn, scanned, connection_id=connection["id"], submission_id=submission.id, mode=mode,
+                        on_rejected=keep, actor=submitted_by)
+    return {"submission_id": submission.id, "replayed": False, "population": summary(version),
+            "rejected_rows": rejected, "rejected_rows_shown": len(rejected), "notes": scanned.notes()}
+
+
+def _earlier(conn, connection_id: int, channel: str, external_ref: str) -> dict | None:
+    return conn.execute(
+        """SELECT s.id AS submission_id, s.kind, f.sha256, v.mode, v.id AS version_id
+           FROM submissions s
+           LEFT JOIN submission_files f ON f.submission_id = s.id
+           LEFT JOIN population_versions v ON v.submission_id = s.id
+           WHERE s.connection_id = %s AND s.channel = %s AND s.external_ref = %s""",
+        (connection_id, channel, external_ref),
+    ).fetchone()
+
+
+def _replay(earlier: dict, sha256: str, mode: str) -> dict:
+    if earlier["kind"] != rules.KIND_POPULATION or earlier["sha256"] != sha256 or earlier["mode"] != mode:
+        raise IdempotencyConflict(
+            f"this Idempotency-Key was used for another request (submission {earlier['submission_id']}); "
+            "a new population list needs a new key")
+    with db.connect() as conn:
+        version = store.version_for(conn, earlier["submission_id"])
+    return {"submission_id": earlier["submission_id"], "replayed": True, "population": summary(version),
+            "rejected_rows": [], "rejected_rows_shown": 0, "notes": []}

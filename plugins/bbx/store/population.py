@@ -207,3 +207,15 @@ def person_view(conn, connection_id: int, bsn: str, *, days: int, now: datetime 
     ).fetchall()
     return {"periods": periods, "in_population": is_member(conn, connection_id, bsn),
             "since": since, "messages": messages}
+
+
+def record_export_scope(conn, connection_id: int, day: date, *, scope: str, counts: dict | None) -> None:
+    """What the export of ``day`` (already recorded by bbx.store.register) held."""
+    counts = counts or {}
+    conn.execute(
+        """UPDATE register_exports SET scope = %s, population_version = %s, subscribed_in_population = %s,
+                  subscribed_outside_population = %s, companion_path = %s
+           WHERE connection_id = %s AND register_date = %s""",
+        (scope, counts.get("population_version"), counts.get("subscribed_in_population"),
+         counts.get("subscribed_outside_population"), counts.get("path"), connection_id, day),
+    )
