@@ -106,6 +106,8 @@ async def login(request: Request, conn: ConnDep):
 
     def check():
         owner = api_keys.authenticate(conn, key)
+        if owner is not None and owner.scope != "full":  # a person-view key (a BRP system) has no pages
+            owner = None
         token = api_keys.start_session(conn, owner) if owner else None
         conn.commit()
         return token
