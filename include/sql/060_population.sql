@@ -30,17 +30,22 @@ CREATE TABLE population_versions (
     UNIQUE (connection_id, version)
 );
 
+-- Written only by bbx.store.population, in one set-based statement per hand-in:
+-- connection_id is the connection of version added_by, and added_by / removed_by name rows
+-- of population_versions. No foreign keys here on purpose: each is a trigger call per row
+-- (a million-row list pays seconds for them); the store writes these ids from the version
+-- row it has just inserted in the same transaction.
 CREATE TABLE population_members (
-    connection_id  bigint NOT NULL REFERENCES connections(id),
+    connection_id  bigint NOT NULL,
     bsn            char(9) NOT NULL CHECK (bsn ~ '^[0-9]{9}$'),
-    added_by       bigint NOT NULL REFERENCES population_versions(id),
-    removed_by     bigint REFERENCES population_versions(id)
+    added_by       bigint NOT NULL,
+    removed_by     bigint,
+    CHECK (removed_by IS NULL OR removed_by > added_by)
 );
--- A BSN is a member at most once at a time; the intersection with the register and the
--- set-based apply use this index.
+-- A BSN is a member at most once at a time; the intersection with the register, the person
+-- view and the set-based apply use this index (the only one: history is read rarely).
 CREATE UNIQUE INDEX population_members_current ON population_members (connection_id, bsn)
     WHERE removed_by IS NULL;
-CREATE INDEX population_members_bsn_idx ON population_members (connection_id, bsn);
 
 -- register_export: which BSNs the daily export holds. 'full': the whole register (the
 -- behaviour before issue 16, and what register_export: true means); 'population': the

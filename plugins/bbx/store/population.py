@@ -73,7 +73,10 @@ def apply(conn, *, connection_id: int, submission_id: int, mode: str, bsns: Iter
         for bsn in bsns:
             copy.write_row((bsn,))
             valid += 1
+    # Fresh statistics on both sides, or the planner may take a nested loop over two big
+    # sets (a member table it believes empty): ANALYZE samples, so it stays cheap at 1 M.
     conn.execute("ANALYZE population_staging")
+    conn.execute("ANALYZE population_members")
     rows_handed_in = rows_handed_in() if callable(rows_handed_in) else rows_handed_in
     rows_rejected = rows_rejected() if callable(rows_rejected) else rows_rejected
     before = conn.execute(
@@ -89,8 +92,12 @@ def apply(conn, *, connection_id: int, submission_id: int, mode: str, bsns: Iter
         (connection_id, submission_id, before["version"] + 1, mode, rows_handed_in, rows_rejected),
     ).fetchone()["id"]
     add = "true" if mode in ("full", "additions") else "false"
+    # Hash joins only: a nested loop whose inner side is a scan of population_members
+    # re-reads the pages this very statement is inserting (quadratic for a first list).
+    conn.execute("SET LOCAL enable_nestloop = off")
     counts = conn.execute(_APPLY_SQL.format(remove=_REMOVE_WHERE[mode], add=add),
                           {"v": version_id, "c": connection_id}).fetchone()
+    conn.execute("RESET enable_nestloop")
     changed = counts["added"] if mode != "removals" else counts["removed"]
     members = before["members"] + counts["added"] - counts["removed"]
     row = conn.execute(
@@ -102,8 +109,6 @@ def apply(conn, *, connection_id: int, submission_id: int, mode: str, bsns: Iter
         """UPDATE submissions SET status = 'closed', closed_at = now(), rows_handed_in = %s
            WHERE id = %s AND status = 'received'""", (rows_handed_in, submission_id),
     )
-    if (counts["added"] or counts["removed"]) and members > 50_000:
-        conn.execute("ANALYZE population_members")
     audit.record(conn, actor=actor, action="population.applied", connection_id=connection_id,
                  submission_id=submission_id,
                  details={"version": row["version"], "mode": mode, "rows_handed_in": rows_handed_in,
