@@ -3,6 +3,7 @@ scope (issue 16): the real FastAPI app, real PostgreSQL."""
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import date, timedelta
 
@@ -137,3 +138,18 @@ def test_person_view_scope_isolation_and_no_personal_content(client, keys, confi
 def test_a_person_view_key_cannot_sign_in_to_the_pages(client, person_keys):
     response = client.post("/login", data={"api_key": person_keys[0], "next": ""}, follow_redirects=False)
     assert response.status_code == 401
+
+
+def test_reports_page_splits_by_population(client, keys, configured):
+    today = date.today()
+    seed_register(configured, "voorbeeld", [(B[0], today, None), (B[1], today, None)])
+    client.post("/login", data={"api_key": keys.a, "next": ""})
+    page = client.get("/reports", params={"from": str(today), "to": str(today)})
+    assert "In the population" not in page.text  # no population yet
+    put_population(client, keys.a, [B[0], B[5]])
+    page = client.get("/reports", params={"start": str(today), "end": str(today)})
+    assert page.status_code == 200
+    assert "In the population (version 1, 2 BSNs) and outside it" in page.text
+    assert "/api/v1/connections/voorbeeld/reports/population-changes?" in page.text
+    row = re.search(r"<th scope=\"row\">sign-ups</th><td>(\d+)</td><td>(\d+)</td>", page.text)
+    assert row and row.groups() == ("1", "1")

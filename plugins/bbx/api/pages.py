@@ -26,7 +26,7 @@ from bbx.api.errors import ApiError, ApiErrors
 from bbx.api.limits import MAX_BSNS_PER_CALL
 from bbx.domain import bsn as bsn_rules
 from bbx.domain import limits
-from bbx.store import api_keys, lookup, register, reports
+from bbx.store import api_keys, lookup, population, register, reports
 
 log = logging.getLogger(__name__)
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
@@ -361,10 +361,12 @@ def reports_page(request: Request, conn: ConnDep, connection: str = "", start: d
             undelivered = reports.undelivered_per_message_type(conn, row["id"], start, end)
             subscribed = register.subscribed_on(conn, row["id"], on)
             changes = register.changes(conn, row["id"], start, end)
+            people = population.current(conn, row["id"])  # issue 16: split by the population
+            split = population.changes_split(conn, row["id"], start, end) if people else None
             sent_series = ("delivered", "not subscribed", "failed", "awaiting result")
             context["report"] = {
                 "connection": row, "sent": sent, "undelivered": undelivered,
-                "subscribed": subscribed["count"], "changes": changes,
+                "subscribed": subscribed["count"], "changes": changes, "population": people, "split": split,
                 "sent_chart": charts.stacked_bars(
                     f"Messages sent per message type, {start} to {end}",
                     [(f"{r['message_type']} {r['name']}", [r["delivered"], r["not_subscribed"], r["failed"],
