@@ -63,7 +63,11 @@ def test_hand_in_population_with_rejected_rows_replay_and_conflict(client, keys,
     assert [v["version"] for v in state["versions"]] == [2, 1] and state["current"]["members"] == 3
     # in the submission log, as every hand-in
     log = client.get("/api/v1/submissions", headers=auth(keys.a)).json()
-    assert body["submission"] in [s["id"] for s in log["submissions"]]
+    [entry] = [s for s in log["submissions"] if s["id"] == body["submission"]]
+    assert (entry["kind"], entry["status"], entry["rows_handed_in"]) == ("population", "closed", 7)
+    assert entry["files"][0]["role"] == "population" and len(entry["files"][0]["sha256"]) == 64
+    status = client.get(f"/api/v1/submissions/{body['submission']}", headers=auth(keys.a)).json()
+    assert status["reconciliation"] == "a population list: nothing of it is sent"
 
 
 def test_population_refusals(client, keys, configured):

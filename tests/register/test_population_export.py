@@ -119,3 +119,12 @@ def test_register_changes_split_by_population(db, registered, tmp_path):
     }
     total = register.changes(db, registered["id"], date(2026, 3, 1), date(2026, 3, 5))
     assert total == {"signups": 2, "signoffs": 1}
+
+
+def test_a_population_hand_in_gets_no_delivery_result_files(db, registered, tmp_path):
+    from bbx.store import delivery
+
+    handed = hand_in(tmp_path, registered, [A, B])
+    assert db.execute("SELECT status FROM submissions WHERE id = %s", (handed["submission_id"],)).fetchone()[
+        "status"] == "closed"
+    assert handed["submission_id"] not in [s["id"] for s in delivery.unreported_submissions(db)]
