@@ -287,7 +287,7 @@ def submission_report(url: str, since: datetime) -> list[dict]:
             """SELECT s.id, s.status, s.rows_handed_in, s.channel, c.code AS connection, m.code AS message_type
                FROM submissions s JOIN connections c ON c.id = s.connection_id
                LEFT JOIN message_types m ON m.id = s.message_type_id
-               WHERE s.received_at >= %s ORDER BY s.id""", (since,),
+               WHERE s.received_at >= %s AND s.kind = 'messages' ORDER BY s.id""", (since,),
         ).fetchall()
         for sub in subs:
             sub["counts"] = submissions.outcome_counts(conn, sub["id"])
@@ -343,6 +343,14 @@ def main(argv: list[str] | None = None) -> int:
     try:
         os.environ.update(world.airflow_connections())
         started = datetime.now(UTC)
+
+        from bbx import demo_population
+
+        # issue 16: voorbeeld's population goes in before its first register export
+        for tenant_code, connection_code, inbox, files in demo_population.population_drops(world):
+            world.upload(tenant_code, inbox, files)
+            step(f"{tenant_code} dropped its population list into {inbox}")
+            run_dag(f"bbx_ingest__{connection_code}")
 
         step("register: full subscription list per connection (bbx_register_refresh)")
         run_dag("bbx_register_refresh")

@@ -26,6 +26,10 @@ def _endpoints(other_connection: str, other_submission: int) -> list[tuple[str, 
         ("GET", f"/api/v1/submissions/{s}", {}),
         ("GET", f"/api/v1/submissions/{s}/messages", {}),
         ("POST", "/api/v1/bsn-lookup", {"json": {"bsn": bsns(1)[0], "connections": [c]}}),
+        ("POST", f"/api/v1/connections/{c}/population", {"content": b"bsn\n", "headers": {"Content-Type": "text/csv"}}),
+        ("GET", f"/api/v1/connections/{c}/population", {}),
+        ("GET", f"/api/v1/connections/{c}/reports/population-changes", {}),
+        ("POST", f"/api/v1/connections/{c}/person-view", {"json": {"bsn": bsns(1)[0]}}),  # a person-view key
     ]
 
 
@@ -40,12 +44,17 @@ def test_isolation_list_covers_every_endpoint(app):
                                "/api/v1/health", "/api/v1/openapi.json", "/api/v1/docs", "/api/v1/redoc"}
 
 
-def test_every_endpoint_refuses_another_tenants_ids(client, keys):
+def test_every_endpoint_refuses_another_tenants_ids(client, keys, configured):
     other = send(client, keys.b, "pf_metaal", message_type="UPO2026", bsns=bsns(2, seed=3))
     assert other.status_code == 201, other.text
     other_id = other.json()["id"]
+    person_view_key = api_keys.create_key(configured, tenant_code="gemeente-voorbeeld", operator=False, name="BRP",
+                                          created_by="test", scope="person_view").key
+    configured.commit()
     for method, path, kwargs in _endpoints("pf_metaal", other_id):
-        headers = {**auth(keys.a), "Idempotency-Key": "iso-1"}
+        key = person_view_key if path.endswith("/person-view") else keys.a
+        kwargs = dict(kwargs)
+        headers = {**auth(key), "Idempotency-Key": "iso-1", **kwargs.pop("headers", {})}
         response = client.request(method, path, headers=headers, **kwargs)
         assert response.status_code == 404, (method, path, response.text)
         code = response.json()["error"]["code"]

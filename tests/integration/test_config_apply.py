@@ -167,3 +167,23 @@ def test_unreadable_yaml_is_one_clear_problem(tmp_path):
     with pytest.raises(ConfigError) as info:
         load(path)
     assert info.value.problems[0].startswith("not valid YAML/JSON")
+
+
+def test_register_export_population_full_and_the_old_boolean(db, tmp_path):
+    """register_export: false | true | full | population (issue 16); true keeps meaning the whole register."""
+    doc = _sample()
+    values = {"voorbeeld": "population", "pf_metaal": True, "pf_zorg": "full"}
+    for tenant in doc["tenants"]:
+        for connection in tenant["connections"]:
+            connection["register_export"] = values[connection["code"]]
+    administration.apply_config(db, load(_write(tmp_path, doc)), actor="test")
+    rows = {r["code"]: (r["register_export"], r["register_export_scope"])
+            for r in db.execute("SELECT code, register_export, register_export_scope FROM connections")}
+    assert rows == {"voorbeeld": (True, "population"), "pf_metaal": (True, "full"), "pf_zorg": (True, "full")}
+    _first_connection(doc)["register_export"] = False
+    administration.apply_config(db, load(_write(tmp_path, doc)), actor="test")
+    row = db.execute("SELECT register_export, register_export_scope FROM connections WHERE code = 'voorbeeld'"
+                     ).fetchone()
+    assert (row["register_export"], row["register_export_scope"]) == (False, "full")
+    problems = _problems(tmp_path, lambda d: _first_connection(d).update(register_export="partly"))
+    assert any(p.startswith("tenants[0].connections[0].register_export: 'partly' is not one of") for p in problems)

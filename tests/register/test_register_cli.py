@@ -62,3 +62,29 @@ def test_doubts_listed_and_resolved(db, connection, capsys):
     assert main(["register", "doubts", "gemeente_t", "--resolve", doubt_id, "--note", "live check: subscribed"]) == 0
     assert main(["register", "doubts", "gemeente_t"]) == 0
     assert "no open doubts" in capsys.readouterr().out
+
+
+def test_population_hand_in_and_split_report(db, connection, capsys, tmp_path):
+    _build(db, connection)
+    assert main(["register", "report", "gemeente_t", "--from", "2026-01-01", "--to", "2026-03-01",
+                 "--population"]) == 1
+    assert "has no population yet" in capsys.readouterr().err
+    listing = tmp_path / "inwoners.csv"
+    listing.write_text(f"bsn\n{A}\n{A}\n")
+    assert main(["register", "population", "gemeente_t", "--hand-in", str(listing)]) == 0
+    out = capsys.readouterr().out
+    assert "population version 1 (full)" in out and "2 rows, 1 rejected, +1 -0, 1 BSNs now" in out
+    assert "row 3: the BSN is also on row 2" in out
+    assert main(["register", "population", "gemeente_t"]) == 0
+    assert "version   1" in capsys.readouterr().out
+    assert main(["register", "report", "gemeente_t", "--from", "2026-01-01", "--to", "2026-03-01",
+                 "--population", "--bsns"]) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        "gemeente_t (population version 1, 1 BSNs), from 2026-01-01 to 2026-03-01 (inclusive):",
+        "  in the population: 1 sign-ups and 0 sign-offs", "  outside it: 1 sign-ups and 1 sign-offs",
+        f"sign-up,in,{A}", f"sign-up,outside,{B}", f"sign-off,outside,{B}"]
+    assert main(["register", "report", "gemeente_t", "--on", "2026-02-01", "--population"]) == 0
+    assert "1 in the population, 1 outside it" in capsys.readouterr().out
+    listing.write_text(f"bsn;tekst\n{A};x\n")
+    assert main(["register", "population", "gemeente_t", "--hand-in", str(listing)]) == 1
+    assert "one column of BSNs only" in capsys.readouterr().err

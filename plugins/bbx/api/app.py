@@ -12,8 +12,9 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from bbx.api import errors, pages, routes
+from bbx.api import population as population_routes
 from bbx.api.errors import ApiError
-from bbx.api.limits import MAX_REQUEST_BYTES
+from bbx.api.limits import MAX_POPULATION_REQUEST_BYTES, MAX_REQUEST_BYTES, POPULATION_PATH_SUFFIX
 
 API_DESCRIPTION = f"""BBX's web service for tenants' systems: send messages to citizens' MijnOverheid
 Berichtenbox, follow each submission to its outcome per BSN, look up a BSN, and fetch reports.
@@ -55,8 +56,11 @@ class LimitBody:
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
+        max_bytes = self.max_bytes
+        if scope.get("path", "").endswith(POPULATION_PATH_SUFFIX):  # a population list may be ~1 M BSNs
+            max_bytes = max(max_bytes, MAX_POPULATION_REQUEST_BYTES)
         length = dict(scope.get("headers") or []).get(b"content-length")
-        if length is not None and length.isdigit() and int(length) > self.max_bytes:
+        if length is not None and length.isdigit() and int(length) > max_bytes:
             exc = RequestTooLarge()
             response = JSONResponse({"error": exc.as_dict()}, status_code=413, headers={"Connection": "close"})
             return await response(scope, receive, send)
@@ -67,7 +71,7 @@ class LimitBody:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_bytes:
+                if received > max_bytes:
                     raise RequestTooLarge()
             return message
 
@@ -164,6 +168,7 @@ def create_app() -> FastAPI:
         return {"status": "ok", "app": "bbx", "api_version": "1"}
 
     app.include_router(routes.router)
+    app.include_router(population_routes.router)
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
     return app

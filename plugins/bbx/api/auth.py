@@ -39,6 +39,7 @@ class Principal:
     tenant_code: str | None
     label: str  # for people: who is signed in
     via: str  # 'api_key' | 'session' | 'airflow'
+    scope: str = "full"  # 'full' | 'person_view' (bbx.store.api_keys)
 
     @property
     def is_operator(self) -> bool:
@@ -48,7 +49,7 @@ class Principal:
     def from_owner(cls, owner: api_keys.KeyOwner, via: str) -> Principal:
         who = owner.tenant_code if owner.role == "tenant" else "operator"
         return cls(owner.actor, owner.role, owner.tenant_id, owner.tenant_code,
-                   f"{owner.name} ({who}, key {owner.prefix})", via)
+                   f"{owner.name} ({who}, key {owner.prefix})", via, owner.scope)
 
 
 def get_conn():
@@ -96,13 +97,37 @@ def page_principal(request: Request, conn, *, method: str = "GET") -> Principal 
     token = request.cookies.get(SESSION_COOKIE)
     if token:
         owner = api_keys.session_owner(conn, token)
-        if owner is not None:
+        if owner is not None and owner.scope == "full":
             return Principal.from_owner(owner, via="session")
     return _airflow_principal(request, method)
 
 
 def api_principal(request: Request, conn: ConnDep) -> Principal:
-    """FastAPI dependency of every web-service endpoint."""
+    """FastAPI dependency of every web-service endpoint (but the person view)."""
+    principal = _key_or_page_principal(request, conn)
+    if principal.scope != "full":
+        raise ApiError(403, "key_scope",
+                       f"This API key has scope {principal.scope!r}: it may only call the person view "
+                       "(POST /api/v1/connections/{connection}/person-view).")
+    return principal
+
+
+def person_view_principal(request: Request, conn: ConnDep) -> Principal:
+    """FastAPI dependency of the person view: a key with scope ``person_view`` only."""
+    key = key_from_headers(request)
+    if key is None:
+        raise ApiError(401, "unauthenticated",
+                       "No API key: send it as 'Authorization: Bearer <key>' (or in the X-API-Key header).",
+                       headers={"WWW-Authenticate": "Bearer"})
+    principal = _key_or_page_principal(request, conn)
+    if principal.scope != "person_view":
+        raise ApiError(403, "key_scope",
+                       "The person view needs an API key with scope 'person_view' (bbx api-key create --tenant "
+                       "CODE --scope person_view): give the BRP system its own key.")
+    return principal
+
+
+def _key_or_page_principal(request: Request, conn) -> Principal:
     key = key_from_headers(request)
     if key is not None:
         owner = api_keys.authenticate(conn, key)

@@ -2,6 +2,7 @@
 
     bbx api-key create --tenant CODE [--name NAME]   a key for one tenant (shown once)
     bbx api-key create --operator [--name NAME]      an operator key: sees every tenant
+        [--scope person_view]                        only the person view (a BRP system)
     bbx api-key list                                 keys (prefix, tenant, role, last used)
     bbx api-key revoke PREFIX                        revoke a key and end its page sessions
 """
@@ -19,7 +20,7 @@ def _create(args) -> int:
     try:
         with db.transaction() as conn:
             new = api_keys.create_key(conn, tenant_code=args.tenant, operator=args.operator, name=name,
-                                      created_by=f"cli:{getpass.getuser()}")
+                                      created_by=f"cli:{getpass.getuser()}", scope=args.scope)
     except api_keys.UnknownTenant as exc:
         print(exc, file=sys.stderr)
         return 2
@@ -39,7 +40,7 @@ def _list(args) -> int:
     for r in rows:
         state = f"revoked {r['revoked_at']:%Y-%m-%d}" if r["revoked_at"] else "active"
         used = f"{r['last_used_at']:%Y-%m-%d %H:%M}" if r["last_used_at"] else "never"
-        print(f"{r['prefix']}  {r['role']:<8} {r['tenant'] or '-':<20} {state:<18} last used {used:<16} {r['name']}")
+        print(f"{r['prefix']}  {r['role']:<8} {r['scope']:<11} {r['tenant'] or '-':<20} {state:<18} last used {used:<16} {r['name']}")
     return 0
 
 
@@ -61,6 +62,8 @@ def add_parser(sub) -> None:
     who.add_argument("--tenant", help="tenant code: the key sees only this tenant's connections")
     who.add_argument("--operator", action="store_true", help="an operator key: sees every tenant")
     create.add_argument("--name", help="what the key is for (e.g. 'zaaksysteem productie')")
+    create.add_argument("--scope", choices=("full", "person_view"), default="full",
+                        help="full (default) or person_view: only the person view of a BRP system")
     create.set_defaults(func=_create)
     keys.add_parser("list", help="list keys").set_defaults(func=_list)
     revoke = keys.add_parser("revoke", help="revoke a key")

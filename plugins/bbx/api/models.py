@@ -184,6 +184,7 @@ class SubmissionLogEntry(BaseModel):
     closed_at: datetime | None
     counts: dict[str, int]
     files: list[SubmissionFile]
+    kind: str = Field("messages", description="messages, or population: a population list (never sent)")
 
 
 class SubmissionLog(BaseModel):

@@ -27,7 +27,7 @@ from bbx.api.limits import MAX_BSNS_PER_CALL
 from bbx.domain import bsn as bsn_rules
 from bbx.domain import limits
 from bbx.domain.outcomes import Outcome
-from bbx.store import api_keys, lookup, register, reports
+from bbx.store import api_keys, lookup, population, register, reports
 
 log = logging.getLogger(__name__)
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
@@ -108,6 +108,8 @@ async def login(request: Request, conn: ConnDep):
 
     def check():
         owner = api_keys.authenticate(conn, key)
+        if owner is not None and owner.scope != "full":  # a person-view key (a BRP system) has no pages
+            owner = None
         token = api_keys.start_session(conn, owner) if owner else None
         conn.commit()
         return token
@@ -361,10 +363,12 @@ def reports_page(request: Request, conn: ConnDep, connection: str = "", start: d
             undelivered = reports.undelivered_per_message_type(conn, row["id"], start, end)
             subscribed = register.subscribed_on(conn, row["id"], on)
             changes = register.changes(conn, row["id"], start, end)
+            people = population.current(conn, row["id"])  # issue 16: split by the population
+            split = population.changes_split(conn, row["id"], start, end) if people else None
             sent_series = ("delivered", "not subscribed", "failed", "awaiting result")
             context["report"] = {
                 "connection": row, "sent": sent, "undelivered": undelivered,
-                "subscribed": subscribed["count"], "changes": changes,
+                "subscribed": subscribed["count"], "changes": changes, "population": people, "split": split,
                 "sent_chart": charts.stacked_bars(
                     f"Messages sent per message type, {start} to {end}",
                     [(f"{r['message_type']} {r['name']}", [r["delivered"], r["not_subscribed"], r["failed"],

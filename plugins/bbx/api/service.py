@@ -82,7 +82,8 @@ def message_type_json(t: dict) -> dict:
 def submission_status(conn, sub: dict) -> dict:
     counts = submissions.outcome_counts(conn, sub["id"])
     rows = sub["rows_handed_in"] or 0
-    check = outcomes.reconcile(rows, counts) if sub["status"] != "rejected" else None
+    population = sub.get("kind") == "population"  # a population list (issue 16): no messages to reconcile
+    check = outcomes.reconcile(rows, counts) if sub["status"] != "rejected" and not population else None
     return {
         "id": sub["id"],
         "connection": sub["connection"],
@@ -99,7 +100,9 @@ def submission_status(conn, sub: dict) -> dict:
         "counts": counts,
         "final": sum(counts[o] for o in submissions.FINAL_OUTCOMES),
         "reconciled": check is not None and check.complete,
-        "reconciliation": check.explanation if check is not None else sub["status_reason"],
+        "reconciliation": check.explanation if check is not None else (
+            "a population list: nothing of it is sent" if population and sub["status"] != "rejected"
+            else sub["status_reason"]),
         "closed_at": sub["closed_at"],
         "files": lookup.submission_files(conn, sub["id"]),
     }

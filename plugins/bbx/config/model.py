@@ -18,7 +18,7 @@ import jsonschema
 import yaml
 
 from bbx import settings
-from bbx.domain import limits
+from bbx.domain import limits, population
 from bbx.domain.attachments import inspect_pdf
 
 
@@ -64,6 +64,7 @@ class ConnectionSpec:
     sftp_folder: str
     retention_days: int
     register_export: bool
+    register_export_scope: str  # 'full' | 'population' (bbx.domain.population.export_scope)
     register_stale_after_hours: int
     active: bool
     standard_attachments: tuple[StandardAttachmentSpec, ...]
@@ -174,7 +175,8 @@ def _resolve_tenants(document: dict, base: Path, problems: list[str]):
                     sender_code=conn["sender_code"], cpa_id=conn["cpa_id"],
                     sftp_folder=conn["sftp_folder"].rstrip("/"),
                     retention_days=conn.get("retention_days", 90),
-                    register_export=conn.get("register_export", False),
+                    register_export=population.export_scope(conn.get("register_export", False))[0],
+                    register_export_scope=population.export_scope(conn.get("register_export", False))[1],
                     register_stale_after_hours=conn.get("register_stale_after_hours", 36),
                     active=conn.get("active", True), pdfa=conn.get("pdfa", "warn"),
                     standard_attachments=tuple(attachments), message_types=tuple(message_types),

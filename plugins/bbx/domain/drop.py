@@ -37,6 +37,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from bbx.domain import bsn as bsn_rules
+from bbx.domain import population
 from bbx.domain.limits import MAX_MESSAGE_TYPE_CODE_CHARS, MAX_PERSONAL_ATTACHMENTS_PER_MESSAGE
 
 PROTOCOL = "bbx-drop/1"
@@ -117,6 +118,8 @@ class Manifest:
     pdfs_per_bsn: PdfRule | None = None  # None: 1-2 when the drop has PDFs, else 0
     separator: str | None = None  # None: detected per list file
     files: tuple[ManifestFile, ...] | None = None  # None for READY (everything present)
+    drop_kind: str = "messages"  # "messages" | "population" (bbx.domain.population)
+    mode: str | None = None  # a population list: "full" | "additions" | "removals"
 
     def pdf_rule(self, drop_has_pdfs: bool) -> PdfRule:
         if self.pdfs_per_bsn is not None:
@@ -177,20 +180,21 @@ def parse_manifest(name: str, data: bytes) -> Manifest:
     if not isinstance(doc, dict):
         raise ManifestError(f"{name} must hold one JSON object {{...}}")
     problems: list[str] = []
-    known = {"protocol", "drop_id", "message_type", "pdfs_per_bsn", "separator", "files", "comment"}
+    known = {"protocol", "drop_id", "message_type", "pdfs_per_bsn", "separator", "files", "comment", "kind", "mode"}
     unknown = sorted(set(doc) - known)
     if unknown:
         problems.append(f"unknown field(s) {', '.join(map(repr, unknown))} (known: {', '.join(sorted(known))})")
     if doc.get("protocol") != PROTOCOL:
         problems.append(f"\"protocol\" must be {PROTOCOL!r}, found {doc.get('protocol')!r}")
-    message_type = _message_type(doc.get("message_type"), problems)
+    kind, mode = _kind_mode(doc.get("kind"), doc.get("mode"), doc.get("message_type"), problems)
+    message_type = "" if kind == population.KIND_POPULATION else _message_type(doc.get("message_type"), problems)
     drop_id = _drop_id(doc.get("drop_id"), problems)
     rule = _rule(doc.get("pdfs_per_bsn"), problems)
     separator = _separator(doc.get("separator"), problems)
     files = _files(doc.get("files"), problems)
     if problems:
         raise ManifestError(f"{name} is not a valid {PROTOCOL} manifest: " + "; ".join(problems))
-    return Manifest(name, "manifest", message_type, drop_id, rule, separator, files)
+    return Manifest(name, "manifest", message_type, drop_id, rule, separator, files, kind, mode)
 
 
 def parse_ready(name: str, data: bytes) -> Manifest:
@@ -208,19 +212,33 @@ def parse_ready(name: str, data: bytes) -> Manifest:
         if not sep or not key:
             problems.append(f"line {number} is not 'key: value'")
             continue
-        if key not in ("message_type", "drop_id", "pdfs_per_bsn", "separator"):
-            problems.append(f"line {number}: unknown key {key!r} (known: message_type, drop_id, pdfs_per_bsn, separator)")
+        if key not in ("message_type", "drop_id", "pdfs_per_bsn", "separator", "kind", "mode"):
+            problems.append(f"line {number}: unknown key {key!r} "
+                            "(known: message_type, drop_id, pdfs_per_bsn, separator, kind, mode)")
             continue
         if key in values:
             problems.append(f"line {number}: {key} given twice")
         values[key] = value.strip()
-    message_type = _message_type(values.get("message_type"), problems)
+    kind, mode = _kind_mode(values.get("kind"), values.get("mode"), values.get("message_type"), problems)
+    message_type = "" if kind == population.KIND_POPULATION else _message_type(values.get("message_type"), problems)
     drop_id = _drop_id(values.get("drop_id") or None, problems)
     rule = _rule(values.get("pdfs_per_bsn") or None, problems)
     separator = _separator(values.get("separator") or None, problems)
     if problems:
         raise ManifestError(f"{name} is not a valid ready marker: " + "; ".join(problems))
-    return Manifest(name, "ready", message_type, drop_id, rule, separator, None)
+    return Manifest(name, "ready", message_type, drop_id, rule, separator, None, kind, mode)
+
+
+def _kind_mode(kind: object, mode: object, message_type: object, problems: list[str]) -> tuple[str, str | None]:
+    """``kind`` (messages | population) and, for a population list, its ``mode``."""
+    kind = population.parse_kind(kind, problems)
+    if kind != population.KIND_POPULATION:
+        if mode not in (None, ""):
+            problems.append("\"mode\" is only for a population list (kind: population)")
+        return kind, None
+    if message_type not in (None, ""):
+        problems.append("a population list (kind: population) has no message_type: it is never sent")
+    return kind, population.parse_mode(mode, problems)
 
 
 def _message_type(value: object, problems: list[str]) -> str:

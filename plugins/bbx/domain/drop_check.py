@@ -259,6 +259,20 @@ class DropCheck:
                     continue
             yield self._check_row(number, source_name, row, message_type, standard, standard_only, already)
 
+    def check_bsn_rows(self) -> Iterator[RowResult]:
+        """Every row of a BSN-only list (a population, bbx.domain.population): the BSN rules
+        and "each BSN once" only, nothing is sent. The common row (a valid 9-digit BSN as
+        written, its first occurrence) is accepted without a second look."""
+        if not self._scanned:
+            raise RuntimeError("call scan() first")
+        standard, first_row = att.StandardSet((), None), self.first_row
+        for number, source_name, row in self.raw_rows():
+            fields = row.fields
+            if len(fields) == 1 and first_row.get(fields[0]) == number:
+                yield RowResult(number, source_name, row, fields[0], [])
+                continue
+            yield self._check_row(number, source_name, row, None, standard, None, {})
+
     def _check_row(self, number: int, source_name: str, row: Row, message_type: MessageTypeInfo | None,
                    standard: att.StandardSet, standard_only, already: Mapping[str, Earlier]) -> RowResult:
         source = next(s for s in self.sources if s.name == source_name) if len(self.sources) > 1 else self.sources[0]

@@ -99,6 +99,9 @@ def acknowledgement(*, drop: dict, submission: dict, connection_code: str, files
         "notes": drop["notes"],
         "reports": [r for r in drop["reports"] if not r.endswith(".ack.json")],
     }
+    if drop.get("kind") == "population":  # issue 16: a population list, never sent
+        document["kind"] = "population"
+        document["population"] = drop.get("population")
     return (json.dumps(document, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
 
 

@@ -50,11 +50,14 @@ from bbx.domain.drop import (
     parse_marker,
 )
 from bbx.domain.drop_check import DropCheck, MessageTypeInfo, RowResult
+from bbx.domain.population import KIND_POPULATION
+from bbx.intake import population as population_intake
 from bbx.intake import reports, settings
 from bbx.intake import sftp as sftp_folders
 from bbx.intake import store as intake_store
 from bbx.intake.sftp import ConnectionFolders
 from bbx.store import administration, audit, db, handins, submissions
+from bbx.store import population as population_store
 from bbx.store.submissions import NewRow, PersonalAttachment
 
 log = logging.getLogger(__name__)
@@ -160,6 +163,7 @@ def _descriptor(connection_code: str, drop: dict) -> dict:
         "drop_id": drop["id"],
         "submission_id": drop["submission_id"],
         "decision": drop["decision"],
+        "kind": drop["kind"],
         "label": reports.label(drop["name"], drop["submission_id"]),
     }
 
@@ -205,7 +209,10 @@ def receive_drop(drop: dict) -> dict:
             broken = check_manifest(manifest, received)
 
     message_type_code = manifest.message_type if manifest else None
-    print_ = fingerprint(message_type_code or "", received.values())
+    kind = manifest.drop_kind if manifest else "messages"
+    # a population list: its mode is part of what makes it the same drop again
+    print_ = fingerprint(message_type_code or (f"population:{manifest.mode}" if kind == KIND_POPULATION else ""),
+                         received.values())
     with db.transaction() as conn:
         intake_store.lock_connection(conn, connection["id"])
         existing = intake_store.in_flight(conn, connection["id"], name)
@@ -219,6 +226,8 @@ def receive_drop(drop: dict) -> dict:
             submitted_by=f"sftp:{connection['tenant_code']}",
             message_type_id=message_type["id"] if message_type else None,
         )
+        if kind == KIND_POPULATION:
+            population_store.mark_submission(conn, submission.id)
         for item in received.values():
             submissions.record_file(conn, submission.id, file_name=item.name, role=_role(item.name),
                                     size_bytes=item.size, sha256=item.sha256)
@@ -241,10 +250,10 @@ def receive_drop(drop: dict) -> dict:
                 submissions.reject(conn, submission.id, reason=reason, actor=ACTOR)
         conn.execute(
             """INSERT INTO sftp_drops (id, connection_id, name, marker, drop_key, fingerprint, message_type_code,
-                                       submission_id, decision, duplicate_of, problems)
-               VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)""",
+                                       submission_id, decision, duplicate_of, problems, kind)
+               VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)""",
             (drop_id, connection["id"], name, marker, manifest.drop_id if manifest else None, print_,
-             message_type_code, submission.id, decision, duplicate_of, Jsonb(problems)),
+             message_type_code or None, submission.id, decision, duplicate_of, Jsonb(problems), kind),
         )
         audit.record(conn, actor=ACTOR, action="sftp_drop.received", connection_id=connection["id"],
                      submission_id=submission.id,
@@ -352,6 +361,13 @@ def validate_drop(descriptor: dict) -> dict:
             problems.append(DropProblem(missing, "the file disappeared from processing/ after the drop was received"))
         manifest = _manifest_again(local, drop, problems)
         files = [classify(entry, limits) for entry in listing]
+        if manifest.drop_kind == KIND_POPULATION:  # a population list (issue 16): bbx.intake.population
+            if problem := drop_name_problem(name):
+                problems.insert(0, DropProblem(None, problem))
+            written = _validate_population(connection, drop, manifest, files, local, limits, problems, Path(tmp))
+            for report_name, path in written:
+                folders.upload(path, "outbox", report_name)
+            return _validated(descriptor, drop, written)
         check = DropCheck(manifest, files, local.open, limits, pdfa=connection["pdfa"]).scan()
         if problem := drop_name_problem(name):
             problems.insert(0, DropProblem(None, problem))
@@ -375,11 +391,26 @@ def validate_drop(descriptor: dict) -> dict:
             written = _reports_from_db(check, label, Path(tmp), submission_id)
         for report_name, path in written:
             folders.upload(path, "outbox", report_name)
+    return _validated(descriptor, drop, written)
+
+
+def _validated(descriptor: dict, drop: dict, written: list[tuple[str, Path]]) -> dict:
     with db.transaction() as conn:
         intake_store.set_validated(conn, drop["id"], [n for n, _ in written])
         result = _result(conn, intake_store.drop(conn, drop["id"]))
-    log.info("drop %s (submission %s): %s", masked(name), submission_id, result)
+    log.info("drop %s (submission %s): %s", masked(drop["name"]), drop["submission_id"], result)
     return {**descriptor, **result}
+
+
+def _validate_population(connection: dict, drop: dict, manifest: Manifest, files, local: _LocalDrop, limits,
+                         problems: list[DropProblem], folder: Path) -> list[tuple[str, Path]]:
+    scanned, own = population_intake.check(manifest, files, local.open, limits)
+    with db.connect() as conn:
+        status = intake_store.submission(conn, drop["submission_id"])["status"]
+    return population_intake.validate_drop(
+        connection=connection, drop=drop, manifest=manifest, scanned=scanned, problems=problems + own,
+        submission_status=status, label=reports.label(drop["name"], drop["submission_id"]), folder=folder,
+        mask=masked, actor=ACTOR)
 
 
 def _manifest_again(local: _LocalDrop, drop: dict, problems: list[DropProblem]) -> Manifest:
@@ -490,11 +521,15 @@ def _reports_from_db(check: DropCheck, label: str, folder: Path, submission_id: 
 def _result(conn, drop: dict) -> dict:
     submission = intake_store.submission(conn, drop["submission_id"])
     rows = submissions.row_counts(submission["rows_handed_in"], submissions.outcome_counts(conn, drop["submission_id"]))
+    accepted, rejected = rows["accepted"], rows["rejected"]
+    if drop["kind"] == KIND_POPULATION:  # no messages: the rows are population members
+        population, _ = population_intake.ack_counts(conn, drop["submission_id"])
+        rejected, accepted = population["rejected"], 0
     return {
         "status": submission["status"] if drop["decision"] != "duplicate" else "duplicate",
         "rows": rows["handed_in"],
-        "accepted_rows": rows["accepted"],
-        "rejected_rows": rows["rejected"],
+        "accepted_rows": accepted,
+        "rejected_rows": rejected,
     }
 
 
@@ -516,6 +551,9 @@ def acknowledge_drop(descriptor: dict) -> dict:
         submission = intake_store.submission(conn, drop["submission_id"])
         files = intake_store.submission_files(conn, drop["submission_id"])
         counts = submissions.outcome_counts(conn, drop["submission_id"])
+        population = None
+        if drop["kind"] == KIND_POPULATION:
+            counts, population = population_intake.ack_counts(conn, drop["submission_id"])
     label = reports.label(drop["name"], drop["submission_id"])
     written = list(drop["reports"])
     with sftp_folders.session() as client:
@@ -526,7 +564,8 @@ def acknowledge_drop(descriptor: dict) -> dict:
             written.append(notice)
         ack = f"{label}.ack.json"
         written.append(ack)
-        folders.upload(reports.acknowledgement(drop={**drop, "reports": written}, submission=submission,
+        folders.upload(reports.acknowledgement(drop={**drop, "reports": written, "population": population},
+                                               submission=submission,
                                                connection_code=connection["code"], files=files, counts=counts),
                        "outbox", ack)
         if folders.exists("processing", drop["name"]):

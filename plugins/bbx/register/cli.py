@@ -7,6 +7,9 @@
     bbx register report CODE --on DAY [--bsns]     subscribed on a day
     bbx register report CODE --from DAY --to DAY [--bsns]
                                                    sign-ups and sign-offs in a period (inclusive)
+        [--population]                             ... split: in the connection's population and outside it
+    bbx register population CODE [--hand-in FILE [--mode full|additions|removals]]
+                                                   the population's hand-ins (or hand one in)
     bbx register doubts CODE [--resolve ID --note TEXT]
     bbx register export CODE [--day DAY] [--force] write the day's export to the SFTP outbox
 """
@@ -124,6 +127,8 @@ def _report(args) -> int:
     from bbx.store import db
     from bbx.store import register as store
 
+    if args.population:
+        return _population_report(args)
     with db.connect() as conn:
         cid = _connection_id(conn, args.connection)
         if args.on:
@@ -141,6 +146,81 @@ def _report(args) -> int:
     for key, label in (("signup_bsns", "sign-up"), ("signoff_bsns", "sign-off")):
         for bsn in result.get(key, []):
             print(f"{label},{bsn}")
+    return 0
+
+
+def _population_report(args) -> int:
+    from bbx.store import db, population
+
+    with db.connect() as conn:
+        cid = _connection_id(conn, args.connection)
+        current = population.current(conn, cid)
+        if current is None:
+            print(f"{args.connection} has no population yet (bbx register population {args.connection} "
+                  "--hand-in FILE, an SFTP drop of kind population, or the web service)", file=sys.stderr)
+            return 1
+        head = f"{args.connection} (population version {current['version']}, {current['members']:,} BSNs)"
+        if args.on:
+            counts = population.export_counts(conn, cid, args.on)
+            print(f"{head}: subscribed on {args.on}: {counts['subscribed_in_population']:,} in the population, "
+                  f"{counts['subscribed_outside_population']:,} outside it")
+            return 0
+        if not (args.start and args.end):
+            print("give --on DAY, or --from DAY and --to DAY", file=sys.stderr)
+            return 2
+        split = population.changes_split(conn, cid, args.start, args.end, with_bsns=args.bsns)
+    print(f"{head}, from {args.start} to {args.end} (inclusive):")
+    for key, label in (("in_population", "in the population"), ("outside_population", "outside it")):
+        print(f"  {label}: {split[key]['signups']:,} sign-ups and {split[key]['signoffs']:,} sign-offs")
+    for key, where in (("in_population", "in"), ("outside_population", "outside")):
+        for field, label in (("signup_bsns", "sign-up"), ("signoff_bsns", "sign-off")):
+            for bsn in split[key].get(field, []):
+                print(f"{label},{where},{bsn}")
+    return 0
+
+
+def _population(args) -> int:
+    import uuid
+    from pathlib import Path
+
+    from bbx.store import administration, db, population
+
+    with db.connect() as conn:
+        connection = administration.connection_by_code(conn, args.connection)
+        if connection is None:
+            print(f"unknown connection {args.connection!r} (bbx config show)", file=sys.stderr)
+            return 2
+    if args.hand_in:
+        from bbx.intake import population as intake
+
+        path = Path(args.hand_in)
+        if not path.is_file():
+            print(f"{path}: no such file", file=sys.stderr)
+            return 2
+        try:
+            result = intake.hand_in_file(connection, path, file_name=path.name, mode=args.mode, channel="manual",
+                                         external_ref=f"cli-population:{uuid.uuid4()}",
+                                         submitted_by=f"cli:{getpass.getuser()}")
+        except intake.PopulationRefused as exc:
+            print(f"{path}: not handed in (nothing stored):", file=sys.stderr)
+            for problem in exc.problems:
+                print(f"  - {problem}", file=sys.stderr)
+            return 1
+        v = result["population"]
+        print(f"{args.connection}: population version {v['version']} ({v['mode']}) from submission "
+              f"{result['submission_id']}: {v['rows_handed_in']:,} rows, {v['rows_rejected']:,} rejected, "
+              f"+{v['added']:,} -{v['removed']:,}, {v['members']:,} BSNs now")
+        for row in result["rejected_rows"][:20]:
+            print(f"  row {row['row']}: {row['reason']}")
+        return 0
+    with db.connect() as conn:
+        versions = population.versions(conn, connection["id"])
+    if not versions:
+        print(f"{args.connection}: no population handed in")
+    for v in versions:
+        print(f"version {v['version']:>3}  {v['applied_at']:%Y-%m-%d %H:%M}  {v['mode']:<9} submission "
+              f"{v['submission_id']} ({v['channel']}, {v['submitted_by']}): {v['rows_handed_in']:,} rows, "
+              f"{v['rows_rejected']:,} rejected, +{v['added']:,} -{v['removed']:,} = {v['members']:,}")
     return 0
 
 
@@ -200,7 +280,14 @@ def add_parser(sub) -> None:
     report.add_argument("--from", dest="start", type=_day, metavar="DAY")
     report.add_argument("--to", dest="end", type=_day, metavar="DAY")
     report.add_argument("--bsns", action="store_true", help="list the BSNs too")
+    report.add_argument("--population", action="store_true",
+                        help="split by the connection's population (in it / outside it)")
     report.set_defaults(func=_report)
+    people = register.add_parser("population", help="the connection's population (BSNs it serves)")
+    people.add_argument("connection", metavar="CODE")
+    people.add_argument("--hand-in", metavar="FILE", help="hand in a BSN list (one per line)")
+    people.add_argument("--mode", choices=("full", "additions", "removals"), default="full")
+    people.set_defaults(func=_population)
 
     doubts = register.add_parser("doubts", help="BSNs MijnOverheid refused although the register had them")
     doubts.add_argument("connection", metavar="CODE")

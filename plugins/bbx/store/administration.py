@@ -71,7 +71,7 @@ def _apply_connection(conn, tenant_id: int, spec: ConnectionSpec, summary: Apply
         {
             "tenant_id": tenant_id, "name": spec.name, "oin": spec.oin, "sender_code": spec.sender_code,
             "cpa_id": spec.cpa_id, "sftp_folder": spec.sftp_folder, "retention_days": spec.retention_days,
-            "register_export": spec.register_export,
+            "register_export": spec.register_export, "register_export_scope": spec.register_export_scope,
             "register_stale_after_hours": spec.register_stale_after_hours, "active": spec.active,
             "pdfa": spec.pdfa,
         },

@@ -7,6 +7,9 @@ high-entropy key needs no salt or slow hash: guessing it is hopeless either way.
 
 Roles: ``tenant`` keys see and touch only their own tenant's connections; ``operator``
 keys see every tenant (for operators' pages and scripts).
+
+Scopes (issue 16): ``full`` (what the role allows) or ``person_view`` (only the person
+view a BRP system calls: no sending, no reports, no pages).
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ class KeyOwner:
     tenant_id: int | None
     tenant_code: str | None
     name: str
+    scope: str = "full"  # 'full' | 'person_view'
 
     @property
     def actor(self) -> str:
@@ -55,10 +59,16 @@ def sha256(value: str) -> str:
     return hashlib.sha256(value.encode("utf-8")).hexdigest()
 
 
-def create_key(conn, *, tenant_code: str | None, operator: bool, name: str, created_by: str) -> NewKey:
+SCOPES = ("full", "person_view")
+
+
+def create_key(conn, *, tenant_code: str | None, operator: bool, name: str, created_by: str,
+               scope: str = "full") -> NewKey:
     """Create a key for a tenant (``operator=False``) or an operator key (no tenant)."""
     if operator == bool(tenant_code):
         raise ValueError("give a tenant for a tenant key, or operator=True without a tenant")
+    if scope not in SCOPES:
+        raise ValueError(f"unknown key scope {scope!r} (known: {', '.join(SCOPES)})")
     tenant_id = None
     if tenant_code:
         row = conn.execute("SELECT id FROM tenants WHERE code = %s", (tenant_code,)).fetchone()
@@ -76,21 +86,22 @@ def create_key(conn, *, tenant_code: str | None, operator: bool, name: str, crea
             break
     key = f"{KEY_PREFIX}{prefix}_{secrets.token_urlsafe(32)}"
     key_id = conn.execute(
-        """INSERT INTO api_keys (prefix, key_sha256, role, tenant_id, name, created_by)
-           VALUES (%s, %s, %s, %s, %s, %s) RETURNING id""",
-        (prefix, sha256(key), role, tenant_id, name, created_by),
+        """INSERT INTO api_keys (prefix, key_sha256, role, tenant_id, name, created_by, scope)
+           VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING id""",
+        (prefix, sha256(key), role, tenant_id, name, created_by, scope),
     ).fetchone()["id"]
     audit.record(conn, actor=created_by, action="api_key.created", tenant_id=tenant_id,
-                 details={"prefix": prefix, "role": role, "name": name})
-    return NewKey(key, KeyOwner(key_id, prefix, role, tenant_id, tenant_code, name))
+                 details={"prefix": prefix, "role": role, "name": name, "scope": scope})
+    return NewKey(key, KeyOwner(key_id, prefix, role, tenant_id, tenant_code, name, scope))
 
 
-_OWNER_SQL = """SELECT k.id AS key_id, k.prefix, k.role, k.tenant_id, t.code AS tenant_code, k.name
+_OWNER_SQL = """SELECT k.id AS key_id, k.prefix, k.role, k.tenant_id, t.code AS tenant_code, k.name, k.scope
                 FROM api_keys k LEFT JOIN tenants t ON t.id = k.tenant_id"""
 
 
 def _owner(row) -> KeyOwner:
-    return KeyOwner(row["key_id"], row["prefix"], row["role"], row["tenant_id"], row["tenant_code"], row["name"])
+    return KeyOwner(row["key_id"], row["prefix"], row["role"], row["tenant_id"], row["tenant_code"], row["name"],
+                    row["scope"])
 
 
 def authenticate(conn, key: str) -> KeyOwner | None:
@@ -110,7 +121,7 @@ def authenticate(conn, key: str) -> KeyOwner | None:
 
 def list_keys(conn) -> list[dict]:
     return conn.execute(
-        """SELECT k.prefix, k.role, t.code AS tenant, k.name, k.created_by, k.created_at,
+        """SELECT k.prefix, k.role, k.scope, t.code AS tenant, k.name, k.created_by, k.created_at,
                   k.last_used_at, k.revoked_at
            FROM api_keys k LEFT JOIN tenants t ON t.id = k.tenant_id ORDER BY k.created_at, k.id"""
     ).fetchall()

@@ -688,7 +688,8 @@ def unreported_submissions(conn, *, connection_id: int | None = None,
                            submission_ids: Sequence[int] | None = None) -> list[dict]:
     """Closed submissions whose result file is not yet in the tenant's outbox."""
     where, params = ["s.status = 'closed'", "s.results_written_at IS NULL",
-                     "s.channel IN ('sftp', 'manual', 'api')"], []
+                     "s.channel IN ('sftp', 'manual', 'api')",
+                     "s.kind = 'messages'"], []  # a population list (issue 16) has no results
     if connection_id is not None:
         where.append("s.connection_id = %s")
         params.append(connection_id)

@@ -641,15 +641,20 @@ def export_for(conn, connection_id: int, day: date) -> dict | None:
     ).fetchone()
 
 
-def active_register_csv(conn, connection_id: int, day: date, *,
-                        options: str = "FORMAT csv, HEADER") -> Iterator[bytes]:
+def active_register_csv(conn, connection_id: int, day: date, *, options: str = "FORMAT csv, HEADER",
+                        only_population: bool = False) -> Iterator[bytes]:
     """The register as on ``day`` as CSV (header ``bsn,begin_date,end_date``, sorted by
     BSN), streamed in chunks straight from PostgreSQL (COPY TO): constant memory.
-    ``options``: COPY's (the outbox export passes ``bbx.domain.csvfile.COPY_OPTIONS``)."""
+    ``options``: COPY's (the outbox export passes ``bbx.domain.csvfile.COPY_OPTIONS``);
+    ``only_population``: only the BSNs in the connection's population (bbx.store.population)."""
+    from bbx.store.population import MEMBER_OF
+
+    where = f"WHERE {MEMBER_OF.format(c=int(connection_id))}" if only_population else ""
     with conn.cursor().copy(
         f"""COPY (SELECT bsn AS {rules.EXPORT_HEADER[0]}, begin_date AS {rules.EXPORT_HEADER[1]},
                          end_date AS {rules.EXPORT_HEADER[2]}
-                  FROM register_periods_active_on({int(connection_id)}, '{day.isoformat()}'::date)
+                  FROM register_periods_active_on({int(connection_id)}, '{day.isoformat()}'::date) a
+                  {where}
                   ORDER BY bsn)
             TO STDOUT ({options})"""
     ) as copy:

@@ -65,7 +65,7 @@ def submission_log(conn, connection_ids: Sequence[int], start: date, end: date, 
     its state and outcome counts, and every file with its SHA-256. Newest first."""
     subs = conn.execute(
         f"""SELECT s.id, c.code AS connection, s.channel, s.external_ref, s.submitted_by, s.received_at,
-                   mt.code AS message_type, s.status, s.status_reason, s.rows_handed_in, s.closed_at
+                   mt.code AS message_type, s.status, s.status_reason, s.rows_handed_in, s.closed_at, s.kind
             FROM submissions s JOIN connections c ON c.id = s.connection_id
             LEFT JOIN message_types mt ON mt.id = s.message_type_id
             WHERE s.connection_id = ANY(%(cids)s) AND {_in_period('s.received_at')}
