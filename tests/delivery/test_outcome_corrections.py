@@ -143,6 +143,7 @@ def test_answer_lost_after_processing_on_the_last_attempt_ends_delivered_e2e(wor
 
     from bbx.delivery import send
 
+    started = time.time() - 1
     monkeypatch.setenv("BBX_HOOK_BACKOFF", "0.01")
     numbers = bsns(3, seed=64)
     world.subscribe("voorbeeld", numbers)
@@ -171,6 +172,7 @@ def test_answer_lost_after_processing_on_the_last_attempt_ends_delivered_e2e(wor
     # between the two results): empty
     import re as _re
 
-    paper = {int(m.group(1) or 1): f for f in world.outbox("voorbeeld").glob(f"*.s{sid}.undeliverable*.csv")
-             if (m := _re.search(r"undeliverable(?:-v(\d+))?\.csv$", f.name))}
+    # (files this test wrote: the session's SFTP root holds other tests' outboxes too)
+    paper = {int(m.group(1) or 1): f for f in world.outbox("voorbeeld").glob(f"drop_{sid}.s{sid}.undeliverable*.csv")
+             if f.stat().st_mtime >= started and (m := _re.search(r"undeliverable(?:-v(\d+))?\.csv$", f.name))}
     assert paper and read_csv(paper[max(paper)]) == []

@@ -101,7 +101,8 @@ def test_every_outbox_csv_kind_is_formula_safe(tenant, configured):
 
     # 3. the register export
     cid = db.execute("SELECT id FROM connections WHERE code = 'voorbeeld'").fetchone()["id"]
-    db.execute("UPDATE connections SET register_export = true WHERE id = %s", (cid,))
+    db.execute("UPDATE connections SET register_export = true, register_export_scope = 'full' WHERE id = %s",
+                   (cid,))
     refresh = db.execute(
         """INSERT INTO register_refreshes (connection_id, logical_date, kind, request_id, status, snapshot_at,
                                            entries, opened, closed, applied_at)

@@ -49,8 +49,8 @@ def test_demo_population_drop_and_the_export_shows_the_intersection(db, sim, sft
     db.commit()
     exported = export_register("gemeente_t", DAY)
     outbox = sftp / "gemeente-t" / "gemeente_t" / "outbox"
-    lines = (outbox / "register-gemeente_t-2026-11-02.csv").read_text().splitlines()
-    in_export = {line.split(",")[0] for line in lines[1:]}
+    lines = (outbox / "register-gemeente_t-2026-11-02.csv").read_text(encoding="utf-8-sig").splitlines()
+    in_export = {line.split(";")[0] for line in lines[1:]}
     expected = subscribed & set(bsns)
     assert in_export == expected and 0 < len(expected) < len(subscribed)
     companion = json.loads((outbox / "register-gemeente_t-2026-11-02.json").read_text())

@@ -59,7 +59,8 @@ def test_population_export_holds_the_intersection_and_counts_beside_it(db, sftp,
     result = export_register("gemeente_t", DAY)
     outbox = sftp / "gemeente-t" / "gemeente_t" / "outbox"
     content = (outbox / "register-gemeente_t-2026-03-05.csv").read_bytes()
-    assert content == f"bsn,begin_date,end_date\n{A},2026-03-01,2026-04-01\n{C},2026-03-02,\n".encode()
+    # BBX's one outbox dialect (bbx.domain.csvfile): BOM, ';', CR LF
+    assert content == f"\ufeffbsn;begin_date;end_date\r\n{A};2026-03-01;2026-04-01\r\n{C};2026-03-02;\r\n".encode()
     digest = hashlib.sha256(content).hexdigest()
     assert (outbox / "register-gemeente_t-2026-03-05.csv.sha256").read_text() == \
         f"{digest}  register-gemeente_t-2026-03-05.csv\n"
