@@ -54,9 +54,8 @@ def test_planning_always_decides_on_the_register_before_batching():
 
 
 def test_the_batch_builder_reads_only_messages_that_passed_planning():
-    from bbx.store import delivery as store
-
     from bbx.domain import outcomes
+    from bbx.store import delivery as store
 
     sql = inspect.getsource(store.batch_messages)
     assert "m.batch_id = %s" in sql and "m.outcome IN {_IN_FLIGHT}" in sql
