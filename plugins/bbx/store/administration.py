@@ -73,6 +73,7 @@ def _apply_connection(conn, tenant_id: int, spec: ConnectionSpec, summary: Apply
             "cpa_id": spec.cpa_id, "sftp_folder": spec.sftp_folder, "retention_days": spec.retention_days,
             "register_export": spec.register_export,
             "register_stale_after_hours": spec.register_stale_after_hours, "active": spec.active,
+            "approval_threshold": spec.approval_threshold,
         },
     )
     summary.count(action)
