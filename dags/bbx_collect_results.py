@@ -18,7 +18,9 @@ read `GLOBE-R-BV-Result` messages (record, then `processMessage`), resend
 `TechnischProbleem` (same BerichtIDs), close reconciled submissions, write result files.
 Safe to run next to `bbx_deliver`: every step is idempotent. `purge_result_files` removes
 result files older than the connection's retention period from the outboxes (they hold
-BSNs). See `docs/delivery.md`.
+BSNs). `overdue_submissions` alerts (log ERROR + audit `alert.submission_open_too_long`,
+once per submission) for submissions open longer than `BBX_SUBMISSION_OPEN_HOURS` (24).
+See `docs/delivery.md`.
 """
 
 
@@ -43,6 +45,16 @@ def bbx_collect_results():
         return purge_expired_result_files()
 
     purge_result_files()
+
+    @task
+    def overdue_submissions() -> list[int]:
+        """Alert once per submission open longer than BBX_SUBMISSION_OPEN_HOURS (24): those
+        outside a running delivery run have no DAG run for a Deadline Alert to watch."""
+        from bbx.delivery.sweep import report_overdue
+
+        return report_overdue()
+
+    overdue_submissions()
 
 
 bbx_collect_results()

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
 from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable, XComArg, dag, task
 
 from bbx.assets import ACCEPTED_SUBMISSIONS
+from bbx.deadlines import delivery_run_open, when_enabled
 from bbx.delivery import config
 from bbx.domain.localtime import TIMEZONE_NAME
 from bbx.operators.berichtenbox import (
@@ -24,15 +26,17 @@ every 5 minutes (for channels that emit no asset event).
 1. **plan** — takes accepted submissions, decides per message against the BSN register on
    today's date (*not subscribed* is final, never sent), cuts the rest into GLOBE batches
    (≤ 1000 messages, ≤ 100 MB) and the batches into slices. Bulk (SFTP) submissions of a
-   connection whose register is stale, and every submission of a deactivated connection,
-   are **held** (see `check_holds`).
+   connection whose register is stale, every submission of a deactivated connection, and
+   submissions above the connection's `approval_threshold` are **held**.
 2. **send** — one mapped task per slice, in pool `berichtenbox`. A retry or a cleared task
    sends only batches never acknowledged, with the same BatchID/BerichtIDs.
 3. **await_results** — polls `GLOBE-R-BV-Result` messages, deferring in between; resends
    `TechnischProbleem`; closes each submission when *rejected + not subscribed + delivered
    + failed = rows handed in*; writes the result file and undeliverable list to the outbox.
-4. **check_holds** — fails, with the reason, when a submission is held (stale register,
-   deactivated connection).
+4. **request_review** — a hold seen for the first time triggers one `bbx_review` run: the
+   submission waits under *Required actions* for a person to approve or reject it. A held
+   submission does not make this run fail (it is not an error of this run), and is not
+   asked about again.
 
 Reruns: clear a failed task, or the whole run; see `docs/delivery.md`. Technical failures
 after an outage: trigger `bbx_redeliver`.
@@ -49,6 +53,7 @@ after an outage: trigger `bbx_redeliver`.
     catchup=False,
     max_active_runs=64,  # runs waiting for results are deferred: cheap; see docs/delivery.md
     doc_md=DOC,
+    deadline=when_enabled(delivery_run_open()),
     tags=["bbx", "delivery"],
     default_args={"owner": "bbx", "retries": 3, "retry_delay": timedelta(minutes=1),
                   "retry_exponential_backoff": 2.0, "max_retry_delay": timedelta(minutes=30)},
@@ -64,14 +69,8 @@ def bbx_deliver():
         planned = plan_run(run_id, max_map_length=conf.getint("core", "max_map_length", fallback=1024))
         ti.xcom_push(key="submissions", value=planned["submissions"])
         ti.xcom_push(key="held", value=planned["held"])
+        ti.xcom_push(key="reviews", value=planned["reviews"])
         return planned["slices"]
-
-    @task(retries=1)
-    def check_holds(held: list[dict]) -> None:
-        """Fail loudly when a submission is held (stale register, deactivated connection)."""
-        from bbx.delivery.plan import explain_holds
-
-        explain_holds(held)
 
     planned = plan()
     sent = BerichtenboxOperator.partial(
@@ -83,7 +82,15 @@ def bbx_deliver():
         trigger_rule="none_failed",
     )
     sent >> results
-    check_holds(XComArg(planned.operator, key="held"))
+    @task
+    def new_holds(reviews: list[dict]) -> list[dict]:
+        """Holds seen for the first time (each asks a person once), as trigger arguments."""
+        return reviews
+
+    # one bbx_review run per new hold; the run id is the review's, so asking twice is a no-op
+    TriggerDagRunOperator.partial(
+        task_id="request_review", trigger_dag_id="bbx_review", skip_when_already_exists=True,
+    ).expand_kwargs(new_holds(XComArg(planned.operator, key="reviews")))
 
 
 bbx_deliver()

@@ -6,6 +6,7 @@ from datetime import datetime, timedelta
 
 from airflow.sdk import Param, XComArg, dag, task
 
+from bbx.deadlines import delivery_run_open, when_enabled
 from bbx.delivery import config
 from bbx.operators.berichtenbox import (
     SLICE_LABEL_TEMPLATE,
@@ -48,6 +49,7 @@ PARAMS = {
     catchup=False,
     params=PARAMS,
     doc_md=DOC,
+    deadline=when_enabled(delivery_run_open()),
     tags=["bbx", "delivery", "operations"],
     default_args={"owner": "bbx", "retries": 2, "retry_delay": timedelta(minutes=1)},
 )
@@ -56,17 +58,21 @@ def bbx_redeliver():
     def prepare(params=None, ti=None, run_id=None) -> list[dict]:
         """Reopen the chosen messages and plan them into new batches."""
         from airflow.sdk.configuration import conf
+        from airflow.sdk.exceptions import AirflowFailException
 
         from bbx.delivery.plan import plan_redelivery
 
         if not params.get("submission_id"):
-            raise ValueError("give the submission id in the trigger form")
-        planned = plan_redelivery(
-            run_id, int(params["submission_id"]), include_failed=bool(params["retry_failed"]),
-            failed_codes=list(params.get("codes") or []) or None, include_stuck=bool(params["retry_stuck"]),
-            stuck_minutes=int(params["stuck_minutes"]), actor=f"bbx_redeliver:{run_id}",
-            max_map_length=conf.getint("core", "max_map_length", fallback=1024),
-        )
+            raise AirflowFailException("give the submission id in the trigger form")
+        try:
+            planned = plan_redelivery(
+                run_id, int(params["submission_id"]), include_failed=bool(params["retry_failed"]),
+                failed_codes=list(params.get("codes") or []) or None, include_stuck=bool(params["retry_stuck"]),
+                stuck_minutes=int(params["stuck_minutes"]), actor=f"bbx_redeliver:{run_id}",
+                max_map_length=conf.getint("core", "max_map_length", fallback=1024),
+            )
+        except (LookupError, ValueError) as exc:  # unknown submission, wrong status: no retry helps
+            raise AirflowFailException(str(exc)) from None
         ti.xcom_push(key="submissions", value=planned["submissions"])
         ti.xcom_push(key="summary", value=planned["summary"])
         return planned["slices"]

@@ -33,6 +33,7 @@ from airflow.sdk import CronTriggerTimetable, Param, dag, task, task_group
 
 from bbx.assets import REGISTER_REFRESHED
 from bbx.domain.localtime import TIMEZONE_NAME
+from bbx.deadlines import REGISTER_APPLIED_BY_9, when_enabled
 from bbx.domain.register import ANSWER_TIMEOUT
 
 POKE_SECONDS = float(os.environ.get("BBX_REGISTER_POKE_SECONDS", "300"))
@@ -107,6 +108,7 @@ def refresh(connection: dict):
     },
     tags=["bbx", "register"],
     doc_md=__doc__,
+    deadline=when_enabled(REGISTER_APPLIED_BY_9),  # not applied by 09:00 Europe/Amsterdam: an alert
 )
 def bbx_register_refresh():
     refresh.expand(connection=active_connections())

@@ -60,6 +60,9 @@ os.environ.update(
         "BBX_DATABASE_URL": TEMPLATE_URL,
         "BBX_DATA_DIR": str(_TMP / "data"),
         "BBX_KEY_FILE": str(_TMP / "keys" / "content.key"),
+        # dag.test() cannot finish runs of DAGs with Deadline Alerts (bbx/deadlines.py);
+        # tests/delivery/test_delivery_alerts.py turns them on to check them
+        "BBX_DEADLINE_ALERTS": "0",
     }
 )
 

@@ -58,12 +58,12 @@ class DeliveryWorld:
 
     # ------------------------------------------------------------------ submissions
     def submit(self, code: str, type_code: str, rows: list[submissions.NewRow], *, channel: str = "sftp",
-               external_ref: str | None = None) -> int:
+               external_ref: str | None = None, submitted_by: str = "test") -> int:
         c = self.connections[code]
         conn = self.db
         sub = submissions.open_submission(
             conn, connection_id=c.id, channel=channel, external_ref=external_ref or f"drop-{uuid.uuid4().hex[:8]}",
-            submitted_by="test", message_type_id=c.types[type_code],
+            submitted_by=submitted_by, message_type_id=c.types[type_code],
         )
         submissions.add_rows(conn, sub.id, connection_code=code, connection_id=c.id,
                              message_type_id=c.types[type_code], rows=rows)

@@ -54,7 +54,7 @@ def test_bbx_deliver_runs_plan_send_results(world, airflow_db, short_waits):
     assert states["plan"] == ["success"] and states["await_results"] == ["success"]
     assert states["send"] == ["success"]  # 2 + 1 batches: one slice
     (label,) = [ti.rendered_map_index for ti in run.get_task_instances() if ti.task_id == "send"]
-    assert label == f"slice 1/1: submissions {a}-{b} (3 batches)"
+    assert label == f"slice 1/1: voorbeeld+pf_metaal, submissions {a}-{b} (3 batches)"
 
     assert world.counts(a)["delivered"] == 2000 and world.counts(a)["not_subscribed"] == 300
     assert world.counts(b)["delivered"] == 50 and world.counts(b)["not_subscribed"] == 10

@@ -97,7 +97,7 @@ def test_batches_of_at_most_1000_with_deterministic_ids_and_reruns(tenants):
     assert again["slices"] == planned["slices"]
     # another run takes nothing (the submission is already being delivered)
     other = plan.plan_run("run-2", max_map_length=1024, url=tenants.url, day=DAY)
-    assert other == {"submissions": [], "slices": [], "held": []}
+    assert other == {"submissions": [], "slices": [], "held": [], "reviews": []}
     # after one batch is acknowledged, a rerun's slices hold only the other two
     store.mark_sent(tenants.db, batch_ids[0], ebms_message_id="e1", size_bytes=10)
     tenants.db.commit()
@@ -120,16 +120,25 @@ def test_stale_register_holds_bulk_sends_but_not_manual_ones(tenants):
     assert planned["submissions"] == [manual]
     assert [h["submission"] for h in planned["held"]] == [bulk]
     assert tenants.status(bulk) == "accepted"
-    with pytest.raises(RuntimeError, match=rf"(?s)submission {bulk} \(connection voorbeeld\): the register .* is stale.*next bbx_deliver run"):
-        plan.explain_holds(planned["held"])
+    assert planned["held"][0]["kinds"] == ["stale_register"]
+    # the hold becomes one request for a person (a bbx_review run), with its reason
+    (review,) = planned["reviews"]
+    assert review["trigger_run_id"].startswith("review__") and review["conf"]["submission_id"] == bulk
+    assert "is stale" in review["conf"]["body"] and "bbx register acknowledge voorbeeld" in review["conf"]["body"]
     held = db.execute("SELECT count(*) AS n FROM audit_log WHERE action = 'delivery.held'").fetchone()["n"]
-    plan.plan_run("run-2", max_map_length=1024, url=tenants.url, day=DAY)
+    again = plan.plan_run("run-2", max_map_length=1024, url=tenants.url, day=DAY)
     assert db.execute("SELECT count(*) AS n FROM audit_log WHERE action = 'delivery.held'").fetchone()["n"] == held
+    assert [h["submission"] for h in again["held"]] == [bulk] and again["reviews"] == []  # asked once
 
+    # the CLI's acknowledgement is the second way in; the open review is withdrawn
     register.acknowledge_stale(db, c.id, by="operator", reason="refresh service down, sending anyway")
     db.commit()
     later = plan.plan_run("run-3", max_map_length=1024, url=tenants.url, day=DAY)
     assert later["submissions"] == [bulk] and later["held"] == []
+    decided = db.execute("SELECT decision, decided_by FROM submission_reviews WHERE submission_id = %s",
+                         (bulk,)).fetchall()
+    db.commit()
+    assert decided == [{"decision": "withdrawn", "decided_by": "bbx-delivery"}]
 
 
 def test_a_deactivated_connection_holds_every_channel_until_reactivated(tenants):
@@ -142,8 +151,7 @@ def test_a_deactivated_connection_holds_every_channel_until_reactivated(tenants)
     planned = plan.plan_run("run-1", max_map_length=1024, url=tenants.url, day=DAY)
     assert planned["submissions"] == [] and [h["submission"] for h in planned["held"]] == [api]
     assert "connection voorbeeld is deactivated" in planned["held"][0]["reason"]
-    with pytest.raises(RuntimeError, match=rf"submission {api} \(connection voorbeeld\): connection voorbeeld is deactivated"):
-        plan.explain_holds(planned["held"])
+    assert [r["conf"]["kind"] for r in planned["reviews"]] == ["inactive_connection"]
     assert tenants.status(api) == "accepted"
 
     db.execute("UPDATE connections SET active = true WHERE code = 'voorbeeld'")

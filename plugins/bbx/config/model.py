@@ -70,6 +70,7 @@ class ConnectionSpec:
     standard_attachments: tuple[StandardAttachmentSpec, ...]
     message_types: tuple[MessageTypeSpec, ...]
     pdfa: str = "warn"  # personal PDFs that are not PDF/A: "warn" (note) or "strict" (refused)
+    approval_threshold: int | None = None  # more messages: a second person approves (four-eyes)
 
 
 @dataclass(frozen=True)
@@ -180,6 +181,7 @@ def _resolve_tenants(document: dict, base: Path, problems: list[str]):
                     register_stale_after_hours=conn.get("register_stale_after_hours", 36),
                     active=conn.get("active", True), pdfa=conn.get("pdfa", "warn"),
                     standard_attachments=tuple(attachments), message_types=tuple(message_types),
+                    approval_threshold=conn.get("approval_threshold"),
                 )
             )
         yield TenantSpec(tenant["code"], tenant["name"], tuple(connections))

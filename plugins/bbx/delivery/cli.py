@@ -2,6 +2,8 @@
 
     bbx delivery status [SUBMISSION ...]   open submissions (or the ones named) with their
                                            counts, held reasons and batches without a result
+    bbx delivery approve REVIEW --by NAME  approve a held submission (the second way in,
+    bbx delivery reject REVIEW --by NAME   next to Airflow's Required actions; bbx_review)
 """
 
 from __future__ import annotations
@@ -10,13 +12,14 @@ import argparse
 
 
 def _status(args) -> int:
-    from bbx.store import db
+    from bbx.store import db, holds
     from bbx.store import delivery as store
 
     with db.connect() as conn:
         ids = args.submission or store.open_submission_ids(conn)
         rows = store.progress(conn, ids)
         waiting = store.batches_waiting(conn, ids)
+        reviews = holds.open_reviews(conn, ids)
     if not rows:
         print("no open submissions")
         return 0
@@ -29,10 +32,27 @@ def _status(args) -> int:
               f"{r['failed']:>7}  {open_:>7}")
         if r["delivery_held"]:
             print(f"{'':>12}held: {r['delivery_held']}")
+        for rv in reviews.get(r["id"], []):
+            print(f"{'':>12}waiting for a decision: review {rv['id']} ({rv['kind']}, asked "
+                  f"{rv['requested_at']:%Y-%m-%d %H:%M}): Airflow Required actions (bbx_review), or "
+                  f"bbx delivery approve|reject {rv['id']} --by NAME")
         for b in waiting.get(r["id"], []):
             print(f"{'':>12}batch {b['batch_number']} ({b['id']}, {b['kind']}): {b['status']}, "
                   f"{b['message_count']} messages, sent {b['sent_at'] or '-'}"
                   + (f", last error: {b['last_error']}" if b["last_error"] else ""))
+    return 0
+
+
+def _decide(args) -> int:
+    from bbx.delivery import holds
+
+    try:
+        outcome = holds.decide(args.review, approve=args.action == "approve", by=args.by, note=args.note)
+    except (LookupError, holds.ApprovalRefused) as exc:
+        print(f"error: {exc}")
+        return 2
+    print(f"review {outcome.review_id} (submission {outcome.submission_id}): {outcome.decision}"
+          + (f", {outcome.messages_rejected} message(s) not sent" if outcome.messages_rejected else ""))
     return 0
 
 
@@ -43,3 +63,9 @@ def add_parser(sub) -> None:
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     status.add_argument("submission", nargs="*", type=int, help="submission ids (default: every open one)")
     status.set_defaults(func=_status)
+    for action in ("approve", "reject"):
+        decide = delivery.add_parser(action, help=f"{action} a held submission (its review id: bbx delivery status)")
+        decide.add_argument("review", type=int, help="the review id (also in the bbx_review run id review__<id>)")
+        decide.add_argument("--by", required=True, help="your name: recorded in the audit log")
+        decide.add_argument("--note", help="why")
+        decide.set_defaults(func=_decide)

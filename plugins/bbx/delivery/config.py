@@ -26,6 +26,20 @@ POOL_SLOTS_DEFAULT = 4
 RESULT_POLL_SECONDS = float(os.environ.get("BBX_RESULT_POLL_SECONDS", "30"))
 RESULT_WAIT_HOURS = float(os.environ.get("BBX_RESULT_WAIT_HOURS", "12"))
 
+
+def result_wait_hours() -> float:
+    """``BBX_RESULT_WAIT_HOURS`` read when the task runs (the worker's environment)."""
+    return float(os.environ.get("BBX_RESULT_WAIT_HOURS", RESULT_WAIT_HOURS))
+
+# The sweep for messages acknowledged without a result (bbx_sweep_stuck): after this
+# many minutes they are sent again (same BerichtIDs), up to MAX_SEND_ATTEMPTS sends.
+STUCK_AFTER_MINUTES = 240
+
+
+def stuck_after_minutes() -> int:
+    return int(os.environ.get("BBX_STUCK_AFTER_MINUTES", STUCK_AFTER_MINUTES))
+
+
 # Inbound messages fetched per getUnprocessedMessageIds call.
 RESULT_FETCH_SIZE = 100
 

@@ -14,8 +14,16 @@ from datetime import date, datetime
 
 from bbx.delivery import config
 from bbx.domain.delivery import plan_slices
+from bbx.domain.holds import (
+    HoldKind,
+    four_eyes_reason,
+    needs_four_eyes,
+    review_request,
+    review_run_id,
+)
 from bbx.store import db
 from bbx.store import delivery as store
+from bbx.store import holds as holds_store
 
 log = logging.getLogger(__name__)
 
@@ -32,19 +40,30 @@ def _blocked_reason(conn, connection_id: int) -> str | None:
     return register.bulk_send_blocked(conn, connection_id)
 
 
-def _hold_reason(conn, sub: dict, blocked: dict[int, str | None]) -> str | None:
-    """Why a waiting submission must not be sent now, or None.
+def _holds(conn, sub: dict, blocked: dict[int, str | None]) -> list[tuple[HoldKind, str]]:
+    """Why a waiting submission must not be sent now (empty: it may go).
 
     A deactivated connection holds every channel (its sender identity may be gone at
-    MijnOverheid; an operator decides); a stale register holds the bulk channel."""
+    MijnOverheid; an operator decides); a stale register holds the bulk channel; more
+    messages than the connection's approval threshold wait for a second person. A hold
+    a person approved for this submission no longer holds it."""
+    found: list[tuple[HoldKind, str]] = []
     if not sub["connection_active"]:
-        return (f"connection {sub['connection_code']} is deactivated in the tenant configuration; "
-                "reactivate it (bbx config apply) to send, or leave the submission unsent")
-    if sub["channel"] not in BULK_CHANNELS:
-        return None
-    if sub["connection_id"] not in blocked:
-        blocked[sub["connection_id"]] = _blocked_reason(conn, sub["connection_id"])
-    return blocked[sub["connection_id"]]
+        found.append((HoldKind.INACTIVE_CONNECTION,
+                      f"connection {sub['connection_code']} is deactivated in the tenant configuration; "
+                      "reactivate it (bbx config apply) to send, or leave the submission unsent"))
+    elif sub["channel"] in BULK_CHANNELS:
+        if sub["connection_id"] not in blocked:
+            blocked[sub["connection_id"]] = _blocked_reason(conn, sub["connection_id"])
+        if blocked[sub["connection_id"]]:
+            found.append((HoldKind.STALE_REGISTER, blocked[sub["connection_id"]]))
+    if needs_four_eyes(sub["rows_handed_in"], sub["approval_threshold"]):
+        found.append((HoldKind.FOUR_EYES,
+                      four_eyes_reason(sub["rows_handed_in"], sub["approval_threshold"], sub["submitted_by"])))
+    if not found:
+        return found
+    approved = holds_store.approved_kinds(conn, sub["id"])
+    return [(kind, reason) for kind, reason in found if kind not in approved]
 
 
 def plan_submission(conn, submission: dict, *, day: date, kind: str = "initial") -> dict:
@@ -72,25 +91,37 @@ def _unit(conn):
 def plan_run(run_id: str, *, max_map_length: int, batches_per_slice: int = config.BATCHES_PER_SLICE,
              url: str | None = None, day: date | None = None, limit: int = 500) -> dict:
     """Plan delivery run ``run_id``. Returns ``{"submissions": [...ids], "slices": [...],
-    "held": [{"submission", "connection", "reason"}]}`` (JSON-friendly, for XCom)."""
+    "held": [{"submission", "connection", "reason"}], "reviews": [{"trigger_run_id", "conf"}]}``
+    (JSON-friendly, for XCom). ``reviews`` are the holds seen for the first time: each
+    becomes one bbx_review run (a request under *Required actions*); a hold already asked
+    about is not asked again."""
     day = day or send_date()
     held: list[dict] = []
+    reviews: list[dict] = []
     with db.connect(url) as conn:
         waiting = store.waiting_submissions(conn, limit=limit)
         conn.commit()
         blocked: dict[int, str | None] = {}
         for sub in waiting:
-            if reason := _hold_reason(conn, sub, blocked):
-                if store.hold(conn, sub["id"], reason):
-                    log.error("submission %s (%s, connection %s) is held: %s", sub["id"], sub["channel"],
-                              sub["connection_code"], reason)
-                conn.commit()
-                held.append({"submission": sub["id"], "connection": sub["connection_code"], "reason": reason})
+            if holds := _holds(conn, sub, blocked):
+                with _unit(conn):
+                    reason = "; ".join(r for _, r in holds)
+                    if store.hold(conn, sub["id"], reason):
+                        log.warning("submission %s (%s, connection %s) is held: %s", sub["id"], sub["channel"],
+                                    sub["connection_code"], reason)
+                    for kind, kind_reason in holds:
+                        review, created = holds_store.open_review(conn, sub["id"], kind, kind_reason)
+                        if created:
+                            reviews.append({"trigger_run_id": review_run_id(review["id"]),
+                                            "conf": review_request(review)})
+                held.append({"submission": sub["id"], "connection": sub["connection_code"], "reason": reason,
+                             "kinds": [k.value for k, _ in holds]})
                 continue
             # one transaction per submission: claimed and planned, or neither
             with _unit(conn):
                 if not store.claim(conn, sub["id"], run_id, day):
                     continue  # another run took it
+                holds_store.withdraw_open_reviews(conn, sub["id"], note=f"no longer held: planned by {run_id}")
                 counts = plan_submission(conn, sub, day=day)
             log.info("submission %s (connection %s): %d not subscribed on %s, %d batch(es)",
                      sub["id"], sub["connection_code"], counts["not_subscribed"], day, counts["batches"])
@@ -108,9 +139,10 @@ def plan_run(run_id: str, *, max_map_length: int, batches_per_slice: int = confi
         closed = close_finished(conn, submission_ids)
         conn.commit()
     slices = plan_slices(pending, batches_per_slice=batches_per_slice, max_map_length=max_map_length)
-    log.info("run %s: %d submission(s), %d batch(es) to send in %d slice(s), %d closed at once, %d held",
-             run_id, len(submission_ids), len(pending), len(slices), len(closed), len(held))
-    return {"submissions": submission_ids, "slices": slices, "held": held}
+    log.info("run %s: %d submission(s), %d batch(es) to send in %d slice(s), %d closed at once, %d held "
+             "(%d new review request(s))",
+             run_id, len(submission_ids), len(pending), len(slices), len(closed), len(held), len(reviews))
+    return {"submissions": submission_ids, "slices": slices, "held": held, "reviews": reviews}
 
 
 def close_finished(conn, submission_ids) -> list[int]:
@@ -149,17 +181,3 @@ def plan_redelivery(run_id: str, submission_id: int, *, include_failed: bool, fa
     summary = {**counts, **planned, "slices": len(slices)}
     log.info("redelivery of submission %s: %s", submission_id, summary)
     return {"submissions": [submission_id], "slices": slices, "summary": summary}
-
-
-def explain_holds(held: list[dict]) -> None:
-    """Raise, with what to do, when submissions are held (stale register, inactive connection)."""
-    if not held:
-        return
-    lines = [f"submission {h['submission']} (connection {h['connection']}): {h['reason']}" for h in held]
-    raise RuntimeError(
-        f"{len(held)} submission(s) are held and NOT sent:\n  "
-        + "\n  ".join(lines)
-        + "\nOnce the cause is gone (the register refreshed or its staleness acknowledged by an "
-        "operator; the connection active again), the next bbx_deliver run sends them; nothing "
-        "else needs to be done."
-    )

@@ -89,10 +89,13 @@ class PendingBatch:
     batch_id: str
     submission_id: int
     batch_number: int
+    connection_code: str = ""
 
 
 def _label(index: int, count: int, batches: Sequence[PendingBatch]) -> str:
+    """What the UI shows for a mapped send task: connection(s), submission(s), batches."""
     first, last = batches[0], batches[-1]
+    codes = "+".join(dict.fromkeys(b.connection_code for b in batches if b.connection_code))
     if first.submission_id == last.submission_id:
         numbers = (
             f"batch {first.batch_number}"
@@ -104,7 +107,7 @@ def _label(index: int, count: int, batches: Sequence[PendingBatch]) -> str:
         where = (
             f"submissions {first.submission_id}-{last.submission_id} ({len(batches)} batches)"
         )
-    return f"slice {index + 1}/{count}: {where}"
+    return f"slice {index + 1}/{count}: " + (f"{codes}, " if codes else "") + where
 
 
 def plan_slices(

@@ -54,7 +54,10 @@ MIJNOVERHEID_PARTY_ID = "urn:osb:oin:00000001800866472000"
 
 
 class BerichtenboxError(RuntimeError):
-    pass
+    """Base of the hook's errors. ``transient`` says whether the same call can succeed
+    later unchanged (retry it) or needs a person to fix something first (fail at once)."""
+
+    transient = False
 
 
 class BerichtenboxRequestError(BerichtenboxError):
@@ -64,9 +67,21 @@ class BerichtenboxRequestError(BerichtenboxError):
 class BerichtenboxUnavailable(BerichtenboxError):
     """The adapter could not be reached or failed (transport error, HTTP 5xx) after retries."""
 
+    transient = True
+
 
 class BerichtenboxConfigError(BerichtenboxError):
     """The Airflow Connection lacks something the hook needs."""
+
+
+# The classification callers (retry policies, operators) use; the hook owns it.
+TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (BerichtenboxUnavailable,)
+PERMANENT_ERRORS: tuple[type[BaseException], ...] = (BerichtenboxRequestError, BerichtenboxConfigError)
+
+
+def is_transient(exc: BaseException) -> bool:
+    """True when retrying the same call later may succeed."""
+    return isinstance(exc, TRANSIENT_ERRORS)
 
 
 @dataclass(frozen=True)

@@ -74,6 +74,7 @@ def _apply_connection(conn, tenant_id: int, spec: ConnectionSpec, summary: Apply
             "register_export": spec.register_export, "register_export_scope": spec.register_export_scope,
             "register_stale_after_hours": spec.register_stale_after_hours, "active": spec.active,
             "pdfa": spec.pdfa,
+            "approval_threshold": spec.approval_threshold,
         },
     )
     summary.count(action)

@@ -49,7 +49,8 @@ def waiting_submissions(conn, *, limit: int = 500) -> list[dict]:
     """Accepted submissions that no delivery run has taken yet, oldest first."""
     return conn.execute(
         """SELECT s.id, s.connection_id, s.channel, s.external_ref, s.delivery_held,
-                  c.code AS connection_code, c.active AS connection_active
+                  s.rows_handed_in, s.submitted_by,
+                  c.code AS connection_code, c.active AS connection_active, c.approval_threshold
            FROM submissions s JOIN connections c ON c.id = s.connection_id
            WHERE s.status = 'accepted' AND s.delivery_run_id IS NULL
            ORDER BY s.received_at, s.id LIMIT %s""",
@@ -231,11 +232,12 @@ def _assign(conn, assignments: Iterable[tuple[int, str]], *, expected: int, from
 def pending_batches(conn, submission_ids: Sequence[int]) -> list[rules.PendingBatch]:
     """Batches of these submissions that were never acknowledged by the adapter."""
     return [
-        rules.PendingBatch(str(r["id"]), r["submission_id"], r["batch_number"])
+        rules.PendingBatch(str(r["id"]), r["submission_id"], r["batch_number"], r["connection_code"])
         for r in conn.execute(
-            """SELECT id, submission_id, batch_number FROM batches
-               WHERE submission_id = ANY(%s) AND status = 'planned'
-               ORDER BY submission_id, batch_number""",
+            """SELECT b.id, b.submission_id, b.batch_number, c.code AS connection_code
+               FROM batches b JOIN connections c ON c.id = b.connection_id
+               WHERE b.submission_id = ANY(%s) AND b.status = 'planned'
+               ORDER BY b.submission_id, b.batch_number""",
             (list(submission_ids),),
         )
     ]

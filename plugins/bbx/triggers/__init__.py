@@ -1,0 +1,1 @@
+"""Async triggers: waits that run in Airflow's triggerer, not on a worker."""
