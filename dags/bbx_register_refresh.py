@@ -32,8 +32,8 @@ import pendulum
 from airflow.sdk import CronTriggerTimetable, Param, dag, task, task_group
 
 from bbx.assets import REGISTER_REFRESHED
-from bbx.domain.localtime import TIMEZONE_NAME
 from bbx.deadlines import REGISTER_APPLIED_BY_9, when_enabled
+from bbx.domain.localtime import TIMEZONE_NAME
 from bbx.domain.register import ANSWER_TIMEOUT
 
 POKE_SECONDS = float(os.environ.get("BBX_REGISTER_POKE_SECONDS", "300"))
