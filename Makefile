@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.bbx-installed
 DROP   ?=
 CONNECTION ?= voorbeeld
 
-.PHONY: demo test lint setup airflow-standalone clean
+.PHONY: demo stop status test lint setup airflow-standalone clean
 
 setup: $(STAMP)
 
@@ -18,6 +18,13 @@ $(STAMP): requirements.txt pyproject.toml scripts/bootstrap.sh
 demo: $(STAMP)
 	$(BIN)/python -m bbx.demo $(if $(DROP),--drop "$(DROP)" --connection "$(CONNECTION)",)
 
+# stops every service `make demo` started (whole sessions: no LocalExecutor worker left)
+stop:
+	@if [ -x $(BIN)/python ]; then $(BIN)/python -m bbx.stack stop; fi
+
+status: $(STAMP)
+	$(BIN)/python -m bbx.stack status
+
 test: $(STAMP)
 	bash scripts/test.sh
 
@@ -27,5 +34,5 @@ lint: $(STAMP)
 airflow-standalone: $(STAMP)
 	bash scripts/airflow-standalone.sh
 
-clean:
+clean: stop
 	rm -rf $(VENV) airflow_home demo-out
