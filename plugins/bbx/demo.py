@@ -106,7 +106,8 @@ def drop_entries(folder: Path) -> list[tuple[str, str, bytes | str]]:
 
 
 def upload(stack: Stack, tenant_code: str, remote_folder: str, entries: list[tuple[str, str, bytes | str]]) -> list[str]:
-    """Upload a drop as the tenant would: folders, files, links; the READY marker last.
+    """Upload a drop as the tenant would: folders, files, links; the READY marker last,
+    and only when the server took everything else (a tenant's client stops at an error).
     Returns what the server refused (e.g. links), as the tenant's client would show it."""
     import logging
 
@@ -121,6 +122,8 @@ def upload(stack: Stack, tenant_code: str, remote_folder: str, entries: list[tup
         _makedirs(sftp, remote_folder)
         ordered = sorted(entries, key=lambda e: (e[0] == "file" and e[1].upper().startswith("READY"), e[0] != "dir"))
         for kind, name, content in ordered:
+            if refused and kind == "file" and name.upper().startswith("READY"):
+                break  # incomplete: never mark it ready
             target = f"{remote_folder}/{name}"
             try:
                 if kind == "dir":
@@ -390,8 +393,12 @@ def main(argv: list[str] | None = None) -> int:
     for tenant_code, connection_code, inbox, entries in drops:
         refused = upload(stack, tenant_code, inbox, entries)
         step(f"{tenant_code} dropped {len(entries)} entries into {inbox} over SFTP ({connection_code})")
-        for line in refused:
-            print(f"    {line}")
+        if refused:
+            for line in refused:
+                print(f"    {line}", file=sys.stderr)
+            print("the drop was not handed in (no READY marker), as a tenant's SFTP client would fail; "
+                  "`bbx intake check FOLDER` names every problem", file=sys.stderr)
+            return EXIT_REJECTED
 
     step("intake (bbx_ingest__<connection>), then delivery on intake's asset event (bbx_deliver) and results")
     runs = {code: api.trigger(f"bbx_ingest__{code}") for code in sorted({d[1] for d in drops})}
