@@ -31,8 +31,11 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
-airflow-standalone: $(STAMP)
-	bash scripts/airflow-standalone.sh
+# replaced by `make demo`, which starts the platform (api-server, scheduler, dag-processor,
+# triggerer) and leaves it running; `airflow standalone` would compete for the same port
+# and metadata database
+airflow-standalone:
+	@echo "make demo starts the platform and leaves it running (UI address and sign-in at its end); make stop stops it"
 
 clean: stop
 	rm -rf $(VENV) airflow_home demo-out

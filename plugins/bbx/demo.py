@@ -325,18 +325,22 @@ def register_days(stack: Stack, api, url: str, days: int, connections: int) -> N
         rows = conn.execute(
             """SELECT c.code, r.logical_date, r.kind, r.entries, r.opened, r.closed FROM register_refreshes r
                JOIN connections c ON c.id = r.connection_id
-               WHERE r.logical_date > current_date - %s AND r.status = 'applied'
-               ORDER BY c.code, r.logical_date""", (days,)).fetchall()
+               WHERE r.logical_date > %s AND r.status = 'applied'
+               ORDER BY c.code, r.logical_date""", (today - timedelta(days=days),)).fetchall()
     for r in rows:
         print(f"    {r['code']:<12} {r['logical_date']} {r['kind']:<7} entries {r['entries'] or 0:>5}  "
               f"signed up {r['opened'] or 0:>4}  signed off {r['closed'] or 0:>4}")
+    print(f"    (the sign-ups and sign-offs: {stack.api_url}/bbx/reports; a citizen's periods: "
+          f"{stack.api_url}/bbx/lookup or `bbx register lookup CODE BSN`)")
 
 
 def _register_done_today(url: str) -> bool:
+    from bbx.api import service
+
     with db.connect(url) as conn:
         row = conn.execute(
             """SELECT count(DISTINCT connection_id) AS n FROM register_refreshes
-               WHERE logical_date = current_date AND status = 'applied'""").fetchone()
+               WHERE logical_date = %s AND status = 'applied'""", (service.today(),)).fetchone()
         active = conn.execute("SELECT count(*) AS n FROM connections WHERE active").fetchone()
     return row["n"] >= active["n"] > 0
 

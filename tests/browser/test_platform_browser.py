@@ -2,7 +2,9 @@
 SFTP server, Airflow api-server, scheduler, dag-processor, triggerer) on free ports and
 databases of its own. Headless Chromium signs in to Airflow, sends a message to 10 BSNs
 on BBX's page, sees it delivered on the lookup page — delivered by the scheduler, at
-once, because the page announced it (asset event) — and finds the run in the grid.
+once, because the page announced it (asset event) — and finds the run in the grid. The
+register ran over two simulated days first (as in ``make demo``): a citizen who signed
+off today shows the end of the subscription on the lookup page.
 Prints accepted → closed; screenshots in ``test-artifacts/``."""
 
 from __future__ import annotations
@@ -57,15 +59,18 @@ def platform(tmp_path_factory):
     crypto.create_key_file()
     s = stack.StackSettings.default(
         bbx_url=bbx_url, airflow_url=airflow_url, state_dir=work / "stack", airflow_home=work / "airflow_home",
-        api_port=stack.free_port(), tenants_file=config_file, population_size=500, result_delay=0.2,
+        api_port=stack.free_port(), tenants_file=config_file, population_size=2000, result_delay=0.2,
+        paused_at_creation=True,
         register_delay=0.2, extra_env={"BBX_REGISTER_POKE_SECONDS": "1", "BBX_RESULT_POLL_SECONDS": "1",
                                        "BBX_HOOK_BACKOFF": "0.2", "BBX_KEY_FILE": str(key_file)})
     try:
         running = stack.start(s, say=lambda line: print(line, flush=True))
         api = running.api()
-        api.wait_for_dags(["bbx_register_refresh", "bbx_deliver"], timeout=240)
-        state = api.wait_for_run("bbx_register_refresh", api.trigger("bbx_register_refresh"), 240)
-        assert state == "success", f"register refresh: {state}; logs in {s.state_dir / 'logs'}"
+        api.wait_for_dags(["bbx_register_refresh", "bbx_deliver"], timeout=240, keep_paused=("bbx_register_refresh",))
+        # the demo's register: yesterday's full list, then today's sign-ups and sign-offs
+        from bbx import demo
+
+        demo.register_days(running, api, bbx_url, 2, connections=3)
         yield running, api, bbx_url
     finally:
         stack.stop(s.state_dir, quiet=True)
@@ -89,7 +94,7 @@ def page():
 
 @pytest.mark.timeout(900)
 def test_send_on_the_bbx_page_is_delivered_by_the_scheduler_and_shown(platform, page):
-    from bbx.store import api_keys
+    from bbx.api import service
 
     running, api, bbx_url = platform
     ARTIFACTS.mkdir(exist_ok=True)
@@ -97,9 +102,6 @@ def test_send_on_the_bbx_page_is_delivered_by_the_scheduler_and_shown(platform, 
     targets = admin.sample(VOORBEELD_OIN, status="active", limit=10)
     admin.close()
     assert len(targets) == 10
-    with db.transaction(bbx_url) as conn:
-        key = api_keys.create_key(conn, tenant_code="gemeente-voorbeeld", operator=False, name="browser",
-                                  created_by="test").key
 
     # Airflow's own sign-in (simple auth manager), as an operator
     page.goto(f"{running.api_url}/")
@@ -109,11 +111,8 @@ def test_send_on_the_bbx_page_is_delivered_by_the_scheduler_and_shown(platform, 
     page.keyboard.press("Enter")
     page.wait_for_url(re.compile(r"^(?!.*login).*$"), timeout=60_000)
 
-    # BBX's page inside the same api-server
+    # BBX's page inside the same api-server: signed in to Airflow = a BBX operator there
     page.goto(f"{running.api_url}/bbx/send")
-    page.get_by_label("API key").fill(key)
-    page.keyboard.press("Enter")
-    page.wait_for_url(f"{running.api_url}/bbx/send")
     page.get_by_label("Message type").select_option("voorbeeld/PASPRT")
     page.get_by_label("BSNs").fill("\n".join(targets))
     page.get_by_role("button", name="Send", exact=True).click()
@@ -147,6 +146,20 @@ def test_send_on_the_bbx_page_is_delivered_by_the_scheduler_and_shown(platform, 
     cells = result.locator("table.messages tbody tr").first.locator("td").all_inner_texts()
     assert cells[1].startswith(f"{submission_id} (manual)") and cells[4].startswith("delivered"), cells
     page.screenshot(path=str(ARTIFACTS / "platform-lookup-delivered.png"), full_page=True)
+
+    # a citizen who signed off today (the second simulated day): the lookup page shows the end
+    with db.connect(bbx_url) as conn:
+        gone = conn.execute(
+            """SELECT p.bsn, p.begin_date, p.end_date FROM register_periods p
+               JOIN connections c ON c.id = p.connection_id
+               WHERE c.code = 'voorbeeld' AND p.end_date = %s LIMIT 1""", (service.today(),)).fetchone()
+    assert gone is not None, "no sign-off on the second simulated day"
+    page.get_by_label("BSN").fill(gone["bsn"])
+    page.get_by_role("button", name="Look up").click()
+    page.locator("#result").wait_for()
+    text = page.locator("#result").inner_text()
+    assert "Not subscribed today" in text and str(gone["end_date"]) in text, text
+    page.screenshot(path=str(ARTIFACTS / "platform-lookup-signed-off.png"), full_page=True)
 
     # the run in Airflow's grid
     run_id = runs[0]["dag_run_id"]
