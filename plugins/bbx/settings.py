@@ -65,12 +65,29 @@ def _in_airflow() -> bool:
 
 
 def _from_airflow() -> str | None:
-    """``bbx_db`` as Airflow resolves it (environment, metadata DB, secrets backend)."""
-    from airflow.sdk import BaseHook
+    """``bbx_db`` as Airflow resolves it (environment, metadata DB, secrets backend).
+
+    In a task (and the dag-processor) the Task SDK's ``BaseHook.get_connection`` asks the
+    supervisor; elsewhere — the api-server, the ``bbx`` command — Airflow's own
+    ``Connection.get_connection_from_secrets`` walks the configured backends, the metadata
+    database included (the Task SDK alone only reads environment variables there)."""
+    import sys
+
     from airflow.sdk.exceptions import AirflowNotFoundException
 
     try:
-        conn = BaseHook.get_connection(BBX_DB_CONN_ID)
+        if hasattr(sys.modules.get("airflow.sdk.execution_time.task_runner"), "SUPERVISOR_COMMS"):
+            from airflow.sdk import BaseHook
+
+            conn = BaseHook.get_connection(BBX_DB_CONN_ID)
+        else:
+            from airflow.exceptions import AirflowNotFoundException as CoreNotFound
+            from airflow.models.connection import Connection
+
+            try:
+                conn = Connection.get_connection_from_secrets(BBX_DB_CONN_ID)
+            except CoreNotFound:
+                return None
     except AirflowNotFoundException:
         return None
     return _normalise(conn.get_uri())

@@ -139,7 +139,7 @@ def test_send_on_the_bbx_page_is_delivered_by_the_scheduler_and_shown(platform, 
     assert runs, "bbx_deliver was not started by an asset event"
 
     page.get_by_role("link", name="BSN lookup").click()
-    page.get_by_label("BSN").fill(targets[0])
+    page.locator("#bsn").fill(targets[0])
     page.get_by_role("button", name="Look up").click()
     result = page.locator("#result")
     result.wait_for()
@@ -154,7 +154,7 @@ def test_send_on_the_bbx_page_is_delivered_by_the_scheduler_and_shown(platform, 
                JOIN connections c ON c.id = p.connection_id
                WHERE c.code = 'voorbeeld' AND p.end_date = %s LIMIT 1""", (service.today(),)).fetchone()
     assert gone is not None, "no sign-off on the second simulated day"
-    page.get_by_label("BSN").fill(gone["bsn"])
+    page.locator("#bsn").fill(gone["bsn"])
     page.get_by_role("button", name="Look up").click()
     page.locator("#result").wait_for()
     text = page.locator("#result").inner_text()

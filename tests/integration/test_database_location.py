@@ -72,5 +72,5 @@ def test_bbx_db_is_resolved_through_airflow(tmp_path):
     run = _child(script, {"BBX_ENV": "production", "AIRFLOW_HOME": str(tmp_path),
                           "AIRFLOW_CONN_BBX_DB": "postgres://bbx:s3cret@db.internal:5433/bbx"})
     assert run.returncode == 0, run.stderr
-    assert run.stdout.strip() == "postgresql://bbx:s3cret@db.internal:5433/bbx"
+    assert run.stdout.strip().splitlines()[-1] == "postgresql://bbx:s3cret@db.internal:5433/bbx"
 
