@@ -52,11 +52,18 @@ def platform(tmp_path_factory):
     config_file = settings.PROJECT_ROOT / "config" / "sample" / "tenants.yaml"
     with db.transaction(bbx_url) as conn:
         administration.apply_config(conn, load(config_file), actor="test")
-    key_file = work / "content.key"
-    os.environ["BBX_KEY_FILE"] = str(key_file)  # the stack's processes inherit it
+    key_file = work / "content.key"  # the stack's own (extra_env); this process keeps its key
     from bbx import crypto
 
-    crypto.create_key_file()
+    saved = os.environ.get("BBX_KEY_FILE")
+    os.environ["BBX_KEY_FILE"] = str(key_file)
+    try:
+        crypto.create_key_file()
+    finally:
+        if saved is None:
+            os.environ.pop("BBX_KEY_FILE", None)
+        else:
+            os.environ["BBX_KEY_FILE"] = saved
     s = stack.StackSettings.default(
         bbx_url=bbx_url, airflow_url=airflow_url, state_dir=work / "stack", airflow_home=work / "airflow_home",
         api_port=stack.free_port(), tenants_file=config_file, population_size=2000, result_delay=0.2,
