@@ -172,6 +172,7 @@ def test_send_on_the_bbx_page_is_delivered_by_the_scheduler_and_shown(platform, 
     run_id = runs[0]["dag_run_id"]
     page.goto(f"{running.api_url}/dags/bbx_deliver/runs/{run_id}")
     page.get_by_text(run_id).first.wait_for(timeout=60_000)
-    page.goto(f"{running.api_url}/dags/bbx_deliver/grid")
+    page.goto(f"{running.api_url}/dags/bbx_deliver")  # the DAG page: the grid of its runs
     page.get_by_text("bbx_deliver").first.wait_for(timeout=60_000)
+    page.locator(f'a[href*="/dags/bbx_deliver/runs/{run_id}"]').first.wait_for(timeout=60_000)
     page.screenshot(path=str(ARTIFACTS / "platform-grid.png"), full_page=True)
