@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.bbx-installed
 DROP   ?=
 CONNECTION ?= voorbeeld
 
-.PHONY: demo test lint setup airflow-standalone clean
+.PHONY: demo stop status test lint setup airflow-standalone clean
 
 setup: $(STAMP)
 
@@ -18,14 +18,24 @@ $(STAMP): requirements.txt pyproject.toml scripts/bootstrap.sh
 demo: $(STAMP)
 	$(BIN)/python -m bbx.demo $(if $(DROP),--drop "$(DROP)" --connection "$(CONNECTION)",)
 
+# stops every service `make demo` started (whole sessions: no LocalExecutor worker left)
+stop:
+	@if [ -x $(BIN)/python ]; then $(BIN)/python -m bbx.stack stop; fi
+
+status: $(STAMP)
+	$(BIN)/python -m bbx.stack status
+
 test: $(STAMP)
 	bash scripts/test.sh
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
-airflow-standalone: $(STAMP)
-	bash scripts/airflow-standalone.sh
+# replaced by `make demo`, which starts the platform (api-server, scheduler, dag-processor,
+# triggerer) and leaves it running; `airflow standalone` would compete for the same port
+# and metadata database
+airflow-standalone:
+	@echo "make demo starts the platform and leaves it running (UI address and sign-in at its end); make stop stops it"
 
-clean:
+clean: stop
 	rm -rf $(VENV) airflow_home demo-out

@@ -7,11 +7,11 @@ latency. This script
 1. makes fresh databases (``bbx_bench_delivery`` for BBX, ``bbx_bench_delivery_af`` for
    Airflow) on the configured server, applies the sample configuration, and seeds the
    register of connection ``voorbeeld`` with 40 % of the citizens (untimed);
-2. starts, as subprocesses: the simulator (``python -m simulator``, result delay 0, no
-   faults; the same 40 % subscribed there), the SFTP server (for the result files), and
-   Airflow's api-server, scheduler, dag-processor and triggerer (LocalExecutor,
-   parallelism 8, pool ``berichtenbox`` with 4 slots); waits until ``bbx_deliver`` is
-   parsed and unpaused (untimed: the platform starting);
+2. starts the platform the way ``make demo`` does (``bbx.stack``: the simulator with
+   result delay 0, no faults and the same 40 % subscribed; the SFTP server for the
+   result files; Airflow's api-server, scheduler, dag-processor and triggerer with the
+   LocalExecutor, parallelism 8, pool ``berichtenbox`` 4 slots, Connections registered by
+   ``bbx airflow setup``); waits until ``bbx_deliver`` is parsed and unpaused (untimed);
 3. **timed**: hands in the submission (100,000 rows through ``bbx.store.submissions``,
    as every channel does), triggers ``bbx_deliver`` (as intake's asset event would), and
    waits until the submission is closed and its result file is in the tenant's outbox;
@@ -27,12 +27,8 @@ Run: ``.venv/bin/python bench/bench_delivery_e2e.py`` (``--rows N``, ``--subscri
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import resource
-import secrets
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -48,19 +44,12 @@ sys.path.insert(0, str(ROOT))
 
 CONNECTION = "voorbeeld"
 MESSAGE_TYPE = "PASPRT"
-SFTP_PASSWORD = "bench-secret"
 
 
 def _with_db(url: str, name: str) -> str:
     from bbx.store.db import sibling_url
 
     return sibling_url(url, name)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _rss_mb(pid: int) -> float:
@@ -74,27 +63,24 @@ def _rss_mb(pid: int) -> float:
 
 
 class Sampler(threading.Thread):
-    """Peak RSS per component (a process and all its descendants) and in total."""
+    """Peak RSS per component (every process of the service's session) and in total."""
 
-    def __init__(self, processes: dict[str, subprocess.Popen]):
+    def __init__(self, state_dir: Path):
+        from bbx import stack
+
         super().__init__(daemon=True)
-        self.processes = processes
-        self.peak: dict[str, float] = dict.fromkeys(processes, 0.0)
+        self.sessions = stack.read_pids(state_dir)
+        self.peak: dict[str, float] = dict.fromkeys(self.sessions, 0.0)
         self.peak_total = 0.0
         self.stop = threading.Event()
 
     def run(self) -> None:
-        import psutil
+        from bbx import stack
 
         while not self.stop.wait(0.25):
             total = 0.0
-            for name, process in self.processes.items():
-                try:
-                    tree = [psutil.Process(process.pid)]
-                    tree += tree[0].children(recursive=True)
-                except psutil.Error:
-                    continue
-                rss = sum(_rss_mb(p.pid) for p in tree)
+            for name, sid in self.sessions.items():
+                rss = sum(_rss_mb(pid) for pid in stack._session_members(sid))
                 self.peak[name] = max(self.peak[name], rss)
                 total += rss
             self.peak_total = max(self.peak_total, total + _rss_mb(os.getpid()))
@@ -126,105 +112,25 @@ def prepare_databases(bbx_url: str, af_url: str, rows: int, share: float) -> tup
     return numbers, subscribed
 
 
-def start_simulator(work: Path, subscribed: list[str]) -> tuple[subprocess.Popen, dict, object]:
-    from simulator.client import AdminClient
+def start_platform(work: Path, bbx_url: str, af_url: str, subscribed: list[str]):
+    """The platform as ``make demo`` starts it (``bbx.stack``), tuned for the bench:
+    no population in the simulator (only the subscribed citizens), no result delay,
+    LocalExecutor parallelism 8, pool ``berichtenbox`` 4 slots, DAGs paused at creation."""
+    from bbx import stack
     from simulator.config import senders_from_tenants
-    from simulator.pki import make_test_pki
 
-    senders = [{**s, "population": {"size": 0}} for s in senders_from_tenants(ROOT / "config" / "sample" / "tenants.yaml")]
-    oins = [s["oin"] for s in senders]
-    pki = make_test_pki(work / "pki", oins)
-    (work / "simulator.json").write_text(json.dumps({"result_delay": 0.0, "register_delay": 0.0, "senders": senders}))
-    pki.folder.mkdir(parents=True, exist_ok=True)
-    ready = work / "simulator-ready.json"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "simulator", "--config", str(work / "simulator.json"), "--pki-dir", str(pki.folder),
-         "--port", "0", "--ready-file", str(ready), "--log-level", "WARNING"],
-        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=open(work / "simulator.log", "wb"),
-    )
-    deadline = time.monotonic() + 60
-    while not ready.exists():
-        if process.poll() is not None or time.monotonic() > deadline:
-            raise SystemExit(f"the simulator did not start (see {work / 'simulator.log'})")
-        time.sleep(0.05)
-    info = json.loads(ready.read_text())
-    admin = AdminClient(info["base_url"], pki.ca, pki.admin, timeout=300)
-    oin = next(s["oin"] for s in senders if s["cpa_id"].startswith("cpa-gemeente-voorbeeld"))
+    s = stack.StackSettings.default(
+        bbx_url=bbx_url, airflow_url=af_url, state_dir=work / "stack", airflow_home=work / "airflow_home",
+        api_port=stack.free_port(), population_size=0, result_delay=0.0, register_delay=0.0,
+        parallelism=8, pool_slots=4, paused_at_creation=True,
+        extra_env={"BBX_KEY_FILE": str(work / "content.key"), "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO"})
+    running = stack.start(s, say=lambda line: print(f"  {line}", flush=True))
+    admin = running.admin()
+    admin.http.timeout = 300
+    oin = next(x["oin"] for x in senders_from_tenants(s.tenants_file) if x["cpa_id"].startswith("cpa-gemeente-voorbeeld"))
     for start in range(0, len(subscribed), 20_000):
         admin.subscribe(oin, subscribed[start:start + 20_000], date(2020, 1, 1))
-    return process, {"base_url": info["base_url"], "pki": pki, "oin": oin}, admin
-
-
-def start_sftp(work: Path) -> tuple[subprocess.Popen, dict]:
-    port = _free_port()
-    connection_file = work / "sftp-connection.json"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "simulator.sftp_server", "--root", str(work / "sftp"), "--port", str(port),
-         "--user", f"bbx:{SFTP_PASSWORD}", "--connection-file", str(connection_file)],
-        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=open(work / "sftp.log", "wb"),
-    )
-    deadline = time.monotonic() + 30
-    while not connection_file.exists() or not connection_file.read_text().strip():
-        if process.poll() is not None or time.monotonic() > deadline:
-            raise SystemExit(f"the SFTP server did not start (see {work / 'sftp.log'})")
-        time.sleep(0.1)
-    return process, json.loads(connection_file.read_text())
-
-
-def airflow_environment(work: Path, bbx_url: str, af_url: str, sim: dict, sftp_conn: dict, api_port: int) -> dict:
-    env = dict(os.environ)
-    pki = sim["pki"]
-    client = pki.client(sim["oin"])
-    env.update({
-        "AIRFLOW_HOME": str(work / "airflow_home"),
-        "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
-        "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
-        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
-        "AIRFLOW__CORE__PARALLELISM": "8",
-        "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
-        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{api_port}/execution/",
-        "AIRFLOW__API__PORT": str(api_port),
-        "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_urlsafe(32),
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": af_url.replace("postgresql://", "postgresql+psycopg2://", 1),
-        "AIRFLOW__DATABASE__LOAD_DEFAULT_CONNECTIONS": "False",
-        "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "1",
-        "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
-        "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
-        "BBX_DATABASE_URL": bbx_url,
-        "AIRFLOW_CONN_BBX_DB": bbx_url,
-        "BBX_KEY_FILE": str(work / "content.key"),
-        "AIRFLOW_CONN_BBX_SFTP": json.dumps(sftp_conn),
-        f"AIRFLOW_CONN_BERICHTENBOX_{CONNECTION.upper()}": json.dumps({
-            "conn_type": "berichtenbox", "host": sim["base_url"],
-            "extra": {"cpa_id": "cpa-gemeente-voorbeeld-bb", "from_party_id": f"urn:osb:oin:{sim['oin']}",
-                      "client_cert": str(client.cert), "client_key": str(client.key), "ca_cert": str(pki.ca),
-                      "timeout": 120},
-        }),
-    })
-    return env
-
-
-def airflow(env: dict, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "airflow", *args], env=env, check=check,
-                          capture_output=True, text=True)
-
-
-def wait_for_dag(env: dict, af_url: str, dag_id: str, timeout: float = 180) -> None:
-    """Wait until the dag-processor wrote ``dag_id`` to the metadata DB, then unpause it."""
-    import psycopg
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with psycopg.connect(af_url) as conn:
-            found = conn.execute("SELECT is_paused FROM dag WHERE dag_id = %s", (dag_id,)).fetchone()
-        if found is not None:
-            if not found[0]:
-                return
-            airflow(env, "dags", "unpause", dag_id)
-            continue
-        time.sleep(1)
-    raise SystemExit(f"{dag_id} was not parsed within {timeout}s (see the dag-processor log)")
+    return running, admin
 
 
 def hand_in(bbx_url: str, numbers: list[str]) -> int:
@@ -267,29 +173,18 @@ def main(argv: list[str] | None = None) -> int:
     print(f"databases ready ({len(numbers):,} citizens, {len(subscribed):,} in the register): "
           f"{time.monotonic() - t:.1f} s", flush=True)
 
-    processes: dict[str, subprocess.Popen] = {}
+    running = None
     sampler = None
     try:
-        processes["simulator"], sim, admin = start_simulator(work, subscribed)
-        processes["sftp"], sftp_conn = start_sftp(work)
-        api_port = _free_port()
-        env = airflow_environment(work, bbx_url, af_url, sim, sftp_conn, api_port)
         t = time.monotonic()
-        airflow(env, "db", "migrate")
-        airflow(env, "pools", "set", "berichtenbox", "4", "concurrent sends to the ebMS adapter")
-        logs = work / "logs"
-        logs.mkdir()
-        for component, extra in (("api-server", ["--port", str(api_port)]), ("scheduler", []),
-                                 ("dag-processor", []), ("triggerer", [])):
-            processes[component] = subprocess.Popen(
-                [sys.executable, "-m", "airflow", component, *extra], env=env, cwd=work,
-                stdout=open(logs / f"{component}.log", "wb"), stderr=subprocess.STDOUT, start_new_session=True,
-            )
-        sampler = Sampler(processes)
+        running, admin = start_platform(work, bbx_url, af_url, subscribed)
+        sampler = Sampler(running.state_dir)
         sampler.start()
-        wait_for_dag(env, af_url, "bbx_deliver")
-        print(f"Airflow up (metadata DB migrated, 4 components, bbx_deliver parsed): {time.monotonic() - t:.1f} s",
-              flush=True)
+        running.api().wait_for_dags(["bbx_deliver"])
+        env = {**os.environ, **running.env}
+        logs = running.state_dir / "logs"
+        print(f"platform up (simulator, SFTP, metadata DB migrated, 4 Airflow components, bbx_deliver parsed): "
+              f"{time.monotonic() - t:.1f} s", flush=True)
 
         # ------------------------------------------------------------------ timed
         started = time.monotonic()
@@ -331,16 +226,10 @@ def main(argv: list[str] | None = None) -> int:
         if sampler is not None:
             sampler.stop.set()
             sampler.join(2)
-        for name, process in reversed(list(processes.items())):
-            try:
-                os.killpg(process.pid, signal.SIGTERM) if name not in ("simulator", "sftp") else process.terminate()
-            except (ProcessLookupError, PermissionError):
-                pass
-        for process in processes.values():
-            try:
-                process.wait(30)
-            except subprocess.TimeoutExpired:
-                process.kill()
+        if running is not None:
+            from bbx import stack
+
+            stack.stop(running.state_dir, quiet=True)
         if not args.keep:
             import shutil
 

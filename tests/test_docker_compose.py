@@ -25,7 +25,7 @@ def test_compose_parses_and_has_the_airflow_3_services():
 
 def test_compose_sets_what_the_code_reads():
     env = _compose()["services"]["airflow-scheduler"]["environment"]
-    local = airflow_env.environment("postgresql://postgres@127.0.0.1:5432/bbx")
+    local = airflow_env.environment("postgresql://postgres@127.0.0.1:5432/bbx", with_bbx_db=False)
     # every setting the project sets locally is set in production too (values differ)
     wanted = set(local) - {"AIRFLOW_HOME", "AIRFLOW__LOGGING__COLORED_CONSOLE_LOG"}
     assert wanted <= set(env), wanted - set(env)
@@ -33,7 +33,9 @@ def test_compose_sets_what_the_code_reads():
     assert env["AIRFLOW__CORE__PLUGINS_FOLDER"].endswith("/plugins")
     assert env["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor"
     assert env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].endswith(f"/{airflow_env.AIRFLOW_DB_NAME}")
-    assert env["BBX_DATABASE_URL"].endswith("/bbx") and env["AIRFLOW_CONN_BBX_DB"] == env["BBX_DATABASE_URL"]
+    # a deployment: bbx_db through Airflow only (settings.database_url), no development fallback
+    assert env["BBX_ENV"] == "production" and "BBX_DATABASE_URL" not in env
+    assert env["AIRFLOW_CONN_BBX_DB"].endswith("@postgres:5432/bbx")
     assert "BBX_CONTENT_KEYS" in env  # personal content is encrypted with keys from configuration
 
 

@@ -1,10 +1,12 @@
 """The Airflow environment of this project: home, folders, metadata DB, connections.
 
-One place for it, used by ``bbx env`` (for the Makefile and people), the tests and
-the demo, so every way of running Airflow here sees the same settings.
+One place for it, used by ``bbx env`` (for the Makefile and people), the tests, the
+demo's stack (``bbx.stack``), so every way of running Airflow here sees the same settings.
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 from bbx import settings
 from bbx.store.db import sibling_url
@@ -18,11 +20,14 @@ def metadata_url(bbx_url: str) -> str:
     return sibling_url(bbx_url, AIRFLOW_DB_NAME)
 
 
-def environment(bbx_url: str | None = None) -> dict[str, str]:
+def environment(bbx_url: str | None = None, *, airflow_home: Path | None = None, metadata: str | None = None,
+                with_bbx_db: bool = True) -> dict[str, str]:
+    """``with_bbx_db=False`` (the stack): ``bbx_db`` is a Connection in the metadata
+    database (``bbx airflow setup``), not an environment variable."""
     bbx_url = bbx_url or settings.database_url()
-    meta = metadata_url(bbx_url).replace("postgresql://", "postgresql+psycopg2://", 1)
-    return {
-        "AIRFLOW_HOME": str(AIRFLOW_HOME),
+    meta = (metadata or metadata_url(bbx_url)).replace("postgresql://", "postgresql+psycopg2://", 1)
+    env = {
+        "AIRFLOW_HOME": str(airflow_home or AIRFLOW_HOME),
         "AIRFLOW__CORE__DAGS_FOLDER": str(settings.PROJECT_ROOT / "dags"),
         "AIRFLOW__CORE__PLUGINS_FOLDER": str(settings.PROJECT_ROOT / "plugins"),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
@@ -31,6 +36,7 @@ def environment(bbx_url: str | None = None) -> dict[str, str]:
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": meta,
         "AIRFLOW__DATABASE__LOAD_DEFAULT_CONNECTIONS": "False",
         "AIRFLOW__LOGGING__COLORED_CONSOLE_LOG": "False",
-        "AIRFLOW_CONN_BBX_DB": bbx_url,
-        "BBX_DATABASE_URL": bbx_url,
     }
+    if with_bbx_db:
+        env.update({"AIRFLOW_CONN_BBX_DB": bbx_url, "BBX_DATABASE_URL": bbx_url})
+    return env

@@ -3,11 +3,8 @@ serves, so that its register export (``register_export: population`` in the samp
 configuration) shows the intersection: subscribed AND in the population.
 
 Called by ``bbx.demo`` before the first ``bbx_register_refresh`` (whose
-``export_register`` task writes the export)::
-
-    for tenant_code, connection_code, inbox, files in demo_population.population_drops(world):
-        world.upload(tenant_code, inbox, files)
-    run_dag("bbx_ingest__voorbeeld")
+``export_register`` task writes the export): it uploads each drop over SFTP as the tenant
+and lets the scheduler run ``bbx_ingest__voorbeeld``.
 
 The population is every second subscribed citizen of the simulator's register plus a
 few who never signed up: the export then holds about half of the register, and its
@@ -41,19 +38,15 @@ def population_drop(bsns: list[str], *, stamp: str | None = None) -> dict[str, b
     return {"inwoners.csv": out.getvalue().encode("utf-8"), "READY": ready.encode("ascii")}
 
 
-def population_drops(world) -> list[tuple[str, str, str, dict[str, bytes]]]:
-    """(tenant, connection, drop folder, files) of the demo's population drop: the same
-    shape as ``bbx.demo.sample_drops``, for ``World.upload``."""
+def population_drops(admin, tenants) -> list[tuple[str, str, str, dict[str, bytes]]]:
+    """(tenant, connection, drop folder, files) of the demo's population drop, with the
+    simulator's admin client ``admin`` naming subscribed and never-subscribed citizens."""
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
-    admin = world.admin()
-    try:
-        drops = []
-        for tenant in world.tenants:
-            for c in tenant.connections:
-                if c.code != CONNECTION:
-                    continue
-                inbox = c.sftp_folder.removeprefix(f"/{tenant.code}") + f"/inbox/inwoners-{stamp}"
-                drops.append((tenant.code, c.code, inbox, population_drop(population_bsns(admin, c.oin), stamp=stamp)))
-        return drops
-    finally:
-        admin.close()
+    drops = []
+    for tenant in tenants:
+        for c in tenant.connections:
+            if c.code != CONNECTION:
+                continue
+            inbox = c.sftp_folder.removeprefix(f"/{tenant.code}") + f"/inbox/inwoners-{stamp}"
+            drops.append((tenant.code, c.code, inbox, population_drop(population_bsns(admin, c.oin), stamp=stamp)))
+    return drops

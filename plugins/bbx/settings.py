@@ -1,11 +1,16 @@
 """Where BBX finds its database, keys and folders. One place for every setting.
 
-Database location, in order (see README):
-1. ``BBX_DATABASE_URL`` when set;
-2. the Airflow Connection ``bbx_db`` when given as ``AIRFLOW_CONN_BBX_DB`` (as in tasks);
-3. the PostgreSQL server on 127.0.0.1:5432 when one answers (database ``bbx``);
-4. otherwise an embedded PostgreSQL (pip ``pgserver``) under ``data/pg``.
-``BBX_DATABASE=embedded`` skips step 3 (use the embedded server even where one runs).
+Database location, in order (see README and docs/operations.md):
+1. ``BBX_DATABASE_URL`` when set (tests, benches, one-off commands);
+2. the Airflow Connection ``bbx_db``, through ``BaseHook.get_connection`` — so an
+   ``AIRFLOW_CONN_BBX_DB`` variable, the metadata database (``bbx airflow setup``) and a
+   secrets backend all work. Asked whenever this process runs inside Airflow or is
+   configured for it (``AIRFLOW_HOME`` / ``AIRFLOW__DATABASE__SQL_ALCHEMY_CONN`` set);
+3. in a deployment (``BBX_ENV=production``, set in docker-compose.yaml) nothing else: a
+   missing ``bbx_db`` is an error that says so (:class:`DatabaseNotConfigured`);
+4. development and the demo only: the PostgreSQL server on 127.0.0.1:5432 when one
+   answers (database ``bbx``), otherwise an embedded PostgreSQL (pip ``pgserver``) under
+   ``data/pg``. ``BBX_DATABASE=embedded`` skips the local server.
 """
 
 from __future__ import annotations
@@ -40,13 +45,68 @@ def _normalise(url: str) -> str:
     return url
 
 
+BBX_DB_CONN_ID = "bbx_db"
+
+
+class DatabaseNotConfigured(RuntimeError):
+    """A deployment without the ``bbx_db`` connection (never a silent fallback)."""
+
+
+def deployment() -> bool:
+    """True in a deployment (``BBX_ENV=production``): no development fallbacks."""
+    return os.environ.get("BBX_ENV", "").strip().lower() in ("production", "prod")
+
+
+def _in_airflow() -> bool:
+    import sys
+
+    return "airflow" in sys.modules or any(
+        os.environ.get(k) for k in ("AIRFLOW_HOME", "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", "AIRFLOW_CONN_BBX_DB"))
+
+
+def _from_airflow() -> str | None:
+    """``bbx_db`` as Airflow resolves it (environment, metadata DB, secrets backend).
+
+    In a task (and the dag-processor) the Task SDK's ``BaseHook.get_connection`` asks the
+    supervisor; elsewhere — the api-server, the ``bbx`` command — Airflow's own
+    ``Connection.get_connection_from_secrets`` walks the configured backends, the metadata
+    database included (the Task SDK alone only reads environment variables there)."""
+    import sys
+
+    from airflow.sdk.exceptions import AirflowNotFoundException
+
+    try:
+        if hasattr(sys.modules.get("airflow.sdk.execution_time.task_runner"), "SUPERVISOR_COMMS"):
+            from airflow.sdk import BaseHook
+
+            conn = BaseHook.get_connection(BBX_DB_CONN_ID)
+        else:
+            from airflow.exceptions import AirflowNotFoundException as CoreNotFound
+            from airflow.models.connection import Connection
+
+            try:
+                conn = Connection.get_connection_from_secrets(BBX_DB_CONN_ID)
+            except CoreNotFound:
+                return None
+    except AirflowNotFoundException:
+        return None
+    return _normalise(conn.get_uri())
+
+
 @lru_cache(maxsize=1)
 def database_url() -> str:
     """The libpq URL of BBX's own database (see the module docstring for the order)."""
     if url := os.environ.get("BBX_DATABASE_URL"):
         return _normalise(url)
-    if url := os.environ.get("AIRFLOW_CONN_BBX_DB"):
-        return _normalise(url)
+    if deployment() or _in_airflow():
+        if url := _from_airflow():
+            return url
+    if deployment():
+        raise DatabaseNotConfigured(
+            f"BBX_ENV=production but Airflow has no connection {BBX_DB_CONN_ID!r}: create it (Admin → "
+            f"Connections, type postgres; or `bbx airflow setup --database-url URL`; or the variable "
+            f"AIRFLOW_CONN_{BBX_DB_CONN_ID.upper()}, or your secrets backend). A deployment never "
+            "falls back to a local or embedded database.")
     if os.environ.get("BBX_DATABASE") != "embedded" and _server_answers(*LOCAL_SERVER):
         return f"postgresql://postgres@{LOCAL_SERVER[0]}:{LOCAL_SERVER[1]}/{DEFAULT_DB_NAME}"
     return embedded_server_url(DEFAULT_DB_NAME)

@@ -41,7 +41,8 @@ def test_isolation_list_covers_every_endpoint(app):
     scoped = {p for p in routes if "{" in p}
     assert scoped <= covered, f"not covered by the isolation test: {sorted(scoped - covered)}"
     assert routes - scoped == {"/api/v1/connections", "/api/v1/submissions", "/api/v1/bsn-lookup",
-                               "/api/v1/health", "/api/v1/openapi.json", "/api/v1/docs", "/api/v1/redoc"}
+                               "/api/v1/health", "/api/v1/openapi.json", "/api/v1/docs", "/api/v1/redoc",
+                               "/api/v1/docs-assets"}
 
 
 def test_every_endpoint_refuses_another_tenants_ids(client, keys, configured):

@@ -66,7 +66,65 @@ def _wait_for_inbound(hook, action, timeout=10.0) -> list[str]:
 
 def test_ping(hook):
     hook.ping()
-    assert hook.test_connection() == (True, "ping answered")
+    ok, message = hook.test_connection()
+    assert ok and message.startswith("certificates valid (expiry, OIN, chain, key); ping answered"), message
+
+
+def _hook_with(monkeypatch, sim, name: str, **extra) -> BerichtenboxHook:
+    conn = {"conn_type": "berichtenbox", "host": sim.base_url, "extra": connection_extra(sim, **extra)}
+    monkeypatch.setenv(f"AIRFLOW_CONN_BERICHTENBOX_{name.upper()}", json.dumps(conn))
+    return BerichtenboxHook.for_connection(name, backoff=0.05)
+
+
+def test_expired_certificate_is_refused_by_test_connection_and_at_start_up(simulator, monkeypatch, tmp_path):  # noqa: F811
+    from datetime import timedelta
+
+    from simulator.pki import CertPair, issue_client_cert
+
+    expired = issue_client_cert(simulator.pki.folder, SENDER_A, valid_days=5,
+                                not_before=datetime.now(UTC) - timedelta(days=30),
+                                out=CertPair(tmp_path / "old.pem", tmp_path / "old-key.pem"))
+    hook = _hook_with(monkeypatch, simulator, "expired", client_cert=str(expired.cert), client_key=str(expired.key))
+    ok, message = hook.test_connection()
+    assert not ok and "expired on" in message and str(expired.cert) in message
+    with pytest.raises(BerichtenboxConfigError, match="expired on"):
+        hook.ping()  # the check runs before the first call, not only on Test
+
+
+def test_certificate_of_another_oin_is_refused(simulator, monkeypatch):  # noqa: F811
+    other = "00000009999999999000"
+    from simulator.pki import issue_client_cert
+
+    pair = issue_client_cert(simulator.pki.folder, other)
+    hook = _hook_with(monkeypatch, simulator, "otheroin", client_cert=str(pair.cert), client_key=str(pair.key))
+    ok, message = hook.test_connection()
+    assert not ok and f"has OIN {other} in its subject" in message and f"OIN is {SENDER_A}" in message
+
+
+def test_certificate_outside_the_trust_chain_and_a_foreign_key_are_refused(simulator, monkeypatch, tmp_path):  # noqa: F811
+    from simulator.pki import make_test_pki
+
+    foreign = make_test_pki(tmp_path / "foreign", [SENDER_A])
+    pair = foreign.client(SENDER_A)
+    hook = _hook_with(monkeypatch, simulator, "foreign", client_cert=str(pair.cert),
+                      client_key=str(simulator.cert(SENDER_A).key))
+    ok, message = hook.test_connection()
+    assert not ok
+    assert "was not issued by a certificate in the trust chain" in message
+    assert "does not belong to the certificate" in message
+
+
+def test_berichtenbox_is_a_registered_connection_type_with_labelled_fields():
+    from airflow.providers_manager import ProvidersManager
+
+    manager = ProvidersManager()
+    hook = manager.hooks["berichtenbox"]
+    assert hook.hook_class_name == "bbx.hooks.berichtenbox.BerichtenboxHook" and hook.connection_testable
+    labels = {name.removeprefix("extra__berichtenbox__"): w.field["schema"]["title"]
+              for name, w in manager.connection_form_widgets.items() if name.startswith("extra__berichtenbox__")}
+    assert labels["cpa_id"] == "CPA id" and labels["client_cert"] == "Client certificate (path)"
+    assert {"from_party_id", "client_key", "ca_cert", "validatie_url", "oin"} <= set(labels)
+    assert manager.field_behaviours["berichtenbox"]["relabeling"] == {"host": "ebMS adapter base URL"}
 
 
 def test_send_then_collect_the_asynchronous_result(hook, simulator):  # noqa: F811

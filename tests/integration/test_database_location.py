@@ -47,3 +47,34 @@ def test_embedded_postgresql_is_created_migrated_and_reused(tmp_path_factory):
             capture_output=True, timeout=60,
         )
         assert pg_ctl is None or not pg_ctl.exists()
+
+
+def _child(script: str, env: dict) -> subprocess.CompletedProcess:
+    base = {"PATH": "/usr/bin:/bin", "HOME": env.get("AIRFLOW_HOME", "/tmp")}
+    return subprocess.run([sys.executable, "-c", script], env={**base, **env}, capture_output=True, text=True,
+                          timeout=120)
+
+
+def test_deployment_without_bbx_db_is_a_clear_error_never_a_fallback(tmp_path):
+    """BBX_ENV=production (docker-compose.yaml): no bbx_db anywhere Airflow looks → the
+    error says what to create; the local server on 127.0.0.1:5432 (which answers here)
+    and the embedded one are not used."""
+    script = ("from bbx import settings\n"
+              "try:\n    print(settings.database_url())\n"
+              "except settings.DatabaseNotConfigured as exc:\n    print('ERROR', exc); raise SystemExit(3)\n")
+    run = _child(script, {"BBX_ENV": "production", "AIRFLOW_HOME": str(tmp_path), "BBX_DATA_DIR": str(tmp_path)})
+    assert run.returncode == 3, run.stdout + run.stderr
+    assert "BBX_ENV=production but Airflow has no connection 'bbx_db'" in run.stdout
+    assert "bbx airflow setup" in run.stdout and "never falls back" in run.stdout
+    assert not (tmp_path / "pg").exists()
+
+
+def test_bbx_db_is_resolved_through_airflow(tmp_path):
+    """The same deployment with bbx_db as Airflow knows it (here its environment variable;
+    the metadata database and secrets backends go the same BaseHook.get_connection way)."""
+    script = "from bbx import settings; print(settings.database_url())"
+    run = _child(script, {"BBX_ENV": "production", "AIRFLOW_HOME": str(tmp_path),
+                          "AIRFLOW_CONN_BBX_DB": "postgres://bbx:s3cret@db.internal:5433/bbx"})
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip().splitlines()[-1] == "postgresql://bbx:s3cret@db.internal:5433/bbx"
+

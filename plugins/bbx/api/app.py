@@ -32,7 +32,7 @@ Dates are calendar dates in Dutch time; periods include both ends. See docs/api.
 _PAGE_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "same-origin",
-    # Pages only (not /api/v1/docs, which loads Swagger UI from its CDN). frame-ancestors
+    # Pages only (not /api/v1/docs and /redoc, whose pages have inline scripts). frame-ancestors
     # 'self': the Airflow UI shows the pages in a frame on the same origin.
     "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
                                "frame-ancestors 'self'; form-action 'self'; base-uri 'none'",
@@ -118,8 +118,8 @@ def create_app() -> FastAPI:
         version="1",
         description=API_DESCRIPTION,
         openapi_url="/api/v1/openapi.json",
-        docs_url="/api/v1/docs",
-        redoc_url="/api/v1/redoc",
+        docs_url=None,  # served below from the package, not from a CDN
+        redoc_url=None,
         openapi_tags=[
             {"name": "sending", "description": "hand in messages"},
             {"name": "submissions", "description": "what was handed in, and what became of each row"},
@@ -171,7 +171,62 @@ def create_app() -> FastAPI:
     app.include_router(population_routes.router)
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
+    _offline_docs(app)
     return app
+
+
+# API-key schemes of the web service (bbx.api.auth reads both headers): declared in the
+# OpenAPI file so Swagger UI's *Authorize* sends the key with every "Try it out".
+SECURITY_SCHEMES = {
+    "bearerAuth": {"type": "http", "scheme": "bearer",
+                   "description": "Your API key as `Authorization: Bearer <key>` (bbx api-key create)"},
+    "apiKeyHeader": {"type": "apiKey", "in": "header", "name": "X-API-Key",
+                     "description": "Or the same key in the X-API-Key header"},
+}
+_PUBLIC_PATHS = ("/api/v1/health",)
+
+
+def _offline_docs(app: FastAPI) -> None:
+    """Swagger UI and ReDoc from the installed package ``fastapi_offline`` (its copies of
+    swagger-ui-dist and redoc), so the docs work without internet."""
+    import fastapi_offline
+    from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
+    from fastapi.openapi.utils import get_openapi
+
+    assets = Path(fastapi_offline.__file__).parent / "static"
+    app.mount("/api/v1/docs-assets", StaticFiles(directory=assets), name="docs-assets")
+
+    def openapi() -> dict:
+        if app.openapi_schema is None:
+            schema = get_openapi(title=app.title, version=app.version, description=app.description,
+                                 routes=app.routes, tags=app.openapi_tags)
+            schema.setdefault("components", {})["securitySchemes"] = SECURITY_SCHEMES
+            schema["security"] = [{"bearerAuth": []}, {"apiKeyHeader": []}]
+            for path in _PUBLIC_PATHS:
+                for operation in schema["paths"].get(path, {}).values():
+                    operation["security"] = []
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi
+
+    @app.get("/api/v1/docs", include_in_schema=False)
+    def swagger_ui(request: Request):
+        root = request.scope.get("root_path", "")
+        return get_swagger_ui_html(
+            openapi_url=f"{root}/api/v1/openapi.json", title="BBX web service — Swagger UI",
+            swagger_js_url=f"{root}/api/v1/docs-assets/swagger-ui-bundle.js",
+            swagger_css_url=f"{root}/api/v1/docs-assets/swagger-ui.css",
+            swagger_favicon_url=f"{root}/api/v1/docs-assets/favicon.png",
+            swagger_ui_parameters={"persistAuthorization": True})
+
+    @app.get("/api/v1/redoc", include_in_schema=False)
+    def redoc(request: Request):
+        root = request.scope.get("root_path", "")
+        return get_redoc_html(
+            openapi_url=f"{root}/api/v1/openapi.json", title="BBX web service — ReDoc",
+            redoc_js_url=f"{root}/api/v1/docs-assets/redoc.standalone.js",
+            redoc_favicon_url=f"{root}/api/v1/docs-assets/favicon.png", with_google_fonts=False)
 
 
 def main(argv: list[str] | None = None) -> int:

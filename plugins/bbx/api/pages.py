@@ -24,6 +24,7 @@ from bbx.api import charts, sending, service
 from bbx.api.auth import SESSION_COOKIE, ConnDep, Principal, page_principal
 from bbx.api.errors import ApiError, ApiErrors
 from bbx.api.limits import MAX_BSNS_PER_CALL
+from bbx.delivery import trigger
 from bbx.domain import bsn as bsn_rules
 from bbx.domain import limits
 from bbx.domain.outcomes import Outcome
@@ -261,6 +262,8 @@ async def send(request: Request, conn: ConnDep):
             values["token"] = ""
             return _send_page(request, conn, principal, status_code=exc.status, values=values, problems=[exc])
         conn.commit()
+        if handed.created:  # delivery at once, not on bbx_deliver's timer
+            trigger.delivery_requested(handed.submission_id, prepared.connection["code"], "manual")
         return RedirectResponse(f"{base(request)}/send?done={handed.submission_id}"
                                 f"&type={quote(values['message_type'])}", status_code=303)
 

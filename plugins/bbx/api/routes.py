@@ -23,6 +23,7 @@ from bbx.api.limits import (
     MAX_ROWS_PER_PAGE,
     MAX_SUBMISSIONS_PER_LOG,
 )
+from bbx.delivery import trigger
 from bbx.domain import limits
 from bbx.store import register, reports
 
@@ -158,6 +159,8 @@ def _send(conn, principal: Principal, connection_code: str, key: str, body: mode
     prepared = sending.prepare(conn, connection, req)
     handed = sending.hand_in(conn, prepared, channel="api", external_ref=key, actor=principal.actor)
     conn.commit()
+    if handed.created:  # delivery at once, not on bbx_deliver's timer
+        trigger.delivery_requested(handed.submission_id, connection["code"], "api")
     return service.submission_status(conn, service.submission_for(conn, principal, handed.submission_id)), handed.created
 
 

@@ -175,13 +175,41 @@ class BerichtenboxHook(BaseHook):
         return cls(f"berichtenbox_{connection_code}", **kwargs)
 
     # ------------------------------------------------------------------ plumbing
+    @classmethod
+    def get_ui_field_behaviour(cls) -> dict:
+        """The connection form (Airflow 3.3 reads it from bbx.provider, declaratively)."""
+        from bbx.provider import UI_FIELD_BEHAVIOUR
+
+        return {k.replace("-", "_"): v for k, v in UI_FIELD_BEHAVIOUR.items()}
+
     @cached_property
     def settings(self) -> AdapterSettings:
         return AdapterSettings.from_connection(self.berichtenbox_conn_id, self.get_connection(self.berichtenbox_conn_id))
 
+    def certificate_problems(self, warnings: list[str] | None = None) -> list[str]:
+        """Expiry, OIN in the subject, chain and key of the configured client certificate."""
+        from bbx.hooks import certificates
+
+        s = self.settings
+        oin = (self.get_connection(self.berichtenbox_conn_id).extra_dejson or {}).get("oin")
+        if not oin and s.from_party_id.startswith("urn:osb:oin:"):
+            oin = s.from_party_id.removeprefix("urn:osb:oin:")
+        return certificates.check(s.client_cert, s.ca_cert, oin=oin, key=s.client_key, warnings=warnings)
+
+    def check_certificates(self) -> None:
+        """At start-up of the hook's first call: refuse unusable certificates with the reason."""
+        warnings: list[str] = []
+        problems = self.certificate_problems(warnings)
+        for warning in warnings:
+            log.warning("%s: %s", self.berichtenbox_conn_id, warning)
+        if problems:
+            raise BerichtenboxConfigError(
+                f"Airflow Connection {self.berichtenbox_conn_id!r}: " + "; ".join(problems))
+
     @cached_property
     def _session(self) -> requests.Session:
         s = self.settings
+        self.check_certificates()
         session = requests.Session()
         # REQUESTS_CA_BUNDLE & co. would silently widen trust beyond the configured chain
         session.trust_env = False
@@ -247,12 +275,16 @@ class BerichtenboxHook(BaseHook):
         self._call(self._ebms, "ping", cpaId=s.cpa_id, fromPartyId=s.from_party_id, toPartyId=s.to_party_id)
 
     def test_connection(self) -> tuple[bool, str]:
-        """For Airflow's "Test connection" button."""
+        """For Airflow's "Test connection" button: certificates first, then a ping."""
+        warnings: list[str] = []
         try:
+            problems = self.certificate_problems(warnings)
+            if problems:
+                return False, "; ".join(problems)
             self.ping()
         except BerichtenboxError as exc:
             return False, str(exc)
-        return True, "ping answered"
+        return True, "; ".join(["certificates valid (expiry, OIN, chain, key); ping answered", *warnings])
 
     def send_message(self, *, action: str, payload: bytes, name: str, content_type: str = "application/xml",
                      conversation_id: str | None = None, message_id: str | None = None) -> str:

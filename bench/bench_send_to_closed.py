@@ -1,0 +1,96 @@
+"""Accepted → closed for a 10-BSN send on the running demo stack (``make demo`` first).
+
+Target (issue 12): <= 30 s. Nobody triggers anything: the web service (and the manual
+page, the same call) announce the submission with an asset event, the scheduler starts
+``bbx_deliver``, the triggerer waits for the results. Sends 10 subscribed citizens of
+connection ``voorbeeld`` (message type PASPRT, standard text) through the web service
+and, for the manual page, the same through its form (signed in with an API key);
+prints each figure, the bbx_deliver run that took it, and beside them the plain baseline:
+the 5-minute timer the submission would otherwise have waited for (up to 300 s).
+
+Run: ``.venv/bin/python bench/bench_send_to_closed.py`` (``--rounds N``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+OIN = "00000001001234567000"  # connection voorbeeld of the sample configuration
+
+
+def _wait_closed(url: str, submission_id: int, timeout: float = 300) -> float | None:
+    from bbx.store import db
+
+    started = time.monotonic()
+    with db.connect(url) as conn:
+        received = conn.execute("SELECT received_at FROM submissions WHERE id = %s", (submission_id,)).fetchone()
+        while time.monotonic() - started < timeout:
+            row = conn.execute("SELECT status, closed_at FROM submissions WHERE id = %s", (submission_id,)).fetchone()
+            conn.commit()
+            if row["status"] == "closed":
+                return (row["closed_at"] - received["received_at"]).total_seconds()
+            time.sleep(0.2)
+    return None
+
+
+def main(argv: list[str] | None = None) -> int:
+    import httpx
+
+    from bbx import stack
+    from bbx.store import api_keys, db
+
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rounds", type=int, default=1)
+    args = parser.parse_args(argv)
+    running = stack.Stack.load(stack.default_state_dir())
+    if running is None or not running.running():
+        print("no running stack: run `make demo` first", file=sys.stderr)
+        return 2
+    with db.transaction(running.bbx_url) as conn:
+        key = api_keys.create_key(conn, tenant_code="gemeente-voorbeeld", operator=False, name="bench",
+                                  created_by="bench").key
+        used = {r["bsn"] for r in conn.execute("SELECT DISTINCT bsn FROM messages WHERE bsn IS NOT NULL")}
+    admin = running.admin()
+    figures = []
+    for n in range(args.rounds):
+        for channel in ("api", "manual"):
+            bsns = [b for b in admin.sample(OIN, status="active", limit=len(used) + 40) if b not in used][:10]
+            used.update(bsns)
+            client = httpx.Client(base_url=f"{running.api_url}/bbx", timeout=60, follow_redirects=False)
+            if channel == "api":
+                response = client.post("/api/v1/connections/voorbeeld/messages",
+                                       headers={"Authorization": f"Bearer {key}", "Idempotency-Key": uuid.uuid4().hex},
+                                       json={"message_type": "PASPRT", "bsns": bsns})
+                response.raise_for_status()
+                submission_id = response.json()["id"]
+            else:
+                client.post("/login", data={"api_key": key, "next": "/bbx/send"})
+                response = client.post("/send", data={"message_type": "voorbeeld/PASPRT", "bsns": "\n".join(bsns),
+                                                      "text": "", "reference": "", "token": uuid.uuid4().hex,
+                                                      "action": "send"})
+                if response.status_code != 303 or "done=" not in response.headers.get("location", ""):
+                    print(f"manual page did not accept the send: {response.status_code} {response.text[:300]}")
+                    return 1
+                submission_id = int(response.headers["location"].split("done=")[1].split("&")[0])
+            closed = _wait_closed(running.bbx_url, submission_id)
+            figures.append((channel, submission_id, closed))
+            print(f"round {n + 1} {channel:<6} submission {submission_id}: accepted → closed "
+                  f"{'not within 300 s' if closed is None else f'{closed:.1f} s'}", flush=True)
+    admin.close()
+    runs = [r for r in running.api().runs("bbx_deliver", limit=10) if r["run_type"] == "asset_triggered"]
+    print(f"bbx_deliver runs started by asset events (latest 10 runs): {len(runs)}")
+    print("baseline (no announcement): the next 5-minute timer, i.e. up to 300 s before a run even starts")
+    ok = all(c is not None for _, _, c in figures)
+    print(f"target <= 30 s: {'met' if ok and max(c for _, _, c in figures) <= 30 else 'NOT met'}")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,138 @@
+"""``bbx airflow setup`` — register BBX's Airflow Connections and pool, idempotently.
+
+What an operator would do in *Admin → Connections / Pools*, done through Airflow's own
+models in its metadata database (run it with the Airflow environment of the deployment):
+
+* ``bbx_db`` — BBX's PostgreSQL database (type ``postgres``);
+* ``bbx_sftp`` — BBX's own account on the tenant SFTP server (type ``sftp``);
+* ``berichtenbox_<connection>`` — one per configured connection (type ``berichtenbox``):
+  the ebMS adapter's base URL, CPA id, party id, client certificate and key, trust chain
+  and the ValidateAbonnementen URL;
+* the pool ``berichtenbox`` (concurrent sends to the ebMS adapter).
+
+A connection that exists with the same values is left alone; one that differs is updated
+(and reported). Certificates are checked first (``bbx.hooks.certificates``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+POOL = "berichtenbox"
+
+
+def desired_connections(args, connections: list[dict]) -> dict[str, dict]:
+    wanted: dict[str, dict] = {}
+    if args.database_url:
+        wanted["bbx_db"] = {"uri": args.database_url.replace("postgresql://", "postgres://", 1)}
+    if args.sftp:
+        host, _, port = args.sftp.rpartition(":")
+        wanted["bbx_sftp"] = {"conn_type": "sftp", "host": host, "port": int(port), "login": args.sftp_login,
+                              "password": args.sftp_password,
+                              "extra": {"no_host_key_check": "true", "allow_host_key_change": "true"}}
+    if args.berichtenbox_url:
+        from simulator.pki import make_test_pki
+
+        pki = make_test_pki(Path(args.pki_dir), [c["oin"] for c in connections]) if args.pki_dir else None
+        for c in connections:
+            pair = pki.client(c["oin"]) if pki else None
+            base = args.berichtenbox_url.rstrip("/")
+            wanted[f"berichtenbox_{c['code']}"] = {
+                "conn_type": "berichtenbox", "host": base,
+                "description": f"ebMS adapter for {c['code']} (OIN {c['oin']})",
+                "extra": {"cpa_id": c["cpa_id"], "from_party_id": f"urn:osb:oin:{c['oin']}",
+                          "client_cert": str(pair.cert) if pair else "", "client_key": str(pair.key) if pair else "",
+                          "ca_cert": str(pki.ca) if pki else "", "oin": c["oin"],
+                          "validatie_url": f"{base}/BerichtenboxValidatieService", "timeout": 30},
+            }
+    return wanted
+
+
+def _configured_connections(database_url: str | None) -> list[dict]:
+    from bbx.store import db
+
+    with db.connect(database_url) as conn:
+        return conn.execute(
+            "SELECT code, oin, cpa_id FROM connections WHERE active ORDER BY code").fetchall()
+
+
+def _same(existing, wanted) -> bool:
+    return (existing.conn_type, existing.host, existing.port, existing.login, existing.password,
+            existing.extra_dejson, existing.schema) == (
+        wanted.conn_type, wanted.host, wanted.port, wanted.login, wanted.password, wanted.extra_dejson,
+        wanted.schema)
+
+
+def apply(wanted: dict[str, dict], pool_slots: int) -> list[str]:
+    from airflow.models import Connection, Pool
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    report = []
+    with create_session() as session:
+        for conn_id, spec in wanted.items():
+            spec = dict(spec)
+            if "extra" in spec:
+                spec["extra"] = json.dumps(spec["extra"], sort_keys=True)
+            new = Connection(conn_id=conn_id, **spec)
+            existing = session.scalar(select(Connection).where(Connection.conn_id == conn_id))
+            if existing is None:
+                session.add(new)
+                report.append(f"connection {conn_id}: created ({new.conn_type})")
+            elif _same(existing, new):
+                report.append(f"connection {conn_id}: unchanged")
+            else:
+                for attr in ("conn_type", "host", "port", "login", "schema", "description"):
+                    setattr(existing, attr, getattr(new, attr))
+                existing.set_password(new.password)
+                existing.set_extra(new.extra)
+                report.append(f"connection {conn_id}: updated")
+        pool = session.scalar(select(Pool).where(Pool.pool == POOL))
+        if pool is None or pool.slots != pool_slots:
+            Pool.create_or_update_pool(POOL, pool_slots, "concurrent sends to the ebMS adapter",
+                                       include_deferred=False, session=session)
+            report.append(f"pool {POOL}: {pool_slots} slots ({'created' if pool is None else 'updated'})")
+        else:
+            report.append(f"pool {POOL}: unchanged ({pool_slots} slots)")
+    return report
+
+
+def _setup(args) -> int:
+    from bbx import settings
+    from bbx.hooks import certificates
+
+    database_url = args.database_url or settings.database_url()
+    connections = _configured_connections(database_url)
+    wanted = desired_connections(args, connections)
+    problems = []
+    for conn_id, spec in wanted.items():
+        if spec.get("conn_type") == "berichtenbox" and spec["extra"]["client_cert"]:
+            extra = spec["extra"]
+            problems += [f"{conn_id}: {p}" for p in certificates.check(extra["client_cert"], extra["ca_cert"],
+                                                                         oin=extra["oin"], key=extra["client_key"])]
+    if problems:
+        print("certificates not usable:\n  " + "\n  ".join(problems), file=sys.stderr)
+        return 2
+    for line in apply(wanted, args.pool_slots):
+        print(line)
+    return 0
+
+
+def add_parser(sub) -> None:
+    airflow = sub.add_parser("airflow", help="BBX's Airflow Connections and pool").add_subparsers(
+        dest="action", required=True)
+    setup = airflow.add_parser("setup", help="register bbx_db, bbx_sftp, berichtenbox_<connection> and the pool "
+                                             "in Airflow's metadata database (idempotent)")
+    setup.add_argument("--database-url", help="BBX's database for bbx_db (default: as BBX finds it now)")
+    setup.add_argument("--sftp", metavar="HOST:PORT", help="the tenant SFTP server, for bbx_sftp")
+    setup.add_argument("--sftp-login", default="bbx")
+    setup.add_argument("--sftp-password", default=os.environ.get("BBX_SFTP_PASSWORD"),
+                       help="default: the variable BBX_SFTP_PASSWORD (keeps it off the command line)")
+    setup.add_argument("--berichtenbox-url", metavar="URL", help="the ebMS adapter, for berichtenbox_<connection>")
+    setup.add_argument("--pki-dir", help="client certificates per OIN in the layout of simulator.pki "
+                                         "(the demo's simulator); without it the certificate fields stay empty")
+    setup.add_argument("--pool-slots", type=int, default=4)
+    setup.set_defaults(func=_setup)

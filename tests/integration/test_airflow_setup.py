@@ -1,0 +1,63 @@
+"""``bbx airflow setup`` registers BBX's Connections and pool in Airflow's metadata database
+(a real one, migrated), idempotently; BBX then finds ``bbx_db`` there through Airflow —
+also in a deployment (``BBX_ENV=production``) without any environment variable for it."""
+
+import os
+import subprocess
+import sys
+
+from bbx import settings
+from bbx.config.model import load
+from bbx.store import administration
+
+FERNET_KEY = "kEvhVYWq1M6bIrzRmKXz_tT6WwnxoQb3PPNNVbEuZ84="  # this test's own; Airflow encrypts passwords with it
+
+
+def _env(**changes) -> dict:
+    env = {k: v for k, v in os.environ.items() if k not in ("BBX_DATABASE_URL", "AIRFLOW_CONN_BBX_DB")}
+    env["AIRFLOW__CORE__FERNET_KEY"] = FERNET_KEY
+    env.update(changes)
+    return env
+
+
+def _setup(database_url: str, pki_dir, *extra: str) -> subprocess.CompletedProcess:
+    env = _env(BBX_SFTP_PASSWORD="geheim")
+    return subprocess.run(
+        [sys.executable, "-m", "bbx.cli", "airflow", "setup", "--database-url", database_url,
+         "--sftp", "127.0.0.1:2222", "--berichtenbox-url", "https://adapter.test:8443", "--pki-dir", str(pki_dir),
+         *extra], env=env, capture_output=True, text=True, timeout=300)
+
+
+def test_setup_registers_connections_and_pool_idempotently(airflow_db, db, sample_config_path, tmp_path):
+    administration.apply_config(db, load(sample_config_path), actor="test")
+    db.commit()
+    url = os.environ["BBX_DATABASE_URL"]
+
+    first = _setup(url, tmp_path / "pki")
+    assert first.returncode == 0, first.stderr
+    assert "connection bbx_db: created (postgres)" in first.stdout
+    assert "connection berichtenbox_voorbeeld: created (berichtenbox)" in first.stdout
+    assert "pool berichtenbox: 4 slots (created)" in first.stdout
+    second = _setup(url, tmp_path / "pki")
+    assert second.returncode == 0, second.stderr
+    assert "created" not in second.stdout and "updated" not in second.stdout
+    assert second.stdout.count("unchanged") == 6  # bbx_db, bbx_sftp, 3 connections, the pool
+    third = _setup(url, tmp_path / "pki", "--pool-slots", "6")
+    assert "pool berichtenbox: 6 slots (updated)" in third.stdout
+
+    check = (
+        "from airflow.models.connection import Connection as C\n"
+        "c = C.get_connection_from_secrets('berichtenbox_voorbeeld'); s = C.get_connection_from_secrets('bbx_sftp')\n"
+        "print(c.conn_type, c.host, c.extra_dejson['from_party_id'], c.extra_dejson['client_cert'].endswith('.pem'))\n"
+        "print(s.password, s.port)\n")
+    found = subprocess.run([sys.executable, "-c", check], env=_env(), capture_output=True, text=True, timeout=120)
+    assert found.returncode == 0, found.stderr
+    assert found.stdout.splitlines()[-2:] == [
+        "berichtenbox https://adapter.test:8443 urn:osb:oin:00000001001234567000 True",
+        "geheim 2222"]  # the password from the environment, not the command line
+
+    # a deployment without BBX_DATABASE_URL / AIRFLOW_CONN_BBX_DB finds bbx_db in the metadata DB
+    found = subprocess.run([sys.executable, "-c", "from bbx import settings; print(settings.database_url())"],
+                           env=_env(BBX_ENV="production"), capture_output=True, text=True, timeout=120)
+    assert found.returncode == 0, found.stderr
+    assert found.stdout.strip().splitlines()[-1] == settings._normalise(url)
