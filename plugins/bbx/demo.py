@@ -361,6 +361,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=300, help="seconds to wait for all outcomes")
     parser.add_argument("--register-days", type=int, default=2,
                         help="simulated days of register refreshes on a fresh register (default 2)")
+    parser.add_argument("--result-dialect", choices=("live", "documented"), default="live",
+                        help="how the simulator writes results (default live: VerwerkingsCode 00 as a live "
+                             "adapter does; documented: as interface.md §3); used when the stack starts")
     args = parser.parse_args(argv)
     config_file = Path(args.config).resolve()
     begin = time.monotonic()
@@ -378,6 +381,7 @@ def main(argv: list[str] | None = None) -> int:
     # DAGs start paused: the demo unpauses them once parsed (the register refresh after
     # its first runs are queued, see register_days)
     settings_ = stack_module.StackSettings.default(bbx_url=url, tenants_file=config_file, extra_env=DEMO_TIMINGS,
+                                                   result_dialect=args.result_dialect,
                                                    paused_at_creation=True)
     try:
         stack = stack_module.start(settings_, say=step)

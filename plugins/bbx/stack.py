@@ -75,6 +75,9 @@ class StackSettings:
     result_delay: float = 0.5
     register_delay: float = 0.5
     today: str | None = None  # the simulator's starting date (None: the real date)
+    # how the simulator writes results: "live" (as a live ebms-core adapter: VerwerkingsCode
+    # 00, qualified root, Z times) or "documented" (interface.md §3); BBX reads both
+    result_dialect: str = "live"
     parallelism: int = 8
     pool_slots: int = 4
     paused_at_creation: bool = False
@@ -301,7 +304,8 @@ def _start_simulator(s: StackSettings, sim_dir: Path) -> tuple[str, Path]:
 
     senders = [{**x, "population": {"size": s.population_size}} for x in senders_from_tenants(s.tenants_file)]
     pki = make_test_pki(sim_dir / "pki", [x["oin"] for x in senders])
-    config = {"result_delay": s.result_delay, "register_delay": s.register_delay, "senders": senders}
+    config = {"result_delay": s.result_delay, "register_delay": s.register_delay,
+              "result_dialect": s.result_dialect, "senders": senders}
     (sim_dir / "simulator.json").write_text(json.dumps(config))
     ready = sim_dir / "simulator-ready.json"
     ready.unlink(missing_ok=True)
