@@ -52,11 +52,10 @@ def desired_connections(args, connections: list[dict]) -> dict[str, dict]:
 
 
 def _configured_connections(database_url: str | None) -> list[dict]:
-    from bbx.store import db
+    from bbx.store import administration, db
 
     with db.connect(database_url) as conn:
-        return conn.execute(
-            "SELECT code, oin, cpa_id FROM connections WHERE active ORDER BY code").fetchall()
+        return administration.active_connections(conn)
 
 
 def _same(existing, wanted) -> bool:

@@ -37,6 +37,7 @@ from bbx import stack as stack_module
 from bbx.config.model import ConfigError, load
 from bbx.stack import Stack
 from bbx.store import administration, db, migrations
+from bbx.store import demo as demo_store
 
 SAMPLE_CONFIG = settings.PROJECT_ROOT / "config" / "sample" / "tenants.yaml"
 DEMO_DIR = settings.DATA_DIR / "demo"
@@ -187,7 +188,7 @@ def sample_drops(stack: Stack, tenants, url: str) -> list[tuple[str, str, str, l
     drops = []
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     with db.connect(url) as conn:
-        used = {r["bsn"] for r in conn.execute("SELECT DISTINCT bsn FROM messages WHERE bsn IS NOT NULL")}
+        used = demo_store.used_bsns(conn)
     for tenant in tenants:
         for c in tenant.connections:
             subscribed = _fresh(admin, c.oin, "active", 12, used)
@@ -230,12 +231,7 @@ def submission_report(url: str, since: datetime) -> list[dict]:
     from bbx.store import submissions
 
     with db.connect(url) as conn:
-        subs = conn.execute(
-            """SELECT s.id, s.status, s.rows_handed_in, s.channel, c.code AS connection, m.code AS message_type
-               FROM submissions s JOIN connections c ON c.id = s.connection_id
-               LEFT JOIN message_types m ON m.id = s.message_type_id
-               WHERE s.received_at >= %s AND s.kind = 'messages' ORDER BY s.id""", (since,),
-        ).fetchall()
+        subs = demo_store.submissions_since(conn, since)
         for sub in subs:
             sub["counts"] = submissions.outcome_counts(conn, sub["id"])
     return subs
@@ -322,11 +318,7 @@ def register_days(stack: Stack, api, url: str, days: int, connections: int) -> N
         admin.set_today(None)
         admin.close()
     with db.connect(url) as conn:
-        rows = conn.execute(
-            """SELECT c.code, r.logical_date, r.kind, r.entries, r.opened, r.closed FROM register_refreshes r
-               JOIN connections c ON c.id = r.connection_id
-               WHERE r.logical_date > %s AND r.status = 'applied'
-               ORDER BY c.code, r.logical_date""", (today - timedelta(days=days),)).fetchall()
+        rows = demo_store.applied_refreshes_after(conn, today - timedelta(days=days))
     for r in rows:
         print(f"    {r['code']:<12} {r['logical_date']} {r['kind']:<7} entries {r['entries'] or 0:>5}  "
               f"signed up {r['opened'] or 0:>4}  signed off {r['closed'] or 0:>4}")
@@ -338,11 +330,7 @@ def _register_done_today(url: str) -> bool:
     from bbx.api import service
 
     with db.connect(url) as conn:
-        row = conn.execute(
-            """SELECT count(DISTINCT connection_id) AS n FROM register_refreshes
-               WHERE logical_date = %s AND status = 'applied'""", (service.today(),)).fetchone()
-        active = conn.execute("SELECT count(*) AS n FROM connections WHERE active").fetchone()
-    return row["n"] >= active["n"] > 0
+        return demo_store.register_done(conn, service.today())
 
 
 # exit codes of `make demo` (documented in README and docs/operations.md)

@@ -161,7 +161,7 @@ def create_app() -> FastAPI:
 
         try:
             with db.connect() as conn:
-                conn.execute("SELECT 1 FROM schema_migrations LIMIT 1")
+                db.ping(conn)
         except Exception as exc:
             raise ApiError(503, "database_unavailable",
                            f"BBX's database cannot be reached: {type(exc).__name__}.") from None

@@ -153,8 +153,7 @@ def _scope(row: dict) -> str:
 
 
 def _export_row(conn, connection_id: int) -> dict:
-    return conn.execute("SELECT register_export, register_export_scope FROM connections WHERE id = %s",
-                        (connection_id,)).fetchone()
+    return store.export_setting(conn, connection_id)
 
 
 def _entry(v: dict) -> dict:

@@ -28,23 +28,11 @@ def today() -> date:
 
 
 def visible_connections(conn, principal: Principal) -> list[dict]:
-    where, params = ("", ()) if principal.is_operator else ("WHERE c.tenant_id = %s", (principal.tenant_id,))
-    return conn.execute(
-        f"""SELECT c.id, c.code, c.name, c.active, c.tenant_id, t.code AS tenant, t.name AS tenant_name,
-                   c.sender_code, c.oin
-            FROM connections c JOIN tenants t ON t.id = c.tenant_id {where}
-            ORDER BY t.code, c.code""",
-        params,
-    ).fetchall()
+    return lookup.connections(conn, tenant_id=None if principal.is_operator else principal.tenant_id)
 
 
 def connection_for(conn, principal: Principal, code: str) -> dict:
-    row = conn.execute(
-        """SELECT c.id, c.code, c.name, c.active, c.tenant_id, t.code AS tenant, t.name AS tenant_name,
-                  c.sender_code, c.oin, c.pdfa
-           FROM connections c JOIN tenants t ON t.id = c.tenant_id WHERE c.code = %s""",
-        (code,),
-    ).fetchone()
+    row = lookup.connection(conn, code)
     if row is None or not (principal.is_operator or row["tenant_id"] == principal.tenant_id):
         raise ApiError(404, "connection_not_found",
                        f"You have no connection {code!r}; GET /api/v1/connections lists yours.")

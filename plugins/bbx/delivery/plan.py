@@ -169,11 +169,7 @@ def plan_redelivery(run_id: str, submission_id: int, *, include_failed: bool, fa
                 conn, submission_id, run_id=run_id, failed_codes=failed_codes, include_failed=include_failed,
                 include_stuck=include_stuck, stuck_minutes=stuck_minutes, actor=actor,
             )
-            sub = conn.execute(
-                """SELECT s.id, s.connection_id, c.code AS connection_code FROM submissions s
-                   JOIN connections c ON c.id = s.connection_id WHERE s.id = %s""",
-                (submission_id,),
-            ).fetchone()
+            sub = store.submission_to_plan(conn, submission_id)
             planned = plan_submission(conn, sub, day=day, kind="resend")
             close_finished(conn, [submission_id])
         pending = store.pending_batches(conn, [submission_id])

@@ -162,8 +162,7 @@ def close_reconciled(conn, summary: CollectSummary, *, connection_id: int | None
         else:
             from bbx.domain.outcomes import reconcile
 
-            rows = conn.execute("SELECT rows_handed_in FROM submissions WHERE id = %s",
-                                (submission_id,)).fetchone()["rows_handed_in"] or 0
+            rows = submissions.rows_handed_in(conn, submission_id) or 0
             problem = reconcile(rows, submissions.outcome_counts(conn, submission_id)).explanation
             log.error("submission %s has no open messages but does not reconcile: %s", submission_id, problem)
             summary.attention.append(f"submission {submission_id}: {problem}")

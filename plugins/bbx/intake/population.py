@@ -20,6 +20,7 @@ from bbx.domain.drop import DEFAULT_LIMITS, DropFile, DropProblem, IntakeLimits,
 from bbx.domain.drop_check import DropCheck, RowResult
 from bbx.intake import reports
 from bbx.store import db, submissions
+from bbx.store import drops as drop_store
 from bbx.store import population as store
 
 log = logging.getLogger(__name__)
@@ -112,14 +113,12 @@ def validate_drop(*, connection: dict, drop: dict, manifest: Manifest, scanned: 
 
     Runs again safely: a drop already applied (or rejected) is not applied twice; its
     error reports are made again from the same files (the checks are deterministic)."""
-    from bbx.intake import store as intake_store
-
     out = _Reports(scanned, label, folder)
     if submission_status == "received" and not problems:
         with db.transaction() as conn:
             version = write(conn, scanned, connection_id=connection["id"], submission_id=drop["submission_id"],
                             mode=manifest.mode or rules.DEFAULT_MODE, on_rejected=out.add, actor=actor)
-            intake_store.set_checked(conn, drop["id"], row_count=version["rows_handed_in"], problems=[],
+            drop_store.set_checked(conn, drop["id"], row_count=version["rows_handed_in"], problems=[],
                                      notes=scanned.notes())
         return out.finish()
     for result in scanned.check_bsn_rows():  # rejected as a whole, or a rerun
@@ -131,7 +130,7 @@ def validate_drop(*, connection: dict, drop: dict, manifest: Manifest, scanned: 
         reason = (f"the population list was not processed: {len(problems)} problem(s) with the drop as a whole: "
                   f"{shown}{more}")
         with db.transaction() as conn:
-            intake_store.set_checked(conn, drop["id"], row_count=scanned.rows_total,
+            drop_store.set_checked(conn, drop["id"], row_count=scanned.rows_total,
                                      problems=[{"file": p.file, "reason": p.reason} for p in problems],
                                      notes=scanned.notes())
             submissions.reject(conn, drop["submission_id"], reason=mask(reason), actor=actor)
@@ -182,7 +181,7 @@ def hand_in_file(connection: dict, path: Path, *, file_name: str, mode: str, cha
             size += len(chunk)
     sha256 = digest.hexdigest()
     with db.connect() as conn:
-        earlier = _earlier(conn, connection["id"], channel, external_ref)
+        earlier = store.earlier_handin(conn, connection["id"], channel, external_ref)
     if earlier is not None:
         return _replay(earlier, sha256, mode)
     manifest = Manifest("(request)", "ready", "", drop_kind=rules.KIND_POPULATION, mode=mode)
@@ -200,8 +199,8 @@ def hand_in_file(connection: dict, path: Path, *, file_name: str, mode: str, cha
                              "reason": result.reason})
 
     with db.transaction() as conn:
-        conn.execute("SELECT pg_advisory_xact_lock(%s, %s)", (0x0BB0_0061, connection["id"]))
-        earlier = _earlier(conn, connection["id"], channel, external_ref)
+        store.lock_population_handin(conn, connection["id"])
+        earlier = store.earlier_handin(conn, connection["id"], channel, external_ref)
         if earlier is not None:
             return _replay(earlier, sha256, mode)
         submission = submissions.open_submission(conn, connection_id=connection["id"], channel=channel,
@@ -212,17 +211,6 @@ def hand_in_file(connection: dict, path: Path, *, file_name: str, mode: str, cha
                         on_rejected=keep, actor=submitted_by)
     return {"submission_id": submission.id, "replayed": False, "population": summary(version),
             "rejected_rows": rejected, "rejected_rows_shown": len(rejected), "notes": scanned.notes()}
-
-
-def _earlier(conn, connection_id: int, channel: str, external_ref: str) -> dict | None:
-    return conn.execute(
-        """SELECT s.id AS submission_id, s.kind, f.sha256, v.mode, v.id AS version_id
-           FROM submissions s
-           LEFT JOIN submission_files f ON f.submission_id = s.id
-           LEFT JOIN population_versions v ON v.submission_id = s.id
-           WHERE s.connection_id = %s AND s.channel = %s AND s.external_ref = %s""",
-        (connection_id, channel, external_ref),
-    ).fetchone()
 
 
 def _replay(earlier: dict, sha256: str, mode: str) -> dict:

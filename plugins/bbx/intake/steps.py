@@ -30,8 +30,6 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from psycopg.types.json import Jsonb
-
 from bbx.domain import attachments
 from bbx.domain import bsn as bsn_rules
 from bbx.domain.drop import (
@@ -54,9 +52,9 @@ from bbx.domain.population import KIND_POPULATION
 from bbx.intake import population as population_intake
 from bbx.intake import reports, settings
 from bbx.intake import sftp as sftp_folders
-from bbx.intake import store as intake_store
 from bbx.intake.sftp import ConnectionFolders
 from bbx.store import administration, audit, db, handins, submissions
+from bbx.store import drops as drop_store
 from bbx.store import population as population_store
 from bbx.store.submissions import NewRow, PersonalAttachment
 
@@ -173,7 +171,7 @@ def receive_drop(drop: dict) -> dict:
     code, name = drop["connection"], drop["name"]
     with db.connect() as conn:
         connection = _connection(conn, code)
-        existing = intake_store.in_flight(conn, connection["id"], name)
+        existing = drop_store.in_flight(conn, connection["id"], name)
     if existing:
         log.info("drop %s was received before (submission %s): continuing", masked(name), existing["submission_id"])
         return _descriptor(code, existing)
@@ -183,7 +181,7 @@ def receive_drop(drop: dict) -> dict:
         if not folders.exists("processing", name):
             if not folders.exists("inbox", name):
                 with db.connect() as conn:
-                    latest = intake_store.latest_drop(conn, connection["id"], name)
+                    latest = drop_store.latest_drop(conn, connection["id"], name)
                 if latest is not None and latest["state"] == "done":  # a rerun of a finished run
                     return _descriptor(code, latest)
                 return {"connection": code, "name": name, "skip": "the drop is no longer in inbox/"}
@@ -214,11 +212,11 @@ def receive_drop(drop: dict) -> dict:
     print_ = fingerprint(message_type_code or (f"population:{manifest.mode}" if kind == KIND_POPULATION else ""),
                          received.values())
     with db.transaction() as conn:
-        intake_store.lock_connection(conn, connection["id"])
-        existing = intake_store.in_flight(conn, connection["id"], name)
+        drop_store.lock_connection(conn, connection["id"])
+        existing = drop_store.in_flight(conn, connection["id"], name)
         if existing:
             return _descriptor(code, existing)
-        drop_id = conn.execute("SELECT nextval(pg_get_serial_sequence('sftp_drops', 'id')) AS id").fetchone()["id"]
+        drop_id = drop_store.next_drop_id(conn)
         message_type = (handins.message_type(conn, connection["id"], message_type_code)
                         if message_type_code else None)
         submission = submissions.open_submission(
@@ -237,7 +235,7 @@ def receive_drop(drop: dict) -> dict:
             problems = [{"file": marker, "reason": broken}]
             submissions.reject(conn, submission.id, reason=masked(broken), actor=ACTOR)
         else:
-            earlier = intake_store.earlier_drop(conn, connection["id"], drop_key=manifest.drop_id, fingerprint=print_)
+            earlier = drop_store.earlier_drop(conn, connection["id"], drop_key=manifest.drop_id, fingerprint=print_)
             if earlier:
                 decision, duplicate_of = "duplicate", earlier["submission_id"]
                 when = earlier["received_at"].date()
@@ -248,18 +246,17 @@ def receive_drop(drop: dict) -> dict:
                     reason = (f"the same drop (same message type and the same files, by their sha256) was "
                               f"already handed in as submission {duplicate_of} of {when}: not processed again")
                 submissions.reject(conn, submission.id, reason=reason, actor=ACTOR)
-        conn.execute(
-            """INSERT INTO sftp_drops (id, connection_id, name, marker, drop_key, fingerprint, message_type_code,
-                                       submission_id, decision, duplicate_of, problems, kind)
-               VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)""",
-            (drop_id, connection["id"], name, marker, manifest.drop_id if manifest else None, print_,
-             message_type_code or None, submission.id, decision, duplicate_of, Jsonb(problems), kind),
+        drop_store.insert_drop(
+            conn, drop_id=drop_id, connection_id=connection["id"], name=name, marker=marker,
+            drop_key=manifest.drop_id if manifest else None, fingerprint=print_,
+            message_type_code=message_type_code or None, submission_id=submission.id, decision=decision,
+            duplicate_of=duplicate_of, problems=problems, kind=kind,
         )
         audit.record(conn, actor=ACTOR, action="sftp_drop.received", connection_id=connection["id"],
                      submission_id=submission.id,
                      details={"drop": masked(name), "files": len(received), "decision": decision,
                               "fingerprint": print_})
-        row = intake_store.drop(conn, drop_id)
+        row = drop_store.drop(conn, drop_id)
     log.info("drop %s → submission %s: %s (%d files)", masked(name), submission.id, decision, len(received))
     return _descriptor(code, row)
 
@@ -338,11 +335,11 @@ def validate_drop(descriptor: dict) -> dict:
         return descriptor
     limits = settings.limits()
     with db.connect() as conn:
-        drop = intake_store.drop(conn, descriptor["drop_id"])
+        drop = drop_store.drop(conn, descriptor["drop_id"])
         if drop["state"] != "received":
             return {**descriptor, **_result(conn, drop)}
         connection = _connection(conn, descriptor["connection"])
-        logged = {f["file_name"]: f for f in intake_store.submission_files(conn, drop["submission_id"])}
+        logged = {f["file_name"]: f for f in drop_store.submission_files(conn, drop["submission_id"])}
 
     name, submission_id = drop["name"], drop["submission_id"]
     with tempfile.TemporaryDirectory(prefix="bbx-drop-") as tmp, sftp_folders.session() as client:
@@ -376,7 +373,7 @@ def validate_drop(descriptor: dict) -> dict:
             if problem:
                 problems.insert(0, DropProblem(manifest.marker, problem))
             problems += check.problems
-            submission = intake_store.submission(conn, submission_id)
+            submission = drop_store.submission(conn, submission_id)
 
         label = reports.label(name, submission_id)
         if submission["status"] == "received":
@@ -396,8 +393,8 @@ def validate_drop(descriptor: dict) -> dict:
 
 def _validated(descriptor: dict, drop: dict, written: list[tuple[str, Path]]) -> dict:
     with db.transaction() as conn:
-        intake_store.set_validated(conn, drop["id"], [n for n, _ in written])
-        result = _result(conn, intake_store.drop(conn, drop["id"]))
+        drop_store.set_validated(conn, drop["id"], [n for n, _ in written])
+        result = _result(conn, drop_store.drop(conn, drop["id"]))
     log.info("drop %s (submission %s): %s", masked(drop["name"]), drop["submission_id"], result)
     return {**descriptor, **result}
 
@@ -406,7 +403,7 @@ def _validate_population(connection: dict, drop: dict, manifest: Manifest, files
                          problems: list[DropProblem], folder: Path) -> list[tuple[str, Path]]:
     scanned, own = population_intake.check(manifest, files, local.open, limits)
     with db.connect() as conn:
-        status = intake_store.submission(conn, drop["submission_id"])["status"]
+        status = drop_store.submission(conn, drop["submission_id"])["status"]
     return population_intake.validate_drop(
         connection=connection, drop=drop, manifest=manifest, scanned=scanned, problems=problems + own,
         submission_status=status, label=reports.label(drop["name"], drop["submission_id"]), folder=folder,
@@ -431,7 +428,7 @@ def _reject_whole(drop: dict, submission_id: int, check: DropCheck, problems: li
     reason = (f"the drop was not processed: {len(problems)} problem(s) with the drop as a whole: "
               f"{shown}{more}")
     with db.transaction() as conn:
-        intake_store.set_checked(conn, drop["id"], row_count=check.rows_total,
+        drop_store.set_checked(conn, drop["id"], row_count=check.rows_total,
                                  problems=[{"file": p.file, "reason": p.reason} for p in problems],
                                  notes=check.notes())
         submissions.reject(conn, submission_id, reason=masked(reason), actor=ACTOR)
@@ -463,7 +460,7 @@ def _write_rows(connection: dict, message_type: dict, drop: dict, check: DropChe
                                            connection_id=connection["id"], message_type_id=message_type["id"],
                                            rows=chunk)
             counts = {k: counts[k] + written[k] for k in counts}
-        intake_store.set_checked(conn, drop["id"], row_count=check.rows_total, problems=[], notes=check.notes())
+        drop_store.set_checked(conn, drop["id"], row_count=check.rows_total, problems=[], notes=check.notes())
         submissions.accept(conn, submission_id, rows_handed_in=check.rows_total, actor=ACTOR)
     log.info("submission %s: %d rows accepted, %d rejected", submission_id, counts["accepted"], counts["rejected"])
     return _finish(open_reports)
@@ -508,7 +505,7 @@ def _reports_from_db(check: DropCheck, label: str, folder: Path, submission_id: 
     """Error reports of an accepted drop, made again on a rerun: exactly the rows the
     database holds as rejected."""
     with db.connect() as conn:
-        rejected = intake_store.rejected_rows(conn, submission_id)
+        rejected = drop_store.rejected_rows(conn, submission_id)
     open_reports: dict = {}
     if rejected:
         for number, source, row in check.raw_rows():
@@ -519,7 +516,7 @@ def _reports_from_db(check: DropCheck, label: str, folder: Path, submission_id: 
 
 
 def _result(conn, drop: dict) -> dict:
-    submission = intake_store.submission(conn, drop["submission_id"])
+    submission = drop_store.submission(conn, drop["submission_id"])
     rows = submissions.row_counts(submission["rows_handed_in"], submissions.outcome_counts(conn, drop["submission_id"]))
     accepted, rejected = rows["accepted"], rows["rejected"]
     if drop["kind"] == KIND_POPULATION:  # no messages: the rows are population members
@@ -541,15 +538,15 @@ def acknowledge_drop(descriptor: dict) -> dict:
     if descriptor.get("skip"):
         return descriptor
     with db.connect() as conn:
-        drop = intake_store.drop(conn, descriptor["drop_id"])
+        drop = drop_store.drop(conn, descriptor["drop_id"])
         if drop["state"] == "done":
             return {**descriptor, **_result(conn, drop)}
         if drop["decision"] == "validate" and drop["state"] != "validated":
             raise IntakeError(f"drop {drop['name']} (submission {drop['submission_id']}) is not validated yet: "
                               "run validate_drop first")
         connection = _connection(conn, descriptor["connection"])
-        submission = intake_store.submission(conn, drop["submission_id"])
-        files = intake_store.submission_files(conn, drop["submission_id"])
+        submission = drop_store.submission(conn, drop["submission_id"])
+        files = drop_store.submission_files(conn, drop["submission_id"])
         counts = submissions.outcome_counts(conn, drop["submission_id"])
         population = None
         if drop["kind"] == KIND_POPULATION:
@@ -571,10 +568,10 @@ def acknowledge_drop(descriptor: dict) -> dict:
         if folders.exists("processing", drop["name"]):
             folders.rename(("processing", drop["name"]), ("archive", label))
     with db.transaction() as conn:
-        intake_store.set_done(conn, drop["id"], archive_path=folders.path("archive", label), reports=written)
+        drop_store.set_done(conn, drop["id"], archive_path=folders.path("archive", label), reports=written)
         audit.record(conn, actor=ACTOR, action="sftp_drop.done", connection_id=connection["id"],
                      submission_id=drop["submission_id"], details={"drop": masked(drop["name"]), "outbox": written})
-        result = _result(conn, intake_store.drop(conn, drop["id"]))
+        result = _result(conn, drop_store.drop(conn, drop["id"]))
     return {**descriptor, **result}
 
 
@@ -594,9 +591,7 @@ def housekeeping(*, now: datetime | None = None) -> dict:
     now = now or datetime.now(UTC)
     summary = {"folders_created": 0, "archives_purged": 0, "outbox_files_removed": 0}
     with db.connect() as conn:
-        connections = conn.execute(
-            "SELECT c.*, t.code AS tenant_code FROM connections c JOIN tenants t ON t.id = c.tenant_id ORDER BY c.code"
-        ).fetchall()
+        connections = administration.all_connections(conn)
     with sftp_folders.session() as client:
         for connection in connections:
             folders = _folders(client, connection)
@@ -604,15 +599,12 @@ def housekeeping(*, now: datetime | None = None) -> dict:
                 summary["folders_created"] += len(folders.ensure_tree())
             cutoff = now - timedelta(days=connection["retention_days"])
             with db.connect() as conn:
-                old = conn.execute(
-                    """SELECT id, archive_path FROM sftp_drops WHERE connection_id = %s AND state = 'done'
-                       AND purged_at IS NULL AND finished_at < %s""", (connection["id"], cutoff),
-                ).fetchall()
+                old = drop_store.purgeable_archives(conn, connection["id"], cutoff)
                 for item in old:
                     label = item["archive_path"].rsplit("/", 1)[-1] if item["archive_path"] else None
                     if label and folders.exists("archive", label):
                         folders.remove_tree("archive", label)
-                    conn.execute("UPDATE sftp_drops SET purged_at = now() WHERE id = %s", (item["id"],))
+                    drop_store.mark_purged(conn, item["id"])
                     summary["archives_purged"] += 1
                 conn.commit()
             for entry in folders.list("outbox"):

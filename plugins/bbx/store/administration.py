@@ -139,6 +139,13 @@ def connection_by_code(conn, code: str) -> dict | None:
     ).fetchone()
 
 
+def all_connections(conn) -> list[dict]:
+    """Every connection, active or not, with its tenant's code."""
+    return conn.execute(
+        "SELECT c.*, t.code AS tenant_code FROM connections c JOIN tenants t ON t.id = c.tenant_id ORDER BY c.code"
+    ).fetchall()
+
+
 def active_connections(conn) -> list[dict]:
     return conn.execute(
         "SELECT c.*, t.code AS tenant_code FROM connections c JOIN tenants t ON t.id = c.tenant_id"

@@ -57,3 +57,8 @@ def drop_database(url: str) -> None:
     name, admin = _admin(url)
     with admin:
         admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def ping(conn) -> None:
+    """Raise unless the database answers and BBX's schema is there (the health check)."""
+    conn.execute("SELECT 1 FROM schema_migrations LIMIT 1")

@@ -900,3 +900,11 @@ def prepare_redelivery(conn, submission_id: int, *, run_id: str, failed_codes: S
                  details={"run_id": run_id, "failed_codes": list(failed_codes or []), **counts})
     return counts
 
+
+def submission_to_plan(conn, submission_id: int) -> dict | None:
+    """A submission with its connection's code, as ``plan_submission`` takes it."""
+    return conn.execute(
+        """SELECT s.id, s.connection_id, c.code AS connection_code FROM submissions s
+           JOIN connections c ON c.id = s.connection_id WHERE s.id = %s""",
+        (submission_id,),
+    ).fetchone()

@@ -12,6 +12,28 @@ from collections.abc import Sequence
 OUTCOMES = ("planned", "queued", "sent", "not_subscribed", "delivered", "failed", "rejected")
 
 
+def connections(conn, *, tenant_id: int | None = None) -> list[dict]:
+    """Connections with their tenant: all of them, or one tenant's (``tenant_id``)."""
+    where, params = ("", ()) if tenant_id is None else ("WHERE c.tenant_id = %s", (tenant_id,))
+    return conn.execute(
+        f"""SELECT c.id, c.code, c.name, c.active, c.tenant_id, t.code AS tenant, t.name AS tenant_name,
+                   c.sender_code, c.oin
+            FROM connections c JOIN tenants t ON t.id = c.tenant_id {where}
+            ORDER BY t.code, c.code""",
+        params,
+    ).fetchall()
+
+
+def connection(conn, code: str) -> dict | None:
+    """One connection by its code, with its tenant."""
+    return conn.execute(
+        """SELECT c.id, c.code, c.name, c.active, c.tenant_id, t.code AS tenant, t.name AS tenant_name,
+                  c.sender_code, c.oin, c.pdfa
+           FROM connections c JOIN tenants t ON t.id = c.tenant_id WHERE c.code = %s""",
+        (code,),
+    ).fetchone()
+
+
 def submission(conn, submission_id: int) -> dict | None:
     """One submission with its connection, tenant and message type codes."""
     return conn.execute(

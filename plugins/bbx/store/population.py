@@ -224,3 +224,26 @@ def record_export_scope(conn, connection_id: int, day: date, *, scope: str, coun
         (scope, counts.get("population_version"), counts.get("subscribed_in_population"),
          counts.get("subscribed_outside_population"), counts.get("path"), connection_id, day),
     )
+
+
+def lock_population_handin(conn, connection_id: int) -> None:
+    """Serialise API population hand-ins of one connection (Idempotency-Key) until commit."""
+    conn.execute("SELECT pg_advisory_xact_lock(%s, %s)", (0x0BB0_0061, connection_id))
+
+
+def earlier_handin(conn, connection_id: int, channel: str, external_ref: str) -> dict | None:
+    """The submission an API population hand-in with this Idempotency-Key opened, if any."""
+    return conn.execute(
+        """SELECT s.id AS submission_id, s.kind, f.sha256, v.mode, v.id AS version_id
+           FROM submissions s
+           LEFT JOIN submission_files f ON f.submission_id = s.id
+           LEFT JOIN population_versions v ON v.submission_id = s.id
+           WHERE s.connection_id = %s AND s.channel = %s AND s.external_ref = %s""",
+        (connection_id, channel, external_ref),
+    ).fetchone()
+
+
+def export_setting(conn, connection_id: int) -> dict:
+    """Whether (and with which scope) the connection gets a register export."""
+    return conn.execute("SELECT register_export, register_export_scope FROM connections WHERE id = %s",
+                        (connection_id,)).fetchone()

@@ -176,3 +176,8 @@ def close_if_reconciled(conn, submission_id: int, *, actor: str) -> bool:
         audit.record(conn, actor=actor, action="submission.closed", submission_id=submission_id,
                      details=outcome_counts(conn, submission_id))
     return True
+
+
+def rows_handed_in(conn, submission_id: int) -> int | None:
+    return conn.execute("SELECT rows_handed_in FROM submissions WHERE id = %s",
+                        (submission_id,)).fetchone()["rows_handed_in"]

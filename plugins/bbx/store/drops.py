@@ -1,4 +1,5 @@
-"""SQL of the SFTP intake: the drops table and the look-ups the checks need.
+"""SQL of the SFTP intake (aggregate: drops): the ``sftp_drops`` table and the look-ups
+the intake steps need.
 
 Submissions, files and rows themselves go through ``bbx.store.submissions`` (the one
 way every channel writes them); this module only adds what is particular to drops.
@@ -36,16 +37,21 @@ def drop(conn, drop_id: int) -> dict:
     return conn.execute("SELECT * FROM sftp_drops WHERE id = %s", (drop_id,)).fetchone()
 
 
-def insert_drop(conn, *, connection_id: int, name: str, marker: str | None, drop_key: str | None,
+def next_drop_id(conn) -> int:
+    """Reserve the id of a new drop (its submission's external_ref names it)."""
+    return conn.execute("SELECT nextval(pg_get_serial_sequence('sftp_drops', 'id')) AS id").fetchone()["id"]
+
+
+def insert_drop(conn, *, drop_id: int, connection_id: int, name: str, marker: str | None, drop_key: str | None,
                 fingerprint: str | None, message_type_code: str | None, submission_id: int,
-                decision: str, duplicate_of: int | None) -> int:
-    return conn.execute(
-        """INSERT INTO sftp_drops (connection_id, name, marker, drop_key, fingerprint, message_type_code,
-                                   submission_id, decision, duplicate_of)
-           VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id""",
-        (connection_id, name, marker, drop_key, fingerprint, message_type_code, submission_id, decision,
-         duplicate_of),
-    ).fetchone()["id"]
+                decision: str, duplicate_of: int | None, problems: list[dict], kind: str) -> None:
+    conn.execute(
+        """INSERT INTO sftp_drops (id, connection_id, name, marker, drop_key, fingerprint, message_type_code,
+                                   submission_id, decision, duplicate_of, problems, kind)
+           VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)""",
+        (drop_id, connection_id, name, marker, drop_key, fingerprint, message_type_code, submission_id,
+         decision, duplicate_of, Jsonb(problems), kind),
+    )
 
 
 def earlier_drop(conn, connection_id: int, *, drop_key: str | None, fingerprint: str) -> dict | None:
@@ -104,3 +110,15 @@ def submission_files(conn, submission_id: int) -> list[dict]:
         " WHERE submission_id = %s ORDER BY file_name",
         (submission_id,),
     ).fetchall()
+
+
+def purgeable_archives(conn, connection_id: int, cutoff) -> list[dict]:
+    """Archived drops of a connection finished before ``cutoff`` whose files are still kept."""
+    return conn.execute(
+        """SELECT id, archive_path FROM sftp_drops WHERE connection_id = %s AND state = 'done'
+           AND purged_at IS NULL AND finished_at < %s""", (connection_id, cutoff),
+    ).fetchall()
+
+
+def mark_purged(conn, drop_id: int) -> None:
+    conn.execute("UPDATE sftp_drops SET purged_at = now() WHERE id = %s", (drop_id,))
