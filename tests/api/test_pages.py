@@ -213,7 +213,7 @@ def test_the_pages_paper_list_is_the_sftp_undeliverable_list(signed_in, keys, co
     rows in (e.g. a rejected duplicate of a citizen who got the letter digitally); it must
     be the one list every output uses: not subscribed and failed, never rejected."""
     from bbx.domain import delivery as rules
-    from bbx.store import delivery as store
+    from bbx.store import result_files as result_file_store
 
     client = signed_in
     targets = bsns(4, seed=83)
@@ -230,7 +230,7 @@ def test_the_pages_paper_list_is_the_sftp_undeliverable_list(signed_in, keys, co
     on_page = [line.split(",")[:4] for line in paper.text.strip().splitlines()[1:]]
     assert [(r[0], r[1], r[3]) for r in on_page] == [("2", targets[1], "failed"), ("4", targets[3], "not_subscribed")]
     configured.rollback()
-    sftp_list = b"".join(rules.undeliverable_rows(store.result_rows(configured, sid, undeliverable_only=True)))
+    sftp_list = b"".join(rules.undeliverable_rows(result_file_store.result_rows(configured, sid, undeliverable_only=True)))
     sftp_rows = [line.split(";")[:2] for line in sftp_list.decode("utf-8-sig").strip().splitlines()[1:]]
     assert [(bsn, row) for bsn, row in sftp_rows] == [(r[1], r[0]) for r in on_page]
     mixed = client.get(f"/api/v1/submissions/{sid}/messages",

@@ -13,7 +13,7 @@ import time
 from delivery_helpers import assert_exactly_once, bsns, rows_for
 
 from bbx.delivery import plan, results, send
-from bbx.store import delivery as store
+from bbx.store import batches as batch_store
 
 SEND_SLICE = """
 import json, sys
@@ -47,7 +47,7 @@ def test_worker_killed_mid_slice_then_rerun(world):
         worker.wait(10)
     assert worker.returncode == -signal.SIGKILL
 
-    statuses = [store.batch(world.db, b)["status"] for b in the_slice["batch_ids"]]
+    statuses = [batch_store.batch(world.db, b)["status"] for b in the_slice["batch_ids"]]
     world.db.commit()
     assert statuses.count("planned") >= 3, statuses  # the rest of the slice was never sent
     sim.admin.set_faults(latency=0.0)

@@ -10,7 +10,7 @@ from delivery_helpers import bsns, pdf_bytes, personal, rows_for
 from lxml import etree
 
 from bbx.delivery import build, plan
-from bbx.store import delivery as store
+from bbx.store import batches as batch_store
 from bbx.store import submissions
 from simulator.schemas import GLOBE_REQUEST, load_official_xsd
 
@@ -42,7 +42,7 @@ def test_batches_bbx_builds_validate_against_the_official_xsd(tenants, shared_lo
     sets = build.StandardSets()
     seen_attachments = []
     for batch_id in batch_ids:
-        built = build.build(tenants.db, store.batch(tenants.db, batch_id), standard_sets=sets)
+        built = build.build(tenants.db, batch_store.batch(tenants.db, batch_id), standard_sets=sets)
         assert built.rejections == {}
         document = etree.fromstring(built.payload)
         assert official.validate(document), official.error_log

@@ -1,4 +1,4 @@
-"""Planning and recording in PostgreSQL (bbx.store.delivery, bbx.delivery.plan), with
+"""Planning and recording in PostgreSQL (bbx.store.batches and .results, bbx.delivery.plan), with
 results written by hand: every VerwerkingsCode, unknown codes, duplicates, unknown
 batches, TechnischProbleem resends, redelivery. No simulator needed here."""
 
@@ -11,8 +11,9 @@ from delivery_helpers import bsns, rows_for
 
 from bbx.delivery import plan
 from bbx.domain import globe, ids
-from bbx.store import delivery as store
+from bbx.store import batches as batch_store
 from bbx.store import register, submissions
+from bbx.store import results as result_store
 
 DAY = date(2026, 3, 2)
 
@@ -42,14 +43,14 @@ def _planned(tenants, numbers, *, code="voorbeeld", type_code="PASPRT", channel=
 def _send_all(db, planned) -> list[str]:
     batch_ids = [b for s in planned["slices"] for b in s["batch_ids"]]
     for b in batch_ids:
-        store.mark_sent(db, b, ebms_message_id=f"ebms-{b}", size_bytes=100)
+        batch_store.mark_sent(db, b, ebms_message_id=f"ebms-{b}", size_bytes=100)
     db.commit()
     return batch_ids
 
 
 def _record(db, connection_id, batch_id, lines, *, ebms_id=None, max_attempts=3):
-    summary = store.record_result(db, connection_id=connection_id, ebms_message_id=ebms_id or f"r-{batch_id}-{len(lines)}",
-                                  payload_sha256="0" * 64, result=_result(batch_id, lines), max_attempts=max_attempts)
+    summary = result_store.record_result(db, connection_id=connection_id, ebms_message_id=ebms_id or f"r-{batch_id}-{len(lines)}",
+                                         payload_sha256="0" * 64, result=_result(batch_id, lines), max_attempts=max_attempts)
     db.commit()
     return summary
 
@@ -99,7 +100,7 @@ def test_batches_of_at_most_1000_with_deterministic_ids_and_reruns(tenants):
     other = plan.plan_run("run-2", max_map_length=1024, url=tenants.url, day=DAY)
     assert other == {"submissions": [], "slices": [], "held": [], "reviews": []}
     # after one batch is acknowledged, a rerun's slices hold only the other two
-    store.mark_sent(tenants.db, batch_ids[0], ebms_message_id="e1", size_bytes=10)
+    batch_store.mark_sent(tenants.db, batch_ids[0], ebms_message_id="e1", size_bytes=10)
     tenants.db.commit()
     rerun = plan.plan_run("run-1", max_map_length=1024, url=tenants.url, day=DAY)
     assert [b for s in rerun["slices"] for b in s["batch_ids"]] == batch_ids[1:]
@@ -253,16 +254,16 @@ def test_technisch_probleem_is_resent_with_the_same_bericht_ids_then_fails(tenan
     lines = [(by_bsn[numbers[0]], "Verwerkt")] + [(by_bsn[b], "TechnischProbleem") for b in numbers[1:]]
     summary = _record(db, c.id, batch_1, lines, max_attempts=2)
     assert summary.resent == 3 and summary.resend_batch == ids.batch_id("voorbeeld", sid, 2)
-    resend = store.batch(db, summary.resend_batch)
+    resend = batch_store.batch(db, summary.resend_batch)
     assert (resend["kind"], resend["status"], resend["message_count"]) == ("resend", "planned", 3)
-    assert store.pending_resend_batches(db, c.id) == [summary.resend_batch]
+    assert batch_store.pending_resend_batches(db, c.id) == [summary.resend_batch]
     moved = db.execute("SELECT message_id::text AS m, send_attempts FROM messages WHERE batch_id = %s",
                        (summary.resend_batch,)).fetchall()
     assert {r["m"] for r in moved} == {by_bsn[b] for b in numbers[1:]}  # same BerichtIDs
     assert {r["send_attempts"] for r in moved} == {2}
     db.commit()
     # second attempt: one delivered, one BerichtBestaatAl, one TechnischProbleem again -> failed (limit 2)
-    store.mark_sent(db, summary.resend_batch, ebms_message_id="e2", size_bytes=1)
+    batch_store.mark_sent(db, summary.resend_batch, ebms_message_id="e2", size_bytes=1)
     db.commit()
     second = _record(db, c.id, summary.resend_batch, [
         (by_bsn[numbers[1]], "Verwerkt"), (by_bsn[numbers[2]], "BerichtBestaatAl"),
@@ -285,9 +286,9 @@ def test_a_result_before_the_send_was_recorded(tenants):
     batch_id = planned["slices"][0]["batch_ids"][0]
     by_bsn = _message_ids(db, sid)
     _record(db, c.id, batch_id, [(by_bsn[b], "Verwerkt") for b in numbers])
-    assert store.mark_sent(db, batch_id, ebms_message_id="late-ack", size_bytes=5) == 0
+    assert batch_store.mark_sent(db, batch_id, ebms_message_id="late-ack", size_bytes=5) == 0
     db.commit()
-    assert store.batch(db, batch_id)["status"] == "result_received"
+    assert batch_store.batch(db, batch_id)["status"] == "result_received"
     assert tenants.counts(sid)["delivered"] == 2
 
 

@@ -15,7 +15,8 @@ from test_delivery_store import DAY, _message_ids, _planned, _record, _send_all
 
 from bbx.delivery import outbox, plan, results
 from bbx.domain import delivery as rules
-from bbx.store import delivery as store
+from bbx.store import batches as batch_store
+from bbx.store import result_files as result_file_store
 
 
 def _read(path) -> list[dict]:
@@ -73,7 +74,7 @@ def test_late_verwerkt_corrects_a_failed_message_and_reissues_the_result_files(t
     assert db.execute("SELECT results_version FROM submissions WHERE id = %s", (sid,)).fetchone()[
         "results_version"] == 2
     # told once: nothing more to write, and a third copy of the result changes nothing
-    assert not store.unreported_submissions(db, connection_id=c.id)
+    assert not result_file_store.unreported_submissions(db, connection_id=c.id)
     third = _record(db, c.id, batch_id, [(by_bsn[lost], "Verwerkt")], ebms_id="third", max_attempts=1)
     assert third.corrected == 0 and third.ignored == 1
 
@@ -107,9 +108,9 @@ def test_late_verwerkt_from_an_earlier_batch_wins_over_a_later_failure(tenants):
     late = _record(db, c.id, batch_1, [(message, "Verwerkt")], ebms_id="late", max_attempts=3)
     assert late.applied == {"delivered": 1}
     assert tenants.outcomes(sid)[numbers[0]] == ("delivered", "Verwerkt")
-    resend = store.batch(db, first.resend_batch)
+    resend = batch_store.batch(db, first.resend_batch)
     assert resend["status"] == "failed" and "delivered by an earlier send" in resend["last_error"]
-    assert store.pending_resend_batches(db, c.id) == []
+    assert batch_store.pending_resend_batches(db, c.id) == []
     again = _record(db, c.id, first.resend_batch, [(message, "TechnischProbleem")], ebms_id="tp2", max_attempts=3)
     assert again.ignored == 1 and tenants.outcomes(sid)[numbers[0]] == ("delivered", "Verwerkt")
 

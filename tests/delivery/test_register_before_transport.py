@@ -55,8 +55,8 @@ def test_planning_always_decides_on_the_register_before_batching():
 
 def test_the_batch_builder_reads_only_messages_that_passed_planning():
     from bbx.domain import outcomes
-    from bbx.store import delivery as store
+    from bbx.store import batches as batch_store
 
-    sql = inspect.getsource(store.batch_messages)
+    sql = inspect.getsource(batch_store.batch_messages)
     assert "m.batch_id = %s" in sql and "m.outcome IN {_IN_FLIGHT}" in sql
-    assert store._IN_FLIGHT == "('queued', 'sent')" == outcomes.sql_list(outcomes.IN_FLIGHT)
+    assert batch_store._IN_FLIGHT == "('queued', 'sent')" == outcomes.sql_list(outcomes.IN_FLIGHT)

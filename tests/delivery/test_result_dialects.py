@@ -17,7 +17,7 @@ from lxml import etree
 from test_delivery_store import _message_ids, _planned, _send_all
 
 from bbx.domain import globe
-from bbx.store import delivery as store
+from bbx.store import results as result_store
 from simulator.schemas import GLOBE_RESPONSE, load_official_xsd
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "results"
@@ -85,8 +85,8 @@ def _apply(tenants, dialect: str, *, seed: int, codes=None, **counters):
     (batch_id,) = _send_all(db, planned)
     by_bsn = _message_ids(db, sid)
     payload = result_xml(dialect, batch_id=batch_id, ids=[by_bsn[b] for b in numbers], codes=codes, **counters)
-    summary = store.record_result(db, connection_id=c.id, ebms_message_id=f"{dialect}-{seed}", payload_sha256="0" * 64,
-                                  result=globe.parse_batch_result(payload), max_attempts=3)
+    summary = result_store.record_result(db, connection_id=c.id, ebms_message_id=f"{dialect}-{seed}", payload_sha256="0" * 64,
+                                         result=globe.parse_batch_result(payload), max_attempts=3)
     db.commit()
     outcomes = tenants.outcomes(sid)
     return summary, [outcomes[b] for b in numbers]

@@ -13,6 +13,7 @@ from datetime import date, datetime, time
 
 from bbx.domain import register as rules
 from bbx.store import register as store
+from bbx.store import register_refresh as refresh_store
 from simulator import register as sim_register
 from simulator.clock import TZ
 from simulator.config import PopulationSpec
@@ -61,21 +62,21 @@ class Driver:
     def ask(self, day: date, *, force_full: bool = False) -> dict:
         cid = self.connection["id"]
         with self.db.transaction():
-            existing = store.refresh_for(self.db, cid, day)
+            existing = refresh_store.refresh_for(self.db, cid, day)
             attempt = existing["attempt"] + 1 if existing else 1
-            plan = rules.plan_request(self.connection["code"], day, store.latest_snapshot(self.db, cid),
+            plan = rules.plan_request(self.connection["code"], day, refresh_store.latest_snapshot(self.db, cid),
                                       force_full=force_full, attempt=attempt)
-            refresh = store.start_refresh(self.db, cid, day, plan, attempt=attempt)
-            store.mark_sent(self.db, refresh["id"], f"req-{refresh['request_id']}@bbx")
+            refresh = refresh_store.start_refresh(self.db, cid, day, plan, attempt=attempt)
+            refresh_store.mark_sent(self.db, refresh["id"], f"req-{refresh['request_id']}@bbx")
         return refresh
 
     def answer(self, refresh: dict, answered_on: date, content: bytes | None = None) -> str:
         if content is None:
             content = self.answer_content(refresh, answered_on)
         with self.db.transaction():
-            return store.store_answer(self.db, connection_id=self.connection["id"],
-                                      request_id=str(refresh["request_id"]),
-                                      ebms_message_id=f"ans-{refresh['request_id']}", content=content)
+            return refresh_store.store_answer(self.db, connection_id=self.connection["id"],
+                                              request_id=str(refresh["request_id"]),
+                                              ebms_message_id=f"ans-{refresh['request_id']}", content=content)
 
     def answer_content(self, refresh: dict, answered_on: date) -> bytes:
         kind = sim_register.FULL if refresh["kind"] == rules.FULL else sim_register.CHANGES
@@ -84,10 +85,10 @@ class Driver:
         content, _ = sim_register.build_answer(request, self.population, moment(answered_on))
         return content
 
-    def apply(self, refresh: dict) -> store.ApplyResult:
-        return store.apply_answer(self.db, refresh["id"])
+    def apply(self, refresh: dict) -> refresh_store.ApplyResult:
+        return refresh_store.apply_answer(self.db, refresh["id"])
 
-    def refresh(self, day: date, *, answered_on: date | None = None, force_full: bool = False) -> store.ApplyResult:
+    def refresh(self, day: date, *, answered_on: date | None = None, force_full: bool = False) -> refresh_store.ApplyResult:
         refresh = self.ask(day, force_full=force_full)
         self.answer(refresh, answered_on or day)
         return self.apply(refresh)

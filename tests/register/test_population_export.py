@@ -123,9 +123,9 @@ def test_register_changes_split_by_population(db, registered, tmp_path):
 
 
 def test_a_population_hand_in_gets_no_delivery_result_files(db, registered, tmp_path):
-    from bbx.store import delivery
+    from bbx.store import result_files as result_file_store
 
     handed = hand_in(tmp_path, registered, [A, B])
     assert db.execute("SELECT status FROM submissions WHERE id = %s", (handed["submission_id"],)).fetchone()[
         "status"] == "closed"
-    assert handed["submission_id"] not in [s["id"] for s in delivery.unreported_submissions(db)]
+    assert handed["submission_id"] not in [s["id"] for s in result_file_store.unreported_submissions(db)]

@@ -16,7 +16,7 @@ import pytest
 from register_helpers import Driver, answer_gzip, moment
 
 from bbx.domain import bsn as bsn_rules
-from bbx.store import register as store
+from bbx.store import register_refresh as refresh_store
 
 DAY1, DAY2 = date(2026, 3, 1), date(2026, 3, 2)
 
@@ -27,7 +27,8 @@ APPLIER = textwrap.dedent("""
     from datetime import date, datetime, timezone
     from simulator.population import check_digit
     from bbx.domain.subscription import AnswerHeader, SubscriptionEntry, SubscriptionStatus
-    from bbx.store import db, register as store
+    from bbx.store import db
+    from bbx.store import register_refresh as refresh_store
 
     url, refresh_id, request_id, count, kill_at = sys.argv[1:]
     count, kill_at = int(count), int(kill_at)
@@ -49,7 +50,7 @@ APPLIER = textwrap.dedent("""
 
     header = AnswerHeader(request_id, datetime(2026, 3, 2, 5, 0, tzinfo=timezone.utc))
     with db.connect(url) as conn:
-        print(store.apply_entries(conn, int(refresh_id), header, entries()).outcome, flush=True)
+        print(refresh_store.apply_entries(conn, int(refresh_id), header, entries()).outcome, flush=True)
 """)
 
 
@@ -93,7 +94,7 @@ def _backends_gone(database_url, db, timeout=30.0) -> None:
 def _assert_untouched(db, driver, refresh, before):
     db.rollback()
     assert driver.periods() == before
-    row = store.refresh_for(db, driver.connection["id"], DAY2)
+    row = refresh_store.refresh_for(db, driver.connection["id"], DAY2)
     assert row["status"] == "answered" and row["applied_at"] is None
     assert db.execute("SELECT count(*) AS n FROM register_periods").fetchone()["n"] == 3
 

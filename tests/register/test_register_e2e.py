@@ -14,6 +14,7 @@ from register_helpers import OIN_A, berichtenbox_connection
 from bbx.register import live_check
 from bbx.register import refresh as shell
 from bbx.store import register as store
+from bbx.store import register_refresh as refresh_store
 
 DAY0 = date(2026, 11, 2)
 
@@ -84,13 +85,13 @@ def test_a_refused_request_fails_the_refresh_with_a_clear_message(db, sim, monke
     with pytest.raises(shell.RefreshFailed, match="was refused .*CPA cpa-unknown not found.*berichtenbox_gemeente_t"):
         shell.request_refresh("gemeente_t", DAY0)
     cid = db.execute("SELECT id FROM connections WHERE code = 'gemeente_t'").fetchone()["id"]
-    failed = store.refresh_for(db, cid, DAY0)
+    failed = refresh_store.refresh_for(db, cid, DAY0)
     assert failed["status"] == "failed" and "refused" in failed["error"]
     # fixed configuration: the rerun asks again (attempt 2) and succeeds
     monkeypatch.setenv("AIRFLOW_CONN_BERICHTENBOX_GEMEENTE_T", json.dumps(berichtenbox_connection(sim, OIN_A)))
     sim.admin.set_today(DAY0)
     state, result = run_day("gemeente_t", DAY0)
-    assert result.outcome == "applied" and store.refresh_for(db, cid, DAY0)["attempt"] == 2
+    assert result.outcome == "applied" and refresh_store.refresh_for(db, cid, DAY0)["attempt"] == 2
 
 
 def test_live_check_asks_validate_abonnementen_in_calls_of_250(db, sim):
@@ -112,7 +113,7 @@ def test_a_request_recorded_but_never_sent_is_sent_by_the_rerun(db, sim):
     db.commit()
     with db.transaction():  # as if the task crashed between recording and sendMessage
         plan = rules.plan_request("gemeente_t", DAY0, None)
-        store.start_refresh(db, cid, DAY0, plan, attempt=1)
+        refresh_store.start_refresh(db, cid, DAY0, plan, attempt=1)
     sim.admin.set_today(DAY0)
     state, result = run_day("gemeente_t", DAY0)
     assert result.outcome == "applied"

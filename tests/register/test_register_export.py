@@ -10,7 +10,7 @@ from register_helpers import OIN_B, Driver, answer_gzip, make_connection, moment
 
 from bbx.domain import bsn as bsn_rules
 from bbx.register.export import export_register
-from bbx.store import register as store
+from bbx.store import register_exports as export_store
 
 DAY = date(2026, 3, 5)
 A, B, C = sorted(bsn_rules.generate(3, seed=21))
@@ -46,7 +46,7 @@ def test_export_writes_the_days_register_and_its_checksum(db, sftp, registered):
     assert result == {"path": "/gemeente-t/gemeente_t/outbox/register-gemeente_t-2026-03-05.csv",
                       "checksum_path": "/gemeente-t/gemeente_t/outbox/register-gemeente_t-2026-03-05.csv.sha256",
                       "rows": 2, "size_bytes": len(content), "sha256": digest}
-    recorded = store.export_for(db, registered["id"], DAY)
+    recorded = export_store.export_for(db, registered["id"], DAY)
     assert (recorded["rows"], recorded["sha256"]) == (2, digest)
 
 

@@ -10,7 +10,7 @@ import pytest
 from register_helpers import OIN_B, Driver, make_connection, moment, population
 
 from bbx.domain import register as rules
-from bbx.store import register as store
+from bbx.store import register_refresh as refresh_store
 
 BUILD = date(2026, 3, 2)
 
@@ -41,11 +41,11 @@ def test_full_build_then_daily_changes_equal_the_truth_every_day(driver: Driver)
 
 def test_rerun_of_a_day_changes_nothing(driver: Driver, db):
     driver.refresh(BUILD)
-    refresh = store.refresh_for(db, driver.connection["id"], BUILD)
+    refresh = refresh_store.refresh_for(db, driver.connection["id"], BUILD)
     before = driver.periods()
     audit_before = db.execute("SELECT count(*) AS n FROM audit_log").fetchone()["n"]
 
-    assert store.apply_answer(db, refresh["id"]).outcome == "already_applied"
+    assert refresh_store.apply_answer(db, refresh["id"]).outcome == "already_applied"
     with pytest.raises(rules.RegisterError, match="already answered or applied"):
         driver.ask(BUILD)
     assert driver.periods() == before
@@ -63,7 +63,7 @@ def test_the_same_changes_applied_twice_change_nothing(driver: Driver, db):
     # an answer that repeats changes already applied (the changes since the build, as on
     # `day`): the set-based merge recognises every entry
     refresh = driver.ask(day + timedelta(days=1))
-    built = store.refresh_for(db, driver.connection["id"], BUILD)
+    built = refresh_store.refresh_for(db, driver.connection["id"], BUILD)
     content = driver.answer_content({**refresh, "since": built["snapshot_at"]}, day)
     driver.answer(refresh, day, content)
     result = driver.apply(refresh)
@@ -148,10 +148,10 @@ def test_changes_cannot_be_applied_before_a_full_build(db, connection):
     plan = rules.plan_request(connection["code"], BUILD, moment(BUILD - timedelta(days=1)))
     assert plan.kind == rules.CHANGES
     with db.transaction():
-        refresh = store.start_refresh(db, connection["id"], BUILD, plan, attempt=1)
+        refresh = refresh_store.start_refresh(db, connection["id"], BUILD, plan, attempt=1)
     drv.answer(refresh, BUILD)
     with pytest.raises(rules.RegisterError, match="never built"):
         drv.apply(refresh)
-    failed = store.refresh_for(db, connection["id"], BUILD)
+    failed = refresh_store.refresh_for(db, connection["id"], BUILD)
     assert failed["status"] == "failed" and "full=true" in failed["error"]
     assert drv.periods() == set()

@@ -12,6 +12,7 @@ from bbx.domain import bsn as bsn_rules
 from bbx.domain import register as rules
 from bbx.domain.subscription import SubscriptionAnswerError
 from bbx.store import register as store
+from bbx.store import register_refresh as refresh_store
 
 A, B, C, D, E = bsn_rules.generate(5, seed=11)
 D1, D2, D5 = date(2026, 3, 1), date(2026, 3, 2), date(2026, 3, 5)
@@ -21,7 +22,7 @@ def d(text: str) -> date:
     return date.fromisoformat("2026-" + text) if len(text) == 5 else date.fromisoformat(text)
 
 
-def apply(driver: Driver, day: date, entries, *, force_full: bool = False, hour: int = 6) -> store.ApplyResult:
+def apply(driver: Driver, day: date, entries, *, force_full: bool = False, hour: int = 6) -> refresh_store.ApplyResult:
     refresh = driver.ask(day, force_full=force_full)
     driver.answer(refresh, day, answer_gzip(str(refresh["request_id"]), moment(day, hour), entries))
     return driver.apply(refresh)
@@ -154,7 +155,7 @@ def test_an_impossible_answer_is_refused_whole(db, connection, driver, entries, 
     with pytest.raises(rules.RegisterError, match=message):
         driver.apply(refresh)
     assert driver.periods() == before
-    failed = store.refresh_for(db, connection["id"], D2)
+    failed = refresh_store.refresh_for(db, connection["id"], D2)
     assert failed["status"] == "failed" and message in failed["error"]
 
 
@@ -174,7 +175,7 @@ def test_an_answer_to_another_request_or_without_peildatum_is_refused(db, connec
     refresh = driver.ask(D1)
     driver.answer(refresh, D1, answer_gzip("not-this-request", moment(D1), [(A, D1, None)]))
     with pytest.raises(rules.RegisterError, match="VerzoekId not-this-request"):
-        store.apply_answer(db, refresh["id"])
+        refresh_store.apply_answer(db, refresh["id"])
     refresh = driver.ask(D1)  # attempt 2
     assert refresh["attempt"] == 2
     xml = (f'<ns0:AbonnementAntwoord xmlns:ns0="http://schemas.overheid.nl/GEB/AbonnementServiceProcessor/2014/02">'
@@ -182,7 +183,7 @@ def test_an_answer_to_another_request_or_without_peildatum_is_refused(db, connec
            f"<Abonnementen/></ns0:AbonnementAntwoord>").encode()
     driver.answer(refresh, D1, xml)
     with pytest.raises(rules.RegisterError, match="PeilDatum"):
-        store.apply_answer(db, refresh["id"])
+        refresh_store.apply_answer(db, refresh["id"])
 
 
 def test_a_truncated_answer_is_refused_and_the_day_can_be_asked_again(db, connection):
@@ -195,7 +196,7 @@ def test_a_truncated_answer_is_refused_and_the_day_can_be_asked_again(db, connec
     with pytest.raises(SubscriptionAnswerError):
         driver.apply(refresh)
     assert driver.periods() == before
-    assert store.refresh_for(db, connection["id"], D5)["status"] == "failed"
+    assert refresh_store.refresh_for(db, connection["id"], D5)["status"] == "failed"
     # the rerun asks again (attempt 2, a new VerzoekId) and applies
     again = driver.ask(D5)
     assert again["attempt"] == 2 and again["request_id"] != refresh["request_id"]
@@ -212,18 +213,18 @@ def test_answers_are_matched_to_their_request(db, connection, driver):
     content = driver.answer_content(refresh, D1)
     cid = connection["id"]
     with db.transaction():
-        assert store.store_answer(db, connection_id=cid, ebms_message_id="m1", content=content,
-                                  request_id="5a0b5a0b-0000-5000-8000-000000000000") == "unknown"
-        assert store.store_answer(db, connection_id=cid, ebms_message_id="m2", content=content,
-                                  request_id=str(refresh["request_id"])) == "stored"
-        assert store.store_answer(db, connection_id=cid, ebms_message_id="m3", content=content,
-                                  request_id=str(refresh["request_id"])) == "duplicate"
+        assert refresh_store.store_answer(db, connection_id=cid, ebms_message_id="m1", content=content,
+                                          request_id="5a0b5a0b-0000-5000-8000-000000000000") == "unknown"
+        assert refresh_store.store_answer(db, connection_id=cid, ebms_message_id="m2", content=content,
+                                          request_id=str(refresh["request_id"])) == "stored"
+        assert refresh_store.store_answer(db, connection_id=cid, ebms_message_id="m3", content=content,
+                                          request_id=str(refresh["request_id"])) == "duplicate"
     # an unreadable answer is placed by the request it refers to (refToMessageId)
     refresh2 = driver.ask(D2)
     with db.transaction():
-        assert store.store_answer(db, connection_id=cid, ebms_message_id="m4", content=b"\x1f\x8bbroken",
-                                  request_id=None, ref_to_message_id=f"req-{refresh2['request_id']}@bbx") == "stored"
+        assert refresh_store.store_answer(db, connection_id=cid, ebms_message_id="m4", content=b"\x1f\x8bbroken",
+                                          request_id=None, ref_to_message_id=f"req-{refresh2['request_id']}@bbx") == "stored"
     with pytest.raises(SubscriptionAnswerError):
-        store.apply_answer(db, refresh2["id"])
+        refresh_store.apply_answer(db, refresh2["id"])
     actions = [r["action"] for r in db.execute("SELECT action FROM audit_log WHERE action LIKE 'register.answer%%' ORDER BY id")]
     assert actions == ["register.answer_ignored", "register.answered", "register.answer_ignored", "register.answered"]

@@ -9,6 +9,7 @@ from register_helpers import OIN_B, Driver, answer_gzip, make_connection, moment
 
 from bbx.domain import bsn as bsn_rules
 from bbx.store import register as store
+from bbx.store import register_refresh as refresh_store
 
 DAY = date(2026, 3, 2)
 A, B = bsn_rules.generate(2, seed=5)
@@ -42,7 +43,7 @@ def test_a_stale_register_blocks_bulk_sends_and_a_refresh_ends_the_episode(db, c
     refresh = driver.ask(DAY)
     driver.answer(refresh, DAY, answer_gzip(str(refresh["request_id"]), moment(DAY), [(A, DAY, None)]))
     driver.apply(refresh)
-    applied_at = store.last_applied(db, cid)["applied_at"]
+    applied_at = refresh_store.last_applied(db, cid)["applied_at"]
 
     assert store.bulk_send_blocked(db, cid, applied_at + timedelta(hours=35)) is None
     with pytest.raises(ValueError, match="fresh"):
@@ -62,7 +63,7 @@ def test_a_stale_register_blocks_bulk_sends_and_a_refresh_ends_the_episode(db, c
     refresh = driver.ask(day2)
     driver.answer(refresh, day2, answer_gzip(str(refresh["request_id"]), moment(day2), []))
     driver.apply(refresh)
-    new_applied = store.last_applied(db, cid)["applied_at"]
+    new_applied = refresh_store.last_applied(db, cid)["applied_at"]
     assert store.bulk_send_blocked(db, cid, new_applied + timedelta(hours=1)) is None
     assert "is stale" in store.bulk_send_blocked(db, cid, new_applied + timedelta(hours=40))
 

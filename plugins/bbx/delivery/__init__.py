@@ -2,7 +2,8 @@
 close submissions and write the tenant's result files.
 
 Business rules live in ``bbx.domain`` (globe, chunking, attachments, outcomes,
-delivery); SQL in ``bbx.store.delivery``; the protocol in ``bbx.hooks.berichtenbox``.
+delivery); SQL in ``bbx.store`` (``waiting``, ``batches``, ``results``, ``result_files``,
+``redelivery``); the protocol in ``bbx.hooks.berichtenbox``.
 The Airflow operators in ``bbx.operators`` call :mod:`.plan`, :mod:`.send` and
 :mod:`.results`; the demo and the benchmark call the same functions.
 """

@@ -16,7 +16,7 @@ from bbx import crypto
 from bbx.delivery.config import SEND_TIMEZONE
 from bbx.domain import attachments, globe
 from bbx.domain.delivery import PERSONAL_ATTACHMENT_DESCRIPTIONS
-from bbx.store import delivery as store
+from bbx.store import batches as batch_store
 from bbx.store import handins
 
 log = logging.getLogger(__name__)
@@ -50,12 +50,12 @@ def _publication(day: date | None) -> datetime | None:
 
 def build(conn, batch_row: dict, *, standard_sets: StandardSets | None = None,
           created_at: datetime | None = None) -> BuiltBatch:
-    """The payload of ``batch_row`` (a row of :func:`bbx.store.delivery.batch`)."""
+    """The payload of ``batch_row`` (a row of :func:`bbx.store.batches.batch`)."""
     standard_sets = standard_sets or StandardSets()
     batch_id = str(batch_row["id"])
-    rows = store.batch_messages(conn, batch_id)
+    rows = batch_store.batch_messages(conn, batch_id)
     with_attachments = [r["id"] for r in rows]
-    personal = store.personal_attachments(conn, with_attachments) if rows else {}
+    personal = batch_store.personal_attachments(conn, with_attachments) if rows else {}
     rejections: dict[int, str] = {}
     messages: list[globe.OutgoingMessage] = []
     pk_by_message_id: dict[str, int] = {}

@@ -13,12 +13,12 @@ import argparse
 
 def _status(args) -> int:
     from bbx.store import db, holds
-    from bbx.store import delivery as store
+    from bbx.store import waiting as waiting_store
 
     with db.connect() as conn:
-        ids = args.submission or store.open_submission_ids(conn)
-        rows = store.progress(conn, ids)
-        waiting = store.batches_waiting(conn, ids)
+        ids = args.submission or waiting_store.open_submission_ids(conn)
+        rows = waiting_store.progress(conn, ids)
+        waiting = waiting_store.batches_waiting(conn, ids)
         reviews = holds.open_reviews(conn, ids)
     if not rows:
         print("no open submissions")

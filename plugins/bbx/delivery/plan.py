@@ -21,9 +21,12 @@ from bbx.domain.holds import (
     review_request,
     review_run_id,
 )
+from bbx.store import batches as batch_store
 from bbx.store import db
-from bbx.store import delivery as store
 from bbx.store import holds as holds_store
+from bbx.store import redelivery as redelivery_store
+from bbx.store import result_files as result_file_store
+from bbx.store import waiting as waiting_store
 
 log = logging.getLogger(__name__)
 
@@ -68,8 +71,8 @@ def _holds(conn, sub: dict, blocked: dict[int, str | None]) -> list[tuple[HoldKi
 
 def plan_submission(conn, submission: dict, *, day: date, kind: str = "initial") -> dict:
     """Register decision and batches for one claimed submission (caller commits)."""
-    not_subscribed = store.decide_register(conn, submission["id"], submission["connection_id"], day)
-    batch_ids = store.cut_into_batches(
+    not_subscribed = batch_store.decide_register(conn, submission["id"], submission["connection_id"], day)
+    batch_ids = batch_store.cut_into_batches(
         conn, submission["id"], connection_id=submission["connection_id"],
         connection_code=submission["connection_code"], kind=kind,
     )
@@ -99,14 +102,14 @@ def plan_run(run_id: str, *, max_map_length: int, batches_per_slice: int = confi
     held: list[dict] = []
     reviews: list[dict] = []
     with db.connect(url) as conn:
-        waiting = store.waiting_submissions(conn, limit=limit)
+        waiting = waiting_store.waiting_submissions(conn, limit=limit)
         conn.commit()
         blocked: dict[int, str | None] = {}
         for sub in waiting:
             if holds := _holds(conn, sub, blocked):
                 with _unit(conn):
                     reason = "; ".join(r for _, r in holds)
-                    if store.hold(conn, sub["id"], reason):
+                    if waiting_store.hold(conn, sub["id"], reason):
                         log.warning("submission %s (%s, connection %s) is held: %s", sub["id"], sub["channel"],
                                     sub["connection_code"], reason)
                     for kind, kind_reason in holds:
@@ -119,13 +122,13 @@ def plan_run(run_id: str, *, max_map_length: int, batches_per_slice: int = confi
                 continue
             # one transaction per submission: claimed and planned, or neither
             with _unit(conn):
-                if not store.claim(conn, sub["id"], run_id, day):
+                if not waiting_store.claim(conn, sub["id"], run_id, day):
                     continue  # another run took it
                 holds_store.withdraw_open_reviews(conn, sub["id"], note=f"no longer held: planned by {run_id}")
                 counts = plan_submission(conn, sub, day=day)
             log.info("submission %s (connection %s): %d not subscribed on %s, %d batch(es)",
                      sub["id"], sub["connection_code"], counts["not_subscribed"], day, counts["batches"])
-        mine = store.run_submissions(conn, run_id)
+        mine = waiting_store.run_submissions(conn, run_id)
         conn.commit()
         # A rerun of this run: anything still 'planned' (normally nothing) is planned now.
         for sub in mine:
@@ -135,7 +138,7 @@ def plan_run(run_id: str, *, max_map_length: int, batches_per_slice: int = confi
                 if counts["batches"] or counts["not_subscribed"]:
                     log.info("submission %s: planned %s on rerun", sub["id"], counts)
         submission_ids = [s["id"] for s in mine]
-        pending = store.pending_batches(conn, submission_ids)
+        pending = batch_store.pending_batches(conn, submission_ids)
         closed = close_finished(conn, submission_ids)
         conn.commit()
     slices = plan_slices(pending, batches_per_slice=batches_per_slice, max_map_length=max_map_length)
@@ -151,8 +154,8 @@ def close_finished(conn, submission_ids) -> list[int]:
     from bbx.store import submissions
 
     closed = []
-    for submission_id in store.closable_submissions(conn, submission_ids=submission_ids):
-        if submissions.close_if_reconciled(conn, submission_id, actor=store.ACTOR):
+    for submission_id in result_file_store.closable_submissions(conn, submission_ids=submission_ids):
+        if submissions.close_if_reconciled(conn, submission_id, actor=batch_store.ACTOR):
             closed.append(submission_id)
     return closed
 
@@ -165,14 +168,14 @@ def plan_redelivery(run_id: str, submission_id: int, *, include_failed: bool, fa
     day = day or send_date()
     with db.connect(url) as conn:
         with conn.transaction():
-            counts = store.prepare_redelivery(
+            counts = redelivery_store.prepare_redelivery(
                 conn, submission_id, run_id=run_id, failed_codes=failed_codes, include_failed=include_failed,
                 include_stuck=include_stuck, stuck_minutes=stuck_minutes, actor=actor,
             )
-            sub = store.submission_to_plan(conn, submission_id)
+            sub = batch_store.submission_to_plan(conn, submission_id)
             planned = plan_submission(conn, sub, day=day, kind="resend")
             close_finished(conn, [submission_id])
-        pending = store.pending_batches(conn, [submission_id])
+        pending = batch_store.pending_batches(conn, [submission_id])
     slices = plan_slices(pending, batches_per_slice=batches_per_slice, max_map_length=max_map_length)
     summary = {**counts, **planned, "slices": len(slices)}
     log.info("redelivery of submission %s: %s", submission_id, summary)

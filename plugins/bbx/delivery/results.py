@@ -30,8 +30,11 @@ from bbx.delivery.send import Hooks, SendSummary, send_batch
 from bbx.domain import delivery as rules
 from bbx.domain import globe
 from bbx.hooks.berichtenbox import ACTION_DELIVERY_RESULT, BerichtenboxConfigError
+from bbx.store import batches as batch_store
 from bbx.store import db, submissions
-from bbx.store import delivery as store
+from bbx.store import result_files as result_file_store
+from bbx.store import results as result_store
+from bbx.store import waiting as waiting_store
 
 log = logging.getLogger(__name__)
 
@@ -80,10 +83,10 @@ def collect_connection(conn, hook, connection: dict, summary: CollectSummary, *,
     while True:
         message_ids = hook.unprocessed_message_ids(action=ACTION_DELIVERY_RESULT, max_nr=fetch_size)
         for ebms_id in message_ids:
-            if store.result_recorded(conn, ebms_id):
+            if result_store.result_recorded(conn, ebms_id):
                 conn.commit()
                 hook.mark_processed(ebms_id)
-                store.mark_result_processed(conn, ebms_id)
+                result_store.mark_result_processed(conn, ebms_id)
                 conn.commit()
                 summary.acknowledged_again += 1
                 continue
@@ -97,28 +100,28 @@ def collect_connection(conn, hook, connection: dict, summary: CollectSummary, *,
             try:
                 result = globe.parse_batch_result(payload)
             except globe.ResultParseError as exc:
-                store.record_unreadable_result(conn, connection_id=connection["id"], ebms_message_id=ebms_id,
-                                               payload=payload, payload_sha256=sha, problem=str(exc))
+                result_store.record_unreadable_result(conn, connection_id=connection["id"], ebms_message_id=ebms_id,
+                                                      payload=payload, payload_sha256=sha, problem=str(exc))
                 conn.commit()
                 log.error("connection %s: result %s cannot be read (%s); kept for investigation",
                           connection["code"], ebms_id, exc)
                 summary.unreadable += 1
                 summary.attention.append(f"unreadable result {ebms_id}: {exc}")
             else:
-                recorded = store.record_result(
+                recorded = result_store.record_result(
                     conn, connection_id=connection["id"], ebms_message_id=ebms_id, payload_sha256=sha,
                     result=result, max_attempts=max_attempts,
                 )
                 conn.commit()
                 _account(recorded, connection, summary)
             hook.mark_processed(ebms_id)
-            store.mark_result_processed(conn, ebms_id)
+            result_store.mark_result_processed(conn, ebms_id)
             conn.commit()
         if len(message_ids) < fetch_size:
             return
 
 
-def _account(recorded: store.ResultSummary, connection: dict, summary: CollectSummary) -> None:
+def _account(recorded: result_store.ResultSummary, connection: dict, summary: CollectSummary) -> None:
     if recorded.already_recorded:
         summary.acknowledged_again += 1
         return
@@ -143,7 +146,7 @@ def send_resends(conn, hooks: Hooks, connection: dict, summary: CollectSummary) 
     """Send the resend batches (TechnischProbleem) of a connection."""
     sets = StandardSets()
     sends = SendSummary()
-    for batch_id in store.pending_resend_batches(conn, connection["id"]):
+    for batch_id in batch_store.pending_resend_batches(conn, connection["id"]):
         if send_batch(conn, hooks, batch_id, standard_sets=sets, summary=sends) == "sent":
             summary.resend_batches_sent += 1
     for refused in sends.refused:
@@ -152,9 +155,9 @@ def send_resends(conn, hooks: Hooks, connection: dict, summary: CollectSummary) 
 
 def close_reconciled(conn, summary: CollectSummary, *, connection_id: int | None = None,
                      submission_ids: Sequence[int] | None = None) -> None:
-    for submission_id in store.closable_submissions(conn, connection_id=connection_id,
-                                                    submission_ids=submission_ids):
-        if submissions.close_if_reconciled(conn, submission_id, actor=store.ACTOR):
+    for submission_id in result_file_store.closable_submissions(conn, connection_id=connection_id,
+                                                                submission_ids=submission_ids):
+        if submissions.close_if_reconciled(conn, submission_id, actor=batch_store.ACTOR):
             summary.closed.append(submission_id)
             counts = submissions.outcome_counts(conn, submission_id)
             log.info("submission %s closed: %s", submission_id,
@@ -172,19 +175,21 @@ def close_reconciled(conn, summary: CollectSummary, *, connection_id: int | None
 def write_reports(conn, writer: OutboxWriter, summary: CollectSummary, *,
                   connection_id: int | None = None, submission_ids: Sequence[int] | None = None) -> None:
     """Result file + undeliverable list for every closed submission that has none yet."""
-    for sub in store.unreported_submissions(conn, connection_id=connection_id, submission_ids=submission_ids):
+    for sub in result_file_store.unreported_submissions(conn, connection_id=connection_id,
+                                                        submission_ids=submission_ids):
         # A later version: an outcome changed after the tenant got the file (delivery
         # evidence came late); it says which rows changed and re-issues the paper list.
         version = (sub["results_version"] or 0) + 1
         results_name, undeliverable_name = rules.result_file_names(sub["id"], sub["channel"], sub["drop_name"],
                                                                    version=version)
         written = writer(sub, [
-            (results_name, rules.result_file_rows(store.result_rows(conn, sub["id"], with_corrections=version > 1),
-                                                  corrected=version > 1)),
+            (results_name, rules.result_file_rows(
+                result_file_store.result_rows(conn, sub["id"], with_corrections=version > 1),
+                corrected=version > 1)),
             (undeliverable_name,
-             rules.undeliverable_rows(store.result_rows(conn, sub["id"], undeliverable_only=True))),
+             rules.undeliverable_rows(result_file_store.result_rows(conn, sub["id"], undeliverable_only=True))),
         ])
-        store.mark_results_written(conn, sub["id"], written, version=version)
+        result_file_store.mark_results_written(conn, sub["id"], written, version=version)
         conn.commit()
         summary.reported.append(sub["id"])
         log.info("submission %s: result file and undeliverable list written, version %d (%s)", sub["id"],
@@ -198,12 +203,12 @@ def purge_expired_result_files(*, remover=None, url: str | None = None) -> list[
         from bbx.delivery.outbox import remove_from_outbox as remover
     purged = []
     with db.connect(url) as conn:
-        for sub in store.results_to_purge(conn):
+        for sub in result_file_store.results_to_purge(conn):
             names = [name for version in range(1, max(sub["results_version"] or 1, 1) + 1)
                      for name in rules.result_file_names(sub["id"], sub["channel"], sub["drop_name"],
                                                          version=version)]
             removed = remover(sub, names)
-            store.mark_results_purged(conn, sub["id"], removed)
+            result_file_store.mark_results_purged(conn, sub["id"], removed)
             conn.commit()
             purged.append(sub["id"])
             log.info("submission %s: result files removed after the retention period (%d file(s))",
@@ -229,9 +234,9 @@ def collect(*, connection_ids: Sequence[int] | None = None, submission_ids: Sequ
     summary = CollectSummary()
     started = time.monotonic()
     with db.connect(url) as conn:
-        for connection in store.connections_to_poll(conn, connection_ids=connection_ids,
-                                                    submission_ids=submission_ids,
-                                                    recent_days=config.RESULT_POLL_RECENT_DAYS):
+        for connection in result_store.connections_to_poll(conn, connection_ids=connection_ids,
+                                                           submission_ids=submission_ids,
+                                                           recent_days=config.RESULT_POLL_RECENT_DAYS):
             try:
                 hook = hooks(connection["code"])
                 hook.settings  # noqa: B018 - resolve the Airflow Connection now (clear error)
@@ -257,6 +262,6 @@ def open_submissions(submission_ids: Sequence[int], *, url: str | None = None) -
     """The submissions among ``submission_ids`` that are not closed (or not yet reported),
     with their counts, for the operator's log."""
     with db.connect(url) as conn:
-        rows = store.progress(conn, submission_ids)
-        unreported = {r["id"] for r in store.unreported_submissions(conn, submission_ids=submission_ids)}
+        rows = waiting_store.progress(conn, submission_ids)
+        unreported = {r["id"] for r in result_file_store.unreported_submissions(conn, submission_ids=submission_ids)}
     return [r for r in rows if r["status"] != "closed" or r["id"] in unreported]

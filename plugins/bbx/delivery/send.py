@@ -31,7 +31,7 @@ from bbx.hooks.berichtenbox import (
     BerichtenboxUnavailable,
 )
 from bbx.store import audit, db
-from bbx.store import delivery as store
+from bbx.store import batches as batch_store
 
 log = logging.getLogger(__name__)
 
@@ -74,11 +74,11 @@ def send_batch(conn, hooks: Hooks, batch_id: str, *, standard_sets: StandardSets
     ``sent``, ``already_sent``, ``locked`` (another process is sending it), ``missing``,
     ``nothing_left`` (every message was rejected while building), ``refused``.
     Raises :class:`BerichtenboxUnavailable` when the adapter cannot be reached."""
-    if not store.lock_for_sending(conn, batch_id):
+    if not batch_store.lock_for_sending(conn, batch_id):
         conn.commit()
         return "locked"
     try:
-        row = store.batch(conn, batch_id)
+        row = batch_store.batch(conn, batch_id)
         if row is None:
             conn.commit()
             return "missing"
@@ -87,7 +87,7 @@ def send_batch(conn, hooks: Hooks, batch_id: str, *, standard_sets: StandardSets
             return "already_sent"
         built = build(conn, row, standard_sets=standard_sets)
         if built.rejections:
-            summary.messages_rejected += store.reject_unsendable(conn, batch_id, built.rejections)
+            summary.messages_rejected += batch_store.reject_unsendable(conn, batch_id, built.rejections)
             log.warning("batch %s: %d message(s) rejected while building (reason in the result file)",
                         batch_id, len(built.rejections))
         conn.commit()
@@ -100,18 +100,18 @@ def send_batch(conn, hooks: Hooks, batch_id: str, *, standard_sets: StandardSets
                 conversation_id=batch_id,
             )
         except BerichtenboxRequestError as exc:
-            store.record_send_error(conn, batch_id, str(exc))
-            audit.record(conn, actor=store.ACTOR, action="delivery.batch_refused",
+            batch_store.record_send_error(conn, batch_id, str(exc))
+            audit.record(conn, actor=batch_store.ACTOR, action="delivery.batch_refused",
                          connection_id=row["connection_id"], submission_id=row["submission_id"],
                          details={"batch_id": batch_id, "error": str(exc)})
             conn.commit()
             summary.refused.append(f"batch {batch_id}: {exc}")
             return "refused"
         except BerichtenboxUnavailable as exc:
-            store.record_send_error(conn, batch_id, str(exc))
+            batch_store.record_send_error(conn, batch_id, str(exc))
             conn.commit()
             raise
-        moved = store.mark_sent(conn, batch_id, ebms_message_id=ebms_id, size_bytes=len(built.payload))
+        moved = batch_store.mark_sent(conn, batch_id, ebms_message_id=ebms_id, size_bytes=len(built.payload))
         conn.commit()
         summary.messages_sent += built.message_count
         summary.bytes_sent += len(built.payload)
@@ -123,7 +123,7 @@ def send_batch(conn, hooks: Hooks, batch_id: str, *, standard_sets: StandardSets
         conn.rollback()
         raise
     finally:
-        store.unlock_after_sending(conn, batch_id)
+        batch_store.unlock_after_sending(conn, batch_id)
         conn.commit()
 
 

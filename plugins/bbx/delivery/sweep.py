@@ -15,8 +15,8 @@ from bbx.delivery.plan import plan_redelivery
 from bbx.domain.delivery import plan_slices
 from bbx.domain.outcomes import Outcome
 from bbx.domain.sweep import stuck_decision
+from bbx.store import batches as batch_store
 from bbx.store import db
-from bbx.store import delivery as delivery_store
 from bbx.store import sweep as store
 
 log = logging.getLogger(__name__)
@@ -50,7 +50,7 @@ def sweep_stuck(run_id: str, *, stuck_minutes: int | None = None, max_sends: int
                                   url=url)
         resent += planned["summary"]["stuck_resent"]
     with db.connect(url) as conn:
-        pending = delivery_store.pending_batches(conn, submissions)
+        pending = batch_store.pending_batches(conn, submissions)
     slices = plan_slices(pending, batches_per_slice=config.BATCHES_PER_SLICE, max_map_length=max_map_length)
     log.info("sweep %s: %d submission(s) with stuck messages, %d resent, %d failed", run_id, len(submissions),
              resent, failed)

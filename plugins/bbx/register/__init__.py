@@ -1,14 +1,15 @@
 """The BSN register's shell: refresh from MijnOverheid, export, live check, lookups.
 
 * :mod:`bbx.register.refresh` — ask for the list (full or changes) through the
-  Berichtenbox hook, collect the gzip answer, apply it (``bbx.store.register``);
+  Berichtenbox hook, collect the gzip answer, apply it (``bbx.store.register_refresh``);
 * :mod:`bbx.register.export` — the daily CSV export into the tenant's SFTP outbox;
 * :mod:`bbx.register.tasks` — the Airflow task bodies of ``bbx_register_refresh``;
 * :mod:`bbx.register.cli` — ``bbx register ...`` for operators;
 * :func:`live_check` — ValidateAbonnementen, for a lookup's "check live" or a manual
   send; never for bulk.
 
-Business rules are in :mod:`bbx.domain.register`, SQL in :mod:`bbx.store.register`.
+Business rules are in :mod:`bbx.domain.register`, SQL in :mod:`bbx.store.register`
+(lookups), :mod:`bbx.store.register_refresh` and :mod:`bbx.store.register_exports`.
 """
 
 from __future__ import annotations

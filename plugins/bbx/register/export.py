@@ -34,6 +34,7 @@ from bbx.domain import register as rules
 from bbx.store import administration, db
 from bbx.store import population as population_store
 from bbx.store import register as store
+from bbx.store import register_exports as export_store
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +72,7 @@ def export_register(connection_code: str, day: date, *, sftp_conn_id: str | None
                    "(register_export: population) but no population list was handed in yet")
             log.warning("%s: register export of %s skipped: %s", connection_code, day, why)
             return {"skipped": why}
-        done = store.export_for(conn, connection["id"], day)
+        done = export_store.export_for(conn, connection["id"], day)
         if done is not None and not force:
             return {"skipped": f"already exported to {done['path']}", **_public(done)}
         from bbx.intake.sftp import ConnectionFolders, session
@@ -106,8 +107,8 @@ def export_register(connection_code: str, day: date, *, sftp_conn_id: str | None
         conn.rollback()  # end the read transaction of the COPY
         rows = max(newlines - 1, 0)  # minus the header line
         with conn.transaction():
-            store.record_export(conn, connection["id"], day, path=path, checksum_path=sum_path, rows=rows,
-                                size_bytes=size, sha256=sha256)
+            export_store.record_export(conn, connection["id"], day, path=path, checksum_path=sum_path, rows=rows,
+                                       size_bytes=size, sha256=sha256)
             population_store.record_export_scope(conn, connection["id"], day, scope=scope,
                                                  counts=companion and {**companion["counts"], "path": companion_path})
     log.info("%s: register of %s exported to %s (%d rows, sha256 %s)", connection_code, day, path, rows, sha256)

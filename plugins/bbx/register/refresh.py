@@ -10,7 +10,7 @@ Three steps, each safe to run again (Airflow retries, cleared tasks, backfills):
    (processMessage). Polled by a reschedule-mode sensor: no worker slot is held while
    MijnOverheid takes its hours.
 3. :func:`apply_refresh` — stream the stored answer into the register in one
-   transaction (``bbx.store.register.apply_answer``).
+   transaction (``bbx.store.register_refresh.apply_answer``).
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from bbx.domain.subscription import (
 )
 from bbx.store import administration, db
 from bbx.store import register as store
+from bbx.store import register_refresh as refresh_store
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +75,7 @@ def request_refresh(connection_code: str, day: date, *, force_full: bool = False
     now = now or datetime.now(UTC)
     with db.transaction() as conn:
         connection = _connection(conn, connection_code)
-        refresh = store.refresh_for(conn, connection["id"], day)
+        refresh = refresh_store.refresh_for(conn, connection["id"], day)
         # `full` re-asks a day that was refreshed with a change list (a rebuild on the
         # same day); a day that already has a full list is not asked again (retries)
         rebuild = force_full and refresh is not None and refresh["kind"] != rules.FULL
@@ -93,9 +94,9 @@ def request_refresh(connection_code: str, day: date, *, force_full: bool = False
                 ask = True  # failed, or no answer within ANSWER_TIMEOUT: ask again
         if ask:
             attempt = refresh["attempt"] + 1 if refresh is not None else 1
-            plan = rules.plan_request(connection_code, day, store.latest_snapshot(conn, connection["id"]),
+            plan = rules.plan_request(connection_code, day, refresh_store.latest_snapshot(conn, connection["id"]),
                                       force_full=force_full, attempt=attempt)
-            refresh = store.start_refresh(conn, connection["id"], day, plan, attempt=attempt, reopen=rebuild)
+            refresh = refresh_store.start_refresh(conn, connection["id"], day, plan, attempt=attempt, reopen=rebuild)
     payload = build_subscription_request(connection["oin"], str(refresh["request_id"]), since=refresh["since"])
     hook = hook or _hook(connection_code)
     try:
@@ -103,13 +104,13 @@ def request_refresh(connection_code: str, day: date, *, force_full: bool = False
                                        conversation_id=str(refresh["request_id"]))
     except BerichtenboxRequestError as exc:
         with db.transaction() as conn:
-            store.fail_refresh(conn, refresh["id"], f"the adapter refused the request: {exc}")
+            refresh_store.fail_refresh(conn, refresh["id"], f"the adapter refused the request: {exc}")
         raise RefreshFailed(
             f"{connection_code}: the subscription request for {day} was refused ({exc}); check the "
             f"connection's Airflow Connection berichtenbox_{connection_code} and the CPA"
         ) from None
     with db.transaction() as conn:
-        store.mark_sent(conn, refresh["id"], message_id)
+        refresh_store.mark_sent(conn, refresh["id"], message_id)
     since = refresh["since"].isoformat() if refresh["since"] else "-"
     log.info("%s %s: asked for the %s list (since %s), VerzoekId %s, ebMS %s",
              connection_code, day, refresh["kind"], since, refresh["request_id"], message_id)
@@ -137,9 +138,9 @@ def collect_answers(connection_code: str, *, hook=None, max_messages: int = 100)
         except SubscriptionAnswerError:
             request_id = None  # unreadable: placed by refToMessageId; applying it will fail loudly
         with db.transaction() as conn:
-            outcome = store.store_answer(conn, connection_id=connection_id, request_id=request_id,
-                                         ref_to_message_id=message.ref_to_message_id,
-                                         ebms_message_id=message_id, content=content)
+            outcome = refresh_store.store_answer(conn, connection_id=connection_id, request_id=request_id,
+                                                 ref_to_message_id=message.ref_to_message_id,
+                                                 ebms_message_id=message_id, content=content)
         hook.mark_processed(message_id)
         counts[outcome] += 1
         log.info("%s: subscription answer %s (%d bytes): %s", connection_code, message_id, len(content), outcome)
@@ -149,7 +150,7 @@ def collect_answers(connection_code: str, *, hook=None, max_messages: int = 100)
 def refresh_state(connection_code: str, day: date) -> RefreshState:
     with db.connect() as conn:
         connection = _connection(conn, connection_code)
-        refresh = store.refresh_for(conn, connection["id"], day)
+        refresh = refresh_store.refresh_for(conn, connection["id"], day)
     if refresh is None:
         return RefreshState(connection_code, day, None, "none")
     return RefreshState(connection_code, day, refresh["id"], refresh["status"], refresh["kind"],
@@ -169,14 +170,14 @@ def answer_ready(connection_code: str, day: date, *, hook=None) -> bool:
     return refresh_state(connection_code, day).status in ("answered", "applied")
 
 
-def apply_refresh(connection_code: str, day: date) -> store.ApplyResult:
+def apply_refresh(connection_code: str, day: date) -> refresh_store.ApplyResult:
     """Apply the stored answer of the day's refresh (one transaction)."""
     state = refresh_state(connection_code, day)
     if state.refresh_id is None:
         raise RefreshFailed(f"{connection_code} {day}: no refresh was requested")
     with db.connect() as conn:
         try:
-            result = store.apply_answer(conn, state.refresh_id)
+            result = refresh_store.apply_answer(conn, state.refresh_id)
         except (SubscriptionAnswerError, rules.RegisterError) as exc:
             raise RefreshFailed(
                 f"{connection_code} {day}: the answer was not applied ({exc}); the register is "

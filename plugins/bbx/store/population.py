@@ -215,7 +215,7 @@ def person_view(conn, connection_id: int, bsn: str, *, days: int, now: datetime 
 
 
 def record_export_scope(conn, connection_id: int, day: date, *, scope: str, counts: dict | None) -> None:
-    """What the export of ``day`` (already recorded by bbx.store.register) held."""
+    """What the export of ``day`` (already recorded by bbx.store.register_exports) held."""
     counts = counts or {}
     conn.execute(
         """UPDATE register_exports SET scope = %s, population_version = %s, subscribed_in_population = %s,

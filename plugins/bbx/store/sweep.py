@@ -1,5 +1,5 @@
 """SQL of the stuck-message sweep (``bbx.delivery.sweep``); the resend itself is
-``store.delivery.prepare_redelivery`` (the path bbx_redeliver uses)."""
+``store.redelivery.prepare_redelivery`` (the path bbx_redeliver uses)."""
 
 from __future__ import annotations
 

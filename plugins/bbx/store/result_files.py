@@ -1,0 +1,123 @@
+"""Delivery in the database: closing submissions whose messages are all final, and the
+result files for the tenant's outbox (which are due, their rows, written, purged).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+
+from bbx.domain import outcomes
+from bbx.store import audit
+from bbx.store.batches import ACTOR
+
+# SQL lists of outcome names, from the domain's sets (a typo fails at import, not in SQL)
+_OPEN = outcomes.sql_list(outcomes.OPEN_OUTCOMES)
+
+
+def closable_submissions(conn, *, connection_id: int | None = None,
+                         submission_ids: Sequence[int] | None = None) -> list[int]:
+    """Submissions being delivered whose messages all have a final outcome."""
+    where, params = ["s.status = 'delivering'"], []
+    if connection_id is not None:
+        where.append("s.connection_id = %s")
+        params.append(connection_id)
+    if submission_ids is not None:
+        where.append("s.id = ANY(%s)")
+        params.append(list(submission_ids))
+    return [
+        r["id"]
+        for r in conn.execute(
+            f"""SELECT s.id FROM submissions s WHERE {' AND '.join(where)}
+                AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.submission_id = s.id
+                                AND m.outcome IN {_OPEN})
+                ORDER BY s.id""",
+            params,
+        )
+    ]
+
+
+def unreported_submissions(conn, *, connection_id: int | None = None,
+                           submission_ids: Sequence[int] | None = None) -> list[dict]:
+    """Closed submissions whose result file is not yet in the tenant's outbox."""
+    where, params = ["s.status = 'closed'", "s.results_written_at IS NULL",
+                     "s.channel IN ('sftp', 'manual', 'api')",
+                     "s.kind = 'messages'"], []  # a population list (issue 16) has no results
+    if connection_id is not None:
+        where.append("s.connection_id = %s")
+        params.append(connection_id)
+    if submission_ids is not None:
+        where.append("s.id = ANY(%s)")
+        params.append(list(submission_ids))
+    return conn.execute(
+        f"""SELECT s.id, s.external_ref, s.channel, s.connection_id, c.code AS connection_code,
+                   c.sftp_folder, t.code AS tenant_code, d.name AS drop_name, s.results_version
+            FROM submissions s JOIN connections c ON c.id = s.connection_id
+            JOIN tenants t ON t.id = c.tenant_id
+            LEFT JOIN sftp_drops d ON d.submission_id = s.id
+            WHERE {' AND '.join(where)} ORDER BY s.id""",
+        params,
+    ).fetchall()
+
+
+def result_rows(conn, submission_id: int, *, undeliverable_only: bool = False,
+                with_corrections: bool = False) -> Iterator[dict]:
+    """One dict per input row with its outcome, in row order (server-side cursor).
+
+    ``undeliverable_only``: the paper-mail list, :data:`bbx.domain.outcomes.UNDELIVERABLE`.
+    ``with_corrections``: each row also carries ``corrected_from``/``corrected_from_code``
+    when its outcome was corrected since the last result file the tenant got."""
+    params: list = [submission_id]
+    extra = ""
+    if undeliverable_only:
+        extra = " AND m.outcome = ANY(%s)"
+        params.append([o.value for o in outcomes.UNDELIVERABLE])
+    correction = "NULL::text AS corrected_from, NULL::text AS corrected_from_code"
+    join = ""
+    if with_corrections:
+        correction = "c.from_outcome AS corrected_from, c.from_code AS corrected_from_code"
+        join = """LEFT JOIN LATERAL (SELECT from_outcome, from_code FROM outcome_corrections oc
+                                     WHERE oc.message_id = m.id AND oc.reported_in_version IS NULL
+                                     ORDER BY oc.id LIMIT 1) c ON true"""
+    with conn.cursor(name=f"results_{submission_id}_{int(undeliverable_only)}") as cursor:
+        cursor.itersize = 20_000
+        cursor.execute(
+            f"""SELECT m.row_number, m.bsn, m.outcome, m.outcome_code, m.outcome_reason,
+                       m.message_id::text AS message_id, m.final_at, {correction}
+                FROM messages m {join} WHERE m.submission_id = %s{extra} ORDER BY m.row_number""",
+            params,
+        )
+        yield from cursor
+
+
+def mark_results_written(conn, submission_id: int, files: Iterable[str], *, version: int = 1) -> None:
+    """The result file ``version`` is in the outbox; the corrections it reports are told."""
+    conn.execute("""UPDATE submissions SET results_written_at = now(), results_purged_at = NULL,
+                           results_version = %s WHERE id = %s""",
+                 (version, submission_id))
+    told = conn.execute(
+        """UPDATE outcome_corrections SET reported_in_version = %s
+           WHERE submission_id = %s AND reported_in_version IS NULL""",
+        (version, submission_id),
+    ).rowcount
+    audit.record(conn, actor=ACTOR, action="submission.results_written", submission_id=submission_id,
+                 details={"files": list(files), "version": version, "corrections_reported": told})
+
+
+def results_to_purge(conn, *, limit: int = 1000) -> list[dict]:
+    """Submissions whose result files are older than their connection's retention."""
+    return conn.execute(
+        """SELECT s.id, s.channel, s.connection_id, c.code AS connection_code, c.sftp_folder,
+                  d.name AS drop_name, s.results_version
+           FROM submissions s JOIN connections c ON c.id = s.connection_id
+           LEFT JOIN sftp_drops d ON d.submission_id = s.id
+           WHERE s.results_written_at IS NOT NULL AND s.results_purged_at IS NULL
+             AND s.results_written_at < now() - make_interval(days => c.retention_days)
+           ORDER BY s.results_written_at LIMIT %s""",
+        (limit,),
+    ).fetchall()
+
+
+def mark_results_purged(conn, submission_id: int, files: Iterable[str]) -> None:
+    conn.execute("UPDATE submissions SET results_purged_at = now() WHERE id = %s", (submission_id,))
+    audit.record(conn, actor=ACTOR, action="submission.results_purged", submission_id=submission_id,
+                 details={"files": list(files)})
