@@ -9,7 +9,6 @@ returns the slices of what is still unsent, with the same batch ids.
 from __future__ import annotations
 
 import logging
-from contextlib import contextmanager
 from datetime import date, datetime
 
 from bbx.delivery import config
@@ -79,18 +78,6 @@ def plan_submission(conn, submission: dict, *, day: date, kind: str = "initial")
     return {"not_subscribed": not_subscribed, "batches": len(batch_ids)}
 
 
-@contextmanager
-def _unit(conn):
-    """One committed unit of work on ``conn`` (rolled back on error)."""
-    conn.commit()  # end any implicit read transaction: what follows is a real transaction
-    try:
-        yield
-        conn.commit()
-    except BaseException:
-        conn.rollback()
-        raise
-
-
 def plan_run(run_id: str, *, max_map_length: int, batches_per_slice: int = config.BATCHES_PER_SLICE,
              url: str | None = None, day: date | None = None, limit: int = 500) -> dict:
     """Plan delivery run ``run_id``. Returns ``{"submissions": [...ids], "slices": [...],
@@ -107,7 +94,7 @@ def plan_run(run_id: str, *, max_map_length: int, batches_per_slice: int = confi
         blocked: dict[int, str | None] = {}
         for sub in waiting:
             if holds := _holds(conn, sub, blocked):
-                with _unit(conn):
+                with db.unit(conn):
                     reason = "; ".join(r for _, r in holds)
                     if waiting_store.hold(conn, sub["id"], reason):
                         log.warning("submission %s (%s, connection %s) is held: %s", sub["id"], sub["channel"],
@@ -121,7 +108,7 @@ def plan_run(run_id: str, *, max_map_length: int, batches_per_slice: int = confi
                              "kinds": [k.value for k, _ in holds]})
                 continue
             # one transaction per submission: claimed and planned, or neither
-            with _unit(conn):
+            with db.unit(conn):
                 if not waiting_store.claim(conn, sub["id"], run_id, day):
                     continue  # another run took it
                 holds_store.withdraw_open_reviews(conn, sub["id"], note=f"no longer held: planned by {run_id}")
@@ -133,7 +120,7 @@ def plan_run(run_id: str, *, max_map_length: int, batches_per_slice: int = confi
         # A rerun of this run: anything still 'planned' (normally nothing) is planned now.
         for sub in mine:
             if sub["status"] == "delivering":
-                with _unit(conn):
+                with db.unit(conn):
                     counts = plan_submission(conn, sub, day=sub["send_date"] or day)
                 if counts["batches"] or counts["not_subscribed"]:
                     log.info("submission %s: planned %s on rerun", sub["id"], counts)

@@ -598,7 +598,7 @@ def housekeeping(*, now: datetime | None = None) -> dict:
             if connection["active"]:
                 summary["folders_created"] += len(folders.ensure_tree())
             cutoff = now - timedelta(days=connection["retention_days"])
-            with db.connect() as conn:
+            with db.transaction() as conn:
                 old = drop_store.purgeable_archives(conn, connection["id"], cutoff)
                 for item in old:
                     label = item["archive_path"].rsplit("/", 1)[-1] if item["archive_path"] else None
@@ -606,7 +606,6 @@ def housekeeping(*, now: datetime | None = None) -> dict:
                         folders.remove_tree("archive", label)
                     drop_store.mark_purged(conn, item["id"])
                     summary["archives_purged"] += 1
-                conn.commit()
             for entry in folders.list("outbox"):
                 if entry.kind == "file" and entry.name.endswith(reports.SUFFIXES) and entry.mtime is not None \
                         and datetime.fromtimestamp(entry.mtime, UTC) < cutoff:

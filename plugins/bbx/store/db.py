@@ -31,6 +31,23 @@ def transaction(url: str | None = None) -> Iterator[psycopg.Connection]:
             yield conn
 
 
+@contextmanager
+def unit(conn: psycopg.Connection) -> Iterator[psycopg.Connection]:
+    """One committed unit of work on an open connection (rolled back on error).
+
+    Unlike psycopg's ``conn.transaction()``, which inside the implicit transaction of an
+    earlier read only opens a savepoint (committed by nobody), this first ends that read:
+    what runs inside is committed when the block ends. :func:`transaction` is the same
+    on a new connection."""
+    conn.commit()  # end any implicit read transaction: what follows is a real transaction
+    try:
+        yield conn
+        conn.commit()
+    except BaseException:
+        conn.rollback()
+        raise
+
+
 def sibling_url(url: str, database: str) -> str:
     """The URL of another database on the same server (same credentials, host, options)."""
     return urlunsplit(urlsplit(url)._replace(path=f"/{database}"))
