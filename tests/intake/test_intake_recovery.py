@@ -12,8 +12,8 @@ import pytest
 from intake_helpers import CONNECTION, pdf, run_intake
 
 from bbx.domain import bsn
+from bbx.hooks.tenant_sftp import ConnectionFolders
 from bbx.intake import settings, steps
-from bbx.intake.sftp import ConnectionFolders
 from bbx.store import submissions
 
 B = list(bsn.generate(30, seed=23))

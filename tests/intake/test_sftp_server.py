@@ -34,7 +34,7 @@ def test_tenant_sees_only_its_own_tree(sftp_server):
 
 
 def test_processing_and_archive_are_read_only_for_tenants(sftp_server):
-    from bbx.intake import sftp
+    from bbx.hooks import tenant_sftp as sftp
 
     base = sftp_server.root / TENANT / "voorbeeld"
     for folder in ("inbox", "processing", "archive", "outbox"):
@@ -57,7 +57,7 @@ def test_processing_and_archive_are_read_only_for_tenants(sftp_server):
     finally:
         tenant.close()
     with sftp.session() as client:  # BBX itself may
-        client.rename(f"/{TENANT}/voorbeeld/processing/d1", f"/{TENANT}/voorbeeld/archive/d1")
+        client.sftp.rename(f"/{TENANT}/voorbeeld/processing/d1", f"/{TENANT}/voorbeeld/archive/d1")
 
 
 def test_outbox_is_read_and_delete_for_tenants(sftp_server):
@@ -120,11 +120,11 @@ def test_outbox_is_read_and_delete_for_tenants(sftp_server):
 
 
 def test_gateway_user_sees_every_tenant(sftp_server):
-    from bbx.intake import sftp
+    from bbx.hooks import tenant_sftp as sftp
 
     (sftp_server.root / TENANT / "voorbeeld").mkdir(parents=True)
     with sftp.session() as client:
-        assert sorted(client.listdir("/")) == ["gemeente-voorbeeld", "pensioenuitvoerder"]
+        assert sorted(client.sftp.listdir("/")) == ["gemeente-voorbeeld", "pensioenuitvoerder"]
 
 
 def test_wrong_password_and_unknown_user_are_refused(sftp_server):
@@ -148,7 +148,7 @@ def test_public_key_login(tmp_path):
 
 
 def test_airflow_connection_checks_the_host_key(sftp_server, tmp_path, monkeypatch):
-    from bbx.intake import sftp
+    from bbx.hooks import tenant_sftp as sftp
 
     impostor = SftpServer(tmp_path / "impostor", [SftpUser("bbx", password="bbx-secret")], port=0).start()
     try:

@@ -1,6 +1,6 @@
 """Writing a submission's result file and undeliverable list into the tenant's outbox.
 
-``<sftp_folder>/outbox/<name>`` through intake's SFTP plumbing (``bbx.intake.sftp``:
+``<sftp_folder>/outbox/<name>`` through BBX's SFTP hook (``bbx.hooks.tenant_sftp``, as intake:
 Airflow Connection ``bbx_sftp``, the same connection retries, the same atomic upload as
 a hidden ``.<name>.part`` renamed when complete, so a tenant never picks up half a file).
 The CSV is streamed from PostgreSQL into a local temporary file first: a million-row
@@ -23,11 +23,11 @@ def write_to_outbox(submission: dict, files: list[tuple[str, Iterable[bytes]]], 
                     sftp_conn_id: str | None = None) -> list[str]:
     """Write each ``(file name, chunks)`` into the outbox of ``submission``'s connection
     (a dict with ``sftp_folder``), in one SFTP session. Returns the paths written."""
-    from bbx.intake.sftp import ConnectionFolders, session
+    from bbx.hooks.tenant_sftp import session
 
     written = []
-    with tempfile.TemporaryDirectory(prefix="bbx-results-") as tmp, session(sftp_conn_id) as sftp:
-        folders = ConnectionFolders(sftp, submission["sftp_folder"])
+    with tempfile.TemporaryDirectory(prefix="bbx-results-") as tmp, session(sftp_conn_id) as hook:
+        folders = hook.folders(submission["sftp_folder"])
         folders.ensure_tree()
         for file_name, chunks in files:
             local = Path(tmp) / file_name
@@ -42,11 +42,11 @@ def write_to_outbox(submission: dict, files: list[tuple[str, Iterable[bytes]]], 
 def remove_from_outbox(submission: dict, file_names: list[str], *, sftp_conn_id: str | None = None) -> list[str]:
     """Remove files from the outbox of ``submission``'s connection; returns those that were
     there (a file the tenant already deleted is fine)."""
-    from bbx.intake.sftp import ConnectionFolders, session
+    from bbx.hooks.tenant_sftp import session
 
     removed = []
-    with session(sftp_conn_id) as sftp:
-        folders = ConnectionFolders(sftp, submission["sftp_folder"])
+    with session(sftp_conn_id) as hook:
+        folders = hook.folders(submission["sftp_folder"])
         for name in file_names:
             if folders.exists("outbox", name):
                 folders.remove("outbox", name)

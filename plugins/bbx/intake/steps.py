@@ -49,10 +49,10 @@ from bbx.domain.drop import (
 )
 from bbx.domain.drop_check import DropCheck, MessageTypeInfo, RowResult
 from bbx.domain.population import KIND_POPULATION
+from bbx.hooks import tenant_sftp as sftp_folders
+from bbx.hooks.tenant_sftp import ConnectionFolders
 from bbx.intake import population as population_intake
 from bbx.intake import reports, settings
-from bbx.intake import sftp as sftp_folders
-from bbx.intake.sftp import ConnectionFolders
 from bbx.store import administration, audit, db, handins, submissions
 from bbx.store import drops as drop_store
 from bbx.store import population as population_store

@@ -16,8 +16,9 @@ also gets a JSON companion ``register-<code>-<day>.json`` (written before the
 ``.sha256``): scope, rows, and the subscribed BSNs in the population and outside it.
 
 The CSV streams from PostgreSQL (COPY TO) straight into the SFTP file: a million rows
-never sit in memory. The SFTP session is intake's (``bbx.intake.sftp.session``: the
-SFTP provider's hook on Airflow Connection ``bbx_sftp``, with its connection retries).
+never sit in memory. The SFTP session is BBX's SFTP hook, as for intake
+(``bbx.hooks.tenant_sftp``: the provider's ``SFTPHook`` on Airflow Connection ``bbx_sftp``,
+with its connection retries, and the same atomic ``.part`` rename).
 """
 
 from __future__ import annotations
@@ -25,7 +26,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import posixpath
 from datetime import date
 
 from bbx.domain import csvfile
@@ -37,22 +37,6 @@ from bbx.store import register as store
 from bbx.store import register_exports as export_store
 
 log = logging.getLogger(__name__)
-
-
-def _temp(path: str) -> str:
-    return posixpath.join(posixpath.dirname(path), f".{posixpath.basename(path)}.part")
-
-
-def _replace(sftp, source: str, target: str) -> None:
-    """Rename ``source`` to ``target``, replacing it (atomic where the server can)."""
-    try:
-        sftp.posix_rename(source, target)
-    except OSError:  # a server without posix-rename: remove, then rename
-        try:
-            sftp.remove(target)
-        except OSError:
-            pass
-        sftp.rename(source, target)
 
 
 def export_register(connection_code: str, day: date, *, sftp_conn_id: str | None = None,
@@ -75,15 +59,16 @@ def export_register(connection_code: str, day: date, *, sftp_conn_id: str | None
         done = export_store.export_for(conn, connection["id"], day)
         if done is not None and not force:
             return {"skipped": f"already exported to {done['path']}", **_public(done)}
-        from bbx.intake.sftp import ConnectionFolders, session
+        from bbx.hooks.tenant_sftp import session
 
         csv_name, sum_name = rules.export_names(connection_code, day)
         digest, size, newlines = hashlib.sha256(), 0, 0
-        with session(sftp_conn_id) as sftp:
-            folders = ConnectionFolders(sftp, connection["sftp_folder"])
+        with session(sftp_conn_id) as hook:
+            sftp = hook.sftp
+            folders = hook.folders(connection["sftp_folder"])
             folders.ensure_tree()
             path, sum_path = folders.path("outbox", csv_name), folders.path("outbox", sum_name)
-            with sftp.open(_temp(path), "wb") as remote:
+            with sftp.open(folders.part_path(path), "wb") as remote:
                 remote.set_pipelined(True)
                 for chunk in csvfile.from_copy(store.active_register_csv(
                         conn, connection["id"], day, options=csvfile.COPY_OPTIONS,
@@ -92,18 +77,18 @@ def export_register(connection_code: str, day: date, *, sftp_conn_id: str | None
                     remote.write(chunk)
                     size += len(chunk)
                     newlines += chunk.count(b"\n")
-            _replace(sftp, _temp(path), path)
+            folders.replace(folders.part_path(path), path)
             sha256 = digest.hexdigest()
             companion = None
             if people is not None:  # the counts beside the file (issue 16), before the checksum file
                 companion = _companion(conn, connection, day, scope, people, csv_name, sha256, newlines)
                 companion_path = folders.path("outbox", population_rules.companion_name(csv_name))
-                with sftp.open(_temp(companion_path), "wb") as remote:
+                with sftp.open(folders.part_path(companion_path), "wb") as remote:
                     remote.write(companion["content"])
-                _replace(sftp, _temp(companion_path), companion_path)
-            with sftp.open(_temp(sum_path), "wb") as remote:
+                folders.replace(folders.part_path(companion_path), companion_path)
+            with sftp.open(folders.part_path(sum_path), "wb") as remote:
                 remote.write(rules.checksum_line(sha256, csv_name).encode("ascii"))
-            _replace(sftp, _temp(sum_path), sum_path)
+            folders.replace(folders.part_path(sum_path), sum_path)
         conn.rollback()  # end the read transaction of the COPY
         rows = max(newlines - 1, 0)  # minus the header line
         with conn.transaction():

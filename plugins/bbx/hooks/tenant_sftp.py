@@ -1,4 +1,5 @@
-"""A connection's folder tree on SFTP, through the Airflow SFTP provider's hook.
+"""SFTP to the tenants' folders: the Airflow SFTP provider's ``SFTPHook`` with BBX's
+defaults, and a connection's folder tree on it.
 
 Tree below the connection's ``sftp_folder`` (see docs/drop-protocol.md)::
 
@@ -8,12 +9,21 @@ Tree below the connection's ``sftp_folder`` (see docs/drop-protocol.md)::
     outbox/              BBX's answers: acknowledgements and error reports
 
 Every write a tenant can see is atomic: files are uploaded under a temporary name and
-renamed; drops are moved with one rename.
+renamed; drops are moved with one rename. Intake, delivery's result files and the
+register export all go through here.
+
+The provider's helpers are used where they do what BBX needs (``isdir``, ``mkdir``,
+``store_file``, ``delete_file``, ``list_directory_with_attr``); BBX keeps its own where
+they would not: ``exists`` and ``remove_tree`` never follow links (the provider's
+``path_exists``/``delete_directory`` stat through them), and files are read with the
+session's ``getfo`` because ``retrieve_file`` logs the remote path at INFO, and a drop's
+file names may hold a BSN (``123456782_1.pdf``).
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import posixpath
 import stat
@@ -22,8 +32,45 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
 
+from airflow.providers.sftp.hooks.sftp import SFTPHook
+
 from bbx.domain.drop import ListedFile
 from bbx.intake import settings
+
+
+class TenantSFTPHook(SFTPHook):
+    """``SFTPHook`` on BBX's gateway connection (``bbx_sftp``), retrying the connect
+    ``BBX_SFTP_CONNECT_ATTEMPTS`` times. Use :meth:`session` (one SSH session for many
+    operations) and :meth:`folders`."""
+
+    def __init__(self, ssh_conn_id: str | None = None, **kwargs) -> None:
+        kwargs.setdefault("conn_retry_attempts", int(os.environ.get("BBX_SFTP_CONNECT_ATTEMPTS",
+                                                                    settings.SFTP_CONNECT_ATTEMPTS)))
+        super().__init__(ssh_conn_id=ssh_conn_id or settings.SFTP_CONN_ID, **kwargs)
+
+    @property
+    def sftp(self):
+        """The open paramiko ``SFTPClient`` of the current :meth:`session`."""
+        if self._sftp_conn is None:
+            raise RuntimeError("no SFTP session is open: use `with hook.session():`")
+        return self._sftp_conn
+
+    @contextmanager
+    def session(self) -> Iterator[TenantSFTPHook]:
+        """One SSH/SFTP session for everything inside (the provider's managed
+        connection: the helpers called inside reuse it)."""
+        with self.get_managed_conn():
+            yield self
+
+    def folders(self, base: str) -> ConnectionFolders:
+        return ConnectionFolders(self, base)
+
+
+@contextmanager
+def session(conn_id: str | None = None) -> Iterator[TenantSFTPHook]:
+    """A :class:`TenantSFTPHook` with its session open."""
+    with TenantSFTPHook(conn_id).session() as hook:
+        yield hook
 
 
 class _HashingWriter:
@@ -55,11 +102,15 @@ def _kind(mode: int | None) -> str:
 
 
 class ConnectionFolders:
-    """The folders of one connection on an open SFTP session (paramiko ``SFTPClient``)."""
+    """The folders of one connection, on a :class:`TenantSFTPHook` with an open session."""
 
-    def __init__(self, sftp, base: str):
-        self.sftp = sftp
+    def __init__(self, hook: TenantSFTPHook, base: str):
+        self.hook = hook
         self.base = base.rstrip("/") or "/"
+
+    @property
+    def sftp(self):
+        return self.hook.sftp
 
     def path(self, *parts: str) -> str:
         return posixpath.join(self.base, *parts)
@@ -79,7 +130,7 @@ class ConnectionFolders:
     def list(self, *parts: str) -> list[ListedFile]:
         """Entries of a folder (links are reported as links, never followed)."""
         try:
-            entries = self.sftp.listdir_attr(self.path(*parts))
+            entries = self.hook.list_directory_with_attr(self.path(*parts))
         except FileNotFoundError:
             return []
         return sorted(
@@ -107,49 +158,48 @@ class ConnectionFolders:
 
     # ------------------------------------------------------------------ writing
     def ensure_tree(self) -> list[str]:
-        """Create the connection's folder and its sub-folders where missing."""
+        """Create the connection's folder and its sub-folders where missing; returns
+        what was created (the provider's ``create_directory`` does not say)."""
         created = []
         parts = [p for p in self.base.split("/") if p]
         current = "/"
         for part in parts:
             current = posixpath.join(current, part)
-            if not self._is_dir(current):
-                self.sftp.mkdir(current)
+            if not self.hook.isdir(current):
+                self.hook.mkdir(current)
                 created.append(current)
         for folder in settings.FOLDERS:
             path = self.path(folder)
-            if not self._is_dir(path):
-                self.sftp.mkdir(path)
+            if not self.hook.isdir(path):
+                self.hook.mkdir(path)
                 created.append(path)
         return created
-
-    def _is_dir(self, path: str) -> bool:
-        try:
-            return stat.S_ISDIR(self.sftp.stat(path).st_mode)
-        except OSError:
-            return False
 
     def rename(self, source: tuple[str, ...], target: tuple[str, ...]) -> None:
         self.sftp.rename(self.path(*source), self.path(*target))
 
+    @staticmethod
+    def part_path(target: str) -> str:
+        """Where a file is written before it is complete: ``.<name>.part`` beside it."""
+        return posixpath.join(posixpath.dirname(target), f".{posixpath.basename(target)}.part")
+
+    def replace(self, source: str, target: str) -> None:
+        """Rename ``source`` to ``target``, replacing it (atomic where the server can)."""
+        try:
+            self.sftp.posix_rename(source, target)
+        except OSError:  # a server without posix-rename: remove, then rename
+            try:
+                self.hook.delete_file(target)
+            except OSError:
+                pass
+            self.sftp.rename(source, target)
+
     def upload(self, data: bytes | Path, *parts: str) -> None:
         """Write a file atomically: upload as ``.<name>.part``, then rename over the target."""
         target = self.path(*parts)
-        temp = posixpath.join(posixpath.dirname(target), f".{posixpath.basename(target)}.part")
-        if isinstance(data, Path):
-            self.sftp.put(str(data), temp, confirm=True)
-        else:
-            import io
-
-            self.sftp.putfo(io.BytesIO(data), temp, confirm=True)
-        try:
-            self.sftp.posix_rename(temp, target)
-        except OSError:  # a server without posix-rename: remove, then rename
-            try:
-                self.sftp.remove(target)
-            except OSError:
-                pass
-            self.sftp.rename(temp, target)
+        temp = self.part_path(target)
+        self.hook.store_file(temp, str(data) if isinstance(data, Path) else io.BytesIO(data), confirm=True)
+        self.replace(temp, target)
 
     def remove_tree(self, *parts: str) -> None:
         """Delete a folder and everything in it (links are removed, never followed)."""
@@ -159,19 +209,8 @@ class ConnectionFolders:
             if _kind(entry.st_mode) == "dir":
                 self.remove_tree(*parts, entry.filename)
             else:
-                self.sftp.remove(child)
+                self.hook.delete_file(child)
         self.sftp.rmdir(path)
 
     def remove(self, *parts: str) -> None:
-        self.sftp.remove(self.path(*parts))
-
-
-@contextmanager
-def session(conn_id: str | None = None) -> Iterator:
-    """An open SFTP session (paramiko ``SFTPClient``) from the Airflow connection."""
-    from airflow.providers.sftp.hooks.sftp import SFTPHook
-
-    hook = SFTPHook(ssh_conn_id=conn_id or settings.SFTP_CONN_ID,
-                    conn_retry_attempts=int(os.environ.get("BBX_SFTP_CONNECT_ATTEMPTS", settings.SFTP_CONNECT_ATTEMPTS)))
-    with hook.get_managed_conn() as sftp:
-        yield sftp
+        self.hook.delete_file(self.path(*parts))
