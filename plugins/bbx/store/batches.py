@@ -29,6 +29,9 @@ ACTOR = "bbx-delivery"
 _IN_FLIGHT = outcomes.sql_list(outcomes.IN_FLIGHT)
 
 
+# --------------------------------------------------------------------------- planning
+
+
 def decide_register(conn, submission_id: int, connection_id: int, day: date) -> int:
     """The register decision: planned messages whose BSN is not subscribed to the
     connection on ``day`` (``register_active_on``, the register's one definition) are
@@ -173,6 +176,9 @@ def pending_batches(conn, submission_ids: Sequence[int]) -> list[rules.PendingBa
             (list(submission_ids),),
         )
     ]
+
+
+# --------------------------------------------------------------------------- sending
 
 
 def lock_for_sending(conn, batch_id: str) -> bool:

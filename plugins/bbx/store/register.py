@@ -21,6 +21,8 @@ from bbx.domain.bsn import mask
 from bbx.store import audit
 from bbx.store.register_refresh import ACTOR, last_applied
 
+# =========================================================================== lookups
+
 
 def periods(conn, connection_id: int, bsn: str) -> list[dict]:
     """Every subscription period of ``bsn`` at this connection, oldest first:
@@ -78,6 +80,9 @@ def changes(conn, connection_id: int, start: date, end: date, *, with_bsns: bool
                 (connection_id, start, end),
             )]
     return result
+
+
+# =========================================================================== staleness
 
 
 def _freshness(conn, connection_id: int, now: datetime | None) -> tuple[dict, dict | None, str | None]:
@@ -181,6 +186,9 @@ def status(conn, connection_id: int, now: datetime | None = None, *, on: date | 
     }
 
 
+# =========================================================================== doubts
+
+
 def record_doubt(conn, connection_id: int, bsn: str, *, message_id: str, source: str) -> None:
     """MijnOverheid answered NietActiefOfGeabonneerd for a BSN the register holds
     subscribed: flag it for operators (once per message)."""
@@ -213,6 +221,9 @@ def resolve_doubt(conn, doubt_id: int, *, by: str, resolution: str) -> None:
         raise ValueError(f"doubt {doubt_id} does not exist or is already resolved")
     audit.record(conn, actor=by, action="register.doubt_resolved", connection_id=row["connection_id"],
                  details={"doubt_id": doubt_id, "resolution": resolution})
+
+
+# =========================================================================== the active register (export, download)
 
 
 def active_register_csv(conn, connection_id: int, day: date, *, options: str = "FORMAT csv, HEADER",
