@@ -285,6 +285,10 @@ class Stack:
         return start_worker(self.state_dir, self.env, Path(self.airflow_home), queues,
                             concurrency or self.worker_concurrency)
 
+    def worker_queues(self, name: str) -> str:
+        path = self.state_dir / f"{name}.queues"
+        return path.read_text().strip() if path.exists() else ""
+
     def kill_worker(self, name: str) -> int:
         """``kill -9`` of a worker with every process of its session (its pool processes and
         the tasks they run), as when its container or machine dies. Returns the processes killed."""
@@ -427,6 +431,7 @@ def start_worker(state_dir: Path, env: dict[str, str], airflow_home: Path, queue
     spawn(state_dir, name, [sys.executable, "-m", "airflow", "celery", "worker", "--queues", queues,
                             "--concurrency", str(concurrency), "--celery-hostname", f"{name}@%h",
                             "--skip-serve-logs"], env=env, cwd=airflow_home)
+    (state_dir / f"{name}.queues").write_text(queues + "\n")
     return name
 
 
