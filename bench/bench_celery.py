@@ -43,8 +43,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from _common import compare_with_boxes as compare  # noqa: E402
 from _common import fresh_database  # noqa: E402
-from bench_soak import compare  # noqa: E402
 
 # (connection, message type with a standard text) of the sample configuration
 CONNECTIONS = (("voorbeeld", "PASPRT"), ("pf_metaal", "UPO2026"), ("pf_zorg", "UPO2026"))
