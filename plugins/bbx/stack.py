@@ -192,6 +192,7 @@ def stop(state_dir: Path | None = None, timeout: float = 30.0, quiet: bool = Fal
     service's session, SIGKILL to what is left after ``timeout``. Returns the names stopped."""
     state_dir = state_dir or default_state_dir()
     pids = read_pids(state_dir)
+    running = Stack.load(state_dir)
     stopped = []
     # Airflow first (its tasks talk to the simulator and the SFTP server), then the rest
     for name in sorted(pids, key=_order):
@@ -215,8 +216,28 @@ def stop(state_dir: Path | None = None, timeout: float = 30.0, quiet: bool = Fal
         _pid_file(state_dir, name).unlink(missing_ok=True)
         if not quiet:
             print(f"    stopped {name} (session {sid})", flush=True)
+    if running is not None and running.executor == "celery" and "redis" not in pids:
+        _forget_broker_keys(running.env)
+    for path in state_dir.glob(f"{WORKER_PREFIX}*.queues"):
+        path.unlink()
     (state_dir / "stack.json").unlink(missing_ok=True)
     return stopped
+
+
+def _forget_broker_keys(env: dict[str, str]) -> None:
+    """The stack's own keys in a shared Redis (its prefix): queues, bindings, unacked."""
+    import redis
+
+    prefix = env.get("AIRFLOW__CELERY_BROKER_TRANSPORT_OPTIONS__GLOBAL_KEYPREFIX")
+    if not prefix:
+        return
+    try:
+        client = redis.Redis.from_url(env["AIRFLOW__CELERY__BROKER_URL"], socket_timeout=5)
+        keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
+        if keys:
+            client.delete(*keys)
+    except redis.RedisError:
+        pass  # the broker is gone: nothing of ours is left in it
 
 
 def _wait_for(what: str, check, timeout: float, log: Path, pid: int | None = None):
@@ -401,22 +422,23 @@ def _redis_answers(port: int, host: str = "127.0.0.1") -> bool:
         return False
 
 
-def ensure_redis(state_dir: Path, say=print) -> int:
-    """The broker's port: 6379 where a Redis answers, else a ``redis-server`` started as a
-    service of this stack on a free port (stopped by ``stop``)."""
+def ensure_redis(state_dir: Path, say=print, port: int = 6379) -> int:
+    """The broker's port: ``port`` where a Redis answers, else a ``redis-server`` started as
+    a service of this stack on a free port (stopped by ``stop``)."""
     import shutil
 
-    if _redis_answers(6379):
-        return 6379
+    if _redis_answers(port):
+        return port
     server = shutil.which("redis-server")
     if server is None:
-        raise StackError("the Celery stack needs Redis as its broker: none answers on 127.0.0.1:6379 and "
+        raise StackError(f"the Celery stack needs Redis as its broker: none answers on 127.0.0.1:{port} and "
                          "redis-server is not installed (apt-get install redis-server, or start one on 6379)")
+    wanted = port
     port = free_port()
     pid = spawn(state_dir, "redis", [server, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
                                      "--appendonly", "no", "--dir", str(state_dir)])
     _wait_for("redis-server", lambda: _redis_answers(port), 30, state_dir / "logs" / "redis.log", pid)
-    say(f"redis-server started on 127.0.0.1:{port} (nothing answered on 6379)")
+    say(f"redis-server started on 127.0.0.1:{port} (nothing answered on {wanted})")
     return port
 
 
