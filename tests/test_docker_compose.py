@@ -65,7 +65,7 @@ def test_compose_celery_settings_match_the_celery_stack():
     local = stack.celery_environment(defaults)
     assert set(local) <= set(env), set(local) - set(env)
     for key in ("AIRFLOW__CORE__EXECUTOR", "AIRFLOW__OPERATORS__DEFAULT_QUEUE", "AIRFLOW__CELERY__WORKER_CONCURRENCY",
-                "AIRFLOW__CELERY_BROKER_TRANSPORT_OPTIONS__VISIBILITY_TIMEOUT"):
+                "AIRFLOW__CELERY_BROKER_TRANSPORT_OPTIONS__VISIBILITY_TIMEOUT", "AIRFLOW__CELERY__EXTRA_CELERY_CONFIG"):
         assert str(env[key]) == local[key], key
     assert env["BBX_BERICHTENBOX_QUEUE"] == config.QUEUE
     assert env["AIRFLOW__CELERY__BROKER_URL"].startswith("redis://redis:6379/")

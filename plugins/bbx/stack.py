@@ -407,9 +407,14 @@ def celery_environment(s: StackSettings, broker_url: str | None = None) -> dict[
         "AIRFLOW__CELERY__WORKER_CONCURRENCY": str(s.worker_concurrency),
         "AIRFLOW__OPERATORS__DEFAULT_QUEUE": "default",
         "AIRFLOW__CELERY_BROKER_TRANSPORT_OPTIONS__GLOBAL_KEYPREFIX": prefix,
-        # a message of a dead worker goes back to the queue after this; Airflow itself
-        # notices the task without heartbeat first (task_instance_heartbeat_timeout)
-        "AIRFLOW__CELERY_BROKER_TRANSPORT_OPTIONS__VISIBILITY_TIMEOUT": "7200",
+        # a running task's message goes back to the queue after this (Airflow's default,
+        # longer than any task may run: send has a 2 h execution_timeout); a dead worker's
+        # task is noticed first by Airflow (task_instance_heartbeat_timeout) and retried
+        "AIRFLOW__CELERY_BROKER_TRANSPORT_OPTIONS__VISIBILITY_TIMEOUT": "86400",
+        # a worker takes a message only when a process is free: with prefetching, a worker
+        # killed -9 takes the messages it had reserved with it (unacked in Redis until the
+        # visibility timeout; Airflow requeues them only after task_queued_timeout, 600 s)
+        "AIRFLOW__CELERY__EXTRA_CELERY_CONFIG": '{"worker_disable_prefetch": true}',
     }
 
 
