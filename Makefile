@@ -6,8 +6,10 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.bbx-installed
 DROP   ?=
 CONNECTION ?= voorbeeld
+EXECUTOR ?= local
+WORKERS ?= default,berichtenbox,berichtenbox
 
-.PHONY: demo stop status test lint setup airflow-standalone clean
+.PHONY: demo stack stop status test lint setup airflow-standalone clean
 
 setup: $(STAMP)
 
@@ -17,6 +19,11 @@ $(STAMP): requirements.txt pyproject.toml scripts/bootstrap.sh
 
 demo: $(STAMP)
 	$(BIN)/python -m bbx.demo $(if $(DROP),--drop "$(DROP)" --connection "$(CONNECTION)",)
+
+# the platform alone (no demo data): `make stack EXECUTOR=celery` adds Redis as the broker and
+# one Celery worker per entry of WORKERS (its queue; '+' joins queues); see docs/operations.md
+stack: $(STAMP)
+	$(BIN)/python -m bbx.stack start --executor $(EXECUTOR) --workers "$(WORKERS)"
 
 # stops every service `make demo` started (whole sessions: no LocalExecutor worker left)
 stop:

@@ -45,3 +45,54 @@ def valid_bsns(count: int, start_prefix: int) -> Iterator[str]:
             yield f"{prefix * 10 + digit:09d}"
             count -= 1
         prefix += 1
+
+
+def compare_with_boxes(bbx_url: str, admin, submission_ids: list[int]) -> dict:
+    """Every message's outcome in BBX against the simulator's boxes (admin API
+    ``/admin/berichten``): wrong outcomes, lost (no final outcome), delivered twice (a
+    BerichtID ``Verwerkt`` twice, or a citizen with two BerichtIDs). Used by bench_soak
+    and bench_celery."""
+    from bbx.store import db
+
+    boxes: dict[str, list[str]] = {}
+    offset = 0
+    while True:
+        page = admin.berichten(limit=20_000, offset=offset)
+        boxes.update({bid: v["outcomes"] for bid, v in page.items()})
+        if len(page) < 20_000:
+            break
+        offset += len(page)
+    with db.connect(bbx_url) as conn:
+        rows = conn.execute(
+            """SELECT message_id::text AS m, bsn, outcome, outcome_code FROM messages
+               WHERE submission_id = ANY(%s)""",
+            (submission_ids,),
+        ).fetchall()
+        corrections = conn.execute(
+            "SELECT count(*) AS n FROM outcome_corrections WHERE submission_id = ANY(%s)", (submission_ids,)
+        ).fetchone()["n"]
+        versions = conn.execute(
+            "SELECT max(results_version) AS v, count(*) FILTER (WHERE results_version > 1) AS n FROM submissions "
+            "WHERE id = ANY(%s)", (submission_ids,)).fetchone()
+    wrong, lost, examples = 0, 0, []
+    in_box_per_bsn: dict[str, int] = {}
+    counts: dict[str, int] = {}
+    for r in rows:
+        counts[r["outcome"]] = counts.get(r["outcome"], 0) + 1
+        codes = boxes.get(r["m"], [])
+        in_box = "Verwerkt" in codes
+        if in_box:
+            in_box_per_bsn[r["bsn"]] = in_box_per_bsn.get(r["bsn"], 0) + 1
+        if r["outcome"] in ("planned", "queued", "sent"):
+            lost += 1
+            continue
+        if (r["outcome"] == "delivered") != in_box:
+            wrong += 1
+            if len(examples) < 5:
+                examples.append(f"{r['m']}: BBX {r['outcome']} ({r['outcome_code']}), simulator {codes}")
+    twice = sum(1 for codes in boxes.values() if codes.count("Verwerkt") > 1)
+    twice += sum(1 for n in in_box_per_bsn.values() if n > 1)
+    return {"messages": len(rows), "counts": counts, "wrong": wrong, "lost": lost, "twice": twice,
+            "examples": examples, "corrections": corrections,
+            "corrected_submissions": versions["n"], "max_version": versions["v"],
+            "received_more_than_once": sum(1 for codes in boxes.values() if len(codes) > 1)}

@@ -42,6 +42,7 @@ import threading
 import time
 from pathlib import Path
 
+from _common import compare_with_boxes as compare
 from bench_delivery_e2e import (
     CONNECTION,
     MESSAGE_TYPE,
@@ -164,53 +165,6 @@ class Killer(threading.Thread):
                         self._kill_component(victim)
                 except Exception as exc:  # noqa: BLE001 - the soak goes on; reported
                     self.killed.append(f"{victim}: kill failed ({exc})")
-
-
-def compare(bbx_url: str, admin, submission_ids: list[int]) -> dict:
-    from bbx.store import db
-
-    boxes: dict[str, list[str]] = {}
-    offset = 0
-    while True:
-        page = admin.berichten(limit=20_000, offset=offset)
-        boxes.update({bid: v["outcomes"] for bid, v in page.items()})
-        if len(page) < 20_000:
-            break
-        offset += len(page)
-    with db.connect(bbx_url) as conn:
-        rows = conn.execute(
-            """SELECT message_id::text AS m, bsn, outcome, outcome_code FROM messages
-               WHERE submission_id = ANY(%s)""",
-            (submission_ids,),
-        ).fetchall()
-        corrections = conn.execute(
-            "SELECT count(*) AS n FROM outcome_corrections WHERE submission_id = ANY(%s)", (submission_ids,)
-        ).fetchone()["n"]
-        versions = conn.execute(
-            "SELECT max(results_version) AS v, count(*) FILTER (WHERE results_version > 1) AS n FROM submissions "
-            "WHERE id = ANY(%s)", (submission_ids,)).fetchone()
-    wrong, lost, examples = 0, 0, []
-    in_box_per_bsn: dict[str, int] = {}
-    counts: dict[str, int] = {}
-    for r in rows:
-        counts[r["outcome"]] = counts.get(r["outcome"], 0) + 1
-        codes = boxes.get(r["m"], [])
-        in_box = "Verwerkt" in codes
-        if in_box:
-            in_box_per_bsn[r["bsn"]] = in_box_per_bsn.get(r["bsn"], 0) + 1
-        if r["outcome"] in ("planned", "queued", "sent"):
-            lost += 1
-            continue
-        if (r["outcome"] == "delivered") != in_box:
-            wrong += 1
-            if len(examples) < 5:
-                examples.append(f"{r['m']}: BBX {r['outcome']} ({r['outcome_code']}), simulator {codes}")
-    twice = sum(1 for codes in boxes.values() if codes.count("Verwerkt") > 1)
-    twice += sum(1 for n in in_box_per_bsn.values() if n > 1)
-    return {"messages": len(rows), "counts": counts, "wrong": wrong, "lost": lost, "twice": twice,
-            "examples": examples, "corrections": corrections,
-            "corrected_submissions": versions["n"], "max_version": versions["v"],
-            "received_more_than_once": sum(1 for codes in boxes.values() if len(codes) > 1)}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -74,7 +74,7 @@ def bbx_deliver():
 
     planned = plan()
     sent = BerichtenboxOperator.partial(
-        task_id="send", pool=config.POOL, map_index_template=SLICE_LABEL_TEMPLATE,
+        task_id="send", pool=config.POOL, queue=config.QUEUE, map_index_template=SLICE_LABEL_TEMPLATE,
         execution_timeout=timedelta(hours=2),
     ).expand(delivery_slice=planned)
     results = BerichtenboxResultsOperator(

@@ -79,7 +79,7 @@ def bbx_redeliver():
 
     planned = prepare()
     sent = BerichtenboxOperator.partial(
-        task_id="send", pool=config.POOL, map_index_template=SLICE_LABEL_TEMPLATE,
+        task_id="send", pool=config.POOL, queue=config.QUEUE, map_index_template=SLICE_LABEL_TEMPLATE,
     ).expand(delivery_slice=planned)
     sent >> BerichtenboxResultsOperator(
         task_id="await_results", submission_ids=XComArg(planned.operator, key="submissions"),

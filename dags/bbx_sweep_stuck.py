@@ -43,7 +43,7 @@ def bbx_sweep_stuck():
         return sweep_stuck(run_id, max_map_length=conf.getint("core", "max_map_length", fallback=1024))["slices"]
 
     BerichtenboxOperator.partial(
-        task_id="send", pool=config.POOL, map_index_template=SLICE_LABEL_TEMPLATE,
+        task_id="send", pool=config.POOL, queue=config.QUEUE, map_index_template=SLICE_LABEL_TEMPLATE,
     ).expand(delivery_slice=sweep())
 
 

@@ -41,3 +41,25 @@ def test_every_dag_has_docs_tags_owner_and_retries(dagbag):
             if t.retries is None or t.retries < 1:
                 problems.append(f"{dag_id}.{t.task_id}: needs retries >= 1")
     assert problems == []
+
+
+def test_tasks_that_talk_to_the_adapter_run_on_the_berichtenbox_queue(dagbag):
+    """On the CeleryExecutor sending capacity is added by workers on this queue (bbx.stack,
+    docker-compose.yaml); a mapped task gets its queue from ``.partial()``, not from the
+    operator's constructor, so each DAG must say it."""
+    from airflow.configuration import conf
+
+    from bbx.delivery import config
+    from bbx.operators.berichtenbox import BerichtenboxOperator, BerichtenboxResultsOperator
+
+    default_queue = conf.get("operators", "default_queue")
+    problems, adapter_tasks = [], 0
+    for dag_id, dag in dagbag.dags.items():
+        for t in dag.tasks:
+            talks = issubclass(getattr(t, "operator_class", type(t)), (BerichtenboxOperator,
+                                                                        BerichtenboxResultsOperator))
+            adapter_tasks += talks
+            wanted = config.QUEUE if talks else default_queue
+            if t.queue != wanted:
+                problems.append(f"{dag_id}.{t.task_id}: queue {t.queue!r}, expected {wanted!r}")
+    assert adapter_tasks >= 6 and problems == []

@@ -7,7 +7,14 @@ Used by ``make demo`` / ``make stop`` (``python -m bbx.stack``), the browser tes
   tenant SFTP server;
 * Airflow's api-server, scheduler, dag-processor and triggerer (LocalExecutor), with
   BBX's Airflow Connections and pool registered in the metadata database by
-  ``bbx airflow setup`` (not through environment variables).
+  ``bbx airflow setup`` (not through environment variables);
+* or, with ``executor="celery"`` (``make stack EXECUTOR=celery``), the CeleryExecutor:
+  Redis as the broker (127.0.0.1:6379 when it answers, else a ``redis-server`` started
+  as a service of the stack), the metadata database as the result backend, and one
+  ``airflow celery worker`` per entry of ``celery_workers`` (its queues): by default one
+  on the ``default`` queue (intake, register, plan) and two on ``berichtenbox`` (send,
+  collect results), each ``worker_concurrency`` processes; the ``berichtenbox`` pool caps
+  concurrent sends over all workers.
 
 Every service runs in a session of its own (``start_new_session``); ``stop`` signals every
 process of each session — LocalExecutor workers and the task processes they fork into
@@ -38,6 +45,7 @@ from bbx import airflow_env, settings
 
 SERVICES_ORDER = ("simulator", "sftp", "api-server", "scheduler", "dag-processor", "triggerer")
 AIRFLOW_COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
+WORKER_PREFIX = "celery-worker-"
 ADMIN_USER = "admin"
 SFTP_BBX_USER = "bbx"
 
@@ -82,6 +90,13 @@ class StackSettings:
     pool_slots: int = 4
     paused_at_creation: bool = False
     extra_env: dict[str, str] = field(default_factory=dict)
+    executor: str = "local"  # or "celery"
+    # one Celery worker per entry: the queues it serves (comma-separated)
+    celery_workers: tuple[str, ...] = ("default", "berichtenbox", "berichtenbox")
+    worker_concurrency: int = 2
+    # Redis DB number of the broker; every key also carries a prefix of this stack's own
+    # (its state folder), so stacks of tests and benches never share a queue
+    redis_db: int = 3
 
     @classmethod
     def default(cls, **changes) -> StackSettings:
@@ -133,10 +148,25 @@ def _session_members(sid: int) -> list[int]:
     return members
 
 
+def _service_names(state_dir: Path) -> list[str]:
+    workers = sorted((p.stem for p in state_dir.glob(f"{WORKER_PREFIX}*.pid")),
+                     key=lambda n: int(n.removeprefix(WORKER_PREFIX)) if n.removeprefix(WORKER_PREFIX).isdigit() else 0)
+    return [*SERVICES_ORDER, "redis", *workers]
+
+
+def _order(name: str) -> tuple[int, int]:
+    """Stop order: Celery workers and Airflow first, then the simulator, SFTP, Redis."""
+    if name.startswith(WORKER_PREFIX):
+        return (0, 0)
+    if name in AIRFLOW_COMPONENTS:
+        return (1, AIRFLOW_COMPONENTS.index(name))
+    return (2, SERVICES_ORDER.index(name) if name in SERVICES_ORDER else 99)
+
+
 def read_pids(state_dir: Path | None = None) -> dict[str, int]:
     state_dir = state_dir or default_state_dir()
     pids = {}
-    for name in SERVICES_ORDER:
+    for name in _service_names(state_dir):
         path = _pid_file(state_dir, name)
         if path.exists():
             try:
@@ -162,9 +192,10 @@ def stop(state_dir: Path | None = None, timeout: float = 30.0, quiet: bool = Fal
     service's session, SIGKILL to what is left after ``timeout``. Returns the names stopped."""
     state_dir = state_dir or default_state_dir()
     pids = read_pids(state_dir)
+    running = Stack.load(state_dir)
     stopped = []
     # Airflow first (its tasks talk to the simulator and the SFTP server), then the rest
-    for name in sorted(pids, key=lambda n: (n not in AIRFLOW_COMPONENTS, SERVICES_ORDER.index(n))):
+    for name in sorted(pids, key=_order):
         members = _session_members(pids[name])
         for pid in members:
             try:
@@ -185,8 +216,28 @@ def stop(state_dir: Path | None = None, timeout: float = 30.0, quiet: bool = Fal
         _pid_file(state_dir, name).unlink(missing_ok=True)
         if not quiet:
             print(f"    stopped {name} (session {sid})", flush=True)
+    if running is not None and running.executor == "celery" and "redis" not in pids:
+        _forget_broker_keys(running.env)
+    for path in state_dir.glob(f"{WORKER_PREFIX}*.queues"):
+        path.unlink()
     (state_dir / "stack.json").unlink(missing_ok=True)
     return stopped
+
+
+def _forget_broker_keys(env: dict[str, str]) -> None:
+    """The stack's own keys in a shared Redis (its prefix): queues, bindings, unacked."""
+    import redis
+
+    prefix = env.get("AIRFLOW__CELERY_BROKER_TRANSPORT_OPTIONS__GLOBAL_KEYPREFIX")
+    if not prefix:
+        return
+    try:
+        client = redis.Redis.from_url(env["AIRFLOW__CELERY__BROKER_URL"], socket_timeout=5)
+        keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
+        if keys:
+            client.delete(*keys)
+    except redis.RedisError:
+        pass  # the broker is gone: nothing of ours is left in it
 
 
 def _wait_for(what: str, check, timeout: float, log: Path, pid: int | None = None):
@@ -223,6 +274,8 @@ class Stack:
     tenant_passwords: dict[str, str]
     bbx_sftp_password: str
     env: dict[str, str]
+    executor: str = "local"
+    worker_concurrency: int = 2
     reused: bool = False
 
     @classmethod
@@ -242,7 +295,48 @@ class Stack:
 
     def running(self) -> bool:
         pids = read_pids(self.state_dir)
-        return set(pids) == set(SERVICES_ORDER) and all(_alive(p) for p in pids.values()) and self.api_healthy()
+        return set(SERVICES_ORDER) <= set(pids) and all(_alive(p) for p in pids.values()) and self.api_healthy()
+
+    # ---- Celery workers (executor "celery")
+    def workers(self) -> dict[str, int]:
+        return {n: p for n, p in read_pids(self.state_dir).items() if n.startswith(WORKER_PREFIX)}
+
+    def start_worker(self, queues: str, concurrency: int | None = None) -> str:
+        """One more ``airflow celery worker`` on ``queues``, in a session of its own."""
+        return start_worker(self.state_dir, self.env, Path(self.airflow_home), queues,
+                            concurrency or self.worker_concurrency)
+
+    def worker_queues(self, name: str) -> str:
+        path = self.state_dir / f"{name}.queues"
+        return path.read_text().strip() if path.exists() else ""
+
+    def kill_worker(self, name: str) -> int:
+        """``kill -9`` of a worker with every process of its session (its pool processes and
+        the tasks they run), as when its container or machine dies. Returns the processes killed."""
+        members = _session_members(read_pids(self.state_dir)[name])
+        for pid in members:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        _pid_file(self.state_dir, name).unlink(missing_ok=True)
+        return len(members)
+
+    def kill_service(self, name: str) -> int:
+        """``kill -9`` of a service's whole session (e.g. the scheduler); restart with
+        :meth:`restart_airflow_component`."""
+        sid = read_pids(self.state_dir)[name]
+        members = _session_members(sid)
+        for pid in members:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        return len(members)
+
+    def restart_airflow_component(self, component: str) -> int:
+        return spawn(self.state_dir, component, [sys.executable, "-m", "airflow", component], env=self.env,
+                     cwd=Path(self.airflow_home))
 
     def api_healthy(self) -> bool:
         import httpx
@@ -294,8 +388,78 @@ def airflow_environment(s: StackSettings, password_file: Path, jwt_secret: str) 
         "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "300",
         "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
     })
+    if s.executor == "celery":
+        env.update(celery_environment(s))
     env.update(s.extra_env)
     return env
+
+
+def celery_environment(s: StackSettings, broker_url: str | None = None) -> dict[str, str]:
+    """CeleryExecutor settings of the stack (``docker-compose.yaml`` has the same keys)."""
+    import hashlib
+
+    prefix = "bbx-" + hashlib.sha256(str(s.state_dir.resolve()).encode()).hexdigest()[:10] + ":"
+    backend = s.airflow_url.replace("postgresql://", "db+postgresql+psycopg2://", 1)
+    return {
+        "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
+        "AIRFLOW__CELERY__BROKER_URL": broker_url or f"redis://127.0.0.1:6379/{s.redis_db}",
+        "AIRFLOW__CELERY__RESULT_BACKEND": backend,
+        "AIRFLOW__CELERY__WORKER_CONCURRENCY": str(s.worker_concurrency),
+        "AIRFLOW__OPERATORS__DEFAULT_QUEUE": "default",
+        "AIRFLOW__CELERY_BROKER_TRANSPORT_OPTIONS__GLOBAL_KEYPREFIX": prefix,
+        # a running task's message goes back to the queue after this (Airflow's default,
+        # longer than any task may run: send has a 2 h execution_timeout); a dead worker's
+        # task is noticed first by Airflow (task_instance_heartbeat_timeout) and retried
+        "AIRFLOW__CELERY_BROKER_TRANSPORT_OPTIONS__VISIBILITY_TIMEOUT": "86400",
+        # a worker takes a message only when a process is free: with prefetching, a worker
+        # killed -9 takes the messages it had reserved with it (unacked in Redis until the
+        # visibility timeout; Airflow requeues them only after task_queued_timeout, 600 s)
+        "AIRFLOW__CELERY__EXTRA_CELERY_CONFIG": '{"worker_disable_prefetch": true}',
+    }
+
+
+def _redis_answers(port: int, host: str = "127.0.0.1") -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=2) as conn:
+            conn.sendall(b"PING\r\n")
+            return conn.recv(16).startswith(b"+PONG")
+    except OSError:
+        return False
+
+
+def ensure_redis(state_dir: Path, say=print, port: int = 6379) -> int:
+    """The broker's port: ``port`` where a Redis answers, else a ``redis-server`` started as
+    a service of this stack on a free port (stopped by ``stop``)."""
+    import shutil
+
+    if _redis_answers(port):
+        return port
+    server = shutil.which("redis-server")
+    if server is None:
+        raise StackError(f"the Celery stack needs Redis as its broker: none answers on 127.0.0.1:{port} and "
+                         "redis-server is not installed (apt-get install redis-server, or start one on 6379)")
+    wanted = port
+    port = free_port()
+    pid = spawn(state_dir, "redis", [server, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                                     "--appendonly", "no", "--dir", str(state_dir)])
+    _wait_for("redis-server", lambda: _redis_answers(port), 30, state_dir / "logs" / "redis.log", pid)
+    say(f"redis-server started on 127.0.0.1:{port} (nothing answered on {wanted})")
+    return port
+
+
+def start_worker(state_dir: Path, env: dict[str, str], airflow_home: Path, queues: str, concurrency: int) -> str:
+    existing = [int(n.removeprefix(WORKER_PREFIX)) for n in read_pids(state_dir) if n.startswith(WORKER_PREFIX)]
+    used = [int(p.stem.removeprefix(WORKER_PREFIX)) for p in (state_dir / "logs").glob(f"{WORKER_PREFIX}*.log")
+            if p.stem.removeprefix(WORKER_PREFIX).isdigit()]
+    number = max([0, *existing, *used]) + 1
+    name = f"{WORKER_PREFIX}{number}"
+    # own hostname (several workers on one machine), no log server (every worker would
+    # take port 8793; the api-server reads the task logs from the shared log folder)
+    spawn(state_dir, name, [sys.executable, "-m", "airflow", "celery", "worker", "--queues", queues,
+                            "--concurrency", str(concurrency), "--celery-hostname", f"{name}@%h",
+                            "--skip-serve-logs"], env=env, cwd=airflow_home)
+    (state_dir / f"{name}.queues").write_text(queues + "\n")
+    return name
 
 
 def _start_simulator(s: StackSettings, sim_dir: Path) -> tuple[str, Path]:
@@ -375,11 +539,15 @@ def start(s: StackSettings, *, say=print) -> Stack:
     password_file.write_text(json.dumps({ADMIN_USER: password}) + "\n")
     password_file.chmod(0o600)
     env = airflow_environment(s, password_file, secrets.token_urlsafe(32))
+    if s.executor == "celery":
+        redis_port = ensure_redis(s.state_dir, say)
+        env["AIRFLOW__CELERY__BROKER_URL"] = f"redis://127.0.0.1:{redis_port}/{s.redis_db}"
     stack = Stack(state_dir=s.state_dir, bbx_url=s.bbx_url, airflow_url=s.airflow_url,
                   airflow_home=str(s.airflow_home), api_url=f"http://127.0.0.1:{s.api_port}", password=password,
                   simulator_url=simulator_url, pki_dir=str(pki_dir), sftp_port=sftp_port, sftp_root=str(sftp_root),
                   tenant_passwords={k: v for k, v in passwords.items() if k != SFTP_BBX_USER},
-                  bbx_sftp_password=passwords[SFTP_BBX_USER], env=env)
+                  bbx_sftp_password=passwords[SFTP_BBX_USER], env=env, executor=s.executor,
+                  worker_concurrency=s.worker_concurrency)
 
     db.ensure_database(s.airflow_url)
     t = time.monotonic()
@@ -400,11 +568,18 @@ def start(s: StackSettings, *, say=print) -> Stack:
     for component in AIRFLOW_COMPONENTS:
         spawn(s.state_dir, component, [sys.executable, "-m", "airflow", component], env=env,
               cwd=s.airflow_home)
+    if s.executor == "celery":
+        for queues in s.celery_workers:
+            stack.start_worker(queues)
     stack.save()
     _wait_for("the Airflow api-server", stack.api_healthy, 180, s.state_dir / "logs" / "api-server.log",
               read_pids(s.state_dir)["api-server"])
     say(f"Airflow api-server, scheduler, dag-processor, triggerer up ({time.monotonic() - started:.0f} s "
         f"since the first service)")
+    if s.executor == "celery":
+        say(f"CeleryExecutor, broker {env['AIRFLOW__CELERY__BROKER_URL']}: "
+            + ", ".join(f"worker on {q} ({s.worker_concurrency} processes)" for q in s.celery_workers)
+            + f"; pool {settings_pool()} {s.pool_slots} slots over all workers")
     return stack
 
 
@@ -472,14 +647,42 @@ class AirflowApi:
                              ).raise_for_status().json()["dag_runs"]
 
 
+def settings_pool() -> str:
+    from bbx.delivery import config
+
+    return config.POOL
+
+
 def main(argv: list[str] | None = None) -> int:
     import argparse
 
     parser = argparse.ArgumentParser(prog="python -m bbx.stack", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("action", choices=["stop", "status"])
+    parser.add_argument("action", choices=["start", "stop", "status"])
+    parser.add_argument("--executor", choices=["local", "celery"], default="local",
+                        help="start: LocalExecutor (as make demo) or CeleryExecutor with Redis and workers")
+    parser.add_argument("--workers", default="default,berichtenbox,berichtenbox",
+                        help="start, celery: one worker per comma-separated queue; '+' joins queues of one "
+                             "worker (default: default,berichtenbox,berichtenbox)")
+    parser.add_argument("--worker-concurrency", type=int, default=2)
+    parser.add_argument("--pool-slots", type=int, default=4)
     args = parser.parse_args(argv)
     state_dir = default_state_dir()
+    if args.action == "start":
+        from bbx import demo
+
+        demo.prepare()  # BBX's database, migrations, content key, sample configuration (as make demo)
+        s = StackSettings.default(executor=args.executor, pool_slots=args.pool_slots,
+                                  worker_concurrency=args.worker_concurrency,
+                                  celery_workers=tuple(w.replace("+", ",") for w in args.workers.split(",") if w))
+        try:
+            running = start(s, say=lambda line: print(f"    {line}", flush=True))
+        except StackError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+        print(f"==> BBX stack ({running.executor} executor) at {running.api_url} — sign in as {ADMIN_USER} / "
+              f"{running.password}; logs in {state_dir / 'logs'}; make stop stops it")
+        return 0
     pids = read_pids(state_dir)
     if args.action == "status":
         if not pids:

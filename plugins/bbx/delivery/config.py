@@ -19,6 +19,10 @@ BATCHES_PER_SLICE = int(os.environ.get("BBX_BATCHES_PER_SLICE", "10"))
 # The Airflow pool every call to the Berichtenbox runs in (caps concurrent sends).
 POOL = os.environ.get("BBX_BERICHTENBOX_POOL", "berichtenbox")
 POOL_SLOTS_DEFAULT = 4
+# the Celery queue of every task that talks to the ebMS adapter (send, collect results):
+# sending capacity is added by starting workers on this queue, apart from the workers of
+# the default queue (intake, register, plan); the LocalExecutor ignores queues
+QUEUE = os.environ.get("BBX_BERICHTENBOX_QUEUE", "berichtenbox")
 
 # Waiting for results: seconds between polls (the task is deferred in between, so it
 # holds no worker slot), and how long a delivery run waits before it gives up (the

@@ -3,7 +3,8 @@
 
 Thin: what to send and how results are recorded is ``bbx.delivery``; the protocol is
 ``bbx.hooks.berichtenbox``. Both run in the Airflow pool ``berichtenbox`` by default,
-which caps concurrent traffic to the ebMS adapter, and both carry
+which caps concurrent traffic to the ebMS adapter, on the Celery queue ``berichtenbox``
+(``BBX_BERICHTENBOX_QUEUE``), and both carry
 ``bbx.operators.retry.RETRY_POLICY``: only transient failures are retried.
 """
 
@@ -41,6 +42,7 @@ class BerichtenboxOperator(BaseOperator):
     def __init__(self, *, delivery_slice: dict, pool: str | None = None, **kwargs: Any) -> None:
         kwargs.setdefault("map_index_template", SLICE_LABEL_TEMPLATE)
         kwargs.setdefault("retry_policy", RETRY_POLICY)
+        kwargs.setdefault("queue", config.QUEUE)
         super().__init__(pool=pool or config.POOL, **kwargs)
         self.delivery_slice = delivery_slice
 
@@ -84,6 +86,7 @@ class BerichtenboxResultsOperator(BaseOperator):
                  wait_timeout: timedelta | None = None,
                  pool: str | None = None, **kwargs: Any) -> None:
         kwargs.setdefault("retry_policy", RETRY_POLICY)
+        kwargs.setdefault("queue", config.QUEUE)
         super().__init__(pool=pool or config.POOL, **kwargs)
         self.submission_ids = submission_ids
         self.poll_interval = poll_interval
