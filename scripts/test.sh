@@ -10,4 +10,6 @@ if ! bash scripts/ensure-chromium.sh; then
   echo "BBX_SKIP_BROWSER=1: browser tests left out" >&2
 fi
 .venv/bin/ruff check .
+# known vulnerabilities in the lock fail the run; an unreachable advisory service fails it too
+.venv/bin/python scripts/audit_deps.py
 exec .venv/bin/python -m pytest "$@"

@@ -10,3 +10,6 @@ MAX_REPORT_DAYS = 366  # longest period of one report request
 MAX_ROWS_PER_PAGE = 10_000  # per-row outcomes returned by one request (use ``after_row`` to page)
 DEFAULT_ROWS_PER_PAGE = 1_000
 MAX_SUBMISSIONS_PER_LOG = 5_000  # submission-log entries in one response
+# Send requests per API key (per connection: the tenant configuration, connections[].send_limits)
+API_KEY_REQUESTS_PER_MINUTE = 120
+API_KEY_CONCURRENT_REQUESTS = 8

@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 
-from bbx.api import csvout, models, sending, service
+from bbx.api import csvout, models, sending, service, throttle
 from bbx.api.auth import ConnDep, Principal, api_principal
 from bbx.api.errors import ApiError
 from bbx.api.limits import (
@@ -27,7 +27,7 @@ from bbx.delivery import trigger
 from bbx.domain import limits
 from bbx.store import register, reports
 
-_ERRORS = {status: {"model": models.ErrorBody} for status in (400, 401, 404, 409, 413, 415, 422)}
+_ERRORS = {status: {"model": models.ErrorBody} for status in (400, 401, 404, 409, 413, 415, 422, 429)}
 router = APIRouter(prefix="/api/v1", responses=_ERRORS)
 
 PrincipalDep = Annotated[Principal, Depends(api_principal)]
@@ -154,6 +154,7 @@ async def _read_send_request(request: Request) -> tuple[models.SendBody, tuple[s
 def _send(conn, principal: Principal, connection_code: str, key: str, body: models.SendBody,
           uploads: tuple[sending.Upload, ...]) -> tuple[dict, bool]:
     connection = service.connection_for(conn, principal, connection_code)
+    throttle.check_daily_cap(conn, connection, len(body.bsns))
     req = sending.SendRequest(message_type=body.message_type, bsns=body.bsns, text=body.text,
                               reference=body.reference, uploads=uploads)
     prepared = sending.prepare(conn, connection, req)
@@ -172,8 +173,9 @@ def _send(conn, principal: Principal, connection_code: str, key: str, body: mode
 async def send_messages(connection: str, request: Request, principal: PrincipalDep, conn: ConnDep,
                         idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None):
     key = _idempotency_key(idempotency_key)
-    body, uploads = await _read_send_request(request)
-    status, created = await run_in_threadpool(_send, conn, principal, connection, key, body, uploads)
+    with throttle.send_slot(principal, service.connection_for(conn, principal, connection)):
+        body, uploads = await _read_send_request(request)
+        status, created = await run_in_threadpool(_send, conn, principal, connection, key, body, uploads)
     headers = {"Location": f"{request.scope.get('root_path', '')}/api/v1/submissions/{status['id']}"}
     if not created:
         headers["Idempotent-Replayed"] = "true"

@@ -71,6 +71,9 @@ class ConnectionSpec:
     message_types: tuple[MessageTypeSpec, ...]
     pdfa: str = "warn"  # personal PDFs that are not PDF/A: "warn" (note) or "strict" (refused)
     approval_threshold: int | None = None  # more messages: a second person approves (four-eyes)
+    rate_limit_per_minute: int = 60  # send requests through the web service (send_limits)
+    concurrency_limit: int = 4
+    daily_message_cap: int | None = None
 
 
 @dataclass(frozen=True)
@@ -182,6 +185,9 @@ def _resolve_tenants(document: dict, base: Path, problems: list[str]):
                     active=conn.get("active", True), pdfa=conn.get("pdfa", "warn"),
                     standard_attachments=tuple(attachments), message_types=tuple(message_types),
                     approval_threshold=conn.get("approval_threshold"),
+                    rate_limit_per_minute=conn.get("send_limits", {}).get("requests_per_minute", 60),
+                    concurrency_limit=conn.get("send_limits", {}).get("concurrent_requests", 4),
+                    daily_message_cap=conn.get("send_limits", {}).get("daily_messages"),
                 )
             )
         yield TenantSpec(tenant["code"], tenant["name"], tuple(connections))

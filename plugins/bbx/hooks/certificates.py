@@ -94,3 +94,33 @@ def check(client_cert: str, ca_cert: str, *, oin: str | None = None, key: str | 
         problems.append(f"client certificate {client_cert!r} (issuer {cert.issuer.rfc4514_string()}) was not "
                         f"issued by a certificate in the trust chain {ca_cert!r}")
     return problems
+
+
+FAIL_DAYS = 7  # the daily certificate watch fails this close to an end date (it warns from WARN_DAYS)
+
+
+def expiry(client_cert: str, ca_cert: str, *, now: datetime | None = None) -> tuple[list[str], list[str]]:
+    """(warnings, failures) for the end dates of the client certificate and of every
+    certificate in the trust chain: a warning within ``WARN_DAYS``, a failure within
+    ``FAIL_DAYS`` (the daily certificate watch; ``check`` refuses only what is unusable)."""
+    now = now or datetime.now(UTC)
+    warnings: list[str] = []
+    failures: list[str] = []
+    for label, path in (("client certificate", client_cert), ("trust chain certificate", ca_cert)):
+        if not Path(path).is_file():
+            continue  # check() names the missing file
+        try:
+            certs = _load_all(Path(path))
+        except ValueError:
+            continue  # check() says it is not PEM
+        for cert in certs[:1] if label == "client certificate" else certs:
+            left = cert.not_valid_after_utc - now
+            if left <= timedelta(0):
+                continue  # expired: check() reports it
+            what = (f"{label} {cert.subject.rfc4514_string()} in {path!r} expires on "
+                    f"{cert.not_valid_after_utc:%Y-%m-%d} (in {left.days} days)")
+            if left < timedelta(days=FAIL_DAYS):
+                failures.append(f"{what}: within {FAIL_DAYS} days, replace it now")
+            elif left < timedelta(days=WARN_DAYS):
+                warnings.append(f"{what}: within {WARN_DAYS} days, order a new one")
+    return warnings, failures

@@ -75,6 +75,8 @@ def _apply_connection(conn, tenant_id: int, spec: ConnectionSpec, summary: Apply
             "register_stale_after_hours": spec.register_stale_after_hours, "active": spec.active,
             "pdfa": spec.pdfa,
             "approval_threshold": spec.approval_threshold,
+            "rate_limit_per_minute": spec.rate_limit_per_minute, "concurrency_limit": spec.concurrency_limit,
+            "daily_message_cap": spec.daily_message_cap,
         },
     )
     summary.count(action)
