@@ -31,7 +31,9 @@ Baseline beside it, from the same run: the messages BBX corrected from failed to
 ignored") would have left failed, each a wrong outcome and a second, paper letter.
 
 Run: ``.venv/bin/python bench/bench_soak.py`` (``--messages 20000`` for a quicker run,
-``--submissions``, ``--subscribed``, ``--kills``, ``--timeout``, ``--keep``).
+``--submissions``, ``--subscribed``, ``--kills``, ``--timeout``, ``--keep``;
+``--result-dialect live`` for results as a live ebms-core adapter writes them, VerwerkingsCode
+``00``, which BBX counts as delivered only where the batch counters account for it).
 Databases ``bbx_outcomes_soak`` and ``bbx_outcomes_soak_af`` are made anew and dropped at
 the end (unless ``--keep``); at the end no process of the run is left (checked and printed).
 """
@@ -102,17 +104,18 @@ SOAK_ENV = {
 }
 
 
-def start_platform(work: Path, bbx_url: str, af_url: str, subscribed: list[str]):
+def start_platform(work: Path, bbx_url: str, af_url: str, subscribed: list[str], result_dialect: str):
     """The platform as ``make demo`` starts it (``bbx.stack``), as in bench_delivery_e2e.py
     (no population, no result delay, LocalExecutor parallelism 8, pool 4 slots, DAGs paused
-    at creation), plus ``SOAK_ENV``; the subscribed citizens in the simulator's register."""
+    at creation), plus ``SOAK_ENV``; the subscribed citizens in the simulator's register;
+    results written in ``result_dialect``."""
     from bbx import stack
     from simulator.config import senders_from_tenants
 
     s = stack.StackSettings.default(
         bbx_url=bbx_url, airflow_url=af_url, state_dir=work / "stack", airflow_home=work / "airflow_home",
         api_port=stack.free_port(), population_size=0, result_delay=0.0, register_delay=0.0,
-        parallelism=8, pool_slots=4, paused_at_creation=True,
+        parallelism=8, pool_slots=4, paused_at_creation=True, result_dialect=result_dialect,
         extra_env={"BBX_KEY_FILE": str(work / "content.key"), **SOAK_ENV})
     running = stack.start(s, say=lambda line: print(f"  {line}", flush=True))
     admin = running.admin()
@@ -293,6 +296,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--kills", type=int, default=2, help="rounds of (send task, scheduler, triggerer) kills")
     parser.add_argument("--kill-interval", type=float, default=20.0)
     parser.add_argument("--timeout", type=float, default=5400)
+    parser.add_argument("--result-dialect", choices=("documented", "live"), default="documented",
+                        help="how the simulator writes results (bbx.stack's demo default is live)")
     parser.add_argument("--keep", action="store_true")
     args = parser.parse_args(argv)
 
@@ -314,7 +319,7 @@ def main(argv: list[str] | None = None) -> int:
     killer = None
     submission_ids: list[int] = []
     try:
-        running, admin = start_platform(work, bbx_url, af_url, subscribed)
+        running, admin = start_platform(work, bbx_url, af_url, subscribed, args.result_dialect)
         api = running.api()
         api.wait_for_dags(["bbx_deliver", "bbx_collect_results"])
         admin.set_faults(**FAULTS)
@@ -382,7 +387,7 @@ def main(argv: list[str] | None = None) -> int:
 
     print()
     print(f"soak: {args.messages:,} messages in {len(submission_ids)} submissions, {args.subscribed:.0%} subscribed, "
-          f"max {config.MAX_SEND_ATTEMPTS} attempts")
+          f"max {config.MAX_SEND_ATTEMPTS} attempts, results in the {args.result_dialect} dialect")
     print(f"  faults asked: {FAULTS}")
     print(f"  faults injected by the simulator: {faults['injected']}")
     print(f"  kills: {', '.join(killer.killed) or 'none'}")
