@@ -126,13 +126,19 @@ def main() -> int:
         print(f"  Upgrade the pin, or accept one in {IGNORE} with a reason.", file=sys.stderr)
         return 1
     if unaudited:
-        print(f"dependency audit FAILED: {len(unaudited)} pins could not be audited ({service} had no answer "
-              "for these versions, and they are not the latest release):", file=sys.stderr)
+        # Which pins are "not the latest release" changes whenever a project publishes one, so
+        # failing on them would turn CI red with no change here: they are a loud warning, and
+        # fail only with BBX_AUDIT_STRICT=1 (known vulnerabilities always fail, above).
+        strict = os.environ.get("BBX_AUDIT_STRICT") == "1"
+        print(f"dependency audit {'FAILED' if strict else 'WARNING'}: {len(unaudited)} pins could not be "
+              f"audited ({service} had no answer for these versions, and they are not the latest release):",
+              file=sys.stderr)
         for u in unaudited:
             print(f"  {u}", file=sys.stderr)
         print(f"  Upgrade the pin, audit it another way (BBX_AUDIT_SERVICE=osv), or accept it in "
               f"{IGNORE} ('unaudited NAME==VERSION  # reason').", file=sys.stderr)
-        return 1
+        if strict:
+            return 1
     print(f"dependency audit: {audited} pinned packages audited, no known vulnerabilities; "
           f"{len(ignores)} vulnerabilities and {len(unaudited_ok)} unaudited pins accepted in "
           f"{IGNORE} (service {service})")

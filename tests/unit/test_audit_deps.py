@@ -50,9 +50,11 @@ def test_unreachable_service_fails_and_says_so(tmp_path):
     assert "could not ask the advisory service" in result.stderr and "NOT audited" in result.stderr
 
 
-def test_a_pin_nothing_could_audit_fails_unless_accepted(tmp_path):
+def test_a_pin_nothing_could_audit_is_named_and_fails_when_strict_unless_accepted(tmp_path):
     old = "jinja2==3.1.5\n"  # an older release: PyPI's per-project entry does not cover it
-    result = _run(tmp_path, old)
+    warned = _run(tmp_path, old)
+    assert warned.returncode == 0 and "WARNING" in warned.stderr and "jinja2==3.1.5" in warned.stderr
+    result = _run(tmp_path, old, BBX_AUDIT_STRICT="1")
     assert result.returncode == 1 and "jinja2==3.1.5" in result.stderr, result.stderr
     accepted = _run(tmp_path, old, "unaudited jinja2==3.1.5  # test\n")
     assert accepted.returncode == 0, accepted.stderr
