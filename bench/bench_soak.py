@@ -69,12 +69,18 @@ DELIVERED_CODES = {"Verwerkt", "BerichtBestaatAl"}
 
 
 def hand_in(bbx_url: str, numbers: list[str], submissions_count: int) -> list[int]:
+    """``submissions_count`` accepted submissions, more where one would exceed the
+    connection's ``approval_threshold`` (it would wait for a second person in bbx_review,
+    which is not what the soak is about)."""
     from bbx.store import administration, db, submissions
 
     ids = []
-    size = -(-len(numbers) // submissions_count)
     with db.transaction(bbx_url) as conn:
         connection = administration.connection_by_code(conn, CONNECTION)
+        threshold = connection["approval_threshold"]
+        if threshold:
+            submissions_count = max(submissions_count, -(-len(numbers) // threshold))
+        size = -(-len(numbers) // submissions_count)
         type_id = conn.execute("SELECT id FROM message_types WHERE connection_id = %s AND code = %s",
                                (connection["id"], MESSAGE_TYPE)).fetchone()["id"]
         for part in range(submissions_count):
