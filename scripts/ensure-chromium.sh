@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Headless Chromium for the browser tests, from Debian's packages (Playwright's own
-# browser download cannot work here). Installs only when missing and run as root.
+# Headless Chromium for the browser tests, and the DejaVu fonts the PDF/A tests embed, from
+# Debian's packages (Playwright's own browser download cannot work here). Installs only what
+# is missing, when run as root.
 set -euo pipefail
-if command -v chromium >/dev/null 2>&1; then exit 0; fi
+FONT=/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf
+if command -v chromium >/dev/null 2>&1 && [ -f "$FONT" ]; then exit 0; fi
 if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then
   echo "chromium is missing; install it (Debian: apt-get install chromium)" >&2
   exit 1

@@ -16,7 +16,7 @@ FONT = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")
 
 def pdfa_letter() -> bytes:
     if not FONT.exists():
-        pytest.skip(f"{FONT} not installed (Debian fonts-dejavu-core)")
+        pytest.fail(f"{FONT} not installed (Debian fonts-dejavu-core; make test installs it)")
     document = FPDF(enforce_compliance="PDF/A-2B")
     document.set_creation_date(datetime(2026, 1, 1, tzinfo=UTC))
     document.add_font("D", "", str(FONT))

@@ -78,7 +78,7 @@ def assert_pdfa_2b(data: bytes) -> None:
 def personal_pdfa(text: str, font: str = "DejaVuSerif.ttf") -> bytes:
     """A personal letter as PDF/A-2b, as a tenant's document system would write it."""
     if not (FONTS / font).exists():
-        pytest.skip(f"font {FONTS / font} not installed (Debian fonts-dejavu-core)")
+        pytest.fail(f"font {FONTS / font} not installed (Debian fonts-dejavu-core; make test installs it)")
     pdf = FPDF(enforce_compliance="PDF/A-2B")
     pdf.set_creation_date(datetime(2026, 1, 1, tzinfo=UTC))
     pdf.add_font("Letter", "", str(FONTS / font))
