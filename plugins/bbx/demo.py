@@ -302,7 +302,9 @@ def register_days(stack: Stack, api, url: str, days: int, connections: int) -> N
         admin.set_today(schedule[0][0])
         api.unpause("bbx_register_refresh")
         for n, (day, _run_id) in enumerate(schedule, 1):
-            admin.set_today(day if day != today else None)
+            # always the explicit day: "today" is the Dutch date, which is not the simulator's
+            # own (UTC) date around midnight
+            admin.set_today(day)
             deadline = time.monotonic() + 180
             while time.monotonic() < deadline:  # the simulator answers at once, for its "today"
                 answered = [r for r in admin.register_requests()[asked_before:] if r.get("outcome") == "answered"]

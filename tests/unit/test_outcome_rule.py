@@ -124,6 +124,21 @@ def test_live_dialect_mixed_batch_accounted_for():
     assert read_batch(codes, counters(5, 3, not_subscribed=1, technical=1)).unknown_is_delivered
 
 
+def test_live_dialect_with_bericht_bestaat_al_counted_either_way():
+    """The soak found it: the simulator counts only Verwerkt/00 in AantalBerichtenSuccesvolVerwerkt,
+    BBX expected BerichtBestaatAl in it too, and failed delivered letters. Both readings hold."""
+    codes = ["00", "00", "00", "BerichtBestaatAl", "TechnischProbleem"]
+    assert read_batch(codes, counters(5, 3, technical=1)).unknown_is_delivered  # the simulator's reading
+    assert read_batch(codes, counters(5, 4, technical=1)).unknown_is_delivered  # BestaatAl counted
+
+
+def test_live_dialect_ambiguous_counter_is_failed_for_an_operator():
+    # 2 × 00 and 2 × BerichtBestaatAl with succeeded 2: "00 is a success, BestaatAl not counted"
+    # or "00 is an uncounted failure, BestaatAl counted" — never silently delivered
+    reading = read_batch(["00", "00", "BerichtBestaatAl", "BerichtBestaatAl"], counters(4, 2))
+    assert not reading.unknown_is_delivered and "ambiguous" in reading.problems[0]
+
+
 @pytest.mark.parametrize(
     ("codes", "given", "why"),
     [
