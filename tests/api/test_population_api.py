@@ -19,6 +19,7 @@ from api_helpers import (
     set_outcomes,
 )
 
+from bbx.api import service
 from bbx.store import api_keys
 
 B = bsns(8, seed=160)
@@ -80,7 +81,7 @@ def test_population_refusals(client, keys, configured):
 
 
 def test_population_changes_report(client, keys, configured):
-    today = date.today()
+    today = service.today()  # BBX's day is the Dutch one (not UTC's, around midnight)
     seed_register(configured, "voorbeeld", [(B[0], today, None), (B[1], today, None),
                                             (B[2], today - timedelta(days=400), today)])
     put_population(client, keys.a, [B[0], B[2]])
@@ -99,7 +100,7 @@ def test_population_changes_report(client, keys, configured):
 
 def test_person_view_scope_isolation_and_no_personal_content(client, keys, configured, person_keys):
     brp_a, brp_b = person_keys
-    today = date.today()
+    today = service.today()  # BBX's day is the Dutch one (not UTC's, around midnight)
     seed_register(configured, "voorbeeld", [(B[0], date(2025, 1, 1), date(2025, 6, 1)), (B[0], date(2026, 1, 1), None)])
     sent = send(client, keys.a, bsns=[B[0], B[1]], message_type="WOZ2026", text="Persoonlijk geheim 123")
     assert sent.status_code == 201, sent.text
@@ -145,7 +146,7 @@ def test_a_person_view_key_cannot_sign_in_to_the_pages(client, person_keys):
 
 
 def test_reports_page_splits_by_population(client, keys, configured):
-    today = date.today()
+    today = service.today()  # BBX's day is the Dutch one (not UTC's, around midnight)
     seed_register(configured, "voorbeeld", [(B[0], today, None), (B[1], today, None)])
     client.post("/login", data={"api_key": keys.a, "next": ""})
     page = client.get("/reports", params={"from": str(today), "to": str(today)})
