@@ -290,6 +290,9 @@ def register_days(stack: Stack, api, url: str, days: int, connections: int) -> N
     from bbx.api import service
 
     today = service.today()
+    if datetime.now(ZoneInfo("Europe/Amsterdam")).hour < 5:
+        # before today's 05:00 run is due, its logical date lies ahead: end with yesterday's
+        today -= timedelta(days=1)
     admin = stack.admin()
     try:
         asked_before = len(admin.register_requests())
