@@ -274,6 +274,20 @@ def copy_outboxes(stack: Stack, tenants) -> None:
 
 
 # ---------------------------------------------------------------- 3. a register that changes
+def last_register_day():
+    """The last simulated register day: today (the Dutch date), or yesterday before today's
+    05:00 run is due (its logical date must not lie ahead)."""
+    from datetime import timedelta
+    from zoneinfo import ZoneInfo
+
+    from bbx.api import service
+
+    today = service.today()
+    if datetime.now(ZoneInfo("Europe/Amsterdam")).hour < 5:
+        today -= timedelta(days=1)
+    return today
+
+
 def register_days(stack: Stack, api, url: str, days: int, connections: int) -> None:
     """The register over ``days`` simulated days up to today: one ``bbx_register_refresh``
     run per day (the first a full list, then each day's changes: real sign-ups and
@@ -287,12 +301,8 @@ def register_days(stack: Stack, api, url: str, days: int, connections: int) -> N
     from datetime import timedelta
     from zoneinfo import ZoneInfo
 
-    from bbx.api import service
 
-    today = service.today()
-    if datetime.now(ZoneInfo("Europe/Amsterdam")).hour < 5:
-        # before today's 05:00 run is due, its logical date lies ahead: end with yesterday's
-        today -= timedelta(days=1)
+    today = last_register_day()
     admin = stack.admin()
     try:
         asked_before = len(admin.register_requests())

@@ -101,7 +101,7 @@ def page():
 
 @pytest.mark.timeout(900)
 def test_send_on_the_bbx_page_is_delivered_by_the_scheduler_and_shown(platform, page):
-    from bbx.api import service
+    from bbx import demo
 
     running, api, bbx_url = platform
     ARTIFACTS.mkdir(exist_ok=True)
@@ -159,7 +159,7 @@ def test_send_on_the_bbx_page_is_delivered_by_the_scheduler_and_shown(platform, 
         gone = conn.execute(
             """SELECT p.bsn, p.begin_date, p.end_date FROM register_periods p
                JOIN connections c ON c.id = p.connection_id
-               WHERE c.code = 'voorbeeld' AND p.end_date = %s LIMIT 1""", (service.today(),)).fetchone()
+               WHERE c.code = 'voorbeeld' AND p.end_date = %s LIMIT 1""", (demo.last_register_day(),)).fetchone()
     assert gone is not None, "no sign-off on the second simulated day"
     page.locator("#bsn").fill(gone["bsn"])
     page.get_by_role("button", name="Look up").click()
