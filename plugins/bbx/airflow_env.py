@@ -13,6 +13,8 @@ from bbx.store.db import sibling_url
 
 AIRFLOW_HOME = settings.PROJECT_ROOT / "airflow_home"
 AIRFLOW_DB_NAME = "bbx_airflow"
+# People sign in to Airflow with their BBX account (issue 14; bbx/auth_manager.py says why).
+AUTH_MANAGER = "bbx.auth_manager.BbxAuthManager"
 
 
 def metadata_url(bbx_url: str) -> str:
@@ -36,6 +38,7 @@ def environment(bbx_url: str | None = None, *, airflow_home: Path | None = None,
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": meta,
         "AIRFLOW__DATABASE__LOAD_DEFAULT_CONNECTIONS": "False",
         "AIRFLOW__LOGGING__COLORED_CONSOLE_LOG": "False",
+        "AIRFLOW__CORE__AUTH_MANAGER": AUTH_MANAGER,
     }
     if with_bbx_db:
         env.update({"AIRFLOW_CONN_BBX_DB": bbx_url, "BBX_DATABASE_URL": bbx_url})

@@ -155,11 +155,38 @@ def upload(name: str, content: bytes):
 # --------------------------------------------------------------------------- pages
 
 
-def sign_in(client, key: str) -> None:
-    response = client.post("/login", data={"api_key": key, "next": "/send"}, follow_redirects=False)
-    assert response.status_code == 303 and response.headers["location"] == "/send"
+PASSWORD = "correct horse battery staple"
+
+
+def person(key: str) -> str:
+    """The person (a BBX account) of the same role and tenant as ``key``, made once:
+    people sign in to the pages with an account, not with a system's key (issue 14)."""
+    from bbx.store import db, users
+
+    with db.transaction() as conn:
+        owner = api_keys.authenticate(conn, key)
+        assert owner is not None, "sign_in needs a valid key to find the role and tenant"
+        name = f"{owner.role}-{owner.tenant_code or 'all'}"
+        if users.get(conn, name) is None:
+            users.add(conn, username=name, password=PASSWORD, role=owner.role, tenant_code=owner.tenant_code,
+                      full_name=f"Test {owner.role}", created_by="test")
+    return name
+
+
+def sign_in_as(client, username: str, password: str = PASSWORD, next: str = "/send"):
+    response = client.post("/login", data={"username": username, "password": password, "next": next},
+                           follow_redirects=False)
+    assert response.status_code == 303 and response.headers["location"] == next, response.text
     cookie = response.headers["set-cookie"]
     assert "bbx_session=" in cookie and "HttpOnly" in cookie and "SameSite=lax" in cookie
+    return response
+
+
+def sign_in(client, key: str) -> str:
+    """Sign in as the person of ``key``'s role and tenant (see :func:`person`); their name."""
+    name = person(key)
+    sign_in_as(client, name)
+    return name
 
 
 def token(html: str) -> str:

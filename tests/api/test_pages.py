@@ -8,10 +8,12 @@ import re
 
 import pytest
 from api_helpers import (
+    PASSWORD,
     auth,
     bsns,
     form,
     make_pdf,
+    person,
     seed_register,
     send,
     set_outcomes,
@@ -33,12 +35,19 @@ def test_pages_ask_tosign_in(client, keys):
         response = client.get(path, follow_redirects=False)
         assert response.status_code == 303, path
         assert response.headers["location"].startswith("/login?next=")
-    page = client.post("/login", data={"api_key": "bbx_wrong_key", "next": "/send"})
-    assert page.status_code == 401 and "unknown or revoked" in page.text
+    name = person(keys.a)
+    page = client.post("/login", data={"username": name, "password": "wrong password!", "next": "/send"})
+    assert page.status_code == 401
+    assert "wrong password" in page.text.lower() or "wachtwoord" in page.text.lower()
     assert 'aria-invalid="true"' in page.text  # the field is marked for screen readers
+    assert "bbx_session" not in page.headers.get("set-cookie", "")
+    # an API key is for a system: pasted as a password it is refused with a clear word
+    page = client.post("/login", data={"username": name, "password": keys.a, "next": "/send"})
+    assert page.status_code == 401 and keys.a not in page.text
+    assert "API key" in page.text or "API-sleutel" in page.text
     # never redirect off-site after signing in
-    response = client.post("/login", data={"api_key": keys.a, "next": "https://evil.example/"},
-                           follow_redirects=False)
+    response = client.post("/login", data={"username": name, "password": PASSWORD,
+                                           "next": "https://evil.example/"}, follow_redirects=False)
     assert response.headers["location"] == "/"
 
 
@@ -67,7 +76,7 @@ def test_manual_send_with_a_pdf_then_the_next_one(signed_in, configured):
     sub = configured.execute("SELECT channel, external_ref, submitted_by, status, rows_handed_in FROM submissions"
                              " WHERE id = %s", (sid,)).fetchone()
     assert sub["channel"] == "manual" and sub["external_ref"] == data["token"] and sub["status"] == "accepted"
-    assert sub["submitted_by"].startswith("api-key:") and sub["rows_handed_in"] == 2
+    assert sub["submitted_by"] == "user:tenant-gemeente-voorbeeld" and sub["rows_handed_in"] == 2
     rows = configured.execute(
         """SELECT m.bsn, m.text_encrypted, m.reference, a.file_name, a.content_encrypted FROM messages m
            JOIN message_attachments a ON a.message_id = m.id WHERE m.submission_id = %s ORDER BY m.row_number""",

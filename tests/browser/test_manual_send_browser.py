@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from api_helpers import bsns, make_pdf, seed_register, send, set_outcomes
+from api_helpers import PASSWORD, bsns, make_pdf, person, seed_register, send, set_outcomes
 from fastapi.testclient import TestClient
 
 from bbx.api import service
@@ -65,7 +65,8 @@ def test_manual_send_with_pdf_then_lookup(server, page, keys, configured, tmp_pa
 
     page.goto(f"{server}/send")
     assert re.search(r"/login\?next=", page.url)
-    page.get_by_label("API key").fill(keys.a)
+    page.get_by_label("User name").fill(person(keys.a))  # a person's account, not the system's key
+    page.get_by_label("Password").fill(PASSWORD)
     page.keyboard.press("Enter")
     page.wait_for_url(f"{server}/send")
 

@@ -22,6 +22,9 @@ def test_four_eyes_threshold_is_strictly_more_than():
     ("stale_register", "sftp", "sftp:gemeente", "alice", False),
     ("stale_register", "manual", "airflow:bob", "bob", False),   # not a four-eyes hold
     ("four_eyes", "manual", "airflow:bob", None, True),          # nobody named
+    ("four_eyes", "manual", "user:bob", "bob", True),            # a BBX account is the same person in Airflow
+    ("four_eyes", "manual", "user:bob", "user:bob", True),
+    ("four_eyes", "manual", "user:bob", "olga", False),          # another operator
 ])
 def test_who_may_approve(kind, channel, submitted_by, approver, refused):
     assert bool(holds.refuse_approver(kind, channel=channel, submitted_by=submitted_by, approver=approver)) is refused

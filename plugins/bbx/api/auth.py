@@ -1,11 +1,18 @@
-"""Who is calling: API keys (web service), page sessions, and Airflow's own sign-in.
+"""Who is calling: API keys (systems), people's page sessions, and Airflow's own sign-in.
 
 - Web service: ``Authorization: Bearer <key>`` (or ``X-API-Key: <key>``) on every request.
-- Pages outside the Airflow UI: sign in with a key once (``/login``); the browser then
-  holds a session cookie (``bbx_session``, HttpOnly, SameSite=Lax).
-- Pages inside the Airflow UI: a user signed in to Airflow (its ``_token`` cookie) is
-  a BBX operator when Airflow's auth manager allows the custom view ``BBX`` (GET to
-  look, POST to send).
+  A key is for a system; the actor it records is ``api-key:<prefix>`` (the prefix names
+  one key; key names need not be unique).
+- Pages outside the Airflow UI: a person signs in with user name and password
+  (``bbx.store.users``, ``/login``); the browser then holds a session cookie
+  (``bbx_session``, HttpOnly, SameSite=Lax). The actor is ``user:<name>``.
+- Pages inside the Airflow UI: the person signed in to Airflow (its ``_token`` cookie).
+  With BBX's auth manager (``bbx.auth_manager``) that is a BBX account, whose role and
+  tenant come from BBX's database; with another auth manager, an Airflow user allowed the
+  custom view ``BBX`` is an operator (``airflow:<name>``).
+
+Roles: ``operator`` (all tenants), ``tenant`` (one tenant), ``auditor`` (every tenant,
+read-only, no personal content: no texts, no PDFs, no per-row BSNs, no BSN lookup).
 
 Safe requests (GET/HEAD) to the web service also accept the page credentials, so the
 pages can link to the API's CSV downloads. Anything that changes data through the web
@@ -15,6 +22,7 @@ service needs a key.
 from __future__ import annotations
 
 import logging
+import re
 import sys
 from dataclasses import dataclass
 from typing import Annotated
@@ -22,19 +30,23 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from bbx.api.errors import ApiError
-from bbx.store import api_keys, db
+from bbx.i18n import _
+from bbx.store import api_keys, db, users
 
 log = logging.getLogger(__name__)
 
 SESSION_COOKIE = "bbx_session"
 AIRFLOW_COOKIE = "_token"  # airflow.api_fastapi.auth.managers.base_auth_manager.COOKIE_NAME_JWT_TOKEN
 AIRFLOW_RESOURCE = "BBX"  # the custom view name Airflow's auth manager is asked about
+# What an auditor may read through the web service (GET): lists, statuses and counts,
+# never per-row outcomes (BSNs), populations or the BSN lookup.
+_AUDITOR_API = re.compile(r"^/api/v1/(connections(/[^/]+(/reports/[a-z-]+)?)?|submissions(/\d+)?)$")
 
 
 @dataclass(frozen=True)
 class Principal:
-    actor: str  # recorded as submitted_by / audit actor: "api-key:<prefix>" or "airflow:<user>"
-    role: str  # 'tenant' | 'operator'
+    actor: str  # recorded as submitted_by / audit actor: "api-key:<prefix>", "user:<name>" or "airflow:<user>"
+    role: str  # 'tenant' | 'operator' | 'auditor'
     tenant_id: int | None
     tenant_code: str | None
     label: str  # for people: who is signed in
@@ -44,6 +56,30 @@ class Principal:
     @property
     def is_operator(self) -> bool:
         return self.role == "operator"
+
+    @property
+    def is_auditor(self) -> bool:
+        return self.role == "auditor"
+
+    @property
+    def all_tenants(self) -> bool:
+        """Operators and auditors see every tenant (auditors only read)."""
+        return self.role in ("operator", "auditor")
+
+    @property
+    def personal_content(self) -> bool:
+        """May see texts, PDFs, full BSNs and look BSNs up: not an auditor."""
+        return self.role != "auditor"
+
+    @property
+    def is_person(self) -> bool:
+        return self.via != "api_key"
+
+    @classmethod
+    def from_user(cls, user: users.User, via: str) -> Principal:
+        who = user.tenant_code if user.role == "tenant" else user.role
+        return cls(user.actor, user.role, user.tenant_id, user.tenant_code,
+                   f"{user.full_name or user.username} ({who})", via)
 
     @classmethod
     def from_owner(cls, owner: api_keys.KeyOwner, via: str) -> Principal:
@@ -72,7 +108,7 @@ def key_from_headers(request: Request) -> str | None:
     return key.strip() if key is not None else None
 
 
-def _airflow_principal(request: Request, method: str) -> Principal | None:
+def _airflow_principal(request: Request, conn, method: str) -> Principal | None:
     """The Airflow user of this browser, when BBX runs inside the Airflow api-server."""
     token = request.cookies.get(AIRFLOW_COOKIE)
     if not token or "airflow.api_fastapi.app" not in sys.modules:
@@ -89,6 +125,12 @@ def _airflow_principal(request: Request, method: str) -> Principal | None:
     except Exception as exc:  # expired/invalid token, no auth manager (not in the api-server)
         log.debug("no Airflow user for BBX page: %s", exc)
         return None
+    if getattr(manager, "bbx_accounts", False):  # bbx.auth_manager: the BBX account decides, as it is now
+        person = users.get(conn, name)
+        if person is not None:
+            return Principal.from_user(person, via="airflow")
+        if not getattr(user, "bbx_role", None) == "operator":  # disabled since the token was made
+            return None
     return Principal(f"airflow:{name}", "operator", None, None, f"{name} (Airflow user, operator)", "airflow")
 
 
@@ -96,10 +138,10 @@ def page_principal(request: Request, conn, *, method: str = "GET") -> Principal 
     """The signed-in person of a page request, or None (then the page asks to sign in)."""
     token = request.cookies.get(SESSION_COOKIE)
     if token:
-        owner = api_keys.session_owner(conn, token)
-        if owner is not None and owner.scope == "full":
-            return Principal.from_owner(owner, via="session")
-    return _airflow_principal(request, method)
+        person = users.session_user(conn, token)
+        if person is not None:
+            return Principal.from_user(person, via="session")
+    return _airflow_principal(request, conn, method)
 
 
 def api_principal(request: Request, conn: ConnDep) -> Principal:
@@ -133,6 +175,12 @@ def _key_or_page_principal(request: Request, conn) -> Principal:
         owner = api_keys.authenticate(conn, key)
         conn.commit()  # last_used_at
         if owner is None:
+            expired = api_keys.expired_at(conn, key)
+            if expired is not None:
+                raise ApiError(401, "api_key_expired",
+                               _("This API key expired on {day}. Create a new key on the API keys page "
+                                 "(or ask your BBX operator) and revoke this one.", day=f"{expired:%Y-%m-%d}"),
+                               headers={"WWW-Authenticate": "Bearer"})
             raise ApiError(401, "invalid_api_key",
                            "The API key is unknown or revoked. Ask your BBX operator for a valid key.",
                            headers={"WWW-Authenticate": "Bearer"})
@@ -140,7 +188,16 @@ def _key_or_page_principal(request: Request, conn) -> Principal:
     if request.method in ("GET", "HEAD"):
         principal = page_principal(request, conn)
         if principal is not None:
+            if principal.is_auditor and not _AUDITOR_API.match(_relative_path(request)):
+                raise ApiError(403, "auditor_read_only",
+                               _("Auditors see submissions, outcomes and counts, not personal content "
+                                 "(per-row BSNs, populations, BSN lookup)."))
             return principal
     raise ApiError(401, "unauthenticated",
                    "No API key: send it as 'Authorization: Bearer <key>' (or in the X-API-Key header).",
                    headers={"WWW-Authenticate": "Bearer"})
+
+
+def _relative_path(request: Request) -> str:
+    path, root = request.scope.get("path", ""), request.scope.get("root_path", "")
+    return path[len(root):] if root and path.startswith(root) else path

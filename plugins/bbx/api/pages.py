@@ -28,7 +28,8 @@ from bbx.delivery import trigger
 from bbx.domain import bsn as bsn_rules
 from bbx.domain import limits
 from bbx.domain.outcomes import Outcome
-from bbx.store import api_keys, lookup, population, register, reports
+from bbx.i18n import _
+from bbx.store import api_keys, lookup, population, register, reports, users
 
 log = logging.getLogger(__name__)
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
@@ -76,10 +77,16 @@ def _same_origin(request: Request) -> None:
         raise ApiError(403, "forbidden", "This form was posted from another site; open the page again and retry.")
 
 
-def _principal(request: Request, conn, method: str = "GET") -> Principal:
+def _principal(request: Request, conn, method: str = "GET", *, personal: bool = False) -> Principal:
+    """The signed-in person; ``personal``: the page shows or changes personal content
+    (sending, BSN lookup), which an auditor may not."""
     principal = page_principal(request, conn, method=method)
     if principal is None:
         raise SignInRequired(request.url.path + (f"?{request.url.query}" if request.url.query else ""))
+    if personal and not principal.personal_content:
+        raise ApiError(403, "auditor_read_only",
+                       _("Auditors read submissions, outcomes and reports; sending and BSN lookup are for "
+                         "operators and tenant users."))
     return principal
 
 
@@ -92,7 +99,7 @@ def sign_in_redirect(request: Request, exc: SignInRequired) -> RedirectResponse:
 
 @router.get("/login", response_class=HTMLResponse)
 def login_form(request: Request, next: str = ""):
-    return _render(request, "login.html", None, next=next, error=None)
+    return _render(request, "login.html", None, next=next, error=None, username="")
 
 
 def _safe_next(request: Request, target: str) -> str:
@@ -105,23 +112,28 @@ def _safe_next(request: Request, target: str) -> str:
 @router.post("/login", response_class=HTMLResponse)
 async def login(request: Request, conn: ConnDep):
     form = await request.form()
-    key, target = str(form.get("api_key", "")).strip(), str(form.get("next", ""))
+    username, password = str(form.get("username", "")).strip(), str(form.get("password", ""))
+    target = str(form.get("next", ""))
+    if password.startswith(api_keys.KEY_PREFIX) or username.startswith(api_keys.KEY_PREFIX):
+        # an API key is for a system; people have their own account (issue 14)
+        return _render(request, "login.html", None, status_code=401, next=target, username="",
+                       error=_("That is an API key. API keys are for systems; people sign in with their own "
+                               "user name and password. Ask your BBX operator for an account."))
 
     def check():
-        owner = api_keys.authenticate(conn, key)
-        if owner is not None and owner.scope != "full":  # a person-view key (a BRP system) has no pages
-            owner = None
-        token = api_keys.start_session(conn, owner) if owner else None
+        person = users.authenticate(conn, username, password)
+        token = users.start_session(conn, person) if person else None
         conn.commit()
         return token
 
     token = await run_in_threadpool(check)
     if token is None:
-        return _render(request, "login.html", None, status_code=401, next=target,
-                       error="This key is unknown or revoked. Check it, or ask your BBX operator for a key.")
+        return _render(request, "login.html", None, status_code=401, next=target, username=username,
+                       error=_("Unknown user name or wrong password (or the account is disabled). Check them, "
+                               "or ask your BBX operator."))
     response = RedirectResponse(_safe_next(request, target), status_code=303)
     response.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="lax", path=base(request) or "/",
-                        secure=request.url.scheme == "https", max_age=int(api_keys.SESSION_LIFETIME.total_seconds()))
+                        secure=request.url.scheme == "https", max_age=int(users.SESSION_LIFETIME.total_seconds()))
     return response
 
 
@@ -174,7 +186,7 @@ def _send_page(request, conn, principal, *, status_code=200, values=None, proble
 
 @router.get("/send", response_class=HTMLResponse)
 def send_form(request: Request, conn: ConnDep, done: int | None = None, type: str = ""):
-    principal = _principal(request, conn)
+    principal = _principal(request, conn, personal=True)
     finished = None
     if done is not None:
         try:
@@ -219,7 +231,7 @@ async def send(request: Request, conn: ConnDep):
             uploads.append(sending.Upload(item.filename, await item.read()))
 
     def work():
-        principal = _principal(request, conn, method="POST")
+        principal = _principal(request, conn, method="POST", personal=True)
         problems: list[ApiError] = []
         connection = message_type = None
         code, _, type_code = values["message_type"].partition("/")
@@ -300,6 +312,9 @@ def submission_page(submission_id: int, request: Request, conn: ConnDep):
         return _render(request, "error.html", principal, status_code=404, error=exc)
     status = service.submission_status(conn, sub)
     rows = lookup.submission_rows(conn, sub["id"], limit=1000)
+    if not principal.personal_content:  # auditors: outcomes, not who
+        rows = [{**r, "bsn": bsn_rules.mask(r["bsn"]) if r["bsn"] else None, "reference": None,
+                 "outcome_reason": bsn_rules.mask_text(r["outcome_reason"] or "")} for r in rows]
     chart = charts.stacked_bars(
         f"Outcomes of submission {sub['id']}",
         [("rows", [status["counts"][o] for o in OUTCOME_ORDER])],
@@ -314,7 +329,7 @@ def submission_page(submission_id: int, request: Request, conn: ConnDep):
 
 @router.get("/lookup", response_class=HTMLResponse)
 def lookup_form(request: Request, conn: ConnDep):
-    principal = _principal(request, conn)
+    principal = _principal(request, conn, personal=True)
     return _render(request, "lookup.html", principal, connections=service.visible_connections(conn, principal),
                    result=None, error=None, values={})
 
@@ -326,7 +341,7 @@ async def lookup_bsn(request: Request, conn: ConnDep):
     values = {"bsn": str(form.get("bsn", "")), "connection": str(form.get("connection", ""))}
 
     def work():
-        principal = _principal(request, conn)
+        principal = _principal(request, conn, method="POST", personal=True)
         connections = service.visible_connections(conn, principal)
         try:
             result = service.lookup_bsn(conn, principal, values["bsn"],

@@ -28,12 +28,12 @@ def today() -> date:
 
 
 def visible_connections(conn, principal: Principal) -> list[dict]:
-    return lookup.connections(conn, tenant_id=None if principal.is_operator else principal.tenant_id)
+    return lookup.connections(conn, tenant_id=None if principal.all_tenants else principal.tenant_id)
 
 
 def connection_for(conn, principal: Principal, code: str) -> dict:
     row = lookup.connection(conn, code)
-    if row is None or not (principal.is_operator or row["tenant_id"] == principal.tenant_id):
+    if row is None or not (principal.all_tenants or row["tenant_id"] == principal.tenant_id):
         raise ApiError(404, "connection_not_found",
                        f"You have no connection {code!r}; GET /api/v1/connections lists yours.")
     return row
@@ -41,7 +41,7 @@ def connection_for(conn, principal: Principal, code: str) -> dict:
 
 def submission_for(conn, principal: Principal, submission_id: int) -> dict:
     sub = lookup.submission(conn, submission_id)
-    if sub is None or not (principal.is_operator or sub["tenant_id"] == principal.tenant_id):
+    if sub is None or not (principal.all_tenants or sub["tenant_id"] == principal.tenant_id):
         raise ApiError(404, "submission_not_found",
                        f"You have no submission {submission_id}; GET /api/v1/submissions lists yours.")
     return sub

@@ -54,9 +54,14 @@ def four_eyes_reason(rows: int, threshold: int, submitted_by: str) -> str:
 
 
 def airflow_user(submitted_by: str) -> str | None:
-    """The Airflow user behind ``submitted_by`` (``airflow:<user>``: the manual page), or None."""
-    prefix = "airflow:"
-    return submitted_by[len(prefix):] if submitted_by.startswith(prefix) else None
+    """The Airflow user behind ``submitted_by``, or None: ``airflow:<user>`` (the pages inside
+    Airflow) or ``user:<name>`` (a BBX account, which signs in to Airflow under the same
+    name through bbx.auth_manager). Approvals are given in Airflow, where only operators
+    see the review DAG (issue 14): the approver is an operator who is not the submitter."""
+    for prefix in ("airflow:", "user:"):
+        if submitted_by.startswith(prefix):
+            return submitted_by[len(prefix):]
+    return None
 
 
 def refuse_approver(kind: str, *, channel: str, submitted_by: str, approver: str | None) -> str | None:

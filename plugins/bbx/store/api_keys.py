@@ -10,6 +10,11 @@ keys see every tenant (for operators' pages and scripts).
 
 Scopes (issue 16): ``full`` (what the role allows) or ``person_view`` (only the person
 view a BRP system calls: no sending, no reports, no pages).
+
+Keys are for systems, not people (issue 14): people sign in with a named account
+(``bbx.store.users``). A key expires (``expires_at``, default a year after it is made);
+``last_used_at`` is updated at most once a minute. Rotation: make the new key, switch the
+system over, revoke the old one — both are valid meanwhile.
 """
 
 from __future__ import annotations
@@ -18,12 +23,13 @@ import hashlib
 import secrets
 import string
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from bbx.store import audit
 
 KEY_PREFIX = "bbx_"
-SESSION_LIFETIME = timedelta(hours=12)
+DEFAULT_LIFETIME = timedelta(days=365)
+MAX_LIFETIME = timedelta(days=2 * 365)
 _PREFIX_ALPHABET = string.ascii_lowercase + string.digits
 _TOUCH_INTERVAL = "1 minute"  # last_used_at is updated at most this often per key
 
@@ -63,8 +69,12 @@ SCOPES = ("full", "person_view")
 
 
 def create_key(conn, *, tenant_code: str | None, operator: bool, name: str, created_by: str,
-               scope: str = "full") -> NewKey:
+               scope: str = "full", lifetime: timedelta = DEFAULT_LIFETIME) -> NewKey:
     """Create a key for a tenant (``operator=False``) or an operator key (no tenant)."""
+    if not timedelta(0) < lifetime <= MAX_LIFETIME:
+        raise ValueError(f"a key lives between 1 and {MAX_LIFETIME.days} days")
+    if not name.strip() or len(name) > 200:
+        raise ValueError("give the key a name of 1 to 200 characters (what system uses it)")
     if operator == bool(tenant_code):
         raise ValueError("give a tenant for a tenant key, or operator=True without a tenant")
     if scope not in SCOPES:
@@ -86,12 +96,13 @@ def create_key(conn, *, tenant_code: str | None, operator: bool, name: str, crea
             break
     key = f"{KEY_PREFIX}{prefix}_{secrets.token_urlsafe(32)}"
     key_id = conn.execute(
-        """INSERT INTO api_keys (prefix, key_sha256, role, tenant_id, name, created_by, scope)
-           VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING id""",
-        (prefix, sha256(key), role, tenant_id, name, created_by, scope),
+        """INSERT INTO api_keys (prefix, key_sha256, role, tenant_id, name, created_by, scope, expires_at)
+           VALUES (%s, %s, %s, %s, %s, %s, %s, now() + %s) RETURNING id""",
+        (prefix, sha256(key), role, tenant_id, name.strip(), created_by, scope, lifetime),
     ).fetchone()["id"]
     audit.record(conn, actor=created_by, action="api_key.created", tenant_id=tenant_id,
-                 details={"prefix": prefix, "role": role, "name": name, "scope": scope})
+                 details={"prefix": prefix, "role": role, "name": name.strip(), "scope": scope,
+                          "lifetime_days": lifetime.days})
     return NewKey(key, KeyOwner(key_id, prefix, role, tenant_id, tenant_code, name, scope))
 
 
@@ -108,7 +119,8 @@ def authenticate(conn, key: str) -> KeyOwner | None:
     """The owner of a valid, unrevoked key; None for anything else."""
     if not key or not key.startswith(KEY_PREFIX) or len(key) > 200:
         return None
-    row = conn.execute(f"{_OWNER_SQL} WHERE k.key_sha256 = %s AND k.revoked_at IS NULL", (sha256(key),)).fetchone()
+    row = conn.execute(f"{_OWNER_SQL} WHERE k.key_sha256 = %s AND k.revoked_at IS NULL AND k.expires_at > now()",
+                       (sha256(key),)).fetchone()
     if row is None:
         return None
     conn.execute(
@@ -119,19 +131,33 @@ def authenticate(conn, key: str) -> KeyOwner | None:
     return _owner(row)
 
 
-def list_keys(conn) -> list[dict]:
+def expired_at(conn, key: str) -> datetime | None:
+    """When this (unrevoked) key expired; None when it is unknown, revoked or still valid.
+    Asked only after a refusal, so that the caller can say *expired* instead of *unknown*."""
+    if not key or not key.startswith(KEY_PREFIX) or len(key) > 200:
+        return None
+    row = conn.execute("SELECT expires_at FROM api_keys WHERE key_sha256 = %s AND revoked_at IS NULL"
+                       " AND expires_at <= now()", (sha256(key),)).fetchone()
+    return row["expires_at"] if row else None
+
+
+def list_keys(conn, *, tenant_id: int | None = None) -> list[dict]:
+    """Every key (operators), or one tenant's (``tenant_id``)."""
+    where, params = ("WHERE k.tenant_id = %s", (tenant_id,)) if tenant_id is not None else ("", ())
     return conn.execute(
-        """SELECT k.prefix, k.role, k.scope, t.code AS tenant, k.name, k.created_by, k.created_at,
-                  k.last_used_at, k.revoked_at
-           FROM api_keys k LEFT JOIN tenants t ON t.id = k.tenant_id ORDER BY k.created_at, k.id"""
-    ).fetchall()
+        f"""SELECT k.prefix, k.role, k.scope, t.code AS tenant, k.name, k.created_by, k.created_at,
+                   k.last_used_at, k.revoked_at, k.expires_at, (k.expires_at <= now()) AS expired
+            FROM api_keys k LEFT JOIN tenants t ON t.id = k.tenant_id {where} ORDER BY k.created_at, k.id""",
+        params).fetchall()
 
 
-def revoke(conn, prefix: str, *, actor: str) -> bool:
-    """Revoke a key (and end its page sessions). True when a key was revoked now."""
+def revoke(conn, prefix: str, *, actor: str, tenant_id: int | None = None) -> bool:
+    """Revoke a key (and end its page sessions). True when a key was revoked now.
+    ``tenant_id``: only a key of this tenant (a tenant user revoking on the keys page)."""
     row = conn.execute(
-        "UPDATE api_keys SET revoked_at = now() WHERE prefix = %s AND revoked_at IS NULL RETURNING id, tenant_id",
-        (prefix,),
+        "UPDATE api_keys SET revoked_at = now() WHERE prefix = %s AND revoked_at IS NULL"
+        " AND (%s::bigint IS NULL OR tenant_id = %s) RETURNING id, tenant_id",
+        (prefix, tenant_id, tenant_id),
     ).fetchone()
     if row is None:
         return False
@@ -143,28 +169,6 @@ def revoke(conn, prefix: str, *, actor: str) -> bool:
 # --------------------------------------------------------------------------- page sessions
 
 
-def start_session(conn, owner: KeyOwner) -> str:
-    """A new page session for a signed-in key; returns the cookie value."""
-    token = secrets.token_urlsafe(32)
-    conn.execute("DELETE FROM web_sessions WHERE expires_at < now()")
-    conn.execute(
-        "INSERT INTO web_sessions (token_sha256, api_key_id, expires_at) VALUES (%s, %s, now() + %s)",
-        (sha256(token), owner.key_id, SESSION_LIFETIME),
-    )
-    audit.record(conn, actor=owner.actor, action="web_session.started", tenant_id=owner.tenant_id)
-    return token
-
-
-def session_owner(conn, token: str) -> KeyOwner | None:
-    if not token or len(token) > 200:
-        return None
-    row = conn.execute(
-        f"""{_OWNER_SQL} JOIN web_sessions s ON s.api_key_id = k.id
-            WHERE s.token_sha256 = %s AND s.expires_at > now() AND k.revoked_at IS NULL""",
-        (sha256(token),),
-    ).fetchone()
-    return _owner(row) if row else None
-
-
 def end_session(conn, token: str) -> None:
+    """Sign out: the page session ends (a person's; sessions of keys are no longer made)."""
     conn.execute("DELETE FROM web_sessions WHERE token_sha256 = %s", (sha256(token or ""),))
