@@ -11,9 +11,8 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
-from starlette.datastructures import UploadFile
 
-from bbx.api import csvout, models, sending, service, throttle
+from bbx.api import csvout, models, sending, service, streamed, throttle
 from bbx.api.auth import ConnDep, Principal, api_principal
 from bbx.api.errors import ApiError
 from bbx.api.limits import (
@@ -25,6 +24,7 @@ from bbx.api.limits import (
 )
 from bbx.delivery import trigger
 from bbx.domain import limits
+from bbx.i18n import _
 from bbx.store import register, reports
 
 _ERRORS = {status: {"model": models.ErrorBody} for status in (400, 401, 404, 409, 413, 415, 422, 429)}
@@ -131,32 +131,39 @@ def _body_model(raw: bytes | str) -> models.SendBody:
                        "/api/v1/docs.", details=details) from None
 
 
-async def _read_send_request(request: Request) -> tuple[models.SendBody, tuple[sending.Upload, ...]]:
+async def _read_send_request(request: Request) -> tuple[models.SendBody, tuple, streamed.Spool | None]:
+    """(the body, its PDFs, the spool holding them to close afterwards)."""
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type == "application/json":
-        return _body_model(await request.body()), ()
+        return _body_model(await request.body()), (), None
     if content_type == "multipart/form-data":
-        form = await request.form(max_files=2 * MAX_BSNS_PER_CALL, max_fields=100)
-        raw = form.get("request")
-        if raw is None or isinstance(raw, UploadFile):
+        form = await streamed.read(request)  # streamed: PDFs encrypted in a temporary spool
+        if form.request is None:
+            form.spool.close()
             raise ApiError(422, "invalid_request",
                            "A multipart request needs a text part 'request' holding the JSON body.",
                            details=[{"location": "body.request", "problem": "missing"}])
-        uploads = []
-        for _, value in form.multi_items():
-            if isinstance(value, UploadFile):
-                uploads.append(sending.Upload(value.filename or "", await value.read()))
-        return _body_model(raw), tuple(uploads)
+        try:
+            return _body_model(form.request), tuple(form.uploads), form.spool
+        except ApiError:
+            form.spool.close()
+            raise
     raise ApiError(415, "unsupported_media_type",
                    "Send the request as application/json, or as multipart/form-data when it has PDFs.")
 
 
 def _send(conn, principal: Principal, connection_code: str, key: str, body: models.SendBody,
-          uploads: tuple[sending.Upload, ...]) -> tuple[dict, bool]:
+          uploads: tuple) -> tuple[dict, bool]:
     connection = service.connection_for(conn, principal, connection_code)
-    throttle.check_daily_cap(conn, connection, len(body.bsns))
-    req = sending.SendRequest(message_type=body.message_type, bsns=body.bsns, text=body.text,
-                              reference=body.reference, uploads=uploads)
+    if (body.bsns is None) == (body.messages is None):
+        raise ApiError(422, "invalid_request", _("Give either 'bsns' (one text for every BSN) or 'messages' "
+                                                 "(a letter per citizen), not both or neither."),
+                       field="bsns", details=[{"location": "body.bsns", "problem": "give bsns or messages"}])
+    messages = None if body.messages is None else tuple(
+        sending.Personal(m.bsn, m.text, m.subject, m.reference) for m in body.messages)
+    throttle.check_daily_cap(conn, connection, len(body.bsns if messages is None else messages))
+    req = sending.SendRequest(message_type=body.message_type, bsns=body.bsns or [], text=body.text,
+                              reference=body.reference, uploads=uploads, messages=messages)
     prepared = sending.prepare(conn, connection, req)
     handed = sending.hand_in(conn, prepared, channel="api", external_ref=key, actor=principal.actor)
     conn.commit()
@@ -174,8 +181,12 @@ async def send_messages(connection: str, request: Request, principal: PrincipalD
                         idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None):
     key = _idempotency_key(idempotency_key)
     with throttle.send_slot(principal, service.connection_for(conn, principal, connection)):
-        body, uploads = await _read_send_request(request)
-        status, created = await run_in_threadpool(_send, conn, principal, connection, key, body, uploads)
+        body, uploads, spool = await _read_send_request(request)
+        try:
+            status, created = await run_in_threadpool(_send, conn, principal, connection, key, body, uploads)
+        finally:
+            if spool is not None:
+                spool.close()
     headers = {"Location": f"{request.scope.get('root_path', '')}/api/v1/submissions/{status['id']}"}
     if not created:
         headers["Idempotent-Replayed"] = "true"

@@ -1,0 +1,121 @@
+"""Personal letters through the web service (issue 18): a text, subject and reference per
+citizen (``messages``) and their PDFs, as JSON or as a streamed multipart request, with
+the row rules, idempotency and storage of every other send."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+
+from api_helpers import auth, bsns, make_pdf, upload
+
+from bbx import crypto
+from bbx.api import streamed
+
+URL = "/api/v1/connections/voorbeeld/messages"
+
+
+def _post(client, key, body: dict, files: list | None = None, idem: str | None = None):
+    headers = {**auth(key), "Idempotency-Key": idem or str(uuid.uuid4())}
+    if files is None:
+        return client.post(URL, json=body, headers=headers)
+    return client.post(URL, headers=headers, data={"request": json.dumps(body)}, files=files)
+
+
+def _rows(db, submission_id: int) -> list[tuple]:
+    db.rollback()
+    rows = db.execute("SELECT row_number, bsn, subject, text_encrypted, reference, outcome FROM messages "
+                      "WHERE submission_id = %s ORDER BY row_number", (submission_id,)).fetchall()
+    return [(r["row_number"], r["bsn"], r["subject"], crypto.decrypt_text(r["text_encrypted"]), r["reference"],
+             r["outcome"]) for r in rows]
+
+
+def test_a_letter_per_citizen_as_json(client, keys, configured):
+    a, b, c = bsns(3, seed=181)
+    body = {"message_type": "PASPRT", "reference": "campagne", "messages": [
+        {"bsn": a, "text": "Beste Jan,\nuw paspoort verloopt.", "subject": "Uw paspoort", "reference": "zaak-1"},
+        {"bsn": f" {b[:3]}.{b[3:]} ", "text": "   "},  # empty text: the standard text, the request's reference
+        {"bsn": c, "subject": "Herinnering"}]}
+    response = _post(client, keys.a, body)
+    assert response.status_code == 201, response.text
+    sid = response.json()["id"]
+    assert response.json()["rows_handed_in"] == 3
+    assert _rows(configured, sid) == [
+        (1, a, "Uw paspoort", "Beste Jan,\r\nuw paspoort verloopt.", "zaak-1", "planned"),
+        (2, b, None, None, "campagne", "planned"),
+        (3, c, "Herinnering", None, "campagne", "planned")]
+
+
+def test_every_problem_of_every_message_with_its_position_and_nothing_is_created(client, keys, configured):
+    a, b, c = bsns(3, seed=182)
+    body = {"message_type": "WOZ2026", "messages": [  # WOZ2026 has no standard text
+        {"bsn": a, "text": "ok"}, {"bsn": b, "subject": "twee\nregels", "text": "x" * 4001}, {"bsn": c}]}
+    response = _post(client, keys.a, body)
+    assert response.status_code == 422, response.text
+    error = response.json()["error"]
+    assert error["code"] == "invalid_messages" and error["field"] == "messages"
+    assert "positions 2, 3" in error["message"]
+    assert [(d["position"], d["field"], d["code"]) for d in error["details"]] == [
+        (2, "text", "too_long"), (2, "subject", "invalid_character"), (3, "text", "required")]
+    assert all(d["bsn"] != b and d["bsn"] != c for d in error["details"])  # masked
+    assert "give a personal text or a personal PDF" in error["details"][2]["reason"]
+    configured.rollback()
+    assert configured.execute("SELECT count(*) AS n FROM submissions").fetchone()["n"] == 0
+
+
+def test_bsns_or_messages_not_both(client, keys, configured):
+    a = bsns(1, seed=183)[0]
+    for body in ({"message_type": "PASPRT", "bsns": [a], "messages": [{"bsn": a}]}, {"message_type": "PASPRT"}):
+        response = _post(client, keys.a, body)
+        assert response.status_code == 422 and response.json()["error"]["code"] == "invalid_request", response.text
+
+
+def test_letters_with_pdfs_streamed_stored_encrypted_and_idempotent(client, keys, configured):
+    a, b = bsns(2, seed=184)
+    pdf_a1, pdf_a2, pdf_b = make_pdf("brief a1"), make_pdf("brief a2", pages=2), make_pdf("brief b")
+    body = {"message_type": "WOZ2026", "messages": [{"bsn": a, "text": "Uw aanslag", "reference": "A-1"},
+                                                    {"bsn": b}]}  # b: the PDF alone is enough
+    files = [upload(f"{a}_1.pdf", pdf_a1), upload(f"{a}_2.pdf", pdf_a2), upload(f"{b}_1.pdf", pdf_b)]
+    response = _post(client, keys.a, body, files, idem="woz-personal-1")
+    assert response.status_code == 201, response.text
+    sid = response.json()["id"]
+    assert [r[:5] for r in _rows(configured, sid)] == [(1, a, None, "Uw aanslag", "A-1"), (2, b, None, None, None)]
+    stored = configured.execute(
+        """SELECT m.bsn, a.position, a.size_bytes, a.sha256, a.content_encrypted FROM message_attachments a
+           JOIN messages m ON m.id = a.message_id WHERE m.submission_id = %s ORDER BY m.row_number, a.position""",
+        (sid,)).fetchall()
+    assert [(r["bsn"], r["position"], r["size_bytes"]) for r in stored] == [
+        (a, 1, len(pdf_a1)), (a, 2, len(pdf_a2)), (b, 1, len(pdf_b))]
+    for row, pdf in zip(stored, (pdf_a1, pdf_a2, pdf_b), strict=True):
+        assert crypto.decrypt(row["content_encrypted"]) == pdf
+        assert row["sha256"] == hashlib.sha256(pdf).hexdigest()
+
+    again = _post(client, keys.a, body, files, idem="woz-personal-1")
+    assert again.status_code == 200 and again.headers["idempotent-replayed"] == "true" and again.json()["id"] == sid
+    changed = {**body, "messages": [{"bsn": a, "text": "Uw aanslag!"}, {"bsn": b}]}
+    refused = _post(client, keys.a, changed, files, idem="woz-personal-1")
+    assert refused.status_code == 409 and refused.json()["error"]["code"] == "idempotency_key_reused"
+
+
+def test_a_pdf_too_large_for_any_message_is_refused_without_keeping_it(client, keys, configured):
+    a = bsns(1, seed=185)[0]
+    big = make_pdf(padding=600_000)
+    response = _post(client, keys.a, {"message_type": "WOZ2026", "messages": [{"bsn": a}]},
+                     [upload(f"{a}_1.pdf", big)])
+    assert response.status_code == 422, response.text
+    error = response.json()["error"]
+    assert error["code"] == "invalid_attachment"
+    assert f"{-(-len(big) // 1000):,} kB" in error["message"] and "at most 500 kB" in error["message"]
+
+
+def test_the_spool_keeps_pdfs_encrypted_on_disk():
+    spool = streamed.Spool()
+    pdf = make_pdf("geheim persoonlijk")
+    first, second = spool.add("1_1.pdf", pdf, len(pdf)), spool.add("2_1.pdf", b"%PDF-1.4 broken", 15)
+    spool._file.seek(0)
+    on_disk = spool._file.read()
+    assert b"geheim" not in on_disk and pdf[:100] not in on_disk
+    assert first.read() == pdf and first.inspect().ok and first.sha256 == hashlib.sha256(pdf).hexdigest()
+    assert not second.inspect().ok and second.read() == b"%PDF-1.4 broken"
+    spool.close()
