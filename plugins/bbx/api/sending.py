@@ -262,24 +262,41 @@ def check_uploads(conn, req: SendRequest, message_type: dict, bsns: list[str], p
 # --------------------------------------------------------------------------- prepare, hand in
 
 
-def check_messages(messages: tuple[Personal, ...], bsns: list[str], message_type: dict, per_bsn: dict,
+def _pdf_owners(uploads: tuple[Upload, ...]) -> set[str]:
+    """The BSNs that PDFs are named after, as written and normalised (valid PDF or not)."""
+    owners = set()
+    for upload in uploads:
+        if match := _ATTACHMENT_NAME.fullmatch(upload.file_name):
+            owners.add(match.group("bsn"))
+            if (owner := bsn_rules.check(match.group("bsn"))).bsn:
+                owners.add(owner.bsn)
+    return owners
+
+
+def check_messages(messages: tuple[Personal, ...], message_type: dict, uploads: tuple[Upload, ...],
                    default_text: str | None, default_reference: str | None
                    ) -> tuple[list[tuple[str | None, str | None, str | None]], list[ApiError]]:
     """(text, subject, reference) per message as stored and sent, or the problems: each
     message's values under the row rules of every channel (:mod:`bbx.domain.rows`, as a
-    row of an SFTP drop's list: an empty value is "not given"), each with its position."""
+    row of an SFTP drop's list: an empty value is "not given"), each with its position.
+    A PDF named after the message's BSN counts as content, as on SFTP, even if the PDF
+    itself is refused (that is reported as its own problem)."""
     values, details = [], []
-    for position, (message, bsn) in enumerate(zip(messages, bsns, strict=True), start=1):
+    owners = _pdf_owners(uploads)
+    for position, message in enumerate(messages, start=1):
+        checked = bsn_rules.check(message.bsn)
+        bsn = checked.bsn if not checked.error else None
         cleaned = (row_rules.text(message.text), row_rules.subject(message.subject),
                    row_rules.reference(message.reference))
         reasons = [c.problem for c in cleaned if c.problem]
         text = cleaned[0].value if cleaned[0].value is not None else default_text
         reference = cleaned[2].value if cleaned[2].value is not None else default_reference
         given = bool(message.text and message.text.strip())  # a text given but refused: that is the reason
-        if text is None and not given and message_type["standard_text"] is None and not per_bsn.get(bsn):
+        pdf_given = bsn in owners or str(message.bsn).strip() in owners
+        if text is None and not given and message_type["standard_text"] is None and not pdf_given:
             reasons.append(row_rules.content_needed(message_type["code"]))
-        details += [{"position": position, "bsn": bsn_rules.mask(bsn), "field": p.field, "code": p.code,
-                     "reason": p.message} for p in reasons]
+        details += [{"position": position, "bsn": bsn_rules.mask(bsn or str(message.bsn)[:20]), "field": p.field,
+                     "code": p.code, "reason": p.message} for p in reasons]
         values.append((text, cleaned[1].value, reference))
     if not details:
         return values, []
@@ -310,9 +327,9 @@ def prepare(conn, connection: dict, req: SendRequest) -> Prepared:
     if not bsn_problems:
         per_bsn, upload_problems = check_uploads(conn, req, message_type, bsns, pdfa=connection["pdfa"])
         problems += upload_problems
-        if personal and not problems:
-            values, message_problems = check_messages(req.messages, bsns, message_type, per_bsn, text, reference)
-            problems += message_problems
+    if personal:
+        values, message_problems = check_messages(req.messages, message_type, req.uploads, text, reference)
+        problems += message_problems
     if problems:
         raise ApiErrors(problems)
 
