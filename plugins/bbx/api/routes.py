@@ -80,6 +80,12 @@ JSON body and one file part per PDF, named `<BSN>_1.pdf` / `<BSN>_2.pdf` (at mos
 together at most {limits.MAX_ATTACHMENT_BYTES_PER_MESSAGE // 1000} kB (1 kB = 1,000 bytes) per message after
 BBX adds the message type's standard PDFs). With PDFs, `text` may be left out even when
 the message type has no standard text.
+
+**Personal letters**: give `messages` (a text, subject and reference per citizen, up to
+{MAX_BSNS_PER_CALL:,}) instead of `bsns`; with their PDFs as file parts of the multipart
+request. A multipart request is read streamed (PDFs kept encrypted on disk, never the whole
+body in memory): up to 2 GB, while a JSON body is limited to 10 MB. A problem in any message
+refuses the request (`422 invalid_messages`, each problem with the message's position).
 """
 
 _SEND_BODY = {
@@ -92,7 +98,8 @@ _SEND_BODY = {
                     "type": "object",
                     "required": ["request"],
                     "properties": {
-                        "request": {"type": "string", "description": "the JSON body (SendBody) as a string"},
+                        "request": {"type": "string", "description": "the JSON body (SendBody, with `bsns` or "
+                                                                     "`messages`) as a string"},
                         "attachments": {"type": "array", "items": {"type": "string", "format": "binary"},
                                         "description": "PDF files named <BSN>_1.pdf or <BSN>_2.pdf"},
                     },

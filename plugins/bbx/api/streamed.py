@@ -31,6 +31,7 @@ from bbx.api.errors import ApiError
 from bbx.api.limits import MAX_BSNS_PER_CALL
 from bbx.domain import attachments as pdfs
 from bbx.domain import limits
+from bbx.i18n import _
 
 MAX_REQUEST_PART_BYTES = 64 * 1024 * 1024  # the JSON part: 10,000 personal texts of 4,000 characters fit
 MAX_FILE_PARTS = limits.MAX_PERSONAL_ATTACHMENTS_PER_MESSAGE * MAX_BSNS_PER_CALL
@@ -48,10 +49,9 @@ class Spool:
     def add(self, file_name: str, content: bytes | None, size: int) -> SpooledUpload:
         """Store one PDF (``content`` None: it was larger than any message may carry)."""
         if content is None:
-            return SpooledUpload(file_name, "", size, pdfs.PdfProblem(
-                f"the PDF is {-(-size // 1000):,} kB; MijnOverheid accepts at most "
-                f"{limits.MAX_ATTACHMENT_BYTES_PER_MESSAGE // 1000} kB of PDFs per message: make it smaller"),
-                self, -1, 0)
+            return SpooledUpload(file_name, "", size, pdfs.PdfProblem(_(
+                "the PDF is {kb} kB; MijnOverheid accepts at most {limit} kB of PDFs per message: make it smaller",
+                kb=f"{-(-size // 1000):,}", limit=limits.MAX_ATTACHMENT_BYTES_PER_MESSAGE // 1000)), self, -1, 0)
         token = crypto.encrypt(content)
         self._file.seek(self._end)
         self._file.write(token)
@@ -98,17 +98,13 @@ class StreamedForm:
     spool: Spool
 
 
-def _problem(message: str, **kw) -> ApiError:
-    return ApiError(422, "invalid_request", message, **kw)
-
-
 async def read(request: Request) -> StreamedForm:
     """Parse the multipart body of ``request`` as it streams in. The caller closes
     ``form.spool`` (the routes do, in ``finally``)."""
-    _, params = parse_options_header(request.headers.get("content-type", ""))
+    _kind, params = parse_options_header(request.headers.get("content-type", ""))
     boundary = params.get(b"boundary")
     if not boundary:
-        raise ApiError(400, "bad_request", "The multipart request has no boundary in its Content-Type header.")
+        raise ApiError(400, "bad_request", _("The multipart request has no boundary in its Content-Type header."))
 
     spool = Spool()
     form = StreamedForm(None, [], spool)
@@ -129,7 +125,7 @@ async def read(request: Request) -> StreamedForm:
         state["field"], state["value"] = b"", b""
 
     def on_headers_finished():
-        _, disposition = parse_options_header(state["headers"].get(b"content-disposition", b""))
+        _kind, disposition = parse_options_header(state["headers"].get(b"content-disposition", b""))
         if b"name" not in disposition:
             raise ApiError(400, "bad_request", 'The Content-Disposition header field "name" must be provided.')
         state["name"] = disposition[b"name"].decode("utf-8", "replace")
@@ -140,8 +136,9 @@ async def read(request: Request) -> StreamedForm:
         state["size"] += end - start
         if state["file"] is None:
             if state["size"] > MAX_REQUEST_PART_BYTES:
-                raise _problem(f"The part {state['name']!r} is larger than "
-                               f"{MAX_REQUEST_PART_BYTES // (1024 * 1024)} MB.", field="request")
+                raise ApiError(413, "request_too_large", _(
+                    "The part '{name}' is larger than {mb} MB: send at most 10,000 messages per request.",
+                    name=state["name"], mb=MAX_REQUEST_PART_BYTES // (1024 * 1024)), field="request")
             state["data"].append(bytes(data[start:end]))
         elif state["data"] is not None and state["size"] <= _KEEP_BYTES:
             state["data"].append(bytes(data[start:end]))
@@ -166,9 +163,9 @@ async def read(request: Request) -> StreamedForm:
                         form.request = content
                     continue  # other text fields are not part of the API: ignored, as before
                 if len(form.uploads) >= MAX_FILE_PARTS:
-                    raise ApiError(422, "too_many_attachments",
-                                   f"More than {MAX_FILE_PARTS:,} PDFs in one request; at most "
-                                   f"{limits.MAX_PERSONAL_ATTACHMENTS_PER_MESSAGE} per BSN.", field="attachments")
+                    raise ApiError(422, "too_many_attachments", _(
+                        "More than {count} PDFs in one request; at most {per_bsn} per BSN.", count=f"{MAX_FILE_PARTS:,}",
+                        per_bsn=limits.MAX_PERSONAL_ATTACHMENTS_PER_MESSAGE), field="attachments")
                 form.uploads.append(await run_in_threadpool(spool.add, file_name, content, size))
             finished.clear()
         parser.finalize()
@@ -177,5 +174,5 @@ async def read(request: Request) -> StreamedForm:
         raise
     except Exception as exc:  # python_multipart raises its own errors for a broken body
         spool.close()
-        raise ApiError(400, "bad_request", f"The multipart body cannot be read: {exc}.") from None
+        raise ApiError(400, "bad_request", _("The multipart body cannot be read: {reason}.", reason=exc)) from None
     return form
