@@ -119,3 +119,44 @@ def test_the_spool_keeps_pdfs_encrypted_on_disk():
     assert first.read() == pdf and first.inspect().ok and first.sha256 == hashlib.sha256(pdf).hexdigest()
     assert not second.inspect().ok and second.read() == b"%PDF-1.4 broken"
     spool.close()
+
+
+TEMPLATE = "Beste ((naam)),\nUw WOZ-waarde is ((waarde)).((bezwaar??\nWij behandelen uw bezwaar.))"
+
+
+def _with_template(db, code: str = "WOZ2026") -> None:
+    db.execute("UPDATE message_types SET standard_text = %s WHERE code = %s", (TEMPLATE, code))
+    db.commit()
+
+
+def test_a_template_standard_text_filled_per_citizen(client, keys, configured):
+    _with_template(configured)
+    a, b = bsns(2, seed=186)
+    body = {"message_type": "WOZ2026", "messages": [
+        {"bsn": a, "values": {"naam": "J. Jansen", "waarde": "€ 312.000", "bezwaar": "ja"}},
+        {"bsn": b, "text": "Een eigen brief"}]}
+    response = _post(client, keys.a, body)
+    assert response.status_code == 201, response.text
+    assert [r[3] for r in _rows(configured, response.json()["id"])] == [
+        "Beste J. Jansen,\r\nUw WOZ-waarde is € 312.000.\r\nWij behandelen uw bezwaar.", "Een eigen brief"]
+
+
+def test_template_problems_are_row_problems_naming_the_placeholder(client, keys, configured):
+    _with_template(configured)
+    a, b, c = bsns(3, seed=187)
+    body = {"message_type": "WOZ2026", "messages": [
+        {"bsn": a, "values": {"naam": "A", "waarde": "1"}},  # bezwaar missing
+        {"bsn": b, "values": {"naam": "B", "waarde": "2", "bezwaar": "nee", "adres": "x"}},
+        {"bsn": c, "values": {"naam": "x" * 4000, "waarde": "3", "bezwaar": "nee"}}]}
+    response = _post(client, keys.a, body)
+    assert response.status_code == 422, response.text
+    details = response.json()["error"]["details"]
+    assert [(d["position"], d["field"], d["code"]) for d in details] == [
+        (1, "values", "placeholder_missing"), (2, "values", "placeholder_unknown"), (3, "text", "too_long")]
+    assert "((bezwaar))" in details[0]["reason"] and "((adres))" in details[1]["reason"]
+    # one text for every BSN cannot fill a template: refused, not sent with "((naam))" in it
+    response = _post(client, keys.a, {"message_type": "WOZ2026", "bsns": [a]})
+    assert response.status_code == 422
+    assert {e["code"] for e in response.json()["errors"]} == {"values_placeholder_missing"}
+    configured.rollback()
+    assert configured.execute("SELECT count(*) AS n FROM submissions").fetchone()["n"] == 0

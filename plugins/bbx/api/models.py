@@ -34,6 +34,10 @@ class PersonalMessage(BaseModel):
     subject: str | None = Field(None, description=f"this citizen's subject (at most {limits.MAX_SUBJECT_CHARS} "
                                                   "characters, one line); left out: the message type's subject")
     reference: str | None = Field(None, description="this citizen's reference; left out: the request's `reference`")
+    values: dict[str, str] | None = Field(None, description="values for the placeholders of the message type's "
+                                                            "standard text, e.g. {\"naam\": \"J. Jansen\", "
+                                                            "\"heeft_partner\": \"ja\"} (docs/api.md, Fill-in "
+                                                            "templates); only for a message without its own text")
 
 
 class SendBody(BaseModel):

@@ -167,7 +167,7 @@ def _send(conn, principal: Principal, connection_code: str, key: str, body: mode
                                                  "(a letter per citizen), not both or neither."),
                        field="bsns", details=[{"location": "body.bsns", "problem": "give bsns or messages"}])
     messages = None if body.messages is None else tuple(
-        sending.Personal(m.bsn, m.text, m.subject, m.reference) for m in body.messages)
+        sending.Personal(m.bsn, m.text, m.subject, m.reference, m.values) for m in body.messages)
     throttle.check_daily_cap(conn, connection, len(body.bsns if messages is None else messages))
     req = sending.SendRequest(message_type=body.message_type, bsns=body.bsns or [], text=body.text,
                               reference=body.reference, uploads=uploads, messages=messages)

@@ -32,7 +32,7 @@ from bbx.api.errors import ApiError, ApiErrors
 from bbx.api.limits import MAX_BSNS_PER_CALL
 from bbx.domain import attachments as pdfs
 from bbx.domain import bsn as bsn_rules
-from bbx.domain import limits
+from bbx.domain import limits, templates
 from bbx.domain import rows as row_rules
 from bbx.i18n import _
 from bbx.store import handins, submissions
@@ -74,6 +74,7 @@ class Personal:
     text: str | None = field(default=None, repr=False)
     subject: str | None = field(default=None, repr=False)
     reference: str | None = None
+    values: dict[str, str] | None = field(default=None, repr=False)  # for a template standard text
 
 
 @dataclass(frozen=True)
@@ -291,6 +292,12 @@ def check_messages(messages: tuple[Personal, ...], message_type: dict, uploads: 
         reasons = [c.problem for c in cleaned if c.problem]
         text = cleaned[0].value if cleaned[0].value is not None else default_text
         reference = cleaned[2].value if cleaned[2].value is not None else default_reference
+        if not cleaned[0].problem:  # a template standard text: filled in with the message's values
+            filled = templates.for_row(message_type["standard_text"], text, bsn,
+                                       templates.GivenValues(message.values or {}))
+            if filled is not None:
+                reasons += filled.problems
+                text = filled.text
         given = bool(message.text and message.text.strip())  # a text given but refused: that is the reason
         pdf_given = bsn in owners or str(message.bsn).strip() in owners
         if text is None and not given and message_type["standard_text"] is None and not pdf_given:
@@ -330,6 +337,9 @@ def prepare(conn, connection: dict, req: SendRequest) -> Prepared:
     if personal:
         values, message_problems = check_messages(req.messages, message_type, req.uploads, text, reference)
         problems += message_problems
+    if not personal and text is None and templates.is_template(message_type["standard_text"]):
+        # one text for every BSN cannot fill a template in: values are per citizen
+        problems += [_rule_problem(p) for p in templates.fill(message_type["standard_text"], {}).problems]
     if problems:
         raise ApiErrors(problems)
 
@@ -337,7 +347,7 @@ def prepare(conn, connection: dict, req: SendRequest) -> Prepared:
                "text": req.text, "reference": req.reference,
                "attachments": {b: [u.sha256 for u in ups] for b, ups in sorted(per_bsn.items())}}
     if personal:
-        request["messages"] = [[m.text, m.subject, m.reference] for m in req.messages]
+        request["messages"] = [[m.text, m.subject, m.reference, m.values] for m in req.messages]
     canonical = json.dumps(request, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
     rows = [
         submissions.NewRow(
