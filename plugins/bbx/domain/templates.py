@@ -72,17 +72,18 @@ def fill(template: str, values: Mapping[str, str | None]) -> Filled:
     """``template`` filled with ``values``, or every problem (each naming its placeholder)."""
     given = {str(k).strip().lower(): ("" if v is None else str(v).strip()) for k, v in values.items()}
     names = placeholders(template)
+    conditionals = {m.group(1).lower() for m in _PLACEHOLDER.finditer(template) if m.group(2) is not None}
+    # an empty value is "not given" (an empty cell), except for a condition, where it is "no"
     problems = [
         row_rules.Problem("values", "placeholder_missing",
                           f"the standard text needs a value for (({name})): give it for this citizen")
-        for name in names if name not in given]
+        for name in names if name not in given or (not given[name] and name not in conditionals)]
     problems += [
         row_rules.Problem("values", "placeholder_unknown",
                           f"(({name})) is not a placeholder of the standard text"
                           f"{' (it has ' + ', '.join(f'(({n}))' for n in names) + ')' if names else ''}: "
                           "remove the value or correct its name")
         for name in given if name not in names]
-    conditionals = {m.group(1).lower() for m in _PLACEHOLDER.finditer(template) if m.group(2) is not None}
     for name in sorted(conditionals & given.keys()):
         if given[name].lower() not in _YES | _NO:
             problems.append(row_rules.Problem(
@@ -111,7 +112,7 @@ def for_row(standard_text: str | None, personal_text: str | None, bsn: str | Non
     row has its own text — then values are refused: they would fill nothing)."""
     values = source.values(bsn or "") if source is not None else {}
     if personal_text is not None or not is_template(standard_text):
-        if values:
+        if any(str(v or "").strip() for v in values.values()):
             return Filled(None, (row_rules.Problem(
                 "values", "placeholder_unknown",
                 "values are given but there is nothing to fill in: " + (

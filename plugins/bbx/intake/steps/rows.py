@@ -25,7 +25,8 @@ def _standard_set(conn, message_type: dict) -> attachments.StandardSet:
 def message_type_info(message_type: dict | None) -> MessageTypeInfo | None:
     if message_type is None:
         return None
-    return MessageTypeInfo(message_type["code"], message_type["subject"], message_type["standard_text"] is not None)
+    return MessageTypeInfo(message_type["code"], message_type["subject"], message_type["standard_text"] is not None,
+                           message_type["standard_text"])
 
 
 def _new_row(result: RowResult) -> NewRow:
