@@ -160,3 +160,33 @@ def test_template_problems_are_row_problems_naming_the_placeholder(client, keys,
     assert {e["code"] for e in response.json()["errors"]} == {"values_placeholder_missing"}
     configured.rollback()
     assert configured.execute("SELECT count(*) AS n FROM submissions").fetchone()["n"] == 0
+
+
+def test_a_dry_run_shows_the_filled_letter_and_hands_in_nothing(client, keys, configured):
+    _with_template(configured)
+    a, b = bsns(2, seed=188)
+    body = {"message_type": "WOZ2026", "reference": "WOZ", "messages": [
+        {"bsn": a, "text": "Eigen brief"},
+        {"bsn": b, "subject": "Uw WOZ", "values": {"naam": "P. de Vries", "waarde": "€ 1", "bezwaar": "nee"}}]}
+    pdf = make_pdf("bijlage")
+    response = client.post("/api/v1/connections/voorbeeld/messages/preview?row=2", headers=auth(keys.a),
+                           data={"request": json.dumps(body)}, files=[upload(f"{b}_1.pdf", pdf)])
+    assert response.status_code == 200, response.text
+    assert response.json() == {
+        "rows": 2, "row_number": 2, "bsn": response.json()["bsn"], "subject": "Uw WOZ",
+        "text": "Beste P. de Vries,\r\nUw WOZ-waarde is € 1.", "reference": "WOZ",
+        "attachments": [f"{b}_1.pdf"], "rejection": None}
+    assert response.json()["bsn"] != b and response.json()["bsn"].endswith(b[-3:])
+    first = client.post("/api/v1/connections/voorbeeld/messages/preview", headers=auth(keys.a), json=body)
+    assert first.json()["text"] == "Eigen brief" and first.json()["subject"] == "Uw WOZ-beschikking 2026"
+    missing = client.post("/api/v1/connections/voorbeeld/messages/preview?row=3", headers=auth(keys.a), json=body)
+    assert missing.status_code == 422 and missing.json()["error"]["code"] == "row_not_found"
+    bad = {**body, "messages": [{"bsn": a, "values": {"naam": "x"}}]}
+    refused = client.post("/api/v1/connections/voorbeeld/messages/preview", headers=auth(keys.a), json=bad)
+    assert refused.status_code == 422 and refused.json()["error"]["code"] == "invalid_messages"
+    configured.rollback()
+    assert configured.execute("SELECT count(*) AS n FROM submissions").fetchone()["n"] == 0
+    # a BSN already handed in: the preview says it would be rejected
+    assert _post(client, keys.a, {"message_type": "WOZ2026", "messages": [{"bsn": a, "text": "eerder"}]}).status_code == 201
+    again = client.post("/api/v1/connections/voorbeeld/messages/preview", headers=auth(keys.a), json=body)
+    assert "already handed in for message type WOZ2026" in again.json()["rejection"]

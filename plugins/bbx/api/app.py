@@ -11,7 +11,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from bbx.api import errors, pages, routes
+from bbx.api import errors, pages, preview, routes
 from bbx.api import population as population_routes
 from bbx.api.errors import ApiError
 from bbx.api.limits import (
@@ -19,7 +19,7 @@ from bbx.api.limits import (
     MAX_REQUEST_BYTES,
     MAX_STREAMED_SEND_BYTES,
     POPULATION_PATH_SUFFIX,
-    SEND_PATH_SUFFIX,
+    SEND_PATH_SUFFIXES,
 )
 
 API_DESCRIPTION = f"""BBX's web service for tenants' systems: send messages to citizens' MijnOverheid
@@ -65,7 +65,7 @@ class LimitBody:
         max_bytes = self.max_bytes
         if scope.get("path", "").endswith(POPULATION_PATH_SUFFIX):  # a population list may be ~1 M BSNs
             max_bytes = max(max_bytes, MAX_POPULATION_REQUEST_BYTES)
-        elif scope.get("path", "").endswith(SEND_PATH_SUFFIX) and scope.get("method") == "POST" and dict(
+        elif scope.get("path", "").endswith(SEND_PATH_SUFFIXES) and scope.get("method") == "POST" and dict(
                 scope.get("headers") or []).get(b"content-type", b"").lower().startswith(b"multipart/form-data"):
             max_bytes = max(max_bytes, MAX_STREAMED_SEND_BYTES)  # read streamed (bbx.api.streamed)
         length = dict(scope.get("headers") or []).get(b"content-length")
@@ -178,6 +178,7 @@ def create_app() -> FastAPI:
 
     app.include_router(routes.router)
     app.include_router(population_routes.router)
+    app.include_router(preview.router)
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
     _offline_docs(app)

@@ -7,7 +7,7 @@ POPULATION_PATH_SUFFIX = "/population"
 # A send request as multipart (personal letters with PDFs) is read streamed, its PDFs encrypted
 # on disk (bbx.api.streamed): 10,000 citizens x 2 PDFs of ~100 kB fit; memory stays bounded.
 MAX_STREAMED_SEND_BYTES = 2 * 1024 * 1024 * 1024
-SEND_PATH_SUFFIX = "/messages"
+SEND_PATH_SUFFIXES = ("/messages", "/messages/preview")  # a send and its dry run
 MAX_BSNS_PER_CALL = 10_000  # BSNs in one send request (web service and manual page)
 MAX_IDEMPOTENCY_KEY_CHARS = 100
 MAX_REPORT_DAYS = 366  # longest period of one report request

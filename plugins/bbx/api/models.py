@@ -67,6 +67,22 @@ class SendBody(BaseModel):
                                                     "`messages`: of each message that has none of its own")
 
 
+class LetterPreview(BaseModel):
+    """One letter of a send request as it would be sent (nothing is handed in)."""
+
+    rows: int = Field(description="the rows the request would hand in")
+    row_number: int
+    bsn: str
+    subject: str = Field(description="the personal subject, or the message type's")
+    text: str | None = Field(description="the text as sent: personal, filled-in template, or the standard text; "
+                                         "null: the PDFs alone")
+    reference: str | None
+    attachments: list[str] = Field(description="the personal PDFs' file names (the message type's standard PDFs "
+                                               "are added as described in docs/api.md)")
+    rejection: str | None = Field(description="why this row would be recorded as rejected (already handed in), "
+                                              "else null")
+
+
 class LookupBody(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"bsn": "249566758"}]})
 

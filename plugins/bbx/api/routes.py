@@ -138,7 +138,7 @@ def _body_model(raw: bytes | str) -> models.SendBody:
                        "/api/v1/docs.", details=details) from None
 
 
-async def _read_send_request(request: Request) -> tuple[models.SendBody, tuple, streamed.Spool | None]:
+async def read_send_request(request: Request) -> tuple[models.SendBody, tuple, streamed.Spool | None]:
     """(the body, its PDFs, the spool holding them to close afterwards)."""
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type == "application/json":
@@ -159,18 +159,23 @@ async def _read_send_request(request: Request) -> tuple[models.SendBody, tuple, 
                    "Send the request as application/json, or as multipart/form-data when it has PDFs.")
 
 
-def _send(conn, principal: Principal, connection_code: str, key: str, body: models.SendBody,
-          uploads: tuple) -> tuple[dict, bool]:
-    connection = service.connection_for(conn, principal, connection_code)
+def send_request(body: models.SendBody, uploads: tuple) -> sending.SendRequest:
+    """The checked body as the request of :mod:`bbx.api.sending` (also for the preview)."""
     if (body.bsns is None) == (body.messages is None):
         raise ApiError(422, "invalid_request", _("Give either 'bsns' (one text for every BSN) or 'messages' "
                                                  "(a letter per citizen), not both or neither."),
                        field="bsns", details=[{"location": "body.bsns", "problem": "give bsns or messages"}])
     messages = None if body.messages is None else tuple(
         sending.Personal(m.bsn, m.text, m.subject, m.reference, m.values) for m in body.messages)
-    throttle.check_daily_cap(conn, connection, len(body.bsns if messages is None else messages))
-    req = sending.SendRequest(message_type=body.message_type, bsns=body.bsns or [], text=body.text,
-                              reference=body.reference, uploads=uploads, messages=messages)
+    return sending.SendRequest(message_type=body.message_type, bsns=body.bsns or [], text=body.text,
+                               reference=body.reference, uploads=uploads, messages=messages)
+
+
+def _send(conn, principal: Principal, connection_code: str, key: str, body: models.SendBody,
+          uploads: tuple) -> tuple[dict, bool]:
+    connection = service.connection_for(conn, principal, connection_code)
+    req = send_request(body, uploads)
+    throttle.check_daily_cap(conn, connection, len(req.bsns if req.messages is None else req.messages))
     prepared = sending.prepare(conn, connection, req)
     handed = sending.hand_in(conn, prepared, channel="api", external_ref=key, actor=principal.actor)
     conn.commit()
@@ -188,7 +193,7 @@ async def send_messages(connection: str, request: Request, principal: PrincipalD
                         idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None):
     key = _idempotency_key(idempotency_key)
     with throttle.send_slot(principal, service.connection_for(conn, principal, connection)):
-        body, uploads, spool = await _read_send_request(request)
+        body, uploads, spool = await read_send_request(request)
         try:
             status, created = await run_in_threadpool(_send, conn, principal, connection, key, body, uploads)
         finally:
