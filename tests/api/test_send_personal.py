@@ -190,3 +190,30 @@ def test_a_dry_run_shows_the_filled_letter_and_hands_in_nothing(client, keys, co
     assert _post(client, keys.a, {"message_type": "WOZ2026", "messages": [{"bsn": a, "text": "eerder"}]}).status_code == 201
     again = client.post("/api/v1/connections/voorbeeld/messages/preview", headers=auth(keys.a), json=body)
     assert "already handed in for message type WOZ2026" in again.json()["rejection"]
+
+
+def test_the_manual_page_fills_a_template_and_previews_the_letter(client, keys, configured):
+    import html
+
+    from api_helpers import form, sign_in
+
+    _with_template(configured)
+    a = bsns(1, seed=189)[0]
+    sign_in(client, keys.a)
+    values = "naam: J. Jansen\n((waarde)) = € 9\nbezwaar: ja"
+    page = client.post("/send", data=form(client, message_type="voorbeeld/WOZ2026", bsns=a, values=values,
+                                          action="preview"))
+    assert page.status_code == 200, page.text
+    shown = html.unescape(page.text)
+    assert "Preview: the letter as it will be sent" in shown
+    assert "Beste J. Jansen,\r\nUw WOZ-waarde is € 9.\r\nWij behandelen uw bezwaar." in shown
+    configured.rollback()
+    assert configured.execute("SELECT count(*) AS n FROM submissions").fetchone()["n"] == 0
+    missing = client.post("/send", data=form(client, message_type="voorbeeld/WOZ2026", bsns=a, values="naam: A"))
+    assert missing.status_code == 422 and "((waarde))" in html.unescape(missing.text)
+    sent = client.post("/send", data=form(client, message_type="voorbeeld/WOZ2026", bsns=a, values=values),
+                       follow_redirects=False)
+    assert sent.status_code == 303, sent.text
+    configured.rollback()
+    text = configured.execute("SELECT text_encrypted FROM messages").fetchone()["text_encrypted"]
+    assert crypto.decrypt_text(text).startswith("Beste J. Jansen,")
