@@ -54,6 +54,7 @@ def _preview(conn, principal, connection_code: str, body: models.SendBody, uploa
              openapi_extra=routes._SEND_BODY)
 async def preview_messages(connection: str, request: Request, principal: routes.PrincipalDep, conn: routes.ConnDep,
                            row: Annotated[int, Query(ge=1, description="the row to show (counting from 1)")] = 1):
+    service.connection_for(conn, principal, connection)  # another tenant's: 404 before the body is read
     body, uploads, spool = await routes.read_send_request(request)
     try:
         return await run_in_threadpool(_preview, conn, principal, connection, body, uploads, row)
