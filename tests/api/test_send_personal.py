@@ -217,3 +217,20 @@ def test_the_manual_page_fills_a_template_and_previews_the_letter(client, keys, 
     configured.rollback()
     text = configured.execute("SELECT text_encrypted FROM messages").fetchone()["text_encrypted"]
     assert crypto.decrypt_text(text).startswith("Beste J. Jansen,")
+
+
+def test_a_multipart_send_above_the_json_limit_is_read_streamed(client, keys, configured):
+    from bbx.api.limits import MAX_REQUEST_BYTES
+
+    people = bsns(24, seed=190)
+    pdf = make_pdf(padding=460_000)
+    files = [upload(f"{b}_1.pdf", pdf + f"% {b}\n".encode()) for b in people]
+    assert len(pdf) * len(people) > MAX_REQUEST_BYTES
+    response = _post(client, keys.a, {"message_type": "WOZ2026", "messages": [{"bsn": b} for b in people]}, files)
+    assert response.status_code == 201, response.text[:500]
+    assert response.json()["rows_handed_in"] == 24
+    # a JSON body keeps its 10 MB limit
+    big = {"message_type": "WOZ2026", "messages": [{"bsn": b, "text": "x" * 4000} for b in bsns(2600, seed=191)]}
+    refused = client.post(URL, content=json.dumps(big), headers={**auth(keys.a), "Idempotency-Key": "json-big",
+                                                                "Content-Type": "application/json"})
+    assert refused.status_code == 413 and refused.json()["error"]["code"] == "request_too_large"
