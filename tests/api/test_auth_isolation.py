@@ -18,6 +18,7 @@ def _endpoints(other_connection: str, other_submission: int) -> list[tuple[str, 
     return [
         ("GET", f"/api/v1/connections/{c}", {}),
         ("POST", f"/api/v1/connections/{c}/messages", {"json": {"message_type": "UPO2026", "bsns": bsns(1)}}),
+        ("POST", f"/api/v1/connections/{c}/messages/preview", {"json": {"message_type": "UPO2026", "bsns": bsns(1)}}),
         ("GET", f"/api/v1/connections/{c}/reports/subscribed", {}),
         ("GET", f"/api/v1/connections/{c}/reports/register-changes", {}),
         ("GET", f"/api/v1/connections/{c}/reports/sent", {}),

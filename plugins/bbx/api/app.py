@@ -11,10 +11,16 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from bbx.api import errors, pages, pages_accounts, routes
+from bbx.api import errors, pages, pages_accounts, preview, routes
 from bbx.api import population as population_routes
 from bbx.api.errors import ApiError
-from bbx.api.limits import MAX_POPULATION_REQUEST_BYTES, MAX_REQUEST_BYTES, POPULATION_PATH_SUFFIX
+from bbx.api.limits import (
+    MAX_POPULATION_REQUEST_BYTES,
+    MAX_REQUEST_BYTES,
+    MAX_STREAMED_SEND_BYTES,
+    POPULATION_PATH_SUFFIX,
+    SEND_PATH_SUFFIXES,
+)
 
 API_DESCRIPTION = f"""BBX's web service for tenants' systems: send messages to citizens' MijnOverheid
 Berichtenbox, follow each submission to its outcome per BSN, look up a BSN, and fetch reports.
@@ -59,6 +65,9 @@ class LimitBody:
         max_bytes = self.max_bytes
         if scope.get("path", "").endswith(POPULATION_PATH_SUFFIX):  # a population list may be ~1 M BSNs
             max_bytes = max(max_bytes, MAX_POPULATION_REQUEST_BYTES)
+        elif scope.get("path", "").endswith(SEND_PATH_SUFFIXES) and scope.get("method") == "POST" and dict(
+                scope.get("headers") or []).get(b"content-type", b"").lower().startswith(b"multipart/form-data"):
+            max_bytes = max(max_bytes, MAX_STREAMED_SEND_BYTES)  # read streamed (bbx.api.streamed)
         length = dict(scope.get("headers") or []).get(b"content-length")
         if length is not None and length.isdigit() and int(length) > max_bytes:
             exc = RequestTooLarge()
@@ -169,6 +178,7 @@ def create_app() -> FastAPI:
 
     app.include_router(routes.router)
     app.include_router(population_routes.router)
+    app.include_router(preview.router)
     app.include_router(pages.router)
     app.include_router(pages_accounts.router)
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")

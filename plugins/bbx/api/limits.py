@@ -4,6 +4,10 @@ itself are in ``bbx.domain.limits``)."""
 MAX_REQUEST_BYTES = 10 * 1024 * 1024  # one HTTP request body (JSON, or multipart with PDFs)
 MAX_POPULATION_REQUEST_BYTES = 64 * 1024 * 1024  # a population list (PUT .../population): ~5 M BSNs
 POPULATION_PATH_SUFFIX = "/population"
+# A send request as multipart (personal letters with PDFs) is read streamed, its PDFs encrypted
+# on disk (bbx.api.streamed): 10,000 citizens x 2 PDFs of ~100 kB fit; memory stays bounded.
+MAX_STREAMED_SEND_BYTES = 2 * 1024 * 1024 * 1024
+SEND_PATH_SUFFIXES = ("/messages", "/messages/preview")  # a send and its dry run
 MAX_BSNS_PER_CALL = 10_000  # BSNs in one send request (web service and manual page)
 MAX_IDEMPOTENCY_KEY_CHARS = 100
 MAX_REPORT_DAYS = 366  # longest period of one report request

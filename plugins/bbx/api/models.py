@@ -23,21 +23,64 @@ class ErrorBody(BaseModel):
     errors: list[ErrorDetail] | None = Field(None, description="every problem, when there are several")
 
 
+class PersonalMessage(BaseModel):
+    """One citizen's letter: the same columns as a row of an SFTP drop's list."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    bsn: str = Field(description="the citizen's BSN (the same rules as in `bsns`)")
+    text: str | None = Field(None, description="this citizen's text; empty or left out: the request's `text`, "
+                                               "else the message type's standard text")
+    subject: str | None = Field(None, description=f"this citizen's subject (at most {limits.MAX_SUBJECT_CHARS} "
+                                                  "characters, one line); left out: the message type's subject")
+    reference: str | None = Field(None, description="this citizen's reference; left out: the request's `reference`")
+    values: dict[str, str] | None = Field(None, description="values for the placeholders of the message type's "
+                                                            "standard text, e.g. {\"naam\": \"J. Jansen\", "
+                                                            "\"heeft_partner\": \"ja\"} (docs/api.md, Fill-in "
+                                                            "templates); only for a message without its own text")
+
+
 class SendBody(BaseModel):
-    """A message of one message type to a list of BSNs."""
+    """A message of one message type to a list of BSNs, or personal letters (``messages``)."""
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
-        {"message_type": "PASPRT", "bsns": ["249566758", "123456782"], "reference": "campagne mei"}]})
+        {"message_type": "PASPRT", "bsns": ["249566758", "123456782"], "reference": "campagne mei"},
+        {"message_type": "WOZ2026", "reference": "WOZ 2026",
+         "messages": [{"bsn": "249566758", "text": "Beste mevrouw Jansen, ...", "reference": "aanslag 81723"}]}]})
 
     message_type: str = Field(description="code of a message type of this connection (GET /connections/{code})")
-    bsns: list[str] = Field(description=f"1 to {MAX_BSNS_PER_CALL:,} BSNs as strings of 9 digits (8 digits: the "
-                                        "leading zero is restored when that passes the 11-test); each BSN once. "
-                                        "One invalid entry refuses the whole request (422 invalid_bsns).")
+    bsns: list[str] | None = Field(None, description=f"1 to {MAX_BSNS_PER_CALL:,} BSNs as strings of 9 digits (8 "
+                                                     "digits: the leading zero is restored when that passes the "
+                                                     "11-test); each BSN once. One invalid entry refuses the whole "
+                                                     "request (422 invalid_bsns). Give either `bsns` or `messages`.")
+    messages: list[PersonalMessage] | None = Field(
+        None, description=f"personal letters instead of `bsns`: 1 to {MAX_BSNS_PER_CALL:,} citizens, each with "
+                          "its own text, subject and reference (row_number = position, counting from 1). A problem "
+                          "in any of them refuses the whole request (422 invalid_messages, each with its position). "
+                          "For many or long texts send the request as multipart (streamed, no 10 MB limit).")
     text: str | None = Field(None, description=f"the message text (at most {limits.MAX_TEXT_CHARS} characters, "
                                                "line breaks count as 2); leave out to use the message type's "
-                                               "standard text; required when the type has none")
+                                               "standard text; required when the type has none. With `messages`: "
+                                               "the text of each message that has none of its own")
     reference: str | None = Field(None, description=f"your reference, shown to the citizen "
-                                                    f"(at most {limits.MAX_REFERENCE_CHARS} characters)")
+                                                    f"(at most {limits.MAX_REFERENCE_CHARS} characters). With "
+                                                    "`messages`: of each message that has none of its own")
+
+
+class LetterPreview(BaseModel):
+    """One letter of a send request as it would be sent (nothing is handed in)."""
+
+    rows: int = Field(description="the rows the request would hand in")
+    row_number: int
+    bsn: str
+    subject: str = Field(description="the personal subject, or the message type's")
+    text: str | None = Field(description="the text as sent: personal, filled-in template, or the standard text; "
+                                         "null: the PDFs alone")
+    reference: str | None
+    attachments: list[str] = Field(description="the personal PDFs' file names (the message type's standard PDFs "
+                                               "are added as described in docs/api.md)")
+    rejection: str | None = Field(description="why this row would be recorded as rejected (already handed in), "
+                                              "else null")
 
 
 class LookupBody(BaseModel):

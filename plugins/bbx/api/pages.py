@@ -20,7 +20,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from starlette.datastructures import UploadFile
 
-from bbx.api import charts, sending, service
+from bbx.api import charts, page_letters, sending, service
 from bbx.api.auth import SESSION_COOKIE, ConnDep, Principal, page_principal
 from bbx.api.errors import ApiError, ApiErrors
 from bbx.api.limits import MAX_BSNS_PER_CALL
@@ -174,13 +174,13 @@ def _send_options(conn, principal: Principal) -> list[dict]:
 
 
 def _send_page(request, conn, principal, *, status_code=200, values=None, problems=(), done=None, checks=None,
-               check_note=None):
+               check_note=None, preview=None):
     values = values or {}
     return _render(
         request, "send.html", principal, status_code=status_code, groups=_send_options(conn, principal),
         values=values, token=values.get("token") or uuid.uuid4().hex,
         problems=list(problems), field_problems={p.field: p for p in reversed(problems) if p.field},
-        done=done, checks=checks, check_note=check_note,
+        done=done, checks=checks, check_note=check_note, preview=preview,
     )
 
 
@@ -224,7 +224,8 @@ def _quick_check(connection: dict, message_type: dict, bsns: list[str]) -> tuple
 async def send(request: Request, conn: ConnDep):
     _same_origin(request)
     form = await request.form(max_files=5, max_fields=20)
-    values = {k: str(form.get(k, "")) for k in ("message_type", "text", "reference", "bsns", "token", "action")}
+    values = {k: str(form.get(k, "")) for k in ("message_type", "text", "reference", "bsns", "token", "action",
+                                                 "values")}
     uploads = []
     for item in form.getlist("pdfs"):
         if isinstance(item, UploadFile) and item.filename:
@@ -239,10 +240,11 @@ async def send(request: Request, conn: ConnDep):
             if not code or not type_code:
                 raise ApiError(422, "message_type_missing", "Choose a message type.", field="message_type")
             connection = service.connection_for(conn, principal, code)
-            req = sending.SendRequest(
-                message_type=type_code, bsns=split_bsns(values["bsns"]), text=values["text"] or None,
-                reference=values["reference"] or None, uploads=tuple(uploads), uploads_for_every_bsn=True,
-            )
+            filled_in, problems = page_letters.parse_values(values["values"])
+            if problems:
+                raise ApiErrors(problems)
+            req = page_letters.send_request(type_code, split_bsns(values["bsns"]), values["text"] or None,
+                                            values["reference"] or None, tuple(uploads), filled_in)
             prepared = sending.prepare(conn, connection, req)
             message_type = prepared.message_type
         except ApiErrors as exc:
@@ -255,6 +257,8 @@ async def send(request: Request, conn: ConnDep):
                                          "them after a check).", field="attachments"))
             return _send_page(request, conn, principal, status_code=problems[0].status, values=values,
                               problems=problems)
+        if values["action"] == "preview":
+            return _send_page(request, conn, principal, values=values, preview=page_letters.preview(prepared))
         if values["action"] == "check":
             bsns = [r.bsn for r in prepared.rows]
             today = service.today()

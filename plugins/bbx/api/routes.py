@@ -11,9 +11,8 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
-from starlette.datastructures import UploadFile
 
-from bbx.api import csvout, models, sending, service, throttle
+from bbx.api import csvout, models, sending, service, streamed, throttle
 from bbx.api.auth import ConnDep, Principal, api_principal
 from bbx.api.errors import ApiError
 from bbx.api.limits import (
@@ -25,6 +24,7 @@ from bbx.api.limits import (
 )
 from bbx.delivery import trigger
 from bbx.domain import limits
+from bbx.i18n import _
 from bbx.store import register, reports
 
 _ERRORS = {status: {"model": models.ErrorBody} for status in (400, 401, 404, 409, 413, 415, 422, 429)}
@@ -80,6 +80,12 @@ JSON body and one file part per PDF, named `<BSN>_1.pdf` / `<BSN>_2.pdf` (at mos
 together at most {limits.MAX_ATTACHMENT_BYTES_PER_MESSAGE // 1000} kB (1 kB = 1,000 bytes) per message after
 BBX adds the message type's standard PDFs). With PDFs, `text` may be left out even when
 the message type has no standard text.
+
+**Personal letters**: give `messages` (a text, subject and reference per citizen, up to
+{MAX_BSNS_PER_CALL:,}) instead of `bsns`; with their PDFs as file parts of the multipart
+request. A multipart request is read streamed (PDFs kept encrypted on disk, never the whole
+body in memory): up to 2 GB, while a JSON body is limited to 10 MB. A problem in any message
+refuses the request (`422 invalid_messages`, each problem with the message's position).
 """
 
 _SEND_BODY = {
@@ -92,7 +98,8 @@ _SEND_BODY = {
                     "type": "object",
                     "required": ["request"],
                     "properties": {
-                        "request": {"type": "string", "description": "the JSON body (SendBody) as a string"},
+                        "request": {"type": "string", "description": "the JSON body (SendBody, with `bsns` or "
+                                                                     "`messages`) as a string"},
                         "attachments": {"type": "array", "items": {"type": "string", "format": "binary"},
                                         "description": "PDF files named <BSN>_1.pdf or <BSN>_2.pdf"},
                     },
@@ -131,32 +138,44 @@ def _body_model(raw: bytes | str) -> models.SendBody:
                        "/api/v1/docs.", details=details) from None
 
 
-async def _read_send_request(request: Request) -> tuple[models.SendBody, tuple[sending.Upload, ...]]:
+async def read_send_request(request: Request) -> tuple[models.SendBody, tuple, streamed.Spool | None]:
+    """(the body, its PDFs, the spool holding them to close afterwards)."""
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type == "application/json":
-        return _body_model(await request.body()), ()
+        return _body_model(await request.body()), (), None
     if content_type == "multipart/form-data":
-        form = await request.form(max_files=2 * MAX_BSNS_PER_CALL, max_fields=100)
-        raw = form.get("request")
-        if raw is None or isinstance(raw, UploadFile):
+        form = await streamed.read(request)  # streamed: PDFs encrypted in a temporary spool
+        if form.request is None:
+            form.spool.close()
             raise ApiError(422, "invalid_request",
                            "A multipart request needs a text part 'request' holding the JSON body.",
                            details=[{"location": "body.request", "problem": "missing"}])
-        uploads = []
-        for _, value in form.multi_items():
-            if isinstance(value, UploadFile):
-                uploads.append(sending.Upload(value.filename or "", await value.read()))
-        return _body_model(raw), tuple(uploads)
+        try:
+            return _body_model(form.request), tuple(form.uploads), form.spool
+        except ApiError:
+            form.spool.close()
+            raise
     raise ApiError(415, "unsupported_media_type",
                    "Send the request as application/json, or as multipart/form-data when it has PDFs.")
 
 
+def send_request(body: models.SendBody, uploads: tuple) -> sending.SendRequest:
+    """The checked body as the request of :mod:`bbx.api.sending` (also for the preview)."""
+    if (body.bsns is None) == (body.messages is None):
+        raise ApiError(422, "invalid_request", _("Give either 'bsns' (one text for every BSN) or 'messages' "
+                                                 "(a letter per citizen), not both or neither."),
+                       field="bsns", details=[{"location": "body.bsns", "problem": "give bsns or messages"}])
+    messages = None if body.messages is None else tuple(
+        sending.Personal(m.bsn, m.text, m.subject, m.reference, m.values) for m in body.messages)
+    return sending.SendRequest(message_type=body.message_type, bsns=body.bsns or [], text=body.text,
+                               reference=body.reference, uploads=uploads, messages=messages)
+
+
 def _send(conn, principal: Principal, connection_code: str, key: str, body: models.SendBody,
-          uploads: tuple[sending.Upload, ...]) -> tuple[dict, bool]:
+          uploads: tuple) -> tuple[dict, bool]:
     connection = service.connection_for(conn, principal, connection_code)
-    throttle.check_daily_cap(conn, connection, len(body.bsns))
-    req = sending.SendRequest(message_type=body.message_type, bsns=body.bsns, text=body.text,
-                              reference=body.reference, uploads=uploads)
+    req = send_request(body, uploads)
+    throttle.check_daily_cap(conn, connection, len(req.bsns if req.messages is None else req.messages))
     prepared = sending.prepare(conn, connection, req)
     handed = sending.hand_in(conn, prepared, channel="api", external_ref=key, actor=principal.actor)
     conn.commit()
@@ -174,8 +193,12 @@ async def send_messages(connection: str, request: Request, principal: PrincipalD
                         idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None):
     key = _idempotency_key(idempotency_key)
     with throttle.send_slot(principal, service.connection_for(conn, principal, connection)):
-        body, uploads = await _read_send_request(request)
-        status, created = await run_in_threadpool(_send, conn, principal, connection, key, body, uploads)
+        body, uploads, spool = await read_send_request(request)
+        try:
+            status, created = await run_in_threadpool(_send, conn, principal, connection, key, body, uploads)
+        finally:
+            if spool is not None:
+                spool.close()
     headers = {"Location": f"{request.scope.get('root_path', '')}/api/v1/submissions/{status['id']}"}
     if not created:
         headers["Idempotent-Replayed"] = "true"

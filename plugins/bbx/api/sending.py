@@ -32,8 +32,9 @@ from bbx.api.errors import ApiError, ApiErrors
 from bbx.api.limits import MAX_BSNS_PER_CALL
 from bbx.domain import attachments as pdfs
 from bbx.domain import bsn as bsn_rules
-from bbx.domain import limits
+from bbx.domain import limits, templates
 from bbx.domain import rows as row_rules
+from bbx.i18n import _
 from bbx.store import handins, submissions
 
 REQUEST_FILE = "request.json"  # the submission file that records the request's hash
@@ -42,12 +43,38 @@ _ATTACHMENT_NAME = re.compile(r"(?P<bsn>[0-9]{8,9})_(?P<n>[12])\.pdf", re.IGNORE
 
 @dataclass(frozen=True)
 class Upload:
+    """A PDF held in memory (the manual page). A streamed web-service request holds its
+    PDFs encrypted on disk instead (:class:`bbx.api.streamed.SpooledUpload`, the same interface)."""
+
     file_name: str
     content: bytes = field(repr=False)
 
     @property
     def sha256(self) -> str:
         return hashlib.sha256(self.content).hexdigest()
+
+    @property
+    def size(self) -> int:
+        return len(self.content)
+
+    def inspect(self) -> pdfs.PdfInfo | pdfs.PdfProblem:
+        return pdfs.inspect_pdf(self.content)
+
+    def read(self) -> bytes:
+        return self.content
+
+    encrypted = None  # no stored token: bbx.store.submissions encrypts the content
+
+
+@dataclass(frozen=True)
+class Personal:
+    """One citizen's letter of a request with ``messages`` (values as given)."""
+
+    bsn: str
+    text: str | None = field(default=None, repr=False)
+    subject: str | None = field(default=None, repr=False)
+    reference: str | None = None
+    values: dict[str, str] | None = field(default=None, repr=False)  # for a template standard text
 
 
 @dataclass(frozen=True)
@@ -60,6 +87,8 @@ class SendRequest:
     # False (web service): each PDF is named <BSN>_<1|2>.pdf and goes to that BSN only.
     # True (manual page): the 0-2 uploaded PDFs go with the message to every BSN given.
     uploads_for_every_bsn: bool = False
+    # personal letters instead of ``bsns`` (then ``text``/``reference`` are their defaults)
+    messages: tuple[Personal, ...] | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True)
@@ -165,7 +194,7 @@ def check_uploads(conn, req: SendRequest, message_type: dict, bsns: list[str], p
     problems: list[ApiError] = []
     tally = pdfs.PdfaTally(pdfa)
     for upload in req.uploads:
-        result = pdfs.inspect_pdf(upload.content)
+        result = upload.inspect()
         if not result.ok:
             problems.append(_problem("invalid_attachment", f"{upload.file_name}: {result.reason}.",
                                      field="attachments", details=[{"file_name": upload.file_name,
@@ -218,7 +247,7 @@ def check_uploads(conn, req: SendRequest, message_type: dict, bsns: list[str], p
     for bsn, uploads in per_bsn.items():
         key = tuple(u.sha256 for u in uploads)
         if key not in checked:
-            composed = pdfs.compose(standard, [pdfs.SourcePdf(pdfs.DEFAULT_DESCRIPTION, u.content) for u in uploads])
+            composed = pdfs.compose(standard, [pdfs.SourcePdf(pdfs.DEFAULT_DESCRIPTION, u.read()) for u in uploads])
             checked[key] = None if composed.ok else composed.reason
         if checked[key]:
             too_large.append({"bsn": bsn_rules.mask(bsn), "files": [u.file_name for u in uploads],
@@ -234,38 +263,102 @@ def check_uploads(conn, req: SendRequest, message_type: dict, bsns: list[str], p
 # --------------------------------------------------------------------------- prepare, hand in
 
 
+def _pdf_owners(uploads: tuple[Upload, ...]) -> set[str]:
+    """The BSNs that PDFs are named after, as written and normalised (valid PDF or not)."""
+    owners = set()
+    for upload in uploads:
+        if match := _ATTACHMENT_NAME.fullmatch(upload.file_name):
+            owners.add(match.group("bsn"))
+            if (owner := bsn_rules.check(match.group("bsn"))).bsn:
+                owners.add(owner.bsn)
+    return owners
+
+
+def check_messages(messages: tuple[Personal, ...], message_type: dict, uploads: tuple[Upload, ...],
+                   default_text: str | None, default_reference: str | None
+                   ) -> tuple[list[tuple[str | None, str | None, str | None]], list[ApiError]]:
+    """(text, subject, reference) per message as stored and sent, or the problems: each
+    message's values under the row rules of every channel (:mod:`bbx.domain.rows`, as a
+    row of an SFTP drop's list: an empty value is "not given"), each with its position.
+    A PDF named after the message's BSN counts as content, as on SFTP, even if the PDF
+    itself is refused (that is reported as its own problem)."""
+    values, details = [], []
+    owners = _pdf_owners(uploads)
+    for position, message in enumerate(messages, start=1):
+        checked = bsn_rules.check(message.bsn)
+        bsn = checked.bsn if not checked.error else None
+        cleaned = (row_rules.text(message.text), row_rules.subject(message.subject),
+                   row_rules.reference(message.reference))
+        reasons = [c.problem for c in cleaned if c.problem]
+        text = cleaned[0].value if cleaned[0].value is not None else default_text
+        reference = cleaned[2].value if cleaned[2].value is not None else default_reference
+        if not cleaned[0].problem:  # a template standard text: filled in with the message's values
+            filled = templates.for_row(message_type["standard_text"], text, bsn,
+                                       templates.GivenValues(message.values or {}))
+            if filled is not None:
+                reasons += filled.problems
+                text = filled.text
+        given = bool(message.text and message.text.strip())  # a text given but refused: that is the reason
+        pdf_given = bsn in owners or str(message.bsn).strip() in owners
+        if text is None and not given and message_type["standard_text"] is None and not pdf_given:
+            reasons.append(row_rules.content_needed(message_type["code"]))
+        details += [{"position": position, "bsn": bsn_rules.mask(bsn or str(message.bsn)[:20]), "field": p.field,
+                     "code": p.code, "reason": p.message} for p in reasons]
+        values.append((text, cleaned[1].value, reference))
+    if not details:
+        return values, []
+    positions = sorted({d["position"] for d in details})
+    shown = ", ".join(str(p) for p in positions[:10]) + (_(" and {n} more", n=len(positions) - 10)
+                                                          if len(positions) > 10 else "")
+    return [], [_problem("invalid_messages", _(
+        "{bad} of the {total} messages cannot be sent as given (positions {shown}, counting from 1): see details; "
+        "nothing was sent. Correct them and send the request again.",
+        bad=len(positions), total=len(messages), shown=shown), field="messages", details=details)]
+
+
 def prepare(conn, connection: dict, req: SendRequest) -> Prepared:
     """Check everything; raise :class:`ApiErrors` listing every problem, or return the rows."""
     if problem := handins.connection_problem(connection):
         raise _problem("connection_inactive", row_rules.sentence(problem.message), status=409)
     message_type = message_type_of(conn, connection, req.message_type)
-    text, problems = check_text(req.text, message_type, has_pdfs=bool(req.uploads))
+    personal = req.messages is not None
+    # with messages, the request's text is a default: a message type without standard text
+    # is checked per message (a PDF or its own text may be enough)
+    text, problems = check_text(req.text, message_type, has_pdfs=bool(req.uploads) or personal)
     reference, reference_problems = check_reference(req.reference)
     problems += reference_problems
-    bsns, bsn_problems = check_bsns(req.bsns)
+    bsns, bsn_problems = check_bsns([m.bsn for m in req.messages] if personal else req.bsns)
     problems += bsn_problems
     per_bsn: dict[str, list[Upload]] = {}
+    values = [(text, None, reference)] * len(bsns)
     if not bsn_problems:
         per_bsn, upload_problems = check_uploads(conn, req, message_type, bsns, pdfa=connection["pdfa"])
         problems += upload_problems
+    if personal:
+        values, message_problems = check_messages(req.messages, message_type, req.uploads, text, reference)
+        problems += message_problems
+    if not personal and text is None and templates.is_template(message_type["standard_text"]):
+        # one text for every BSN cannot fill a template in: values are per citizen
+        problems += [_rule_problem(p) for p in templates.fill(message_type["standard_text"], {}).problems]
     if problems:
         raise ApiErrors(problems)
 
-    canonical = json.dumps(
-        {"connection": connection["code"], "message_type": message_type["code"], "bsns": bsns,
-         "text": req.text, "reference": req.reference,
-         "attachments": {b: [u.sha256 for u in ups] for b, ups in sorted(per_bsn.items())}},
-        sort_keys=True, separators=(",", ":"), ensure_ascii=False,
-    ).encode("utf-8")
+    request = {"connection": connection["code"], "message_type": message_type["code"], "bsns": bsns,
+               "text": req.text, "reference": req.reference,
+               "attachments": {b: [u.sha256 for u in ups] for b, ups in sorted(per_bsn.items())}}
+    if personal:
+        request["messages"] = [[m.text, m.subject, m.reference, m.values] for m in req.messages]
+    canonical = json.dumps(request, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
     rows = [
         submissions.NewRow(
-            row_number=i, bsn=bsn, text=text, reference=reference,
+            row_number=i, bsn=bsn, text=row_text, subject=row_subject, reference=row_reference,
             attachments=tuple(
-                submissions.PersonalAttachment(pos, u.file_name, u.content, u.sha256)
+                submissions.PersonalAttachment(pos, u.file_name, b"", u.sha256, size=u.size, read=u.read,
+                                               encrypted=u.encrypted)
                 for pos, u in enumerate(per_bsn.get(bsn, ()), start=1)
             ),
         )
-        for i, bsn in enumerate(bsns, start=1)
+        for i, (bsn, (row_text, row_subject, row_reference)) in enumerate(zip(bsns, values, strict=True), start=1)
     ]
     return Prepared(connection, message_type, rows, hashlib.sha256(canonical).hexdigest(), len(canonical),
                     tuple(req.uploads))
@@ -317,7 +410,7 @@ def hand_in(conn, prepared: Prepared, *, channel: str, external_ref: str, actor:
         name = upload.file_name if upload.file_name not in seen else f"{len(seen)}-{upload.file_name}"
         seen.add(name)
         submissions.record_file(conn, sub.id, file_name=name, role="personal_attachment",
-                                size_bytes=len(upload.content), sha256=upload.sha256)
+                                size_bytes=upload.size, sha256=upload.sha256)
     rows = _without_earlier_hand_ins(conn, prepared, sub.id)
     submissions.add_rows(conn, sub.id, connection_code=connection["code"], connection_id=connection["id"],
                          message_type_id=prepared.message_type["id"], rows=rows)

@@ -30,6 +30,7 @@ from typing import BinaryIO
 from bbx.domain import attachments as att
 from bbx.domain import bsn as bsn_rules
 from bbx.domain import rows as row_rules
+from bbx.domain import templates
 from bbx.domain.drop import (
     DEFAULT_LIMITS,
     DEFAULT_WITH_PDFS,
@@ -53,6 +54,7 @@ class MessageTypeInfo:
     code: str
     subject: str
     has_standard_text: bool
+    standard_text: str | None = None  # a template (bbx.domain.templates) is filled per row
 
 
 @dataclass(frozen=True)
@@ -248,6 +250,7 @@ class DropCheck:
         # The common case of a big BSN list, fast: one valid 9-digit BSN as written, its first
         # occurrence, not handed in before, no PDFs to check, the standard content fits.
         quick = (message_type is not None and message_type.has_standard_text and standard_only.ok
+                 and not templates.is_template(message_type.standard_text)
                  and not self.pdfs and self.pdf_rule.minimum == 0)
         first_row = self.first_row
         for number, source_name, row in self.raw_rows():
@@ -313,6 +316,12 @@ class DropCheck:
                    row_rules.reference(values.get("reference")))
         reasons.extend(c.problem.message for c in cleaned if c.problem)
         text, subject, reference = (c.value for c in cleaned)
+        if message_type is not None and not cleaned[0].problem:  # a template: filled with the ((name)) columns
+            given = {c[2:-2]: v for c, v in values.items() if c.startswith("((")}
+            filled = templates.for_row(message_type.standard_text, text, bsn, templates.GivenValues(given))
+            if filled is not None:
+                reasons.extend(p.message for p in filled.problems)
+                text = filled.text
 
         pdfs: tuple[PersonalPdf, ...] = ()
         if bsn is not None:

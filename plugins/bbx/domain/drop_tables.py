@@ -14,6 +14,8 @@ position   header names                            meaning
 2          tekst, text, berichttekst, bericht      personal text (optional)
 3          onderwerp, subject                      personal subject (optional)
 4          referentie, reference, kenmerk          reference (optional)
+any        ``((naam))``                            the value of a placeholder of the
+                                                   standard text (bbx.domain.templates)
 =========  ======================================  ============================
 
 A file with only the BSN column is a BSN list (the message type's standard text for
@@ -26,11 +28,13 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
 
 COLUMNS = ("bsn", "text", "subject", "reference")
+VALUE_COLUMN = re.compile(r"\(\(\s*[a-z0-9_-]+\s*\)\)")  # a header ((naam)): a placeholder's value
 HEADER_NAMES = {
     "bsn": "bsn", "burgerservicenummer": "bsn", "bsn-nummer": "bsn", "bsnnummer": "bsn", "bsn_nummer": "bsn",
     "tekst": "text", "text": "text", "berichttekst": "text", "bericht": "text", "bericht_tekst": "text",
@@ -239,6 +243,8 @@ def open_table(file_name: str, open_file: OpenFile, separator: str | None = None
             canonical = HEADER_NAMES.get(key)
             if key == "":
                 canonical = ""  # an empty column name (Excel's extra separator): ignored
+            elif VALUE_COLUMN.fullmatch(key):
+                canonical = key.replace(" ", "")  # a placeholder's value: ((naam)), bbx.domain.templates
             if canonical is None:
                 problems.append(f"column {position} {name!r} is not a known column")
             elif canonical and canonical in columns:
@@ -249,7 +255,8 @@ def open_table(file_name: str, open_file: OpenFile, separator: str | None = None
                 problems.append("there is no BSN column")
             raise TableError(
                 "the header line is not understood: " + "; ".join(problems)
-                + ". Known columns: bsn, tekst (text), onderwerp (subject), referentie (reference)")
+                + ". Known columns: bsn, tekst (text), onderwerp (subject), referentie (reference), and "
+                "((name)) for the value of a placeholder of the standard text")
         return Table(file_name, encoding, separator, tuple(first), tuple(columns))
     width = len(first)
     while width > 1 and not first[width - 1]:

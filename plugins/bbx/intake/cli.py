@@ -51,7 +51,8 @@ def _message_type(args, code: str):
                 if mt.code == code and mt.active:
                     standard = attachments.prepare_standard_set(
                         [attachments.SourcePdf(library[c].description, library[c].content) for c in mt.standard_attachments])
-                    return MessageTypeInfo(mt.code, mt.subject, mt.standard_text is not None), standard, None
+                    return (MessageTypeInfo(mt.code, mt.subject, mt.standard_text is not None, mt.standard_text),
+                            standard, None)
             known = [row_rules.KnownType(m.code, m.active) for m in connection.message_types]
             found = next((k for k in known if k.code == code), None)
             return None, None, row_rules.message_type_problem(code, args.connection, found, known).message

@@ -8,7 +8,7 @@ reach the database.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from bbx import crypto
@@ -21,8 +21,18 @@ from bbx.store import audit
 class PersonalAttachment:
     position: int  # 1 or 2
     file_name: str
-    content: bytes
+    content: bytes = field(repr=False)  # b"" when ``read`` gives it (a streamed request's spool)
     sha256: str
+    size: int | None = None  # None: len(content)
+    read: Callable[[], bytes] | None = field(default=None, repr=False, compare=False)
+    # the content already encrypted with bbx.crypto (stored as it is); None: encrypted here
+    encrypted: Callable[[], bytes] | None = field(default=None, repr=False, compare=False)
+
+    def sealed(self) -> bytes:
+        """The content encrypted for the database, read only now (never all PDFs at once)."""
+        if self.encrypted is not None:
+            return self.encrypted()
+        return crypto.encrypt(self.read() if self.read is not None else self.content)
 
 
 @dataclass(frozen=True)
@@ -115,8 +125,8 @@ def _add_attachments(conn, submission_id: int, attachments: list[tuple[int, Pers
         "COPY message_attachments (message_id, position, file_name, size_bytes, sha256, content_encrypted) FROM STDIN"
     ) as copy:
         for row_number, att in attachments:
-            copy.write_row((ids_by_row[row_number], att.position, att.file_name, len(att.content), att.sha256,
-                            crypto.encrypt(att.content)))
+            copy.write_row((ids_by_row[row_number], att.position, att.file_name,
+                            att.size if att.size is not None else len(att.content), att.sha256, att.sealed()))
 
 
 def accept(conn, submission_id: int, *, rows_handed_in: int, actor: str) -> None:
