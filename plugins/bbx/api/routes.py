@@ -25,6 +25,7 @@ from bbx.api.limits import (
 )
 from bbx.delivery import trigger
 from bbx.domain import limits
+from bbx.i18n import _
 from bbx.store import register, reports
 
 _ERRORS = {status: {"model": models.ErrorBody} for status in (400, 401, 404, 409, 413, 415, 422, 429)}
@@ -106,12 +107,12 @@ _SEND_BODY = {
 def _idempotency_key(value: str | None) -> str:
     if value is None or not value.strip():
         raise ApiError(400, "idempotency_key_missing",
-                       "Send an Idempotency-Key header (for example a UUID) so that a retried request "
-                       "cannot hand in the same messages twice.")
+                       _("Send an Idempotency-Key header (for example a UUID) so that a retried request "
+                         "cannot hand in the same messages twice."))
     if len(value) > MAX_IDEMPOTENCY_KEY_CHARS or not all("\x21" <= ch <= "\x7e" for ch in value):
         raise ApiError(400, "idempotency_key_invalid",
-                       f"The Idempotency-Key must be 1-{MAX_IDEMPOTENCY_KEY_CHARS} printable ASCII "
-                       "characters without spaces (a UUID is a good choice).")
+                       _("The Idempotency-Key must be 1-{max} printable ASCII characters without spaces "
+                         "(a UUID is a good choice).", max=MAX_IDEMPOTENCY_KEY_CHARS))
     return value
 
 
@@ -119,7 +120,7 @@ def _body_model(raw: bytes | str) -> models.SendBody:
     try:
         data = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
-        raise ApiError(400, "invalid_json", f"The request body is not valid JSON: {exc}.") from None
+        raise ApiError(400, "invalid_json", _("The request body is not valid JSON: {problem}.", problem=exc)) from None
     try:
         return models.SendBody.model_validate(data)
     except ValidationError as exc:
@@ -127,8 +128,8 @@ def _body_model(raw: bytes | str) -> models.SendBody:
                    for e in exc.errors()]
         where = ", ".join(d["location"] for d in details[:5])
         raise ApiError(422, "invalid_request",
-                       f"The request does not match the API description ({where}): see details and "
-                       "/api/v1/docs.", details=details) from None
+                       _("The request does not match the API description ({where}): see details and /api/v1/docs.",
+                         where=where), details=details) from None
 
 
 async def _read_send_request(request: Request) -> tuple[models.SendBody, tuple[sending.Upload, ...]]:
@@ -140,15 +141,15 @@ async def _read_send_request(request: Request) -> tuple[models.SendBody, tuple[s
         raw = form.get("request")
         if raw is None or isinstance(raw, UploadFile):
             raise ApiError(422, "invalid_request",
-                           "A multipart request needs a text part 'request' holding the JSON body.",
+                           _("A multipart request needs a text part 'request' holding the JSON body."),
                            details=[{"location": "body.request", "problem": "missing"}])
         uploads = []
-        for _, value in form.multi_items():
+        for _name, value in form.multi_items():
             if isinstance(value, UploadFile):
                 uploads.append(sending.Upload(value.filename or "", await value.read()))
         return _body_model(raw), tuple(uploads)
     raise ApiError(415, "unsupported_media_type",
-                   "Send the request as application/json, or as multipart/form-data when it has PDFs.")
+                   _("Send the request as application/json, or as multipart/form-data when it has PDFs."))
 
 
 def _send(conn, principal: Principal, connection_code: str, key: str, body: models.SendBody,
@@ -253,7 +254,7 @@ def get_submission_rows(submission_id: int, principal: PrincipalDep, conn: ConnD
     sub = service.submission_for(conn, principal, submission_id)
     if undeliverable:  # the one definition of the paper-mail list (bbx.domain.outcomes)
         if outcome and set(outcome) != {o.value for o in UNDELIVERABLE}:
-            raise ApiError(422, "invalid_request", "give either undeliverable=true or outcome filters, not both")
+            raise ApiError(422, "invalid_request", _("Give either undeliverable=true or outcome filters, not both."))
         outcome = [o.value for o in UNDELIVERABLE]
     if format == "csv" and limit is None:
         return csvout.stream_rows(_all_rows(sub["id"], outcome, after_row), _ROW_COLUMNS,
