@@ -113,7 +113,7 @@ def _(msgid: str, /, **params: object) -> str:
     return text.format(**params) if params else text
 
 
-def local_time(moment: datetime | None, *, seconds: bool = False, zone: bool = True) -> str:
+def local_time(moment: datetime | None, seconds: bool = False, *, zone: bool = True) -> str:
     """A moment as people in the Netherlands read it, with its zone: ``2026-12-02 09:15 (CET)``
     (ISO date, 24-hour clock; CEST in summer). The database keeps UTC."""
     if moment is None:

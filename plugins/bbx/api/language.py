@@ -108,7 +108,9 @@ def _js_ids() -> tuple[str, ...]:
     from babel.messages.extract import extract_javascript
 
     with STATIC_JS.open("rb") as f:
-        return tuple(m for _line, _func, m, _comments in extract_javascript(f, {"T": None}, (), {}) if m)
+        found = (m[0] if isinstance(m, tuple) else m for _line, _func, m, _comments
+                 in extract_javascript(f, {"T": None}, (), {}))  # T("id", {params}): the id
+        return tuple(dict.fromkeys(m for m in found if isinstance(m, str) and m))
 
 
 def js_texts() -> dict[str, str]:

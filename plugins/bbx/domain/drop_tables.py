@@ -37,11 +37,12 @@ HEADER_NAMES = {
     "onderwerp": "subject", "subject": "subject",
     "referentie": "reference", "reference": "reference", "kenmerk": "reference", "ref": "reference",
     # the extra columns of BBX's error report: ignored, so a corrected report can be uploaded again
-    "row": "", "reason": "",
+    "row": "", "reason": "", "regel": "", "reden": "",
 }
-#: The columns BBX adds to its error report (``row``, ``reason``): in a corrected report that
-#: is uploaded again they are ignored, and left out of the next report (which adds its own).
-REPORT_COLUMNS = ("row", "reason")
+#: The columns BBX adds to its error report (``row``, ``reason``; Dutch ``regel``, ``reden``):
+#: in a corrected report that is uploaded again they are ignored, and left out of the next
+#: report (which adds its own).
+REPORT_COLUMNS = ("row", "reason", "regel", "reden")
 _CHUNK = 1024 * 1024
 _BINARY_MAGIC = (
     (b"PK\x03\x04", "an Excel workbook (.xlsx) or another ZIP file: in Excel use Save as → CSV (semicolon separated)"),
