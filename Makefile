@@ -9,7 +9,7 @@ CONNECTION ?= voorbeeld
 EXECUTOR ?= local
 WORKERS ?= default,berichtenbox,berichtenbox
 
-.PHONY: demo stack stop status test lint setup airflow-standalone clean
+.PHONY: demo stack stop status test lint setup airflow-standalone clean messages
 
 setup: $(STAMP)
 
@@ -46,3 +46,8 @@ airflow-standalone:
 
 clean: stop
 	rm -rf $(VENV) airflow_home demo-out
+
+# re-extract the tenant-facing texts (_("...") in plugins/bbx and its templates) and update
+# the Dutch and English catalogues (plugins/bbx/locale/*/LC_MESSAGES/bbx.po); see bbx/i18n.py
+messages: $(STAMP)
+	$(BIN)/python -m bbx.i18n_catalogues

@@ -58,6 +58,16 @@ def app(database_url):
 
 @pytest.fixture
 def client(app):
+    """A client that asks for English (``Accept-Language: en``): the wording these tests
+    pin is the English of the message ids. Dutch, the default, and how the language is
+    chosen are tested in tests/api/test_language.py (fixture ``client_nl``)."""
+    with TestClient(app, base_url="http://testserver", headers={"Accept-Language": "en"}) as c:
+        yield c
+
+
+@pytest.fixture
+def client_nl(app):
+    """A client that names no language: it gets Dutch, the default."""
     with TestClient(app, base_url="http://testserver") as c:
         yield c
 

@@ -1,1 +1,1 @@
-from api_helpers import app, client, configured, keys  # noqa: F401 (fixtures)
+from api_helpers import app, client, client_nl, configured, keys  # noqa: F401 (fixtures)

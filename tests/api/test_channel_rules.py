@@ -26,6 +26,7 @@ import json
 import re
 import uuid
 
+import pytest
 from api_helpers import auth, form, sign_in
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
@@ -36,8 +37,17 @@ from bbx.domain import bsn as bsn_rules
 from bbx.domain import rows as row_rules
 from bbx.domain.drop import ListedFile, classify, parse_marker
 from bbx.domain.drop_check import DropCheck
+from bbx.i18n import language
 from bbx.intake.steps.rows import message_type_info
 from bbx.store import administration, handins
+
+
+@pytest.fixture(autouse=True)
+def _english():
+    """The client asks for English (api_helpers.client): the in-process checks speak it too."""
+    with language("en"):
+        yield
+
 
 FRESH = bsn_rules.generate(100_000, seed=97)  # a new citizen per example: no "already handed in"
 # characters the channels used to treat differently, and ordinary ones

@@ -1,6 +1,7 @@
 """Headless Chromium: an operator's colleague signs in, sends a manual message with a PDF
-(BSNs checked as typed), and finds it on the BSN lookup page. Screenshots are saved in
-``test-artifacts/``."""
+(BSNs checked as typed), and finds it on the BSN lookup page — in Dutch, the default (the
+browser asks for ``nl-NL``), then switches to English. Screenshots of the main pages in
+Dutch (``nl-*.png``) are saved in ``test-artifacts/`` (git-ignored; the path is printed)."""
 
 from __future__ import annotations
 
@@ -50,7 +51,7 @@ def page():
 
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
-        context = browser.new_context(viewport={"width": 1280, "height": 1000})
+        context = browser.new_context(viewport={"width": 1280, "height": 1000}, locale="nl-NL")
         yield context.new_page()
         context.close()
         browser.close()
@@ -65,46 +66,49 @@ def test_manual_send_with_pdf_then_lookup(server, page, keys, configured, tmp_pa
 
     page.goto(f"{server}/send")
     assert re.search(r"/login\?next=", page.url)
-    page.get_by_label("User name").fill(person(keys.a))  # a person's account, not the system's key
-    page.get_by_label("Password").fill(PASSWORD)
+    assert page.locator("html").get_attribute("lang") == "nl"
+    page.screenshot(path=str(ARTIFACTS / "nl-login.png"), full_page=True)
+    page.get_by_label("Gebruikersnaam").fill(person(keys.a))  # a person's account, not the system's key
+    page.get_by_label("Wachtwoord").fill(PASSWORD)
     page.keyboard.press("Enter")
     page.wait_for_url(f"{server}/send")
 
-    page.get_by_label("Message type").select_option("voorbeeld/WOZ2026")
-    assert "no standard text" in page.locator("#type-info").inner_text()
-    page.get_by_label("Text").fill("Geachte heer, mevrouw,\n\nIn de bijlage vindt u uw WOZ-beschikking.")
+    page.get_by_label("Berichttype").select_option("voorbeeld/WOZ2026")
+    assert "geen standaardtekst" in page.locator("#type-info").inner_text()  # the JavaScript speaks Dutch too
+    page.get_by_label("Tekst", exact=True).fill("Geachte heer, mevrouw,\n\nIn de bijlage vindt u uw WOZ-beschikking.")
     page.get_by_label("PDF 1").set_input_files(str(pdf))
     bsn_box = page.get_by_label("BSNs")
     bsn_box.press_sequentially(target[:8] + "9")  # a typing error ...
-    assert "1 not valid" in page.locator("#bsn-status").inner_text()
+    assert "1 niet geldig" in page.locator("#bsn-status").inner_text()
     assert bsn_box.get_attribute("aria-invalid") == "true"
     bsn_box.fill("")
     bsn_box.press_sequentially(target)  # ... corrected
     status = page.locator("#bsn-status").inner_text()
-    assert "1 valid BSN" in status and "not valid" not in status
-    page.get_by_role("button", name="Send", exact=True).click()
+    assert "1 geldig BSN" in status and "niet geldig" not in status
+    page.get_by_role("button", name="Versturen", exact=True).click()
 
     done = page.locator("#done")
     done.wait_for()
     heading = done.locator("h2").inner_text()
-    submission_id = int(re.search(r"Submission (\d+) accepted", heading).group(1))
+    submission_id = int(re.search(r"Aanlevering (\d+) aangenomen", heading).group(1))
     assert page.evaluate("document.activeElement.id") == "done"  # focus moves to the result
     assert page.get_by_label("BSNs").input_value() == ""  # ready for the next one
-    page.screenshot(path=str(ARTIFACTS / "browser-manual-send.png"), full_page=True)
+    page.screenshot(path=str(ARTIFACTS / "nl-send.png"), full_page=True)
 
-    page.get_by_role("link", name="BSN lookup").click()
-    page.get_by_label("BSN").fill(target)
-    assert page.locator("#bsn-check").inner_text() == "Valid BSN"
-    page.get_by_role("button", name="Look up").click()
+    page.get_by_role("link", name="BSN opzoeken").click()
+    page.get_by_label("BSN", exact=True).fill(target)
+    assert page.locator("#bsn-check").inner_text() == "Geldig BSN"
+    page.get_by_role("button", name="Opzoeken").click()
     result = page.locator("#result")
     result.wait_for()
     text = result.inner_text()
-    assert f"BSN {target}" in text and "Not subscribed today" in text
+    assert f"BSN {target}" in text and "niet geabonneerd volgens het register van BBX" in text
     row = result.locator("table.messages tbody tr").first
     cells = row.locator("td").all_inner_texts()
     assert cells[1].startswith(f"{submission_id} (manual)") and cells[2] == "WOZ2026"
-    assert cells[4] == "waiting to be sent" and cells[6] == "1"  # one personal PDF
-    page.screenshot(path=str(ARTIFACTS / "browser-bsn-lookup.png"), full_page=True)
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d \((CET|CEST)\)", cells[0]), cells[0]  # Dutch time, its zone
+    assert cells[4] == "wacht op verzending" and cells[6] == "1"  # one personal PDF
+    page.screenshot(path=str(ARTIFACTS / "nl-bsn-lookup.png"), full_page=True)
 
     # as if delivery ran and the register was refreshed: the reports page has something to show
     set_outcomes(configured, submission_id, {1: ("delivered", "Verwerkt", None)})
@@ -114,10 +118,28 @@ def test_manual_send_with_pdf_then_lookup(server, page, keys, configured, tmp_pa
                                        4: ("failed", "BijlageTeGroot", "The attachments are too large")})
     today = service.today()
     seed_register(configured, "voorbeeld", [(b, today.replace(day=1), None) for b in bsns(5, seed=95)])
-    page.get_by_role("link", name="Reports").click()
+    page.get_by_role("link", name="Rapportages").click()
     assert page.locator("svg.chart").count() == 3
-    assert "BijlageTeGroot" in page.locator("main").inner_text()
-    page.screenshot(path=str(ARTIFACTS / "browser-reports.png"), full_page=True)
+    main = page.locator("main").inner_text()
+    assert "BijlageTeGroot" in main and "Verstuurde berichten per berichttype" in main
+    page.screenshot(path=str(ARTIFACTS / "nl-reports.png"), full_page=True)
+
+    page.get_by_role("link", name="Aanleveringen", exact=True).click()
+    assert page.locator("h1").inner_text() == "Aanleveringen"
+    page.screenshot(path=str(ARTIFACTS / "nl-submissions.png"), full_page=True)
+    page.goto(f"{server}/submissions/{earlier}")
+    assert "Uitkomsten" in page.locator("main").inner_text()
+    page.screenshot(path=str(ARTIFACTS / "nl-submission.png"), full_page=True)
+    page.goto(f"{server}/")
+    page.screenshot(path=str(ARTIFACTS / "nl-home.png"), full_page=True)
+
+    # the NL/EN switch: English, remembered on the next page
+    page.locator("#language-en").click()
+    page.wait_for_url(re.compile(r"[?&]lang=en"))
+    assert page.locator("html").get_attribute("lang") == "en"
+    page.get_by_role("link", name="Reports", exact=True).click()
+    assert "Messages sent per message type" in page.locator("main").inner_text()
+    print(f"\nscreenshots of the pages in Dutch: {ARTIFACTS}/nl-*.png")
 
     configured.rollback()
     stored = configured.execute(

@@ -99,7 +99,7 @@ def test_result_file_is_excel_friendly_csv():
          "outcome_reason": 'BSN "x"; fails the 11-test', "message_id": None, "final_at": final},
     ]
     table = _read(delivery.result_file_rows(rows))
-    assert table[0] == list(delivery.RESULT_COLUMNS)
+    assert table[0] == list(delivery.result_columns())
     assert table[1] == ["1", "012345672", "bezorgd", "delivered", "Verwerkt", "ok", "m1", "2026-03-01 14:05:09"]
     assert table[2][:5] == ["2", "", "afgekeurd", "rejected", "validation"]
     assert table[2][5] == 'BSN "x"; fails the 11-test'

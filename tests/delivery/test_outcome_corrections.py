@@ -67,8 +67,8 @@ def test_late_verwerkt_corrects_a_failed_message_and_reissues_the_result_files(t
     assert v2_results.endswith(".results-v2.csv") and v2_paper.endswith(".undeliverable-v2.csv")
     rows = {r["bsn"]: r for r in _read(out / v2_results)}
     assert rows[lost]["outcome"] == "delivered"
-    assert "eerder gemeld als mislukt (TechnischProbleem)" in rows[lost][rules.CORRECTION_COLUMN]
-    assert rows[ok][rules.CORRECTION_COLUMN] == "" and rows[refused][rules.CORRECTION_COLUMN] == ""
+    assert "eerder gemeld als mislukt (TechnischProbleem)" in rows[lost][rules.correction_column()]
+    assert rows[ok][rules.correction_column()] == "" and rows[refused][rules.correction_column()] == ""
     assert {r["bsn"] for r in _read(out / v2_paper)} == {refused}  # the paper list re-issued
     assert (out / v1_results).exists()  # the first version stays as the tenant got it
     assert db.execute("SELECT results_version FROM submissions WHERE id = %s", (sid,)).fetchone()[

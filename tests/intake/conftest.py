@@ -25,13 +25,27 @@ def sftp_server(tmp_path, monkeypatch):
     server.stop()
 
 
+@pytest.fixture(autouse=True)
+def _english():
+    """The intake tests pin the English wording (the message ids): in-process checks run in
+    English, and ``configured`` sets the connections to ``language: en`` (what the intake
+    steps use). Dutch, the default, is tested in test_tenant_language.py."""
+    from bbx.i18n import language
+
+    with language("en"):
+        yield
+
+
 @pytest.fixture
-def configured(db, sample_config_path):
-    """The sample tenant configuration applied to a fresh BBX database."""
+def configured(db, sample_config_path, request):
+    """The sample tenant configuration applied to a fresh BBX database (connections in
+    English unless the test is marked ``@pytest.mark.dutch``)."""
     from bbx.config.model import load
     from bbx.store import administration
 
     administration.apply_config(db, load(sample_config_path), actor="test")
+    if request.node.get_closest_marker("dutch") is None:
+        db.execute("UPDATE connections SET language = 'en'")
     db.commit()
     return db
 

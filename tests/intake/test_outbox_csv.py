@@ -15,6 +15,7 @@ import re
 import uuid
 from datetime import date
 
+import pytest
 from intake_helpers import ready, run_intake
 
 from bbx.delivery.outbox import write_to_outbox
@@ -46,6 +47,7 @@ def read_outbox_csv(data: bytes) -> list[list[str]]:
     return rows
 
 
+@pytest.mark.dutch  # the result file's Dutch headers (regel;bsn;uitkomst;...) are checked below
 def test_every_outbox_csv_kind_is_formula_safe(tenant, configured):
     db = configured
     lines = ["bsn;tekst;onderwerp;referentie"]
@@ -64,7 +66,7 @@ def test_every_outbox_csv_kind_is_formula_safe(tenant, configured):
     # 1. the error report: the tenant's own cells come back guarded, BSNs and numbers as they were
     errors = read_outbox_csv(outbox[f"formules.s{sid}.errors.csv"])
     header, *rows = errors
-    assert header == ["bsn", "tekst", "onderwerp", "referentie", "row", "reason"]
+    assert header == ["bsn", "tekst", "onderwerp", "referentie", "regel", "reden"]  # Dutch, the default
     assert [r[0] for r in rows] == [B[1], "'=1+1", "12345678"]
     assert [csvfile.unguard(r[0]) for r in rows] == [B[1], "=1+1", "12345678"]  # the raw values
     assert [csvfile.unguard(r[1]) for r in rows] == ["dubbel", HOSTILE[1], HOSTILE[3]]

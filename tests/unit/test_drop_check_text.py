@@ -1,6 +1,17 @@
 """Texts from tenant files: the same character rule as the web service (XML's)."""
 
+import pytest
+
 from bbx.domain.drop_check import clean_text
+
+
+@pytest.fixture(autouse=True)
+def _english():
+    """These tests pin the English wording (the message ids); Dutch is tested in test_i18n.py."""
+    from bbx.i18n import language
+
+    with language("en"):
+        yield
 
 
 def test_a_character_xml_cannot_carry_is_refused_with_its_code_point():

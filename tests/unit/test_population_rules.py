@@ -10,6 +10,15 @@ from bbx.domain.drop import DropFile, ManifestError, parse_manifest, parse_ready
 from bbx.domain.drop_check import DropCheck
 
 
+@pytest.fixture(autouse=True)
+def _english():
+    """These tests pin the English wording (the message ids); Dutch is tested in test_i18n.py."""
+    from bbx.i18n import language
+
+    with language("en"):
+        yield
+
+
 def test_ready_and_manifest_of_kind_population():
     ready = parse_ready("READY", b"kind: population\nmode: additions\ndrop_id: inw-1\n")
     assert (ready.drop_kind, ready.mode, ready.message_type, ready.drop_id) == ("population", "additions", "", "inw-1")

@@ -11,7 +11,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from bbx.api import errors, pages, pages_accounts, preview, routes
+from bbx.api import errors, language, pages, pages_accounts, preview, routes
 from bbx.api import population as population_routes
 from bbx.api.errors import ApiError
 from bbx.api.limits import (
@@ -21,6 +21,7 @@ from bbx.api.limits import (
     POPULATION_PATH_SUFFIX,
     SEND_PATH_SUFFIXES,
 )
+from bbx.i18n import _
 
 API_DESCRIPTION = f"""BBX's web service for tenants' systems: send messages to citizens' MijnOverheid
 Berichtenbox, follow each submission to its outcome per BSN, look up a BSN, and fetch reports.
@@ -48,8 +49,8 @@ _PAGE_HEADERS = {
 class RequestTooLarge(ApiError):
     def __init__(self):
         super().__init__(413, "request_too_large",
-                         f"The request body is larger than {MAX_REQUEST_BYTES // (1024 * 1024)} MB. "
-                         "Split it over several requests.")
+                         _("The request body is larger than {mb} MB. Split it over several requests.",
+                           mb=MAX_REQUEST_BYTES // (1024 * 1024)))
 
 
 class LimitBody:
@@ -162,6 +163,7 @@ def create_app() -> FastAPI:
     # exception handlers as it is (not wrapped by another middleware's task group).
     app.add_middleware(LimitBody)
     app.add_middleware(SecurityHeaders)
+    app.add_middleware(language.RequestLanguage)  # outermost: every handler and error in the request's language
 
     @app.get("/api/v1/health", tags=["connections"], summary="Liveness: the app runs and reaches its database",
              responses={503: {"model": routes.models.ErrorBody}})
@@ -173,7 +175,7 @@ def create_app() -> FastAPI:
                 db.ping(conn)
         except Exception as exc:
             raise ApiError(503, "database_unavailable",
-                           f"BBX's database cannot be reached: {type(exc).__name__}.") from None
+                           _("BBX's database cannot be reached: {problem}.", problem=type(exc).__name__)) from None
         return {"status": "ok", "app": "bbx", "api_version": "1"}
 
     app.include_router(routes.router)

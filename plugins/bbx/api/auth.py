@@ -29,6 +29,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from bbx.api import language
 from bbx.api.errors import ApiError
 from bbx.i18n import _
 from bbx.store import api_keys, db, users
@@ -100,7 +101,7 @@ ConnDep = Annotated[object, Depends(get_conn)]
 def key_from_headers(request: Request) -> str | None:
     auth = request.headers.get("authorization")
     if auth:
-        scheme, _, value = auth.partition(" ")
+        scheme, _sep, value = auth.partition(" ")
         if scheme.lower() == "bearer" and value.strip():
             return value.strip()
         return ""  # present but not a bearer key: refused as invalid
@@ -149,8 +150,8 @@ def api_principal(request: Request, conn: ConnDep) -> Principal:
     principal = _key_or_page_principal(request, conn)
     if principal.scope != "full":
         raise ApiError(403, "key_scope",
-                       f"This API key has scope {principal.scope!r}: it may only call the person view "
-                       "(POST /api/v1/connections/{connection}/person-view).")
+                       _("This API key has scope '{scope}': it may only call the person view "
+                         "(POST /api/v1/connections/{{connection}}/person-view).", scope=principal.scope))
     return principal
 
 
@@ -159,13 +160,13 @@ def person_view_principal(request: Request, conn: ConnDep) -> Principal:
     key = key_from_headers(request)
     if key is None:
         raise ApiError(401, "unauthenticated",
-                       "No API key: send it as 'Authorization: Bearer <key>' (or in the X-API-Key header).",
+                       _("No API key: send it as 'Authorization: Bearer <key>' (or in the X-API-Key header)."),
                        headers={"WWW-Authenticate": "Bearer"})
     principal = _key_or_page_principal(request, conn)
     if principal.scope != "person_view":
         raise ApiError(403, "key_scope",
-                       "The person view needs an API key with scope 'person_view' (bbx api-key create --tenant "
-                       "CODE --scope person_view): give the BRP system its own key.")
+                       _("The person view needs an API key with scope 'person_view' (bbx api-key create --tenant "
+                         "CODE --scope person_view): give the BRP system its own key."))
     return principal
 
 
@@ -182,9 +183,11 @@ def _key_or_page_principal(request: Request, conn) -> Principal:
                                  "(or ask your BBX operator) and revoke this one.", day=f"{expired:%Y-%m-%d}"),
                                headers={"WWW-Authenticate": "Bearer"})
             raise ApiError(401, "invalid_api_key",
-                           "The API key is unknown or revoked. Ask your BBX operator for a valid key.",
+                           _("The API key is unknown or revoked. Ask your BBX operator for a valid key."),
                            headers={"WWW-Authenticate": "Bearer"})
-        return Principal.from_owner(owner, via="api_key")
+        principal = Principal.from_owner(owner, via="api_key")
+        language.settle(conn, principal)
+        return principal
     if request.method in ("GET", "HEAD"):
         principal = page_principal(request, conn)
         if principal is not None:
@@ -192,9 +195,10 @@ def _key_or_page_principal(request: Request, conn) -> Principal:
                 raise ApiError(403, "auditor_read_only",
                                _("Auditors see submissions, outcomes and counts, not personal content "
                                  "(per-row BSNs, populations, BSN lookup)."))
+            language.settle(conn, principal)
             return principal
     raise ApiError(401, "unauthenticated",
-                   "No API key: send it as 'Authorization: Bearer <key>' (or in the X-API-Key header).",
+                   _("No API key: send it as 'Authorization: Bearer <key>' (or in the X-API-Key header)."),
                    headers={"WWW-Authenticate": "Bearer"})
 
 

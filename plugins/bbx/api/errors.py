@@ -4,7 +4,8 @@ Every error response has the same shape::
 
     {"error": {"code": "invalid_bsns", "message": "...", "details": [...]}}
 
-``details`` is optional (per-item problems, e.g. each bad BSN with its position). When a
+``message`` is in the request's language (``bbx.api.language``: Dutch by default); the
+``code`` is the same in every language. ``details`` is optional (per-item problems, e.g. each bad BSN with its position). When a
 send request has several problems at once, ``errors`` lists all of them and ``error``
 is the first. The codes are documented in ``docs/api.md``; tests cover each one.
 """
@@ -18,6 +19,8 @@ from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from bbx.i18n import _
 
 
 class ApiError(Exception):
@@ -56,16 +59,17 @@ def error_response(exc: ApiError) -> JSONResponse:
     return JSONResponse(body, status_code=exc.status, headers=exc.headers)
 
 
-# Codes for Starlette's own HTTP errors (unknown path, wrong method, ...).
-_HTTP_CODES = {
-    400: ("bad_request", "The request is malformed."),
-    401: ("unauthenticated", "Authentication is required."),
-    403: ("forbidden", "You may not do this."),
-    404: ("not_found", "There is nothing at this address; see /api/v1/docs for the endpoints."),
-    405: ("method_not_allowed", "This endpoint does not accept this HTTP method; see /api/v1/docs."),
-    413: ("request_too_large", "The request body is too large."),
-    415: ("unsupported_media_type", "The request body has a content type this endpoint does not accept."),
-}
+def _http_codes() -> dict[int, tuple[str, str]]:
+    """Codes for Starlette's own HTTP errors (unknown path, wrong method, ...)."""
+    return {
+        400: ("bad_request", _("The request is malformed.")),
+        401: ("unauthenticated", _("Authentication is required.")),
+        403: ("forbidden", _("You may not do this.")),
+        404: ("not_found", _("There is nothing at this address; see /api/v1/docs for the endpoints.")),
+        405: ("method_not_allowed", _("This endpoint does not accept this HTTP method; see /api/v1/docs.")),
+        413: ("request_too_large", _("The request body is too large.")),
+        415: ("unsupported_media_type", _("The request body has a content type this endpoint does not accept.")),
+    }
 
 
 def _loc(loc: tuple) -> str:
@@ -83,13 +87,13 @@ async def _validation_error(request: Request, exc: RequestValidationError):
     where = ", ".join(d["location"] for d in details[:5])
     return error_response(ApiError(
         422, "invalid_request",
-        f"The request does not match the API description ({where}): see details and /api/v1/docs.",
+        _("The request does not match the API description ({where}): see details and /api/v1/docs.", where=where),
         details=details,
     ))
 
 
 async def _http_error(request: Request, exc: StarletteHTTPException):
-    code, message = _HTTP_CODES.get(exc.status_code, ("http_error", "The request failed."))
+    code, message = _http_codes().get(exc.status_code, ("http_error", _("The request failed.")))
     try:
         phrase = HTTPStatus(exc.status_code).phrase
     except ValueError:

@@ -20,7 +20,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from starlette.datastructures import UploadFile
 
-from bbx.api import charts, page_letters, sending, service
+from bbx.api import charts, language, page_letters, sending, service
 from bbx.api.auth import SESSION_COOKIE, ConnDep, Principal, page_principal
 from bbx.api.errors import ApiError, ApiErrors
 from bbx.api.limits import MAX_BSNS_PER_CALL
@@ -35,21 +35,20 @@ log = logging.getLogger(__name__)
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 
 
-def _local(moment, seconds: bool = False) -> str:
-    """A timestamp as people in the Netherlands read it (the database keeps UTC)."""
-    if moment is None:
-        return ""
-    return moment.astimezone(service.TIMEZONE).strftime("%Y-%m-%d %H:%M" + (":%S" if seconds else ""))
-
-
-TEMPLATES.env.filters["local"] = _local
+language.install(TEMPLATES)  # _() and the NL/EN switch; times as "2026-12-02 09:15 (CET)" (bbx.i18n.local_time)
 router = APIRouter(include_in_schema=False)
 
-OUTCOME_LABELS = {
-    Outcome.PLANNED: "waiting to be sent", Outcome.QUEUED: "being sent", Outcome.SENT: "sent, awaiting result",
-    Outcome.DELIVERED: "delivered", Outcome.NOT_SUBSCRIBED: "not subscribed (not delivered)",
-    Outcome.FAILED: "failed", Outcome.REJECTED: "rejected",
-}
+
+def outcome_labels() -> dict[str, str]:
+    """The outcomes as people read them, in the current language."""
+    return {
+        Outcome.PLANNED: _("waiting to be sent"), Outcome.QUEUED: _("being sent"),
+        Outcome.SENT: _("sent, awaiting result"), Outcome.DELIVERED: _("delivered"),
+        Outcome.NOT_SUBSCRIBED: _("not subscribed (not delivered)"), Outcome.FAILED: _("failed"),
+        Outcome.REJECTED: _("rejected"),
+    }
+
+
 OUTCOME_ORDER = (Outcome.DELIVERED, Outcome.NOT_SUBSCRIBED, Outcome.FAILED, Outcome.REJECTED, Outcome.SENT,
                  Outcome.QUEUED, Outcome.PLANNED)
 
@@ -64,7 +63,7 @@ def base(request: Request) -> str:
 
 
 def _render(request: Request, template: str, principal: Principal | None, status_code: int = 200, **context):
-    context.update(request=request, base=base(request), principal=principal, outcome_labels=OUTCOME_LABELS,
+    context.update(request=request, base=base(request), principal=principal, outcome_labels=outcome_labels(),
                    limits=limits, max_bsns=MAX_BSNS_PER_CALL)
     response = TEMPLATES.TemplateResponse(request, template, context, status_code=status_code)
     response.headers["Cache-Control"] = "no-store"
@@ -74,13 +73,14 @@ def _render(request: Request, template: str, principal: Principal | None, status
 def _same_origin(request: Request) -> None:
     origin = request.headers.get("origin")
     if origin and origin != "null" and urlsplit(origin).netloc != request.headers.get("host"):
-        raise ApiError(403, "forbidden", "This form was posted from another site; open the page again and retry.")
+        raise ApiError(403, "forbidden", _("This form was posted from another site; open the page again and retry."))
 
 
 def _principal(request: Request, conn, method: str = "GET", *, personal: bool = False) -> Principal:
     """The signed-in person; ``personal``: the page shows or changes personal content
     (sending, BSN lookup), which an auditor may not."""
     principal = page_principal(request, conn, method=method)
+    language.settle(conn, principal)
     if principal is None:
         raise SignInRequired(request.url.path + (f"?{request.url.query}" if request.url.query else ""))
     if personal and not principal.personal_content:
@@ -204,20 +204,20 @@ def split_bsns(text: str) -> list[str]:
 def _quick_check(connection: dict, message_type: dict, bsns: list[str]) -> tuple[dict[str, bool] | None, str]:
     """MijnOverheid's ValidateAbonnementen, when the connection's Airflow Connection is configured."""
     if len(bsns) > limits.MAX_BSNS_PER_VALIDATE_CALL:
-        return None, (f"The quick check at MijnOverheid takes at most {limits.MAX_BSNS_PER_VALIDATE_CALL} BSNs; "
-                      "only BBX's register was checked.")
+        return None, _("The quick check at MijnOverheid takes at most {max} BSNs; only BBX's register was checked.",
+                       max=limits.MAX_BSNS_PER_VALIDATE_CALL)
     try:
         from bbx.hooks.berichtenbox import BerichtenboxHook
 
         hook = BerichtenboxHook.for_connection(connection["code"])
         answer = hook.validate_abonnementen(sender_code=connection["sender_code"],
                                             message_type_code=message_type["code"], bsns=bsns)
-        return answer, "Checked at MijnOverheid just now (ValidateAbonnementen)."
+        return answer, _("Checked at MijnOverheid just now (ValidateAbonnementen).")
     except Exception as exc:  # not configured, unreachable, refused: the page says so
         log.info("quick check unavailable for %s: %s", connection["code"], type(exc).__name__)
         reason = str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__
-        return None, f"The quick check at MijnOverheid is not available for this connection ({reason}); " \
-                     "only BBX's register was checked."
+        return None, _("The quick check at MijnOverheid is not available for this connection ({reason}); "
+                       "only BBX's register was checked.", reason=reason)
 
 
 @router.post("/send", response_class=HTMLResponse)
@@ -235,10 +235,10 @@ async def send(request: Request, conn: ConnDep):
         principal = _principal(request, conn, method="POST", personal=True)
         problems: list[ApiError] = []
         connection = message_type = None
-        code, _, type_code = values["message_type"].partition("/")
+        code, _sep, type_code = values["message_type"].partition("/")
         try:
             if not code or not type_code:
-                raise ApiError(422, "message_type_missing", "Choose a message type.", field="message_type")
+                raise ApiError(422, "message_type_missing", _("Choose a message type."), field="message_type")
             connection = service.connection_for(conn, principal, code)
             filled_in, problems = page_letters.parse_values(values["values"])
             if problems:
@@ -253,8 +253,8 @@ async def send(request: Request, conn: ConnDep):
             problems = [exc]
         if problems:
             if uploads:
-                problems.append(ApiError(422, "choose_pdfs_again", "Choose the PDFs again (browsers do not keep "
-                                         "them after a check).", field="attachments"))
+                problems.append(ApiError(422, "choose_pdfs_again", _("Choose the PDFs again (browsers do not keep "
+                                         "them after a check)."), field="attachments"))
             return _send_page(request, conn, principal, status_code=problems[0].status, values=values,
                               problems=problems)
         if values["action"] == "preview":
@@ -266,7 +266,7 @@ async def send(request: Request, conn: ConnDep):
             checks = [{"bsn": b, "register": register.is_subscribed(conn, connection["id"], b, today),
                        "mijnoverheid": None if answer is None else answer.get(b)} for b in bsns]
             if uploads:
-                note += " Choose the PDFs again before sending."
+                note += " " + _("Choose the PDFs again before sending.")
             return _send_page(request, conn, principal, values=values, checks=checks, check_note=note)
         if not values["token"]:
             values["token"] = uuid.uuid4().hex
@@ -319,10 +319,11 @@ def submission_page(submission_id: int, request: Request, conn: ConnDep):
     if not principal.personal_content:  # auditors: outcomes, not who
         rows = [{**r, "bsn": bsn_rules.mask(r["bsn"]) if r["bsn"] else None, "reference": None,
                  "outcome_reason": bsn_rules.mask_text(r["outcome_reason"] or "")} for r in rows]
+    labels = outcome_labels()
     chart = charts.stacked_bars(
-        f"Outcomes of submission {sub['id']}",
-        [("rows", [status["counts"][o] for o in OUTCOME_ORDER])],
-        [OUTCOME_LABELS[o] for o in OUTCOME_ORDER], [charts.OUTCOME_COLOURS[o] for o in OUTCOME_ORDER],
+        _("Outcomes of submission {id}", id=sub["id"]),
+        [(_("rows"), [status["counts"][o] for o in OUTCOME_ORDER])],
+        [labels[o] for o in OUTCOME_ORDER], [charts.OUTCOME_COLOURS[o] for o in OUTCOME_ORDER],
     )
     return _render(request, "submission.html", principal, status=status, rows=rows, chart=chart,
                    more=(status["rows_handed_in"] or 0) > len(rows))
@@ -387,23 +388,23 @@ def reports_page(request: Request, conn: ConnDep, connection: str = "", start: d
             changes = register.changes(conn, row["id"], start, end)
             people = population.current(conn, row["id"])  # issue 16: split by the population
             split = population.changes_split(conn, row["id"], start, end) if people else None
-            sent_series = ("delivered", "not subscribed", "failed", "awaiting result")
+            sent_series = (_("delivered"), _("not subscribed"), _("failed"), _("awaiting result"))
             context["report"] = {
                 "connection": row, "sent": sent, "undelivered": undelivered,
                 "subscribed": subscribed["count"], "changes": changes, "population": people, "split": split,
                 "sent_chart": charts.stacked_bars(
-                    f"Messages sent per message type, {start} to {end}",
+                    _("Messages sent per message type, {start} to {end}", start=start, end=end),
                     [(f"{r['message_type']} {r['name']}", [r["delivered"], r["not_subscribed"], r["failed"],
                                                           r["awaiting_result"]]) for r in sent],
                     sent_series, [charts.OUTCOME_COLOURS[o] for o in ("delivered", "not_subscribed", "failed", "sent")]),
                 "undelivered_chart": charts.stacked_bars(
-                    f"Messages not delivered per message type, {start} to {end}",
-                    _undelivered_bars(undelivered), ("rejected", "not subscribed", "failed"),
+                    _("Messages not delivered per message type, {start} to {end}", start=start, end=end),
+                    _undelivered_bars(undelivered), (_("rejected"), _("not subscribed"), _("failed")),
                     [charts.OUTCOME_COLOURS[o] for o in ("rejected", "not_subscribed", "failed")]),
                 "changes_chart": charts.stacked_bars(
-                    f"Register changes, {start} to {end}",
-                    [("sign-ups", [changes["signups"], 0]), ("sign-offs", [0, changes["signoffs"]])],
-                    ("sign-ups", "sign-offs")),
+                    _("Register changes, {start} to {end}", start=start, end=end),
+                    [(_("sign-ups"), [changes["signups"], 0]), (_("sign-offs"), [0, changes["signoffs"]])],
+                    (_("sign-ups"), _("sign-offs"))),
             }
         except ApiError as exc:
             context["error"] = exc
@@ -421,8 +422,8 @@ def _undelivered_bars(rows: list[dict]) -> list[tuple[str, list[int]]]:
 def not_found_page(request: Request) -> Response:
     return HTMLResponse(
         TEMPLATES.get_template("error.html").render(
-            request=request, base=base(request), principal=None,
-            error=ApiError(404, "not_found", "There is no BBX page at this address."),
+            request=request, base=base(request), principal=None, outcome_labels=outcome_labels(),
+            error=ApiError(404, "not_found", _("There is no BBX page at this address.")),
         ),
         status_code=404,
     )

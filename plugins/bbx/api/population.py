@@ -20,6 +20,7 @@ from bbx.api.errors import ApiError
 from bbx.api.limits import MAX_POPULATION_REQUEST_BYTES
 from bbx.api.routes import _idempotency_key, _period
 from bbx.domain import bsn as bsn_rules
+from bbx.i18n import _
 from bbx.store import audit, register
 from bbx.store import population as store
 
@@ -177,8 +178,8 @@ async def hand_in_population(connection: str, request: Request, principal: Princ
     kind = (request.headers.get("content-type") or "").split(";")[0].strip().lower()
     if kind not in ("text/csv", "text/plain"):
         raise ApiError(415, "unsupported_media_type",
-                       "Send the population list as the body with Content-Type text/csv or text/plain "
-                       "(one BSN per line).")
+                       _("Send the population list as the body with Content-Type text/csv or text/plain "
+                         "(one BSN per line)."))
     with tempfile.TemporaryDirectory(prefix="bbx-population-") as folder:
         path = Path(folder) / "population.csv"
         size = 0
@@ -186,16 +187,17 @@ async def hand_in_population(connection: str, request: Request, principal: Princ
             async for chunk in request.stream():
                 size += len(chunk)
                 if size > MAX_POPULATION_REQUEST_BYTES:
-                    raise ApiError(413, "request_too_large", "The list is larger than 64 MB: send it as an SFTP "
-                                                             "drop of kind population instead.")
+                    raise ApiError(413, "request_too_large", _("The list is larger than 64 MB: send it as an "
+                                                               "SFTP drop of kind population instead."))
                 out.write(chunk)
         try:
             result = await run_in_threadpool(
                 intake.hand_in_file, {"id": row["id"], "code": row["code"]}, path, file_name="population.csv",
                 mode=mode, channel="api", external_ref=f"population:{key}", submitted_by=principal.actor)
         except intake.PopulationRefused as exc:
-            raise ApiError(422, "invalid_population", "The population list cannot be used as a whole; nothing "
-                                                      "was stored: " + "; ".join(exc.problems),
+            raise ApiError(422, "invalid_population",
+                           _("The population list cannot be used as a whole; nothing was stored: {problems}",
+                             problems="; ".join(exc.problems)),
                            details=exc.problems) from None
         except intake.IdempotencyConflict as exc:
             raise ApiError(409, "idempotency_key_reused", str(exc)) from None

@@ -113,12 +113,12 @@ _SEND_BODY = {
 def _idempotency_key(value: str | None) -> str:
     if value is None or not value.strip():
         raise ApiError(400, "idempotency_key_missing",
-                       "Send an Idempotency-Key header (for example a UUID) so that a retried request "
-                       "cannot hand in the same messages twice.")
+                       _("Send an Idempotency-Key header (for example a UUID) so that a retried request "
+                         "cannot hand in the same messages twice."))
     if len(value) > MAX_IDEMPOTENCY_KEY_CHARS or not all("\x21" <= ch <= "\x7e" for ch in value):
         raise ApiError(400, "idempotency_key_invalid",
-                       f"The Idempotency-Key must be 1-{MAX_IDEMPOTENCY_KEY_CHARS} printable ASCII "
-                       "characters without spaces (a UUID is a good choice).")
+                       _("The Idempotency-Key must be 1-{max} printable ASCII characters without spaces "
+                         "(a UUID is a good choice).", max=MAX_IDEMPOTENCY_KEY_CHARS))
     return value
 
 
@@ -126,7 +126,7 @@ def _body_model(raw: bytes | str) -> models.SendBody:
     try:
         data = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
-        raise ApiError(400, "invalid_json", f"The request body is not valid JSON: {exc}.") from None
+        raise ApiError(400, "invalid_json", _("The request body is not valid JSON: {problem}.", problem=exc)) from None
     try:
         return models.SendBody.model_validate(data)
     except ValidationError as exc:
@@ -134,8 +134,8 @@ def _body_model(raw: bytes | str) -> models.SendBody:
                    for e in exc.errors()]
         where = ", ".join(d["location"] for d in details[:5])
         raise ApiError(422, "invalid_request",
-                       f"The request does not match the API description ({where}): see details and "
-                       "/api/v1/docs.", details=details) from None
+                       _("The request does not match the API description ({where}): see details and /api/v1/docs.",
+                         where=where), details=details) from None
 
 
 async def read_send_request(request: Request) -> tuple[models.SendBody, tuple, streamed.Spool | None]:
@@ -148,7 +148,7 @@ async def read_send_request(request: Request) -> tuple[models.SendBody, tuple, s
         if form.request is None:
             form.spool.close()
             raise ApiError(422, "invalid_request",
-                           "A multipart request needs a text part 'request' holding the JSON body.",
+                           _("A multipart request needs a text part 'request' holding the JSON body."),
                            details=[{"location": "body.request", "problem": "missing"}])
         try:
             return _body_model(form.request), tuple(form.uploads), form.spool
@@ -156,7 +156,7 @@ async def read_send_request(request: Request) -> tuple[models.SendBody, tuple, s
             form.spool.close()
             raise
     raise ApiError(415, "unsupported_media_type",
-                   "Send the request as application/json, or as multipart/form-data when it has PDFs.")
+                   _("Send the request as application/json, or as multipart/form-data when it has PDFs."))
 
 
 def send_request(body: models.SendBody, uploads: tuple) -> sending.SendRequest:
@@ -276,7 +276,7 @@ def get_submission_rows(submission_id: int, principal: PrincipalDep, conn: ConnD
     sub = service.submission_for(conn, principal, submission_id)
     if undeliverable:  # the one definition of the paper-mail list (bbx.domain.outcomes)
         if outcome and set(outcome) != {o.value for o in UNDELIVERABLE}:
-            raise ApiError(422, "invalid_request", "give either undeliverable=true or outcome filters, not both")
+            raise ApiError(422, "invalid_request", _("Give either undeliverable=true or outcome filters, not both."))
         outcome = [o.value for o in UNDELIVERABLE]
     if format == "csv" and limit is None:
         return csvout.stream_rows(_all_rows(sub["id"], outcome, after_row), _ROW_COLUMNS,

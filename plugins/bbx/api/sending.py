@@ -137,8 +137,8 @@ def check_text(text: str | None, message_type: dict, *, has_pdfs: bool) -> tuple
             return None, [_rule_problem(row_rules.content_needed(message_type["code"]))]
         return None, []
     if not text.strip():
-        return None, [_problem("text_empty", "The text is empty: leave it out to use the standard text, or write "
-                                             "one.", field="text")]
+        return None, [_problem("text_empty", _("The text is empty: leave it out to use the standard text, or "
+                                               "write one."), field="text")]
     cleaned = row_rules.text(text)
     return cleaned.value, [_rule_problem(cleaned.problem)] if cleaned.problem else []
 
@@ -152,13 +152,13 @@ def check_reference(reference: str | None) -> tuple[str | None, list[ApiError]]:
 def check_bsns(raw: list[str]) -> tuple[list[str], list[ApiError]]:
     """Normalised BSNs in the given order, or the problems (each bad entry with its position)."""
     if not raw:
-        return [], [_problem("bsns_empty", "No BSNs given: give at least one.", field="bsns")]
+        return [], [_problem("bsns_empty", _("No BSNs given: give at least one."), field="bsns")]
     if len(raw) > MAX_BSNS_PER_CALL:
         return [], [_problem(
             "too_many_bsns",
-            f"{len(raw):,} BSNs in one request; at most {MAX_BSNS_PER_CALL:,} are accepted per call. "
-            "Split the list over several requests (each with its own idempotency key), or use the "
-            "SFTP channel for large lists.", field="bsns")]
+            _("{n} BSNs in one request; at most {max} are accepted per call. Split the list over several "
+              "requests (each with its own idempotency key), or use the SFTP channel for large lists.",
+              n=format(len(raw), ","), max=format(MAX_BSNS_PER_CALL, ",")), field="bsns")]
     normalised: list[str] = []
     details = []
     first_seen: dict[str, int] = {}
@@ -169,18 +169,20 @@ def check_bsns(raw: list[str]) -> tuple[list[str], list[ApiError]]:
             continue
         if result.bsn in first_seen:
             details.append({"position": position, "value": bsn_rules.mask(result.bsn),
-                            "reason": f"the same BSN as position {first_seen[result.bsn]}; "
-                                      "give each BSN once per request"})
+                            "reason": _("the same BSN as position {first}; give each BSN once per request",
+                                        first=first_seen[result.bsn])})
             continue
         first_seen[result.bsn] = position
         normalised.append(result.bsn)
     if details:
         shown = ", ".join(str(d["position"]) for d in details[:10])
-        more = f" and {len(details) - 10} more" if len(details) > 10 else ""
+        if len(details) > 10:
+            shown = _("{shown} and {n} more", shown=shown, n=len(details) - 10)
         return [], [_problem(
             "invalid_bsns",
-            f"{len(details)} of the {len(raw)} BSNs are not valid (positions {shown}{more}, counting from 1); "
-            "nothing was sent. Correct or remove them and send the request again.",
+            _("{n} of the {total} BSNs are not valid (positions {positions}, counting from 1); nothing was sent. "
+              "Correct or remove them and send the request again.", n=len(details), total=len(raw),
+              positions=shown),
             field="bsns", details=details)]
     return normalised, []
 
@@ -208,8 +210,8 @@ def check_uploads(conn, req: SendRequest, message_type: dict, bsns: list[str], p
         if len(req.uploads) > limits.MAX_PERSONAL_ATTACHMENTS_PER_MESSAGE:
             problems.append(_problem(
                 "too_many_attachments",
-                f"{len(req.uploads)} PDFs; at most {limits.MAX_PERSONAL_ATTACHMENTS_PER_MESSAGE} personal "
-                "PDFs go with one message.", field="attachments"))
+                _("{n} PDFs; at most {max} personal PDFs go with one message.", n=len(req.uploads),
+                  max=limits.MAX_PERSONAL_ATTACHMENTS_PER_MESSAGE), field="attachments"))
         ordered = list(req.uploads)
         per_bsn = {b: ordered for b in bsns}
     else:
@@ -220,23 +222,23 @@ def check_uploads(conn, req: SendRequest, message_type: dict, bsns: list[str], p
             match = _ATTACHMENT_NAME.fullmatch(upload.file_name)
             if match is None:
                 bad_names.append({"file_name": upload.file_name,
-                                  "reason": "name it <BSN>_1.pdf or <BSN>_2.pdf"})
+                                  "reason": _("name it <BSN>_1.pdf or <BSN>_2.pdf")})
                 continue
             owner = bsn_rules.check(match.group("bsn"))
             if owner.error or owner.bsn not in wanted:
                 bad_names.append({"file_name": upload.file_name,
-                                  "reason": "the BSN in the file name is not in this request's list of BSNs"})
+                                  "reason": _("the BSN in the file name is not in this request's list of BSNs")})
                 continue
             number = int(match.group("n"))
             if number in slots.setdefault(owner.bsn, {}):
                 bad_names.append({"file_name": upload.file_name,
-                                  "reason": f"a second PDF number {number} for the same BSN"})
+                                  "reason": _("a second PDF number {number} for the same BSN", number=number)})
                 continue
             slots[owner.bsn][number] = upload
         if bad_names:
             problems.append(_problem(
                 "attachment_unmatched",
-                f"{len(bad_names)} PDF(s) cannot be matched to a BSN of this request: see details.",
+                _("{n} PDF(s) cannot be matched to a BSN of this request: see details.", n=len(bad_names)),
                 field="attachments", details=bad_names))
         per_bsn = {b: [slot[n] for n in sorted(slot)] for b, slot in slots.items()}
     if problems:
@@ -255,7 +257,7 @@ def check_uploads(conn, req: SendRequest, message_type: dict, bsns: list[str], p
     if too_large:
         first = too_large[0]["reason"]
         return {}, [_problem("attachments_too_large",
-                             f"The PDFs of {len(too_large)} message(s) do not fit: {first}",
+                             _("The PDFs of {n} message(s) do not fit: {reason}", n=len(too_large), reason=first),
                              field="attachments", details=too_large)]
     return per_bsn, []
 
@@ -378,7 +380,8 @@ def _without_earlier_hand_ins(conn, prepared: Prepared, submission_id: int) -> l
         return prepared.rows
     return [
         submissions.NewRow(row_number=r.row_number, bsn=r.bsn, rejection=(
-            f"already handed in for message type {type_code} in {earlier[r.bsn].text()}: it is not sent again"))
+            _("already handed in for message type {type} in {where}: it is not sent again", type=type_code,
+              where=earlier[r.bsn].text())))
         if r.bsn in earlier else r
         for r in prepared.rows
     ]
@@ -398,8 +401,8 @@ def hand_in(conn, prepared: Prepared, *, channel: str, external_ref: str, actor:
         if earlier != prepared.request_sha256:
             raise ApiError(
                 409, "idempotency_key_reused",
-                f"This idempotency key was already used for submission {sub.id} with a different request. "
-                "Use a new key for a new request; repeat a request only unchanged.",
+                _("This idempotency key was already used for submission {id} with a different request. "
+                  "Use a new key for a new request; repeat a request only unchanged.", id=sub.id),
                 details=[{"submission_id": sub.id}],
             )
         return Handed(sub.id, False)

@@ -15,6 +15,7 @@ from bbx.api.errors import ApiError
 from bbx.api.limits import MAX_REPORT_DAYS
 from bbx.domain import bsn as bsn_rules
 from bbx.domain import localtime, outcomes
+from bbx.i18n import _
 from bbx.store import audit, handins, lookup, register, reports, submissions
 
 TIMEZONE = localtime.TIMEZONE
@@ -35,7 +36,7 @@ def connection_for(conn, principal: Principal, code: str) -> dict:
     row = lookup.connection(conn, code)
     if row is None or not (principal.all_tenants or row["tenant_id"] == principal.tenant_id):
         raise ApiError(404, "connection_not_found",
-                       f"You have no connection {code!r}; GET /api/v1/connections lists yours.")
+                       _("You have no connection '{code}'; GET /api/v1/connections lists yours.", code=code))
     return row
 
 
@@ -43,7 +44,7 @@ def submission_for(conn, principal: Principal, submission_id: int) -> dict:
     sub = lookup.submission(conn, submission_id)
     if sub is None or not (principal.all_tenants or sub["tenant_id"] == principal.tenant_id):
         raise ApiError(404, "submission_not_found",
-                       f"You have no submission {submission_id}; GET /api/v1/submissions lists yours.")
+                       _("You have no submission {id}; GET /api/v1/submissions lists yours.", id=submission_id))
     return sub
 
 
@@ -112,7 +113,7 @@ def submission_list(conn, principal: Principal, connection_code: str | None, sta
 def check_bsn(raw: str) -> str:
     result = bsn_rules.check(raw)
     if result.error:
-        raise ApiError(422, "invalid_bsn", f"Not a valid BSN: {result.error}.", field="bsn")
+        raise ApiError(422, "invalid_bsn", _("Not a valid BSN: {reason}.", reason=result.error), field="bsn")
     return result.bsn
 
 
@@ -152,10 +153,12 @@ def lookup_bsn(conn, principal: Principal, raw_bsn: str, connection_codes: list[
 
 def check_period(start: date, end: date) -> None:
     if end < start:
-        raise ApiError(422, "invalid_period", f"The period ends ({end}) before it starts ({start}).")
+        raise ApiError(422, "invalid_period", _("The period ends ({end}) before it starts ({start}).", end=end,
+                                                start=start))
     if (end - start).days + 1 > MAX_REPORT_DAYS:
         raise ApiError(422, "period_too_long",
-                       f"The period has {(end - start).days + 1} days; at most {MAX_REPORT_DAYS} per request.")
+                       _("The period has {days} days; at most {max} per request.", days=(end - start).days + 1,
+                         max=MAX_REPORT_DAYS))
 
 
 def default_period() -> tuple[date, date]:

@@ -69,6 +69,7 @@ class ConnectionSpec:
     active: bool
     standard_attachments: tuple[StandardAttachmentSpec, ...]
     message_types: tuple[MessageTypeSpec, ...]
+    language: str = "nl"  # tenant-facing texts: outbox files, and the web service/pages (bbx.i18n)
     pdfa: str = "warn"  # personal PDFs that are not PDF/A: "warn" (note) or "strict" (refused)
     approval_threshold: int | None = None  # more messages: a second person approves (four-eyes)
     rate_limit_per_minute: int = 60  # send requests through the web service (send_limits)
@@ -183,6 +184,7 @@ def _resolve_tenants(document: dict, base: Path, problems: list[str]):
                     register_export_scope=population.export_scope(conn.get("register_export", False))[1],
                     register_stale_after_hours=conn.get("register_stale_after_hours", 36),
                     active=conn.get("active", True), pdfa=conn.get("pdfa", "warn"),
+                    language=conn.get("language", "nl"),
                     standard_attachments=tuple(attachments), message_types=tuple(message_types),
                     approval_threshold=conn.get("approval_threshold"),
                     rate_limit_per_minute=conn.get("send_limits", {}).get("requests_per_minute", 60),

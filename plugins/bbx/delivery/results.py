@@ -30,6 +30,7 @@ from bbx.delivery.send import Hooks, SendSummary, send_batch
 from bbx.domain import delivery as rules
 from bbx.domain import globe
 from bbx.hooks.berichtenbox import ACTION_DELIVERY_RESULT, BerichtenboxConfigError
+from bbx.i18n import language
 from bbx.store import batches as batch_store
 from bbx.store import db, submissions
 from bbx.store import result_files as result_file_store
@@ -182,13 +183,14 @@ def write_reports(conn, writer: OutboxWriter, summary: CollectSummary, *,
         version = (sub["results_version"] or 0) + 1
         results_name, undeliverable_name = rules.result_file_names(sub["id"], sub["channel"], sub["drop_name"],
                                                                    version=version)
-        written = writer(sub, [
-            (results_name, rules.result_file_rows(
-                result_file_store.result_rows(conn, sub["id"], with_corrections=version > 1),
-                corrected=version > 1)),
-            (undeliverable_name,
-             rules.undeliverable_rows(result_file_store.result_rows(conn, sub["id"], undeliverable_only=True))),
-        ])
+        with language(sub["language"]):  # headers and explanations in the connection's language
+            written = writer(sub, [
+                (results_name, rules.result_file_rows(
+                    result_file_store.result_rows(conn, sub["id"], with_corrections=version > 1),
+                    corrected=version > 1)),
+                (undeliverable_name,
+                 rules.undeliverable_rows(result_file_store.result_rows(conn, sub["id"], undeliverable_only=True))),
+            ])
         result_file_store.mark_results_written(conn, sub["id"], written, version=version)
         conn.commit()
         summary.reported.append(sub["id"])

@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass
 
 from bbx.domain.limits import BSN_DIGITS
+from bbx.i18n import _
 
 _WEIGHTS = (9, 8, 7, 6, 5, 4, 3, 2, -1)
 
@@ -41,8 +42,6 @@ class BsnCheck:
 
 #: What Excel shows for a long number in a "General" cell: 3.69212E+08 (the digits are lost).
 _SCIENTIFIC = re.compile(r"\d+(?:[.,]\d+)?[eE]\+?\d+")
-SCIENTIFIC_NOTATION = ("the BSN was turned into scientific notation by Excel (like 3.69212E+08), so its "
-                       "digits are lost: format the BSN column as text and enter or paste the BSNs again")
 
 
 def check(raw: str) -> BsnCheck:
@@ -56,11 +55,12 @@ def check(raw: str) -> BsnCheck:
     stripped = (raw or "").strip()
     value = stripped.replace(" ", "").replace(".", "").replace("-", "")
     if not value:
-        return BsnCheck(None, "BSN is empty")
+        return BsnCheck(None, _("BSN is empty"))
     if not value.isascii() or not value.isdigit():
         if _SCIENTIFIC.fullmatch(stripped):
-            return BsnCheck(None, SCIENTIFIC_NOTATION)
-        return BsnCheck(None, "BSN must contain digits only")
+            return BsnCheck(None, _("the BSN was turned into scientific notation by Excel (like 3.69212E+08), so its "
+                               "digits are lost: format the BSN column as text and enter or paste the BSNs again"))
+        return BsnCheck(None, _("BSN must contain digits only"))
     reformatted = value != stripped
     if len(value) == BSN_DIGITS - 1:
         padded = "0" + value
@@ -68,15 +68,15 @@ def check(raw: str) -> BsnCheck:
             return BsnCheck(padded, None, repaired=True, reformatted=reformatted)
         return BsnCheck(
             None,
-            "BSN has 8 digits and does not pass the 11-test with a leading zero either "
-            "(check the number; spreadsheets strip leading zeros: format the column as text)",
+            _("BSN has 8 digits and does not pass the 11-test with a leading zero either "
+              "(check the number; spreadsheets strip leading zeros: format the column as text)"),
         )
     if len(value) != BSN_DIGITS:
-        return BsnCheck(None, f"BSN must have 9 digits, found {len(value)}")
+        return BsnCheck(None, _("BSN must have 9 digits, found {n}", n=len(value)))
     if value == "000000000":
-        return BsnCheck(None, "000000000 is not a BSN")
+        return BsnCheck(None, _("000000000 is not a BSN"))
     if not passes_eleven_test(value):
-        return BsnCheck(None, "BSN fails the 11-test (elfproef): check for a typing error")
+        return BsnCheck(None, _("BSN fails the 11-test (elfproef): check for a typing error"))
     return BsnCheck(value, reformatted=reformatted)
 
 

@@ -29,6 +29,7 @@ from bbx.domain.limits import (
     MAX_TEXT_CHARS,
 )
 from bbx.domain.localtime import TIMEZONE
+from bbx.i18n import _
 
 # --------------------------------------------------------------------------- codes BBX writes
 
@@ -140,15 +141,25 @@ def plan_slices(
 
 # --------------------------------------------------------------------------- result files
 
-OUTCOME_LABELS = {
-    "delivered": "bezorgd",
-    "not_subscribed": "niet geabonneerd",
-    "failed": "mislukt",
-    "rejected": "afgekeurd",
-}
-RESULT_COLUMNS = ("regel", "bsn", "uitkomst", "outcome", "code", "toelichting", "bericht_id", "afgerond_op")
+# Headers, outcome words and explanations of a result file are in ONE language, the
+# connection's (``bbx.i18n``: the caller writes the file inside ``language(...)``). The
+# Dutch headers are the historical ones: regel;bsn;uitkomst;outcome;code;toelichting;...
+# ``outcome`` (the machine-readable outcome) and ``code`` (Logius's) are the same in
+# every language; ``afgerond_op``/``final_at`` is Dutch time, ``2026-03-01 14:05:09``.
+def outcome_labels() -> dict[str, str]:
+    return {"delivered": _("delivered"), "not_subscribed": _("not subscribed"), "failed": _("failed"),
+            "rejected": _("rejected")}
+
+
+def result_columns() -> tuple[str, ...]:
+    return (_("row"), "bsn", _("result"), "outcome", "code", _("explanation"), _("message_id"), _("final_at"))
+
+
+def undeliverable_columns() -> tuple[str, ...]:
+    return ("bsn", _("row"), _("result"), "code", _("explanation"))
+
+
 RESULT_TIMEZONE = TIMEZONE
-UNDELIVERABLE_COLUMNS = ("bsn", "regel", "uitkomst", "code", "toelichting")
 
 
 def _csv(rows: Iterable[Sequence[object]], header: Sequence[str]) -> Iterable[bytes]:
@@ -158,11 +169,8 @@ def _csv(rows: Iterable[Sequence[object]], header: Sequence[str]) -> Iterable[by
     return csvfile.chunks(rows, header)
 
 
-CORRECTION_COLUMN = "correctie"
-CORRECTION_TEXT = (
-    "gecorrigeerd: eerder gemeld als {was} ({code}), toch bezorgd ({now}); "
-    "stuur geen brief op papier"
-)
+def correction_column() -> str:
+    return _("correction")
 
 
 def result_file_rows(rows: Iterable[dict], *, corrected: bool = False) -> Iterable[bytes]:
@@ -173,16 +181,18 @@ def result_file_rows(rows: Iterable[dict], *, corrected: bool = False) -> Iterab
     ``correctie`` says, for each row whose outcome changed since the previous version
     (dict key ``corrected_from``/``corrected_from_code``), what it was and that it is
     delivered after all; empty for the other rows."""
-    columns = RESULT_COLUMNS + ((CORRECTION_COLUMN,) if corrected else ())
+    columns = result_columns() + ((correction_column(),) if corrected else ())
+    labels = outcome_labels()
 
     def line(r: dict) -> tuple:
-        base = (r["row_number"], r["bsn"], OUTCOME_LABELS.get(r["outcome"], r["outcome"]), r["outcome"],
+        base = (r["row_number"], r["bsn"], labels.get(r["outcome"], r["outcome"]), r["outcome"],
                 r["outcome_code"], r["outcome_reason"], r["message_id"], _local(r.get("final_at")))
         if not corrected:
             return base
         was = r.get("corrected_from")
-        note = CORRECTION_TEXT.format(was=OUTCOME_LABELS.get(was, was), code=r.get("corrected_from_code") or "-",
-                                      now=OUTCOME_LABELS.get(r["outcome"], r["outcome"])) if was else None
+        note = _("corrected: reported before as {was} ({code}), delivered after all ({now}); do not send a "
+                 "paper letter", was=labels.get(was, was), code=r.get("corrected_from_code") or "-",
+                 now=labels.get(r["outcome"], r["outcome"])) if was else None
         return (*base, note)
 
     return _csv((line(r) for r in rows), columns)
@@ -198,13 +208,14 @@ def _local(moment) -> str | None:
 def undeliverable_rows(rows: Iterable[dict]) -> Iterable[bytes]:
     """The BSNs whose letter could not go digitally — not subscribed or failed — for a
     paper fallback (rejected rows are for the tenant to correct, see the result file)."""
+    labels = outcome_labels()
     return _csv(
         (
-            (r["bsn"], r["row_number"], OUTCOME_LABELS.get(r["outcome"], r["outcome"]),
+            (r["bsn"], r["row_number"], labels.get(r["outcome"], r["outcome"]),
              r["outcome_code"], r["outcome_reason"])
             for r in rows
         ),
-        UNDELIVERABLE_COLUMNS,
+        undeliverable_columns(),
     )
 
 

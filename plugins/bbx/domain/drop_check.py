@@ -43,6 +43,7 @@ from bbx.domain.drop import (
 )
 from bbx.domain.drop_tables import Row, Table, TableError, open_table, rows
 from bbx.domain.limits import MAX_PERSONAL_ATTACHMENTS_PER_MESSAGE
+from bbx.i18n import _
 
 PDF_SOURCE = "(personal PDFs)"
 _VALID = bsn_rules.BsnCheck(None)  # marker: the raw value is a valid BSN as written  # the source name of rows that come from PDF names only
@@ -68,7 +69,7 @@ class Earlier:
         when = self.received_at
         if isinstance(when, datetime):
             when = when.date()
-        return f"submission {self.submission_id} of {when}"
+        return _("submission {id} of {day}", id=self.submission_id, day=when)
 
 
 @dataclass(frozen=True)
@@ -156,8 +157,8 @@ class DropCheck:
         if self.pdf_rule.maximum == 0 and plan.pdfs:
             self.problems.append(DropProblem(
                 self.manifest.marker,
-                f"pdfs_per_bsn is 0 but the drop holds {len(plan.pdfs)} personal PDF(s): "
-                "remove the PDFs or set pdfs_per_bsn"))
+                _("pdfs_per_bsn is 0 but the drop holds {n} personal PDF(s): remove the PDFs or set pdfs_per_bsn",
+                  n=len(plan.pdfs))))
         for list_file in plan.lists:
             opener = self._opener(list_file.name)
             try:
@@ -169,7 +170,7 @@ class DropCheck:
         if not plan.lists and self.pdfs:
             self.sources.append(_Source(PDF_SOURCE, None))  # a PDF-only drop: one row per BSN
         if not any(f.role in ("list", "pdf") for f in self.files):
-            self.problems.append(DropProblem(None, "the drop holds no list file and no personal PDFs: nothing to send"))
+            self.problems.append(DropProblem(None, _("the drop holds no list file and no personal PDFs: nothing to send")))
 
         total = 0
         for source in self.sources:
@@ -186,15 +187,15 @@ class DropCheck:
                     self.first_row.setdefault(checked.bsn, total)
         self.rows_total = total
         if self.sources and total == 0 and not self.problems:
-            self.problems.append(DropProblem(None, "the drop's list holds no rows (only a header or empty lines)"))
+            self.problems.append(DropProblem(None, _("the drop's list holds no rows (only a header or empty lines)")))
 
         if any(s.table is not None for s in self.sources):
             for bsn, by_position in sorted(self.pdfs.items()):
                 if bsn not in self.first_row:
                     for pdf in sorted(by_position.values(), key=lambda p: p.position):
                         self.problems.append(DropProblem(
-                            pdf.name, "no row of the drop's list has this BSN (an orphan PDF): add the BSN to "
-                                      "the list or remove the PDF; check the BSN in the file name"))
+                            pdf.name, _("no row of the drop's list has this BSN (an orphan PDF): add the BSN to "
+                                        "the list or remove the PDF; check the BSN in the file name")))
         self._scanned = True
         return self
 
@@ -206,7 +207,7 @@ class DropCheck:
             yield from rows(source.table, self._opener(source.name))
             return
         for number, bsn in enumerate(sorted(self.pdfs), 1):
-            names = " ".join(p.name for _, p in sorted(self.pdfs[bsn].items()))
+            names = " ".join(p.name for _pos, p in sorted(self.pdfs[bsn].items()))
             yield Row(number, [bsn, names])
 
     @property
@@ -284,8 +285,8 @@ class DropCheck:
         fields = row.fields
         used = len(columns)
         if len(fields) > used and any(f.strip() for f in fields[used:]):
-            reasons.append(f"the row has {len(fields)} fields but the file has {used} column(s): "
-                           "put texts with a separator in double quotes")
+            reasons.append(_("the row has {n} fields but the file has {columns} column(s): put texts with a "
+                             "separator in double quotes", n=len(fields), columns=used))
         values = {c: fields[i] for i, c in enumerate(columns) if c and i < len(fields)}
 
         raw = values.get("bsn", "")
@@ -298,19 +299,20 @@ class DropCheck:
             if checked.repaired:
                 self.repaired_count += 1
                 if len(self.repaired) < _NOTE_EXAMPLES:
-                    self.repaired.append(f"{source_name} row {row.number}")
+                    self.repaired.append(_("{file} row {row}", file=source_name, row=row.number))
             if checked.reformatted:
                 self.reformatted_count += 1
                 if len(self.reformatted) < _NOTE_EXAMPLES:
-                    self.reformatted.append(f"{source_name} row {row.number}")
+                    self.reformatted.append(_("{file} row {row}", file=source_name, row=row.number))
             first = self.first_row.get(bsn)
             if first is not None and first != number:
                 first_file, first_row = self.where(first)
-                reasons.append(f"the BSN is also on row {first_row} of {first_file}: each BSN only once per drop")
+                reasons.append(_("the BSN is also on row {row} of {file}: each BSN only once per drop", row=first_row,
+                                 file=first_file))
             elif bsn in already:
                 code = message_type.code if message_type else self.manifest.message_type
-                reasons.append(f"already handed in for message type {code} in {already[bsn].text()}: "
-                               "it is not sent again")
+                reasons.append(_("already handed in for message type {type} in {where}: it is not sent again",
+                                 type=code, where=already[bsn].text()))
 
         cleaned = (row_rules.text(values.get("text")), row_rules.subject(values.get("subject")),
                    row_rules.reference(values.get("reference")))
@@ -350,19 +352,23 @@ class DropCheck:
         positions = sorted(found)
         if positions and positions[-1] > MAX_PERSONAL_ATTACHMENTS_PER_MESSAGE:
             names = ", ".join(found[p].name for p in positions)
-            return (), [f"{len(positions)} personal PDFs ({names}); at most "
-                        f"{MAX_PERSONAL_ATTACHMENTS_PER_MESSAGE} per BSN, numbered _1 and _2"]
+            return (), [_("{n} personal PDFs ({names}); at most {max} per BSN, numbered _1 and _2", n=len(positions),
+                          names=names, max=MAX_PERSONAL_ATTACHMENTS_PER_MESSAGE)]
         if positions == [2]:
-            return (), [f"{found[2].name} has no {found[2].name[:-6]}_1.pdf: number the PDFs _1 and _2"]
+            return (), [_("{name} has no {first}: number the PDFs _1 and _2", name=found[2].name,
+                          first=found[2].name[:-6] + "_1.pdf")]
         if len(positions) < rule.minimum:
             if not positions:
-                hint = ("" if self.manifest.pdfs_per_bsn is not None else
-                        "; the drop holds personal PDFs, so every BSN needs one (write pdfs_per_bsn: 0-2 "
-                        "in the marker when some BSNs have none)")
-                return (), [f"no personal PDF for this BSN: {bsn}_1.pdf is missing{hint}"]
-            return (), [f"only 1 personal PDF for this BSN but pdfs_per_bsn is {rule.text}: {bsn}_2.pdf is missing"]
+                if self.manifest.pdfs_per_bsn is not None:
+                    return (), [_("no personal PDF for this BSN: {file} is missing", file=bsn + "_1.pdf")]
+                return (), [_("no personal PDF for this BSN: {file} is missing; the drop holds personal PDFs, so "
+                              "every BSN needs one (write pdfs_per_bsn: 0-2 in the marker when some BSNs have none)",
+                              file=bsn + "_1.pdf")]
+            return (), [_("only 1 personal PDF for this BSN but pdfs_per_bsn is {rule}: {file} is missing",
+                          rule=rule.text, file=bsn + "_2.pdf")]
         if len(positions) > rule.maximum:
-            return (), [f"{len(positions)} personal PDFs for this BSN but pdfs_per_bsn is {rule.text}"]
+            return (), [_("{n} personal PDFs for this BSN but pdfs_per_bsn is {rule}", n=len(positions),
+                          rule=rule.text)]
         pdfs: list[PersonalPdf] = []
         reasons: list[str] = []
         for position in positions:
@@ -371,10 +377,10 @@ class DropCheck:
                 content = handle.read()
             info = att.inspect_pdf(content)
             if not info.ok:
-                reasons.append(f"personal PDF {pdf.name}: {info.reason}")
+                reasons.append(_("personal PDF {name}: {reason}", name=pdf.name, reason=info.reason))
                 continue
             if refusal := self.pdfa.check(pdf.name, info):
-                reasons.append(f"personal PDF {pdf.name}: {refusal}")
+                reasons.append(_("personal PDF {name}: {reason}", name=pdf.name, reason=refusal))
                 continue
             pdfs.append(PersonalPdf(position, pdf.name, content, hashlib.sha256(content).hexdigest()))
         return (tuple(pdfs), reasons) if not reasons else ((), reasons)
@@ -384,16 +390,17 @@ class DropCheck:
         notes = []
         if self.repaired_count:
             examples = ", ".join(self.repaired)
-            more = " and more" if self.repaired_count > len(self.repaired) else ""
-            notes.append(
-                f"{self.repaired_count} BSN(s) had 8 digits; BBX added the leading zero that spreadsheets "
-                f"remove ({examples}{more}). Format the BSN column as text to avoid this.")
+            if self.repaired_count > len(self.repaired):
+                examples = _("{examples} and more", examples=examples)
+            notes.append(_("{n} BSN(s) had 8 digits; BBX added the leading zero that spreadsheets remove "
+                           "({examples}). Format the BSN column as text to avoid this.", n=self.repaired_count,
+                           examples=examples))
         if self.reformatted_count:
             examples = ", ".join(self.reformatted)
-            more = " and more" if self.reformatted_count > len(self.reformatted) else ""
-            notes.append(
-                f"{self.reformatted_count} BSN(s) were written with dots, dashes or spaces; BBX removed them "
-                f"({examples}{more}). Write a BSN as 9 digits only.")
+            if self.reformatted_count > len(self.reformatted):
+                examples = _("{examples} and more", examples=examples)
+            notes.append(_("{n} BSN(s) were written with dots, dashes or spaces; BBX removed them ({examples}). "
+                           "Write a BSN as 9 digits only.", n=self.reformatted_count, examples=examples))
         if pdfa_note := self.pdfa.note():
             notes.append(pdfa_note)
         return notes

@@ -33,6 +33,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
 
+from bbx.i18n import _
+
 COLUMNS = ("bsn", "text", "subject", "reference")
 VALUE_COLUMN = re.compile(r"\(\(\s*[a-z0-9_-]+\s*\)\)")  # a header ((naam)): a placeholder's value
 HEADER_NAMES = {
@@ -41,17 +43,21 @@ HEADER_NAMES = {
     "onderwerp": "subject", "subject": "subject",
     "referentie": "reference", "reference": "reference", "kenmerk": "reference", "ref": "reference",
     # the extra columns of BBX's error report: ignored, so a corrected report can be uploaded again
-    "row": "", "reason": "",
+    "row": "", "reason": "", "regel": "", "reden": "",
 }
-#: The columns BBX adds to its error report (``row``, ``reason``): in a corrected report that
-#: is uploaded again they are ignored, and left out of the next report (which adds its own).
-REPORT_COLUMNS = ("row", "reason")
+#: The columns BBX adds to its error report (``row``, ``reason``; Dutch ``regel``, ``reden``):
+#: in a corrected report that is uploaded again they are ignored, and left out of the next
+#: report (which adds its own).
+REPORT_COLUMNS = ("row", "reason", "regel", "reden")
 _CHUNK = 1024 * 1024
-_BINARY_MAGIC = (
-    (b"PK\x03\x04", "an Excel workbook (.xlsx) or another ZIP file: in Excel use Save as → CSV (semicolon separated)"),
-    (b"\xd0\xcf\x11\xe0", "an old Excel (.xls) or Word document: in Excel use Save as → CSV (semicolon separated)"),
-    (b"%PDF-", "a PDF: personal PDFs must be named <BSN>_1.pdf"),
-)
+def _binary_magic() -> tuple[tuple[bytes, str], ...]:
+    return (
+        (b"PK\x03\x04", _("an Excel workbook (.xlsx) or another ZIP file: in Excel use Save as → CSV (semicolon "
+                          "separated)")),
+        (b"\xd0\xcf\x11\xe0", _("an old Excel (.xls) or Word document: in Excel use Save as → CSV (semicolon "
+                                 "separated)")),
+        (b"%PDF-", _("a PDF: personal PDFs must be named <BSN>_1.pdf")),
+    )
 
 OpenFile = Callable[[], BinaryIO]
 
@@ -106,9 +112,9 @@ def detect_encoding(file_name: str, open_file: OpenFile) -> str:
     """The file's encoding: reads it once, in chunks. Raises TableError when it is not text."""
     with open_file() as stream:
         head = stream.read(_CHUNK)
-        for magic, what in _BINARY_MAGIC:
+        for magic, what in _binary_magic():
             if head.startswith(magic):
-                raise TableError(f"this is not a text list but {what}")
+                raise TableError(_("this is not a text list but {what}", what=what))
         if head.startswith(codecs.BOM_UTF16_LE) or head.startswith(codecs.BOM_UTF16_BE):
             return "utf-16"
         encoding = "utf-8-sig" if head.startswith(codecs.BOM_UTF8) else "utf-8"
@@ -148,8 +154,8 @@ def detect_encoding(file_name: str, open_file: OpenFile) -> str:
         if cp1252_ok:
             return "cp1252"
         raise TableError(
-            f"the file is neither UTF-8 nor Windows-1252 text (byte 0x{bad:02X} at position {bad_at:,}): "
-            "save the list as CSV UTF-8")
+            _("the file is neither UTF-8 nor Windows-1252 text (byte {byte} at position {position}): save the list "
+              "as CSV UTF-8", byte="0x" + format(bad, "02X"), position=format(bad_at, ",")))
 
 
 class _NulFinder:
@@ -181,8 +187,9 @@ class _NulFinder:
 
     def problem(self) -> str:
         line, column = self.first
-        return (f"the file contains {self.count:,} NUL byte(s) (the first on line {line}, column {column}), "
-                "so it is not a text list: remove them, or save the list again as CSV text")
+        return _("the file contains {n} NUL byte(s) (the first on line {line}, column {column}), so it is not a "
+                 "text list: remove them, or save the list again as CSV text", n=format(self.count, ","), line=line,
+                 column=column)
 
 
 def _text_stream(open_file: OpenFile, encoding: str) -> io.TextIOWrapper:
@@ -229,7 +236,7 @@ def open_table(file_name: str, open_file: OpenFile, separator: str | None = None
                 first_line = line
                 break
     if not first_line:
-        raise TableError("the file holds no rows (only empty lines)")
+        raise TableError(_("the file holds no rows (only empty lines)"))
     if separator is None:
         separator = detect_separator(first_line)
     with _text_stream(open_file, encoding) as stream:
@@ -246,25 +253,26 @@ def open_table(file_name: str, open_file: OpenFile, separator: str | None = None
             elif VALUE_COLUMN.fullmatch(key):
                 canonical = key.replace(" ", "")  # a placeholder's value: ((naam)), bbx.domain.templates
             if canonical is None:
-                problems.append(f"column {position} {name!r} is not a known column")
+                problems.append(_("column {position} '{name}' is not a known column", position=position, name=name))
             elif canonical and canonical in columns:
-                problems.append(f"column {position} {name!r} repeats the {canonical} column")
+                problems.append(_("column {position} '{name}' repeats the {column} column", position=position,
+                                  name=name, column=canonical))
             columns.append(canonical or "")
         if problems or "bsn" not in columns:
             if "bsn" not in columns:
-                problems.append("there is no BSN column")
+                problems.append(_("there is no BSN column"))
             raise TableError(
-                "the header line is not understood: " + "; ".join(problems)
-                + ". Known columns: bsn, tekst (text), onderwerp (subject), referentie (reference), and "
-                "((name)) for the value of a placeholder of the standard text")
+                _("the header line is not understood: {problems}. Known columns: bsn, tekst (text), onderwerp "
+                  "(subject), referentie (reference), and ((name)) for the value of a placeholder of the standard "
+                  "text", problems="; ".join(problems)))
         return Table(file_name, encoding, separator, tuple(first), tuple(columns))
     width = len(first)
     while width > 1 and not first[width - 1]:
         width -= 1  # trailing empty fields (Excel's extra separators)
     if width > len(COLUMNS):
         raise TableError(
-            f"the first line has {width} columns and there is no header line; without a header the "
-            "columns are: bsn, text, subject, reference. Add a header line or remove columns")
+            _("the first line has {n} columns and there is no header line; without a header the columns are: bsn, "
+              "text, subject, reference. Add a header line or remove columns", n=width))
     return Table(file_name, encoding, separator, None, COLUMNS[:max(width, 1)])
 
 

@@ -123,7 +123,9 @@ def unsendable_character(value: str) -> str | None:
     bad = _NOT_XML_CHAR.search(value)
     if bad is None:
         return None
-    return f"contains the character U+{ord(bad.group()):04X}, which XML cannot carry; remove it"
+    from bbx.i18n import _
+
+    return _("contains the character {char}, which XML cannot carry; remove it", char="U+" + format(ord(bad.group()), "04X"))
 
 
 def _escape(value: str) -> str:

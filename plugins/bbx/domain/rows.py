@@ -21,6 +21,12 @@ from dataclasses import dataclass
 
 from bbx.domain.globe import normalise_text, unsendable_character
 from bbx.domain.limits import MAX_REFERENCE_CHARS, MAX_SUBJECT_CHARS, MAX_TEXT_CHARS
+from bbx.i18n import _
+
+
+def _the(what: str) -> str:
+    """The field a message is about, with its article (Dutch: de tekst, het onderwerp)."""
+    return {"text": _("the text"), "subject": _("the subject"), "reference": _("the reference")}.get(what, what)
 
 
 @dataclass(frozen=True)
@@ -52,19 +58,24 @@ def clean(raw: str | None, what: str, limit: int, *, multiline: bool) -> Cleaned
         allowed = "\r\n\t"
     else:
         if "\n" in value or "\r" in value:
-            return Cleaned(None, Problem(what, "invalid_character", f"the {what} contains a line break; it must be one line"))
+            return Cleaned(None, Problem(what, "invalid_character",
+                                         _("{field} contains a line break; it must be one line", field=_the(what))))
         allowed = ""
     for position, ch in enumerate(value, 1):
         if ch not in allowed and unicodedata.category(ch) == "Cc":
             return Cleaned(None, Problem(what, "invalid_character",
-                                         f"the {what} contains a control character (U+{ord(ch):04X}) at position "
-                                         f"{position}"))
+                                         _("{field} contains a control character ({char}) at position {position}",
+                                           field=_the(what), char="U+" + format(ord(ch), "04X"), position=position)))
     if problem := unsendable_character(value):
-        return Cleaned(None, Problem(what, "invalid_character", f"the {what} {problem}"))
+        return Cleaned(None, Problem(what, "invalid_character", f"{_the(what)} {problem}"))
     if len(value) > limit:
-        extra = " (line breaks count as 2: CR LF)" if multiline and "\r\n" in value else ""
-        return Cleaned(None, Problem(what, "too_long",
-                                     f"the {what} is {len(value):,} characters{extra}; at most {limit:,} are allowed"))
+        if multiline and "\r\n" in value:
+            message = _("{field} is {n} characters (line breaks count as 2: CR LF); at most {max} are allowed",
+                        field=_the(what), n=format(len(value), ","), max=format(limit, ","))
+        else:
+            message = _("{field} is {n} characters; at most {max} are allowed", field=_the(what),
+                        n=format(len(value), ","), max=format(limit, ","))
+        return Cleaned(None, Problem(what, "too_long", message))
     return Cleaned(value)
 
 
@@ -82,8 +93,8 @@ def reference(raw: str | None) -> Cleaned:
 
 def content_needed(message_type_code: str) -> Problem:
     """A row of a message type without standard text, with neither text nor personal PDF."""
-    return Problem("text", "required", f"message type {message_type_code} has no standard text: give a personal "
-                                       "text or a personal PDF for this BSN")
+    return Problem("text", "required", _("message type {type} has no standard text: give a personal text or a "
+                                         "personal PDF for this BSN", type=message_type_code))
 
 
 # --------------------------------------------------------------------------- message types
@@ -103,19 +114,19 @@ def message_type_problem(code: str, connection_code: str, found: KnownType | Non
         return None
     if found is not None:
         return Problem("message_type", "inactive",
-                       f"message type {code!r} is not active for connection {connection_code}: ask the BBX "
-                       "operator to activate it, or use another message type")
+                       _("message type '{type}' is not active for connection {connection}: ask the BBX operator "
+                         "to activate it, or use another message type", type=code, connection=connection_code))
     active = [k.code for k in known if k.active]
-    hint = next((f" (did you mean {k.code}?)" for k in known if k.code.lower() == code.lower()), "")
+    hint = next((" " + _("(did you mean {code}?)", code=k.code) for k in known if k.code.lower() == code.lower()), "")
     return Problem("message_type", "unknown",
-                   f"message type {code!r} is not known for connection {connection_code}{hint}; "
-                   f"known: {', '.join(active) or 'none'}")
+                   _("message type '{type}' is not known for connection {connection}{hint}; known: {known}",
+                     type=code, connection=connection_code, hint=hint, known=", ".join(active) or _("none")))
 
 
 def connection_inactive(connection_code: str) -> Problem:
     return Problem("connection", "inactive",
-                   f"connection {connection_code} is not active: nothing is handed in through it until the BBX "
-                   "operator activates it again")
+                   _("connection {connection} is not active: nothing is handed in through it until the BBX "
+                     "operator activates it again", connection=connection_code))
 
 
 def sentence(message: str) -> str:

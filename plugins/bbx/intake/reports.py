@@ -25,6 +25,7 @@ from pathlib import Path
 
 from bbx.domain import csvfile
 from bbx.domain.drop import PROTOCOL, safe_label
+from bbx.i18n import _
 from bbx.store.submissions import row_counts
 
 SUFFIXES = (".ack.json", ".errors.csv", ".rejected.txt")  # what intake writes to outbox/
@@ -51,7 +52,7 @@ class ErrorReport:
         self.rows = 0
         self._handle = open(path, "w", encoding=csvfile.ENCODING, newline="")
         self._writer = csvfile.writer(self._handle)
-        self._writer.writerow([*self.header, "row", "reason"])
+        self._writer.writerow([*self.header, _("row"), _("reason")])  # regel;reden in Dutch
 
     def add(self, fields: list[str], row_number: int, reason: str) -> None:
         padded = list(fields) + [""] * (len(self.header) - len(fields))
@@ -108,20 +109,21 @@ def acknowledgement(*, drop: dict, submission: dict, connection_code: str, files
 def rejection_notice(*, drop: dict, submission: dict) -> bytes:
     """Plain text for a drop that was not processed: the reason, every problem, what to do."""
     lines = [
-        f"Drop {drop['name']!r} (submission {submission['id']}) was NOT processed: no message of it will be sent.",
+        _("Drop '{drop}' (submission {id}) was NOT processed: no message of it will be sent.", drop=drop["name"],
+          id=submission["id"]),
         "",
-        f"Reason: {submission['status_reason']}",
+        _("Reason: {reason}", reason=submission["status_reason"]),
     ]
     if drop["problems"]:
-        lines += ["", "Problems (in full):"]
+        lines += ["", _("Problems (in full):")]
         lines += [f"  - {p['file'] + ': ' if p.get('file') else ''}{p['reason']}" for p in drop["problems"]]
     reports = [r for r in drop["reports"] if r.endswith(".errors.csv")]
     if reports:
-        lines += ["", "Rows with problems are listed in: " + ", ".join(reports)]
+        lines += ["", _("Rows with problems are listed in: {files}", files=", ".join(reports))]
     if drop["decision"] == "duplicate":
-        lines += ["", "Nothing to do if this was an accidental re-upload. A new drop needs new content "
-                      "or a new drop_id."]
+        lines += ["", _("Nothing to do if this was an accidental re-upload. A new drop needs new content "
+                        "or a new drop_id.")]
     else:
-        lines += ["", "Correct the problems and upload the drop again (as a new folder in inbox/, with its "
-                      "marker last). See docs/drop-protocol.md."]
+        lines += ["", _("Correct the problems and upload the drop again (as a new folder in inbox/, with its "
+                        "marker last). See docs/drop-protocol.md.")]
     return ("\r\n".join(lines) + "\r\n").encode("utf-8")

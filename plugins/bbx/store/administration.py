@@ -73,7 +73,7 @@ def _apply_connection(conn, tenant_id: int, spec: ConnectionSpec, summary: Apply
             "cpa_id": spec.cpa_id, "sftp_folder": spec.sftp_folder, "retention_days": spec.retention_days,
             "register_export": spec.register_export, "register_export_scope": spec.register_export_scope,
             "register_stale_after_hours": spec.register_stale_after_hours, "active": spec.active,
-            "pdfa": spec.pdfa,
+            "pdfa": spec.pdfa, "language": spec.language,
             "approval_threshold": spec.approval_threshold,
             "rate_limit_per_minute": spec.rate_limit_per_minute, "concurrency_limit": spec.concurrency_limit,
             "daily_message_cap": spec.daily_message_cap,
@@ -119,6 +119,16 @@ def _apply_connection(conn, tenant_id: int, spec: ConnectionSpec, summary: Apply
     )
     summary.deactivated += result.rowcount
     return connection_id
+
+
+def tenant_language(conn, tenant_id: int) -> str:
+    """The language of a tenant's web service and pages: English when every active
+    connection of the tenant is configured ``language: en``, else Dutch (the default)."""
+    row = conn.execute(
+        """SELECT count(*) > 0 AND bool_and(language = 'en') AS english
+           FROM connections WHERE tenant_id = %s AND active""", (tenant_id,),
+    ).fetchone()
+    return "en" if row and row["english"] else "nl"
 
 
 def describe(conn) -> list[dict]:

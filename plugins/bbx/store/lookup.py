@@ -28,7 +28,7 @@ def connection(conn, code: str) -> dict | None:
     """One connection by its code, with its tenant."""
     return conn.execute(
         """SELECT c.id, c.code, c.name, c.active, c.tenant_id, t.code AS tenant, t.name AS tenant_name,
-                  c.sender_code, c.oin, c.pdfa
+                  c.sender_code, c.oin, c.pdfa, c.language
            FROM connections c JOIN tenants t ON t.id = c.tenant_id WHERE c.code = %s""",
         (code,),
     ).fetchone()

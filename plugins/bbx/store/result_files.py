@@ -50,7 +50,7 @@ def unreported_submissions(conn, *, connection_id: int | None = None,
         params.append(list(submission_ids))
     return conn.execute(
         f"""SELECT s.id, s.external_ref, s.channel, s.connection_id, c.code AS connection_code,
-                   c.sftp_folder, t.code AS tenant_code, d.name AS drop_name, s.results_version
+                   c.sftp_folder, c.language, t.code AS tenant_code, d.name AS drop_name, s.results_version
             FROM submissions s JOIN connections c ON c.id = s.connection_id
             JOIN tenants t ON t.id = c.tenant_id
             LEFT JOIN sftp_drops d ON d.submission_id = s.id

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from bbx.domain.population import KIND_POPULATION
 from bbx.hooks import tenant_sftp as sftp_folders
+from bbx.i18n import language
 from bbx.intake import population as population_intake
 from bbx.intake import reports
 from bbx.intake.steps.common import (
@@ -37,28 +38,29 @@ def acknowledge_drop(descriptor: dict) -> dict:
         population = None
         if drop["kind"] == KIND_POPULATION:
             counts, population = population_intake.ack_counts(conn, drop["submission_id"])
-    label = reports.label(drop["name"], drop["submission_id"])
-    written = list(drop["reports"])
-    with sftp_folders.session() as client:
-        folders = folders_of(client, connection)
-        if submission["status"] == "rejected":
-            notice = f"{label}.rejected.txt"
-            folders.upload(reports.rejection_notice(drop=drop, submission=submission), "outbox", notice)
-            written.append(notice)
-        ack = f"{label}.ack.json"
-        written.append(ack)
-        folders.upload(reports.acknowledgement(drop={**drop, "reports": written, "population": population},
-                                               submission=submission,
-                                               connection_code=connection["code"], files=files, counts=counts),
-                       "outbox", ack)
-        if folders.exists("processing", drop["name"]):
-            folders.rename(("processing", drop["name"]), ("archive", label))
-    with db.transaction() as conn:
-        drop_store.set_done(conn, drop["id"], archive_path=folders.path("archive", label), reports=written)
-        audit.record(conn, actor=ACTOR, action="sftp_drop.done", connection_id=connection["id"],
-                     submission_id=drop["submission_id"], details={"drop": masked(drop["name"]), "outbox": written})
-        result = drop_result(conn, drop_store.drop(conn, drop["id"]))
-    return {**descriptor, **result}
+    with language(connection["language"]):  # what the tenant reads: its connection's language
+        label = reports.label(drop["name"], drop["submission_id"])
+        written = list(drop["reports"])
+        with sftp_folders.session() as client:
+            folders = folders_of(client, connection)
+            if submission["status"] == "rejected":
+                notice = f"{label}.rejected.txt"
+                folders.upload(reports.rejection_notice(drop=drop, submission=submission), "outbox", notice)
+                written.append(notice)
+            ack = f"{label}.ack.json"
+            written.append(ack)
+            folders.upload(reports.acknowledgement(drop={**drop, "reports": written, "population": population},
+                                                   submission=submission,
+                                                   connection_code=connection["code"], files=files, counts=counts),
+                           "outbox", ack)
+            if folders.exists("processing", drop["name"]):
+                folders.rename(("processing", drop["name"]), ("archive", label))
+        with db.transaction() as conn:
+            drop_store.set_done(conn, drop["id"], archive_path=folders.path("archive", label), reports=written)
+            audit.record(conn, actor=ACTOR, action="sftp_drop.done", connection_id=connection["id"],
+                         submission_id=drop["submission_id"], details={"drop": masked(drop["name"]), "outbox": written})
+            result = drop_result(conn, drop_store.drop(conn, drop["id"]))
+        return {**descriptor, **result}
 
 
 def accepted_submissions(results: list[dict | None]) -> list[int]:

@@ -16,6 +16,7 @@ from bbx.domain.drop import (
 )
 from bbx.domain.population import KIND_POPULATION
 from bbx.hooks import tenant_sftp as sftp_folders
+from bbx.i18n import _, language
 from bbx.intake import reports
 from bbx.intake.steps.common import ACTOR, connection_row, folders_of, masked
 from bbx.store import audit, db, handins, submissions
@@ -55,91 +56,94 @@ def receive_drop(drop: dict) -> dict:
     with db.connect() as conn:
         connection = connection_row(conn, code)
         existing = drop_store.in_flight(conn, connection["id"], name)
-    if existing:
-        log.info("drop %s was received before (submission %s): continuing", masked(name), existing["submission_id"])
-        return _descriptor(code, existing)
-
-    with sftp_folders.session() as client:
-        folders = folders_of(client, connection)
-        if not folders.exists("processing", name):
-            if not folders.exists("inbox", name):
-                with db.connect() as conn:
-                    latest = drop_store.latest_drop(conn, connection["id"], name)
-                if latest is not None and latest["state"] == "done":  # a rerun of a finished run
-                    return _descriptor(code, latest)
-                return {"connection": code, "name": name, "skip": "the drop is no longer in inbox/"}
-            folders.rename(("inbox", name), ("processing", name))
-            log.info("claimed drop %s: inbox/ → processing/", masked(name))
-        listing = folders.list("processing", name)
-        received: dict[str, ReceivedFile] = {}
-        for entry in listing:
-            if entry.kind == "file":
-                size, sha = folders.hash_file("processing", name, entry.name)
-                received[entry.name] = ReceivedFile(entry.name, size, sha)
-        marker = marker_of(received)
-        manifest, broken = None, None
-        if marker is None:
-            broken = ("the drop has no marker (manifest.json or READY): it cannot be processed; upload the "
-                      "drop again and put the marker in last")
-        else:
-            try:
-                manifest = parse_marker(marker, folders.read_bytes("processing", name, marker))
-            except ManifestError as exc:
-                broken = f"{exc}. The whole drop was not processed"
-        if manifest is not None:
-            broken = check_manifest(manifest, received)
-
-    message_type_code = manifest.message_type if manifest else None
-    kind = manifest.drop_kind if manifest else "messages"
-    # a population list: its mode is part of what makes it the same drop again
-    print_ = fingerprint(message_type_code or (f"population:{manifest.mode}" if kind == KIND_POPULATION else ""),
-                         received.values())
-    with db.transaction() as conn:
-        drop_store.lock_connection(conn, connection["id"])
-        existing = drop_store.in_flight(conn, connection["id"], name)
+    with language(connection["language"]):  # what the tenant reads: its connection's language
         if existing:
+            log.info("drop %s was received before (submission %s): continuing", masked(name), existing["submission_id"])
             return _descriptor(code, existing)
-        drop_id = drop_store.next_drop_id(conn)
-        message_type = (handins.message_type(conn, connection["id"], message_type_code)
-                        if message_type_code else None)
-        submission = submissions.open_submission(
-            conn, connection_id=connection["id"], channel="sftp", external_ref=f"sftp-drop-{drop_id}/{name}",
-            submitted_by=f"sftp:{connection['tenant_code']}",
-            message_type_id=message_type["id"] if message_type else None,
-        )
-        if kind == KIND_POPULATION:
-            population_store.mark_submission(conn, submission.id)
-        for item in received.values():
-            submissions.record_file(conn, submission.id, file_name=item.name, role=_role(item.name),
-                                    size_bytes=item.size, sha256=item.sha256)
-        decision, duplicate_of, problems = "validate", None, []
-        if broken:
-            decision = "rejected"
-            problems = [{"file": marker, "reason": broken}]
-            submissions.reject(conn, submission.id, reason=masked(broken), actor=ACTOR)
-        else:
-            earlier = drop_store.earlier_drop(conn, connection["id"], drop_key=manifest.drop_id, fingerprint=print_)
-            if earlier:
-                decision, duplicate_of = "duplicate", earlier["submission_id"]
-                when = earlier["received_at"].date()
-                if earlier["same_key"]:
-                    reason = (f"drop_id {manifest.drop_id!r} was already used by submission {duplicate_of} of "
-                              f"{when}: this drop was not processed again. A new drop needs a new drop_id")
-                else:
-                    reason = (f"the same drop (same message type and the same files, by their sha256) was "
-                              f"already handed in as submission {duplicate_of} of {when}: not processed again")
-                submissions.reject(conn, submission.id, reason=reason, actor=ACTOR)
-        drop_store.insert_drop(
-            conn, drop_id=drop_id, connection_id=connection["id"], name=name, marker=marker,
-            drop_key=manifest.drop_id if manifest else None, fingerprint=print_,
-            message_type_code=message_type_code or None, submission_id=submission.id, decision=decision,
-            duplicate_of=duplicate_of, problems=problems, kind=kind,
-        )
-        audit.record(conn, actor=ACTOR, action="sftp_drop.received", connection_id=connection["id"],
-                     submission_id=submission.id,
-                     details={"drop": masked(name), "files": len(received), "decision": decision,
-                              "fingerprint": print_})
-        row = drop_store.drop(conn, drop_id)
-    log.info("drop %s → submission %s: %s (%d files)", masked(name), submission.id, decision, len(received))
-    return _descriptor(code, row)
+
+        with sftp_folders.session() as client:
+            folders = folders_of(client, connection)
+            if not folders.exists("processing", name):
+                if not folders.exists("inbox", name):
+                    with db.connect() as conn:
+                        latest = drop_store.latest_drop(conn, connection["id"], name)
+                    if latest is not None and latest["state"] == "done":  # a rerun of a finished run
+                        return _descriptor(code, latest)
+                    return {"connection": code, "name": name, "skip": "the drop is no longer in inbox/"}
+                folders.rename(("inbox", name), ("processing", name))
+                log.info("claimed drop %s: inbox/ → processing/", masked(name))
+            listing = folders.list("processing", name)
+            received: dict[str, ReceivedFile] = {}
+            for entry in listing:
+                if entry.kind == "file":
+                    size, sha = folders.hash_file("processing", name, entry.name)
+                    received[entry.name] = ReceivedFile(entry.name, size, sha)
+            marker = marker_of(received)
+            manifest, broken = None, None
+            if marker is None:
+                broken = _("the drop has no marker (manifest.json or READY): it cannot be processed; upload the "
+                           "drop again and put the marker in last")
+            else:
+                try:
+                    manifest = parse_marker(marker, folders.read_bytes("processing", name, marker))
+                except ManifestError as exc:
+                    broken = _("{problem}. The whole drop was not processed", problem=exc)
+            if manifest is not None:
+                broken = check_manifest(manifest, received)
+
+        message_type_code = manifest.message_type if manifest else None
+        kind = manifest.drop_kind if manifest else "messages"
+        # a population list: its mode is part of what makes it the same drop again
+        print_ = fingerprint(message_type_code or (f"population:{manifest.mode}" if kind == KIND_POPULATION else ""),
+                             received.values())
+        with db.transaction() as conn:
+            drop_store.lock_connection(conn, connection["id"])
+            existing = drop_store.in_flight(conn, connection["id"], name)
+            if existing:
+                return _descriptor(code, existing)
+            drop_id = drop_store.next_drop_id(conn)
+            message_type = (handins.message_type(conn, connection["id"], message_type_code)
+                            if message_type_code else None)
+            submission = submissions.open_submission(
+                conn, connection_id=connection["id"], channel="sftp", external_ref=f"sftp-drop-{drop_id}/{name}",
+                submitted_by=f"sftp:{connection['tenant_code']}",
+                message_type_id=message_type["id"] if message_type else None,
+            )
+            if kind == KIND_POPULATION:
+                population_store.mark_submission(conn, submission.id)
+            for item in received.values():
+                submissions.record_file(conn, submission.id, file_name=item.name, role=_role(item.name),
+                                        size_bytes=item.size, sha256=item.sha256)
+            decision, duplicate_of, problems = "validate", None, []
+            if broken:
+                decision = "rejected"
+                problems = [{"file": marker, "reason": broken}]
+                submissions.reject(conn, submission.id, reason=masked(broken), actor=ACTOR)
+            else:
+                earlier = drop_store.earlier_drop(conn, connection["id"], drop_key=manifest.drop_id, fingerprint=print_)
+                if earlier:
+                    decision, duplicate_of = "duplicate", earlier["submission_id"]
+                    when = earlier["received_at"].date()
+                    if earlier["same_key"]:
+                        reason = _("drop_id '{key}' was already used by submission {id} of {day}: this drop was not "
+                                   "processed again. A new drop needs a new drop_id", key=manifest.drop_id,
+                                   id=duplicate_of, day=when)
+                    else:
+                        reason = _("the same drop (same message type and the same files, by their sha256) was "
+                                   "already handed in as submission {id} of {day}: not processed again",
+                                   id=duplicate_of, day=when)
+                    submissions.reject(conn, submission.id, reason=reason, actor=ACTOR)
+            drop_store.insert_drop(
+                conn, drop_id=drop_id, connection_id=connection["id"], name=name, marker=marker,
+                drop_key=manifest.drop_id if manifest else None, fingerprint=print_,
+                message_type_code=message_type_code or None, submission_id=submission.id, decision=decision,
+                duplicate_of=duplicate_of, problems=problems, kind=kind,
+            )
+            audit.record(conn, actor=ACTOR, action="sftp_drop.received", connection_id=connection["id"],
+                         submission_id=submission.id,
+                         details={"drop": masked(name), "files": len(received), "decision": decision,
+                                  "fingerprint": print_})
+            row = drop_store.drop(conn, drop_id)
+        log.info("drop %s → submission %s: %s (%d files)", masked(name), submission.id, decision, len(received))
+        return _descriptor(code, row)
 

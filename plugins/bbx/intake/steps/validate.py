@@ -18,6 +18,7 @@ from bbx.domain.drop import (
 from bbx.domain.drop_check import DropCheck
 from bbx.domain.population import KIND_POPULATION
 from bbx.hooks import tenant_sftp as sftp_folders
+from bbx.i18n import _, language
 from bbx.intake import population as population_intake
 from bbx.intake import reports, settings
 from bbx.intake.steps.common import ACTOR, connection_row, drop_result, folders_of, masked
@@ -62,54 +63,56 @@ def validate_drop(descriptor: dict) -> dict:
         connection = connection_row(conn, descriptor["connection"])
         logged = {f["file_name"]: f for f in drop_store.submission_files(conn, drop["submission_id"])}
 
-    name, submission_id = drop["name"], drop["submission_id"]
-    with tempfile.TemporaryDirectory(prefix="bbx-drop-") as tmp, sftp_folders.session() as client:
-        folders = folders_of(client, connection)
-        listing = folders.list("processing", name)
-        local = _LocalDrop(Path(tmp))
-        problems: list[DropProblem] = []
-        for entry in listing:
-            if entry.kind != "file" or entry.size > limits.max_file_bytes:
-                continue  # classify() reports it; never download it
-            size, sha = folders.download(local.add(entry.name), "processing", name, entry.name)
-            if entry.name not in logged or logged[entry.name]["sha256"] != sha:
-                problems.append(DropProblem(entry.name, "the file changed after the drop was received: "
-                                                        "files in processing/ must not be touched; upload a new drop"))
-        for missing in sorted(set(logged) - {e.name for e in listing if e.kind == "file"}):
-            problems.append(DropProblem(missing, "the file disappeared from processing/ after the drop was received"))
-        manifest = _manifest_again(local, drop, problems)
-        files = [classify(entry, limits) for entry in listing]
-        if manifest.drop_kind == KIND_POPULATION:  # a population list (issue 16): bbx.intake.population
+    with language(connection["language"]):  # what the tenant reads: its connection's language
+        name, submission_id = drop["name"], drop["submission_id"]
+        with tempfile.TemporaryDirectory(prefix="bbx-drop-") as tmp, sftp_folders.session() as client:
+            folders = folders_of(client, connection)
+            listing = folders.list("processing", name)
+            local = _LocalDrop(Path(tmp))
+            problems: list[DropProblem] = []
+            for entry in listing:
+                if entry.kind != "file" or entry.size > limits.max_file_bytes:
+                    continue  # classify() reports it; never download it
+                size, sha = folders.download(local.add(entry.name), "processing", name, entry.name)
+                if entry.name not in logged or logged[entry.name]["sha256"] != sha:
+                    problems.append(DropProblem(entry.name, _("the file changed after the drop was received: files "
+                                                              "in processing/ must not be touched; upload a new drop")))
+            for missing in sorted(set(logged) - {e.name for e in listing if e.kind == "file"}):
+                problems.append(DropProblem(missing, _("the file disappeared from processing/ after the drop was "
+                                                       "received")))
+            manifest = _manifest_again(local, drop, problems)
+            files = [classify(entry, limits) for entry in listing]
+            if manifest.drop_kind == KIND_POPULATION:  # a population list (issue 16): bbx.intake.population
+                if problem := drop_name_problem(name):
+                    problems.insert(0, DropProblem(None, problem))
+                written = _validate_population(connection, drop, manifest, files, local, limits, problems, Path(tmp))
+                for report_name, path in written:
+                    folders.upload(path, "outbox", report_name)
+                return _validated(descriptor, drop, written)
+            check = DropCheck(manifest, files, local.open, limits, pdfa=connection["pdfa"]).scan()
             if problem := drop_name_problem(name):
                 problems.insert(0, DropProblem(None, problem))
-            written = _validate_population(connection, drop, manifest, files, local, limits, problems, Path(tmp))
+            with db.connect() as conn:
+                message_type, problem = _message_type_problem(conn, connection, manifest.message_type)
+                if problem:
+                    problems.insert(0, DropProblem(manifest.marker, problem))
+                problems += check.problems
+                submission = drop_store.submission(conn, submission_id)
+
+            label = reports.label(name, submission_id)
+            if submission["status"] == "received":
+                if problems:
+                    written = reports_from_check(check, message_type, label, Path(tmp), connection, submission_id)
+                    _reject_whole(drop, submission_id, check, problems)
+                else:
+                    written = write_rows(connection, message_type, drop, check, label, Path(tmp))
+            elif submission["status"] == "rejected":  # a rerun after the rejection was committed
+                written = reports_from_check(check, message_type, label, Path(tmp), connection, submission_id)
+            else:  # a rerun after the rows were committed
+                written = reports_from_db(check, label, Path(tmp), submission_id)
             for report_name, path in written:
                 folders.upload(path, "outbox", report_name)
-            return _validated(descriptor, drop, written)
-        check = DropCheck(manifest, files, local.open, limits, pdfa=connection["pdfa"]).scan()
-        if problem := drop_name_problem(name):
-            problems.insert(0, DropProblem(None, problem))
-        with db.connect() as conn:
-            message_type, problem = _message_type_problem(conn, connection, manifest.message_type)
-            if problem:
-                problems.insert(0, DropProblem(manifest.marker, problem))
-            problems += check.problems
-            submission = drop_store.submission(conn, submission_id)
-
-        label = reports.label(name, submission_id)
-        if submission["status"] == "received":
-            if problems:
-                written = reports_from_check(check, message_type, label, Path(tmp), connection, submission_id)
-                _reject_whole(drop, submission_id, check, problems)
-            else:
-                written = write_rows(connection, message_type, drop, check, label, Path(tmp))
-        elif submission["status"] == "rejected":  # a rerun after the rejection was committed
-            written = reports_from_check(check, message_type, label, Path(tmp), connection, submission_id)
-        else:  # a rerun after the rows were committed
-            written = reports_from_db(check, label, Path(tmp), submission_id)
-        for report_name, path in written:
-            folders.upload(path, "outbox", report_name)
-    return _validated(descriptor, drop, written)
+        return _validated(descriptor, drop, written)
 
 
 def _validated(descriptor: dict, drop: dict, written: list[tuple[str, Path]]) -> dict:
@@ -145,9 +148,10 @@ def _manifest_again(local: _LocalDrop, drop: dict, problems: list[DropProblem]) 
 
 def _reject_whole(drop: dict, submission_id: int, check: DropCheck, problems: list[DropProblem]) -> None:
     shown = "; ".join(p.text() for p in problems[:5])
-    more = f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""
-    reason = (f"the drop was not processed: {len(problems)} problem(s) with the drop as a whole: "
-              f"{shown}{more}")
+    if len(problems) > 5:
+        shown = _("{shown} (and {n} more)", shown=shown, n=len(problems) - 5)
+    reason = _("the drop was not processed: {n} problem(s) with the drop as a whole: {problems}",
+               n=len(problems), problems=shown)
     with db.transaction() as conn:
         drop_store.set_checked(conn, drop["id"], row_count=check.rows_total,
                                  problems=[{"file": p.file, "reason": p.reason} for p in problems],
