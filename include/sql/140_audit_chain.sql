@@ -74,7 +74,10 @@ BEGIN
     END LOOP;
 END $$;
 
-ALTER TABLE audit_log ADD CONSTRAINT audit_log_seq_unique UNIQUE (seq);
+-- Partial: unsealed entries (seq NULL) are not in it, so the last sealed entry is the
+-- first the index gives backwards, however many a transaction has yet to seal.
+CREATE UNIQUE INDEX audit_log_seq_unique ON audit_log (seq) WHERE seq IS NOT NULL;
+
 CREATE INDEX audit_log_tenant_idx ON audit_log (tenant_id, id);
 CREATE INDEX audit_log_at_idx ON audit_log (at);
 
@@ -97,7 +100,8 @@ END $$;
 CREATE FUNCTION audit_log_seal() RETURNS trigger LANGUAGE plpgsql
 SET search_path FROM CURRENT AS $$
 DECLARE
-    last audit_log;
+    head_seq bigint;
+    head_hash bytea;
 BEGIN
     IF OLD.seq IS NOT NULL
        OR (NEW.id, NEW.at, NEW.actor, NEW.action, NEW.tenant_id, NEW.connection_id, NEW.submission_id,
@@ -108,10 +112,10 @@ BEGIN
         RAISE EXCEPTION 'the audit log is append-only (UPDATE refused)'
             USING ERRCODE = 'insufficient_privilege';
     END IF;
-    PERFORM pg_advisory_xact_lock(196084032);  -- 0x0BB00140: the audit chain
-    SELECT * INTO last FROM audit_log WHERE seq IS NOT NULL ORDER BY seq DESC LIMIT 1;
-    NEW.seq := coalesce(last.seq, 0) + 1;
-    NEW.prev_hash := last.hash;
+    PERFORM pg_advisory_xact_lock(196084032);  -- 0x0BB00140: sealing, one transaction at a time
+    SELECT seq, hash INTO head_seq, head_hash FROM audit_log WHERE seq IS NOT NULL ORDER BY seq DESC LIMIT 1;
+    NEW.seq := coalesce(head_seq, 0) + 1;
+    NEW.prev_hash := head_hash;
     NEW.hash := audit_log_digest(NEW);
     RETURN NEW;
 END $$;

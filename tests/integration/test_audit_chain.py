@@ -184,3 +184,16 @@ def test_migration_chains_existing_entries(database_url):
         assert result.ok and result.checked == 5 and result.head_seq == 5
     finally:
         store_db.drop_database(url)
+
+
+
+def test_verify_against_a_kept_head_sees_entries_cut_off_the_end(db, database_url, capsys):
+    _write(db, 5)
+    rows = _ids(db)
+    head = f"{rows[-1]['seq']}:{rows[-1]['hash'].hex()}"
+    assert bbx_main(["audit", "verify", "--expect", head]) == 0
+    assert f"head {head}" in capsys.readouterr().out
+    _tamper(database_url, "DELETE FROM audit_log WHERE id = ANY(%s)", ([r["id"] for r in rows[3:]],))
+    assert audit.verify(database_url).ok  # the chain alone cannot tell its end was cut off
+    assert bbx_main(["audit", "verify", "--expect", head]) == 1
+    assert "cut off the end" in capsys.readouterr().err

@@ -123,3 +123,4 @@ def check(entries: Iterable[Entry]) -> Result:
         checked += 1
         prev = e
     return Result(checked, prev.seq if prev else None, prev.hash if prev else None, None)
+

@@ -166,6 +166,8 @@ def chain_entries(url: str | None = None, *, itersize: int = 20_000) -> Iterator
 
 
 def verify(url: str | None = None) -> audit_chain.Result:
+    """The whole chain re-computed (entries cut off the end show only against a head kept
+    elsewhere: :func:`hash_at`, ``bbx audit verify --expect``)."""
     return audit_chain.check(chain_entries(url))
 
 
