@@ -11,7 +11,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from bbx.api import errors, pages, routes
+from bbx.api import audit_routes, errors, pages, pages_audit, routes
 from bbx.api import population as population_routes
 from bbx.api.errors import ApiError
 from bbx.api.limits import MAX_POPULATION_REQUEST_BYTES, MAX_REQUEST_BYTES, POPULATION_PATH_SUFFIX
@@ -126,6 +126,7 @@ def create_app() -> FastAPI:
             {"name": "lookup", "description": "everything about one BSN"},
             {"name": "reports", "description": "counts per period (JSON or CSV)"},
             {"name": "connections", "description": "your connections and message types"},
+            {"name": "audit", "description": "the audit log (operator and auditor keys)"},
         ],
     )
 
@@ -169,7 +170,9 @@ def create_app() -> FastAPI:
 
     app.include_router(routes.router)
     app.include_router(population_routes.router)
+    app.include_router(audit_routes.router)
     app.include_router(pages.router)
+    app.include_router(pages_audit.router)
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
     _offline_docs(app)
     return app

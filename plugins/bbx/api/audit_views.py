@@ -89,3 +89,11 @@ def _csv_rows(rows: Iterable[dict]) -> Iterator[list]:
 def csv_chunks(rows: Iterable[dict]) -> Iterator[bytes]:
     """The entries as a CSV file in BBX's outbox dialect (formula-safe, ``;``, BOM)."""
     return csvfile.chunks(_csv_rows(rows), CSV_COLUMNS)
+
+
+def export_chunks(filters: audit.Filters) -> Iterator[bytes]:
+    """A streamed CSV export: its own connection, since the response outlives the request's."""
+    from bbx.store import db
+
+    with db.connect() as conn:
+        yield from csv_chunks(audit.stream(conn, filters))

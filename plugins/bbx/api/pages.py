@@ -112,6 +112,8 @@ async def login(request: Request, conn: ConnDep):
         if owner is not None and owner.scope != "full":  # a person-view key (a BRP system) has no pages
             owner = None
         token = api_keys.start_session(conn, owner) if owner else None
+        if owner is None:
+            api_keys.sign_in_refused(conn, key)
         conn.commit()
         return token
 

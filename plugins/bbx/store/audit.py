@@ -141,8 +141,8 @@ def tenant_id_of(conn, code: str) -> int | None:
     return row["id"] if row else None
 
 
-def actions(conn) -> list[str]:
-    return [r["action"] for r in conn.execute("SELECT DISTINCT action FROM audit_log ORDER BY action")]
+def tenant_codes(conn) -> list[str]:
+    return [r["code"] for r in conn.execute("SELECT code FROM tenants ORDER BY code")]
 
 
 # --------------------------------------------------------------------------- verifying
