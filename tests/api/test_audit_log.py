@@ -116,3 +116,25 @@ def test_sign_in_and_out_are_recorded_and_a_wrong_key_is_refused(client, keys, c
     assert actions == [("web_session.refused", "refused"), ("web_session.started", "ok"), ("web_session.ended", "ok")]
     refused = _entries(client, keys.operator, action="web_session.refused")[0]
     assert "bbx_wrong_key" not in str(refused)
+
+
+def test_a_refused_hand_in_is_recorded_without_the_bsn(client, keys, configured):
+    bad = send(client, keys.a, bsns=["123456789", *bsns(1, seed=63)])  # fails the 11-test
+    assert bad.status_code == 422
+    [entry] = _entries(client, keys.operator, action="submission.refused")
+    assert entry["outcome"] == "refused" and entry["actor"] == f"api-key:{keys.a_prefix}"
+    assert entry["tenant"] == TENANT_A and entry["connection"] == "voorbeeld"
+    assert entry["details"]["channel"] == "api" and entry["details"]["problems"]
+    assert "123456789" not in str(entry)
+
+
+def test_a_lookup_on_the_command_line_is_recorded(configured, capsys):
+    from bbx.cli import main as bbx_main
+
+    target = bsns(1, seed=64)[0]
+    assert bbx_main(["register", "lookup", "voorbeeld", target]) == 0
+    capsys.readouterr()
+    [row] = configured.execute("SELECT actor, details::text AS d, tenant_id FROM audit_log "
+                               "WHERE action = 'bsn.lookup'").fetchall()
+    assert row["actor"].startswith("cli:") and target not in row["d"] and target[-3:] in row["d"]
+    assert row["tenant_id"] == audit.tenant_id_of(configured, TENANT_A)

@@ -97,3 +97,17 @@ def export_chunks(filters: audit.Filters) -> Iterator[bytes]:
 
     with db.connect() as conn:
         yield from csv_chunks(audit.stream(conn, filters))
+
+
+def hand_in_refused(conn, principal: Principal, connection: dict, channel: str, exc: ApiError) -> None:
+    """A hand-in through the web service or the send page that was refused as a whole
+    (nothing was created): who tried, on which connection, and the problems' codes.
+    Written in its own transaction: the caller has rolled back the refused work."""
+    problems = getattr(exc, "problems", None) or [exc]
+    from bbx.store import db
+
+    with db.unit(conn):
+        audit.refused(conn, actor=principal.actor, action="submission.refused", connection_id=connection["id"],
+                      reason=f"{exc.code}: {exc.message}"[:500],
+                      details={"channel": channel, "problems": sorted({p.code for p in problems})})
+

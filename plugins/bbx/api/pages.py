@@ -20,7 +20,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from starlette.datastructures import UploadFile
 
-from bbx.api import charts, sending, service
+from bbx.api import audit_views, charts, sending, service
 from bbx.api.auth import SESSION_COOKIE, ConnDep, Principal, page_principal
 from bbx.api.errors import ApiError, ApiErrors
 from bbx.api.limits import MAX_BSNS_PER_CALL
@@ -239,6 +239,9 @@ async def send(request: Request, conn: ConnDep):
             problems = exc.problems
         except ApiError as exc:
             problems = [exc]
+        if problems and connection is not None and values["action"] != "check":
+            conn.rollback()
+            audit_views.hand_in_refused(conn, principal, connection, "manual", ApiErrors(problems))
         if problems:
             if uploads:
                 problems.append(ApiError(422, "choose_pdfs_again", "Choose the PDFs again (browsers do not keep "
