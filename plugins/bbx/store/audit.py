@@ -161,8 +161,7 @@ def chain_entries(url: str | None = None, *, itersize: int = 20_000) -> Iterator
                 "SELECT seq, prev_hash, id, at, actor, action, tenant_id, connection_id, submission_id,"
                 " details::text, outcome, reason, hash FROM audit_log ORDER BY seq"
             )
-            for row in cur:
-                yield audit_chain.Entry(*row)
+            yield from map(audit_chain.Entry._make, cur)
 
 
 def verify(url: str | None = None) -> audit_chain.Result:
