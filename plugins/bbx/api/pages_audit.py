@@ -37,16 +37,19 @@ def _day(text: str, field: str) -> date | None:
                        field=field) from None
 
 
+def _filters(conn, principal, values: dict) -> audit.Filters:
+    return audit_views.filters_for(
+        conn, principal, tenant=values["tenant"] or None, actor=values["actor"], action=values["action"],
+        outcome=values["outcome"] or None, since=_day(values["since"], "since"), until=_day(values["until"], "until"))
+
+
 @router.get("/audit", response_class=HTMLResponse)
 def audit_page(request: Request, conn: ConnDep, before: int | None = None):
     principal = _principal(request, conn)
     values = _query(request)
-    entries, error, filters = [], None, None
+    entries, error = [], None
     try:
-        filters = audit_views.filters_for(
-            conn, principal, tenant=values["tenant"] or None, actor=values["actor"], action=values["action"],
-            outcome=values["outcome"] or None, since=_day(values["since"], "since"),
-            until=_day(values["until"], "until"))
+        filters = _filters(conn, principal, values)
         entries = audit.search(conn, filters, before_id=before, limit=audit_views.PAGE_SIZE)
     except ApiError as exc:
         error = exc
@@ -63,8 +66,5 @@ def audit_page(request: Request, conn: ConnDep, before: int | None = None):
 @router.get("/audit.csv")
 def audit_export(request: Request, conn: ConnDep):
     principal = _principal(request, conn)
-    values = _query(request)
-    filters = audit_views.filters_for(
-        conn, principal, tenant=values["tenant"] or None, actor=values["actor"], action=values["action"],
-        outcome=values["outcome"] or None, since=_day(values["since"], "since"), until=_day(values["until"], "until"))
+    filters = _filters(conn, principal, _query(request))
     return csvout.stream_bytes(audit_views.export_chunks(filters), "audit.csv")
