@@ -11,6 +11,7 @@
     bbx delivery ...            delivery status of submissions
     bbx register ...            the BSN register: status, lookups, reports, acknowledge staleness
     bbx api-key ...             API keys of the web service (stored hashed)
+    bbx audit list|verify       the audit log: read it, check its hash chain
     bbx airflow setup           register BBX's Airflow Connections and pool (idempotent)
 
 Every subcommand has --help.
@@ -163,6 +164,7 @@ AREA_COMMANDS = (
     "bbx.delivery.cli",  # bbx delivery status
     "bbx.register.cli",  # bbx register status|lookup|report|doubts|acknowledge|export
     "bbx.api.cli",  # bbx api-key create|list|revoke
+    "bbx.audit_cli",  # bbx audit list|verify
     "bbx.airflow_setup",  # bbx airflow setup
 )
 

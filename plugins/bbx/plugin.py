@@ -49,6 +49,7 @@ class BbxPlugin(AirflowPlugin):
         _view("BSN lookup", "/lookup", "bbx-lookup"),
         _view("Reports", "/reports", "bbx-reports"),
         _view("Submissions", "/submissions", "bbx-submissions"),
+        _view("Audit log", "/audit", "bbx-audit"),
         {"name": "Web service API (OpenAPI)", "href": f"{URL_PREFIX}/api/v1/docs", "category": "BBX",
          "destination": "nav"},
     ]

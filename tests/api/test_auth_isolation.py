@@ -43,7 +43,8 @@ def test_isolation_list_covers_every_endpoint(app):
     assert scoped <= covered, f"not covered by the isolation test: {sorted(scoped - covered)}"
     assert routes - scoped == {"/api/v1/connections", "/api/v1/submissions", "/api/v1/bsn-lookup",
                                "/api/v1/health", "/api/v1/openapi.json", "/api/v1/docs", "/api/v1/redoc",
-                               "/api/v1/docs-assets"}
+                               "/api/v1/docs-assets",
+                               "/api/v1/audit"}  # tenant keys: 403 (tests/api/test_audit_log.py)
 
 
 def test_every_endpoint_refuses_another_tenants_ids(client, keys, configured):

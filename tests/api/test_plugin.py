@@ -51,7 +51,7 @@ def test_airflow_plugins_lists_bbx():
     assert plugin["fastapi_apps"] == [{"app": "plugin.BbxWebApp", "url_prefix": "/bbx",
                                        "name": "BBX web service and pages"}]
     assert {v["href"] for v in plugin["external_views"]} == {
-        "/bbx/send", "/bbx/lookup", "/bbx/reports", "/bbx/submissions", "/bbx/api/v1/docs"}
+        "/bbx/send", "/bbx/lookup", "/bbx/reports", "/bbx/submissions", "/bbx/audit", "/bbx/api/v1/docs"}
 
 
 def _free_port() -> int:
@@ -129,4 +129,4 @@ def test_requests_to_the_api_server_reach_bbx(api_server, keys):
         plugins = http.get("/api/v2/plugins", headers={"Authorization": f"Bearer {token}"}).json()["plugins"]
         [bbx] = [p for p in plugins if p["name"] == "bbx"]
         assert {v["url_route"] for v in bbx["external_views"] if v.get("url_route")} == {
-            "bbx-send", "bbx-lookup", "bbx-reports", "bbx-submissions"}
+            "bbx-send", "bbx-lookup", "bbx-reports", "bbx-submissions", "bbx-audit"}

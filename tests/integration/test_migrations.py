@@ -152,6 +152,7 @@ def test_register_allows_one_open_period_per_bsn(db):
 
 def test_audit_log_is_append_only(db):
     db.execute("INSERT INTO audit_log (actor, action) VALUES ('test', 'x')")
+    db.commit()  # sealed into the chain at commit (140_audit_chain.sql); then it never changes
     for sql in ("UPDATE audit_log SET action = 'y'", "DELETE FROM audit_log", "TRUNCATE audit_log CASCADE"):
         with pytest.raises(psycopg.errors.InsufficientPrivilege, match="append-only"):
             with db.transaction():

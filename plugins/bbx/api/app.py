@@ -11,7 +11,16 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from bbx.api import errors, language, pages, pages_accounts, preview, routes
+from bbx.api import (
+    audit_routes,
+    errors,
+    language,
+    pages,
+    pages_accounts,
+    pages_audit,
+    preview,
+    routes,
+)
 from bbx.api import population as population_routes
 from bbx.api.errors import ApiError
 from bbx.api.limits import (
@@ -136,6 +145,7 @@ def create_app() -> FastAPI:
             {"name": "lookup", "description": "everything about one BSN"},
             {"name": "reports", "description": "counts per period (JSON or CSV)"},
             {"name": "connections", "description": "your connections and message types"},
+            {"name": "audit", "description": "the audit log (operator and auditor keys)"},
         ],
     )
 
@@ -181,8 +191,10 @@ def create_app() -> FastAPI:
     app.include_router(routes.router)
     app.include_router(population_routes.router)
     app.include_router(preview.router)
+    app.include_router(audit_routes.router)
     app.include_router(pages.router)
     app.include_router(pages_accounts.router)
+    app.include_router(pages_audit.router)
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
     _offline_docs(app)
     return app

@@ -20,7 +20,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from starlette.datastructures import UploadFile
 
-from bbx.api import charts, language, page_letters, sending, service
+from bbx.api import audit_views, charts, language, page_letters, sending, service
 from bbx.api.auth import SESSION_COOKIE, ConnDep, Principal, page_principal
 from bbx.api.errors import ApiError, ApiErrors
 from bbx.api.limits import MAX_BSNS_PER_CALL
@@ -123,6 +123,8 @@ async def login(request: Request, conn: ConnDep):
     def check():
         person = users.authenticate(conn, username, password)
         token = users.start_session(conn, person) if person else None
+        if person is None:
+            users.sign_in_refused(conn, username)
         conn.commit()
         return token
 
@@ -251,6 +253,9 @@ async def send(request: Request, conn: ConnDep):
             problems = exc.problems
         except ApiError as exc:
             problems = [exc]
+        if problems and connection is not None and values["action"] != "check":
+            conn.rollback()
+            audit_views.hand_in_refused(conn, principal, connection, "manual", ApiErrors(problems))
         if problems:
             if uploads:
                 problems.append(ApiError(422, "choose_pdfs_again", _("Choose the PDFs again (browsers do not keep "

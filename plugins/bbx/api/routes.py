@@ -12,7 +12,7 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
-from bbx.api import csvout, models, sending, service, streamed, throttle
+from bbx.api import audit_views, csvout, models, sending, service, streamed, throttle
 from bbx.api.auth import ConnDep, Principal, api_principal
 from bbx.api.errors import ApiError
 from bbx.api.limits import (
@@ -176,8 +176,13 @@ def _send(conn, principal: Principal, connection_code: str, key: str, body: mode
     connection = service.connection_for(conn, principal, connection_code)
     req = send_request(body, uploads)
     throttle.check_daily_cap(conn, connection, len(req.bsns if req.messages is None else req.messages))
-    prepared = sending.prepare(conn, connection, req)
-    handed = sending.hand_in(conn, prepared, channel="api", external_ref=key, actor=principal.actor)
+    try:
+        prepared = sending.prepare(conn, connection, req)
+        handed = sending.hand_in(conn, prepared, channel="api", external_ref=key, actor=principal.actor)
+    except ApiError as exc:
+        conn.rollback()
+        audit_views.hand_in_refused(conn, principal, connection, "api", exc)
+        raise
     conn.commit()
     if handed.created:  # delivery at once, not on bbx_deliver's timer
         trigger.delivery_requested(handed.submission_id, connection["code"], "api")

@@ -94,7 +94,7 @@ def _acknowledge(args) -> int:
 
 def _lookup(args) -> int:
     from bbx.domain import bsn as bsn_rules
-    from bbx.store import db
+    from bbx.store import audit, db
     from bbx.store import register as store
 
     checked = bsn_rules.check(args.bsn)
@@ -106,6 +106,9 @@ def _lookup(args) -> int:
         cid = _connection_id(conn, args.connection)
         periods = store.periods(conn, cid, checked.bsn)
         now = store.is_subscribed(conn, cid, checked.bsn, today)
+        with db.unit(conn):  # a lookup of a BSN is in the audit log, whoever asks (masked)
+            audit.record(conn, actor=f"cli:{getpass.getuser()}", action="bsn.lookup", connection_id=cid,
+                         details={"bsn": bsn_rules.mask(checked.bsn), "channel": "cli", "live": bool(args.live)})
     print(f"{bsn_rules.mask(checked.bsn)} at {args.connection}: {'subscribed' if now else 'not subscribed'} "
           f"today ({today}) according to the register")
     for p in periods:

@@ -171,4 +171,17 @@ def revoke(conn, prefix: str, *, actor: str, tenant_id: int | None = None) -> bo
 
 def end_session(conn, token: str) -> None:
     """Sign out: the page session ends (a person's; sessions of keys are no longer made)."""
+    from bbx.store import users
+
+    owner = users.session_user(conn, token or "")
     conn.execute("DELETE FROM web_sessions WHERE token_sha256 = %s", (sha256(token or ""),))
+    if owner is not None:
+        audit.record(conn, actor=owner.actor, action="web_session.ended", tenant_id=owner.tenant_id)
+
+
+def sign_in_refused(conn, key: str) -> None:
+    """A page sign-in with an unknown, revoked or person-view key (never the key itself:
+    at most the prefix of a key in BBX's form, which names a key without opening it)."""
+    prefix = key[4:12] if key.startswith("bbx_") and len(key) > 13 and key[12] == "_" else None
+    audit.refused(conn, actor="anonymous", action="web_session.refused",
+                  reason="unknown, revoked or page-less API key", details={"key_prefix": prefix} if prefix else {})

@@ -148,7 +148,8 @@ def reject(conn, submission_id: int, *, reason: str, actor: str) -> None:
         "UPDATE submissions SET status = 'rejected', status_reason = %s, rows_handed_in = 0 WHERE id = %s",
         (reason, submission_id),
     )
-    audit.record(conn, actor=actor, action="submission.rejected", submission_id=submission_id, details={"reason": reason})
+    audit.refused(conn, actor=actor, action="submission.rejected", submission_id=submission_id, reason=reason,
+                  details={"reason": reason})
 
 
 def outcome_counts(conn, submission_id: int) -> dict[str, int]:

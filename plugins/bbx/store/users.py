@@ -205,3 +205,10 @@ def session_user(conn, token: str) -> User | None:
             WHERE s.token_sha256 = %s AND s.expires_at > now() AND u.disabled_at IS NULL""",
         (sha256(token),)).fetchone()
     return _user(row) if row else None
+
+
+def sign_in_refused(conn, username: str) -> None:
+    """A page sign-in with an unknown user name, a wrong password or a disabled account
+    (the user name as typed, cut short; never the password)."""
+    audit.refused(conn, actor="anonymous", action="web_session.refused",
+                  reason="unknown user, wrong password or disabled account", details={"user": username[:64]})
