@@ -11,6 +11,7 @@
     bbx delivery ...            delivery status of submissions
     bbx register ...            the BSN register: status, lookups, reports, acknowledge staleness
     bbx api-key ...             API keys of the web service (stored hashed)
+    bbx client-cert ...         client certificate subjects (mTLS) of the web service
     bbx airflow setup           register BBX's Airflow Connections and pool (idempotent)
 
 Every subcommand has --help.
@@ -163,6 +164,7 @@ AREA_COMMANDS = (
     "bbx.delivery.cli",  # bbx delivery status
     "bbx.register.cli",  # bbx register status|lookup|report|doubts|acknowledge|export
     "bbx.api.cli",  # bbx api-key create|list|revoke
+    "bbx.api.client_cert_cli",  # bbx client-cert add|list|remove
     "bbx.airflow_setup",  # bbx airflow setup
 )
 

@@ -11,7 +11,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from bbx.api import errors, pages, routes
+from bbx.api import client_certs, errors, pages, routes
 from bbx.api import population as population_routes
 from bbx.api.errors import ApiError
 from bbx.api.limits import MAX_POPULATION_REQUEST_BYTES, MAX_REQUEST_BYTES, POPULATION_PATH_SUFFIX
@@ -236,8 +236,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bbx.api.app", description=main.__doc__)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8090)
+    tls = parser.add_argument_group("TLS (optional); client certificates: bbx.api.client_certs")
+    tls.add_argument("--ssl-certfile", help="server certificate (PEM): serve HTTPS")
+    tls.add_argument("--ssl-keyfile", help="its private key (PEM)")
+    tls.add_argument("--ssl-ca-certs", help="CAs of tenants' client certificates (PEM); also BBX_API_CLIENT_CA")
+    tls.add_argument("--ssl-cert-reqs", choices=("none", "optional", "required"), default="optional",
+                     help="optional (default): API keys still work; required: every caller needs a certificate")
     args = parser.parse_args(argv)
-    uvicorn.run(create_app(), host=args.host, port=args.port)
+    uvicorn.run(create_app(), host=args.host, port=args.port, **client_certs.uvicorn_options(
+        args.ssl_certfile, args.ssl_keyfile, args.ssl_ca_certs, args.ssl_cert_reqs))
     return 0
 
 

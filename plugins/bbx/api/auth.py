@@ -1,6 +1,7 @@
 """Who is calling: API keys (web service), page sessions, and Airflow's own sign-in.
 
-- Web service: ``Authorization: Bearer <key>`` (or ``X-API-Key: <key>``) on every request.
+- Web service: ``Authorization: Bearer <key>`` (or ``X-API-Key: <key>``) on every request,
+  or a client certificate (mTLS, bbx.api.client_certs) when configured.
 - Pages outside the Airflow UI: sign in with a key once (``/login``); the browser then
   holds a session cookie (``bbx_session``, HttpOnly, SameSite=Lax).
 - Pages inside the Airflow UI: a user signed in to Airflow (its ``_token`` cookie) is
@@ -38,7 +39,7 @@ class Principal:
     tenant_id: int | None
     tenant_code: str | None
     label: str  # for people: who is signed in
-    via: str  # 'api_key' | 'session' | 'airflow'
+    via: str  # 'api_key' | 'session' | 'airflow' | 'client_cert'
     scope: str = "full"  # 'full' | 'person_view' (bbx.store.api_keys)
 
     @property
@@ -137,6 +138,10 @@ def _key_or_page_principal(request: Request, conn) -> Principal:
                            "The API key is unknown or revoked. Ask your BBX operator for a valid key.",
                            headers={"WWW-Authenticate": "Bearer"})
         return Principal.from_owner(owner, via="api_key")
+    from bbx.api import client_certs  # mTLS, when configured (imports Principal from here)
+
+    if (by_cert := client_certs.principal(request, conn)) is not None:
+        return by_cert
     if request.method in ("GET", "HEAD"):
         principal = page_principal(request, conn)
         if principal is not None:
