@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import getpass
 import importlib
-import os
 import shlex
 import sys
 from pathlib import Path
@@ -96,10 +95,14 @@ def _keys_init(args) -> int:
 
 
 def _keys_add(args) -> int:
-    from bbx import crypto
+    from bbx import airflow_secrets, crypto
 
-    if os.environ.get("BBX_CONTENT_KEYS"):
-        print("BBX_CONTENT_KEYS is set: add the new key in front of it there "
+    try:
+        source = crypto.key_source()
+    except crypto.MissingKeyError:
+        source = None  # add_key_to_file says what is missing
+    if source in ("BBX_CONTENT_KEYS", f"Airflow Variable {airflow_secrets.CONTENT_KEYS_VARIABLE}"):
+        print(f"{source} is set: add the new key in front of it there "
               "(generate one with: python -c 'from cryptography.fernet import Fernet; "
               "print(Fernet.generate_key().decode())')", file=sys.stderr)
         return 2
