@@ -20,7 +20,9 @@ API_DESCRIPTION = f"""BBX's web service for tenants' systems: send messages to c
 Berichtenbox, follow each submission to its outcome per BSN, look up a BSN, and fetch reports.
 
 **Authentication**: every request carries the tenant's API key, `Authorization: Bearer <key>`
-(or `X-API-Key: <key>`). A key sees only its own tenant's connections and submissions.
+(or `X-API-Key: <key>`), or — when your operator enabled it — a client certificate (mTLS) with your
+connection's OIN as subject serialNumber. A key or certificate sees only its own tenant's connections
+and submissions.
 
 **Errors**: 4xx responses have the body `{{"error": {{"code", "message", "details"?}}}}`; `code` is
 stable and machine-readable, `message` says what to do. Requests are limited to
