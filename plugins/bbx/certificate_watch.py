@@ -1,12 +1,18 @@
 """The daily certificate watch (DAG ``bbx_certificate_watch``): every active
 connection's ``berichtenbox`` client certificate and trust chain, checked as the hook
 checks them at start-up (bbx.hooks.certificates.check) plus their end dates: a warning
-30 days before, a failure 7 days before (and for anything unusable)."""
+30 days before, a failure 7 days before (and for anything unusable). A warning leaves
+the run green (logged, and shown on the status page); a failure makes it red.
+
+Each run records its finding per connection (bbx.store.certificate_checks) before it
+fails, so the BBX status page (home page, operators) shows the last finding next to each
+connection without anyone reading task logs."""
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 
 log = logging.getLogger(__name__)
 
@@ -50,13 +56,44 @@ def run() -> dict:
     """The DAG's task: every active connection; fails the run when any connection fails."""
     from airflow.sdk.exceptions import AirflowFailException
 
-    from bbx.store import administration, db
+    from bbx.store import administration, certificate_checks, db
 
     with db.connect() as conn:
         codes = [c["code"] for c in administration.active_connections(conn)]
-    result = watch(codes)
+    checked_at = datetime.now(UTC)
+    result = watch(codes, now=checked_at)
+    with db.connect() as conn, db.unit(conn):
+        for code in result.checked:
+            certificate_checks.record(conn, code, checked_at, result.warnings.get(code, []),
+                                      result.failures.get(code, []))
     if result.failures:
         raise AirflowFailException(
             "client certificates need attention now: "
             + "; ".join(f"{code}: {', '.join(found)}" for code, found in result.failures.items()))
     return result.as_dict()
+
+
+STALE_AFTER = timedelta(hours=36)  # a daily watch older than this has not been running
+
+
+def status(conn, *, now: datetime | None = None) -> list[dict]:
+    """Per active connection for the status page: ``level`` ('fail', 'warning', 'ok',
+    'unchecked') and the findings of the last run; a last run older than ``STALE_AFTER``
+    is a warning of its own (the watch itself stopped)."""
+    from bbx.store import certificate_checks
+
+    now = now or datetime.now(UTC)
+    rows = []
+    for row in certificate_checks.latest(conn):
+        findings = [*row["failures"], *row["warnings"]]
+        if row["checked_at"] is None:
+            level = "unchecked"
+        elif row["failures"]:
+            level = "fail"
+        elif row["warnings"]:
+            level = "warning"
+        else:
+            level = "ok"
+        stale = row["checked_at"] is not None and now - row["checked_at"] > STALE_AFTER
+        rows.append({**row, "level": level, "findings": findings, "stale": stale})
+    return rows

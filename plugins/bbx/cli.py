@@ -12,6 +12,7 @@
     bbx register ...            the BSN register: status, lookups, reports, acknowledge staleness
     bbx api-key ...             API keys of the web service (stored hashed)
     bbx audit list|verify       the audit log: read it, check its hash chain
+    bbx client-cert ...         client certificate subjects (mTLS) of the web service
     bbx airflow setup           register BBX's Airflow Connections and pool (idempotent)
 
 Every subcommand has --help.
@@ -22,7 +23,6 @@ from __future__ import annotations
 import argparse
 import getpass
 import importlib
-import os
 import shlex
 import sys
 from pathlib import Path
@@ -96,10 +96,14 @@ def _keys_init(args) -> int:
 
 
 def _keys_add(args) -> int:
-    from bbx import crypto
+    from bbx import airflow_secrets, crypto
 
-    if os.environ.get("BBX_CONTENT_KEYS"):
-        print("BBX_CONTENT_KEYS is set: add the new key in front of it there "
+    try:
+        source = crypto.key_source()
+    except crypto.MissingKeyError:
+        source = None  # add_key_to_file says what is missing
+    if source in ("BBX_CONTENT_KEYS", f"Airflow Variable {airflow_secrets.CONTENT_KEYS_VARIABLE}"):
+        print(f"{source} is set: add the new key in front of it there "
               "(generate one with: python -c 'from cryptography.fernet import Fernet; "
               "print(Fernet.generate_key().decode())')", file=sys.stderr)
         return 2
@@ -165,6 +169,7 @@ AREA_COMMANDS = (
     "bbx.register.cli",  # bbx register status|lookup|report|doubts|acknowledge|export
     "bbx.api.cli",  # bbx api-key create|list|revoke
     "bbx.audit_cli",  # bbx audit list|verify
+    "bbx.api.client_cert_cli",  # bbx client-cert add|list|remove
     "bbx.airflow_setup",  # bbx airflow setup
 )
 

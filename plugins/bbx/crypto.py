@@ -1,11 +1,20 @@
 """Encryption at rest of personal content (texts, PDFs) with Fernet (AES-128-CBC + HMAC).
 
-Keys come from configuration, never from git: ``BBX_CONTENT_KEYS`` (comma-separated
-Fernet keys, newest first, so keys can rotate) or else the key file
-(``BBX_KEY_FILE``, default ``data/keys/bbx-content.key``), which ``bbx keys init``
-creates for development and the demo. ``bbx keys add`` puts a new key first in the key
-file; ``bbx keys rotate`` re-encrypts stored content with the newest key, after which the
-older keys can be removed (``docs/privacy.md``).
+Keys come from configuration, never from git; comma- or line-separated Fernet keys,
+newest first (so keys can rotate), from the first of:
+
+1. ``BBX_CONTENT_KEYS`` (environment);
+2. the key file named by ``BBX_KEY_FILE`` (e.g. a mounted Docker/Kubernetes secret);
+3. the Airflow Variable ``bbx_content_keys`` through Airflow's secrets chain (a secrets
+   backend, ``AIRFLOW_VAR_BBX_CONTENT_KEYS``, the metadata database; bbx.airflow_secrets),
+   asked in a deployment and in Airflow's processes;
+4. development and the demo only: the key file ``data/keys/bbx-content.key``, which
+   ``bbx keys init`` creates. A deployment (``BBX_ENV=production``) without 1–3 stops
+   with an error that names them, never a development key.
+
+``bbx keys add`` puts a new key first in the key file; ``bbx keys rotate`` re-encrypts
+stored content with the newest key, after which the older keys can be removed
+(``docs/privacy.md``).
 """
 
 from __future__ import annotations
@@ -34,23 +43,40 @@ def create_key_file() -> bool:
     return True
 
 
+def _split(value: str | bytes) -> list[bytes]:
+    text = value.decode() if isinstance(value, bytes) else value
+    return [k.strip().encode() for k in text.replace("\n", ",").split(",") if k.strip()]
+
+
+@lru_cache(maxsize=1)
+def _configured() -> tuple[str, tuple[bytes, ...]]:
+    """(where the keys come from, the keys): the first source of the module docstring."""
+    from bbx import airflow_secrets
+
+    if env := os.environ.get("BBX_CONTENT_KEYS"):
+        return "BBX_CONTENT_KEYS", tuple(_split(env))
+    path = settings.encryption_key_file()
+    if not os.environ.get("BBX_KEY_FILE") and (settings.deployment() or settings._in_airflow()):
+        name = airflow_secrets.CONTENT_KEYS_VARIABLE
+        if value := airflow_secrets.variable(name):
+            return f"Airflow Variable {name}", tuple(_split(value))
+        if settings.deployment():
+            raise MissingKeyError(
+                f"BBX_ENV=production but no content key: set BBX_CONTENT_KEYS, or BBX_KEY_FILE (a mounted "
+                f"secret file), or the Airflow Variable {name!r} in your secrets backend (or "
+                f"AIRFLOW_VAR_{name.upper()}). A deployment never uses the development key file.")
+    if not path.exists():
+        raise MissingKeyError(f"no content key: set BBX_CONTENT_KEYS or create {path} with 'bbx keys init'")
+    return str(path), tuple(_split(path.read_bytes()))
+
+
 def key_source() -> str:
     """Where the keys come from (for messages to operators)."""
-    if os.environ.get("BBX_CONTENT_KEYS"):
-        return "BBX_CONTENT_KEYS"
-    return str(settings.encryption_key_file())
+    return _configured()[0]
 
 
 def _keys() -> list[bytes]:
-    if env := os.environ.get("BBX_CONTENT_KEYS"):
-        keys = [k.strip().encode() for k in env.split(",") if k.strip()]
-    else:
-        path = settings.encryption_key_file()
-        if not path.exists():
-            raise MissingKeyError(
-                f"no content key: set BBX_CONTENT_KEYS or create {path} with 'bbx keys init'"
-            )
-        keys = [line.strip() for line in path.read_bytes().splitlines() if line.strip()]
+    keys = list(_configured()[1])
     if not keys:
         raise MissingKeyError(f"no content key in {key_source()}")
     return keys
@@ -68,6 +94,7 @@ def _cipher() -> MultiFernet:
 
 def reload_keys() -> None:
     """Forget the keys read so far (they are read again on the next use)."""
+    _configured.cache_clear()
     _fernets.cache_clear()
     _cipher.cache_clear()
 

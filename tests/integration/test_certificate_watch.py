@@ -5,6 +5,7 @@ Airflow Connections the hook reads; a certificate ending in 10 days warns, one e
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -71,3 +72,59 @@ def test_the_task_checks_every_active_connection_and_fails_the_run(db, sample_co
     _connection(monkeypatch, pki, "pf_zorg", days=3)
     with pytest.raises(AirflowFailException, match="pf_zorg: .*within 7 days"):
         certificate_watch.run()
+
+
+def test_a_chain_certificate_ending_soon_warns_and_then_fails(monkeypatch, tmp_path):
+    make_root(tmp_path, valid_days=20)  # the trust chain's root ends in 20 days, the client certificate later
+    _connection(monkeypatch, tmp_path, "voorbeeld", days=400)
+    result = certificate_watch.watch(["voorbeeld"])
+    assert result.failures == {}
+    assert any("trust chain certificate" in w and "within 30 days" in w for w in result.warnings["voorbeeld"])
+    make_root(tmp_path / "short", valid_days=3)
+    _connection(monkeypatch, tmp_path / "short", "voorbeeld", days=400)
+    result = certificate_watch.watch(["voorbeeld"])
+    assert any("trust chain certificate" in f and "within 7 days" in f for f in result.failures["voorbeeld"])
+
+
+def _home(key: str) -> str:
+    from fastapi.testclient import TestClient
+
+    from bbx.api.app import create_app
+
+    with TestClient(create_app(), base_url="http://testserver") as client:
+        response = client.post("/login", data={"api_key": key, "next": "/"}, follow_redirects=False)
+        assert response.status_code == 303
+        page = client.get("/")
+        assert page.status_code == 200
+        return page.text
+
+
+def test_the_status_page_shows_operators_the_watch_findings(db, sample_config_path, monkeypatch, pki):
+    from bbx.store import api_keys
+
+    administration.apply_config(db, load(sample_config_path), actor="test")
+    operator = api_keys.create_key(db, tenant_code=None, operator=True, name="ops", created_by="test").key
+    tenant = api_keys.create_key(db, tenant_code="gemeente-voorbeeld", operator=False, name="A",
+                                 created_by="test").key
+    db.commit()
+    assert "not checked yet" in _home(operator)  # before the first run: said so, not "in order"
+    _connection(monkeypatch, pki, "voorbeeld", days=10)
+    _connection(monkeypatch, pki, "pf_metaal", days=400)
+    _connection(monkeypatch, pki, "pf_zorg", days=400)
+    certificate_watch.run()  # a warning: the run stays green
+
+    page = _home(operator)
+    assert "Certificates need attention (1 connection)" in page
+    (alert,) = re.findall(r'<div class="problems" role="alert">(.*?)</div>', page, re.S)
+    assert "<code>voorbeeld</code>" in alert and "within 30 days" in alert and "voorbeeld.pem" in alert
+    assert "pf_metaal" not in alert and "pf_zorg" not in alert
+    assert page.count("in order") == 2 and "warning: expires within 30 days" in page
+
+    assert "Client certificates" not in _home(tenant)  # operators' part of the page only
+
+    _connection(monkeypatch, pki, "pf_zorg", days=3)
+    with pytest.raises(AirflowFailException):
+        certificate_watch.run()  # recorded before the run goes red
+    page = _home(operator)
+    assert "Certificates need attention (2 connections)" in page
+    assert "failure: replace now" in page and "within 7 days" in page

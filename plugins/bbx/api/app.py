@@ -13,6 +13,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from bbx.api import (
     audit_routes,
+    client_certs,
     errors,
     language,
     pages,
@@ -36,7 +37,9 @@ API_DESCRIPTION = f"""BBX's web service for tenants' systems: send messages to c
 Berichtenbox, follow each submission to its outcome per BSN, look up a BSN, and fetch reports.
 
 **Authentication**: every request carries the tenant's API key, `Authorization: Bearer <key>`
-(or `X-API-Key: <key>`). A key sees only its own tenant's connections and submissions.
+(or `X-API-Key: <key>`), or — when your operator enabled it — a client certificate (mTLS) with your
+connection's OIN as subject serialNumber. A key or certificate sees only its own tenant's connections
+and submissions.
 
 **Errors**: 4xx responses have the body `{{"error": {{"code", "message", "details"?}}}}`; `code` is
 stable and machine-readable, `message` says what to do. Requests are limited to
@@ -261,8 +264,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bbx.api.app", description=main.__doc__)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8090)
+    tls = parser.add_argument_group("TLS (optional); client certificates: bbx.api.client_certs")
+    tls.add_argument("--ssl-certfile", help="server certificate (PEM): serve HTTPS")
+    tls.add_argument("--ssl-keyfile", help="its private key (PEM)")
+    tls.add_argument("--ssl-ca-certs", help="CAs of tenants' client certificates (PEM); also BBX_API_CLIENT_CA")
+    tls.add_argument("--ssl-cert-reqs", choices=("none", "optional", "required"), default="optional",
+                     help="optional (default): API keys still work; required: every caller needs a certificate")
     args = parser.parse_args(argv)
-    uvicorn.run(create_app(), host=args.host, port=args.port)
+    uvicorn.run(create_app(), host=args.host, port=args.port, **client_certs.uvicorn_options(
+        args.ssl_certfile, args.ssl_keyfile, args.ssl_ca_certs, args.ssl_cert_reqs))
     return 0
 
 

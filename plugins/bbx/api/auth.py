@@ -1,6 +1,7 @@
 """Who is calling: API keys (systems), people's page sessions, and Airflow's own sign-in.
 
-- Web service: ``Authorization: Bearer <key>`` (or ``X-API-Key: <key>``) on every request.
+- Web service: ``Authorization: Bearer <key>`` (or ``X-API-Key: <key>``) on every request,
+  or a client certificate (mTLS, bbx.api.client_certs) when configured.
   A key is for a system; the actor it records is ``api-key:<prefix>`` (the prefix names
   one key; key names need not be unique).
 - Pages outside the Airflow UI: a person signs in with user name and password
@@ -51,7 +52,7 @@ class Principal:
     tenant_id: int | None
     tenant_code: str | None
     label: str  # for people: who is signed in
-    via: str  # 'api_key' | 'session' | 'airflow'
+    via: str  # 'api_key' | 'session' | 'airflow' | 'client_cert'
     scope: str = "full"  # 'full' | 'person_view' (bbx.store.api_keys)
 
     @property
@@ -188,6 +189,11 @@ def _key_or_page_principal(request: Request, conn) -> Principal:
         principal = Principal.from_owner(owner, via="api_key")
         language.settle(conn, principal)
         return principal
+    from bbx.api import client_certs  # mTLS, when configured (imports Principal from here)
+
+    if (by_cert := client_certs.principal(request, conn)) is not None:
+        language.settle(conn, by_cert)
+        return by_cert
     if request.method in ("GET", "HEAD"):
         principal = page_principal(request, conn)
         if principal is not None:

@@ -20,6 +20,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from starlette.datastructures import UploadFile
 
+from bbx import certificate_watch
 from bbx.api import audit_views, charts, language, page_letters, sending, service
 from bbx.api.auth import SESSION_COOKIE, ConnDep, Principal, page_principal
 from bbx.api.errors import ApiError, ApiErrors
@@ -158,7 +159,8 @@ def home(request: Request, conn: ConnDep):
     connections = service.visible_connections(conn, principal)
     for c in connections:
         c["types"] = service.message_types(conn, c["id"], active_only=True)
-    return _render(request, "home.html", principal, connections=connections)
+    certificates = certificate_watch.status(conn) if principal.is_operator else []
+    return _render(request, "home.html", principal, connections=connections, certificates=certificates)
 
 
 # --------------------------------------------------------------------------- manual send
