@@ -37,7 +37,7 @@ import time
 from datetime import date
 from pathlib import Path
 
-from _common import fresh_database
+from _common import DB_PREFIX, prepare_databases  # noqa: F401 (bench_soak imports it from here)
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -47,9 +47,10 @@ MESSAGE_TYPE = "PASPRT"
 
 
 def _with_db(url: str, name: str) -> str:
+    """Database ``name`` (with ``BBX_BENCH_DB_PREFIX``) on the server of ``url``."""
     from bbx.store.db import sibling_url
 
-    return sibling_url(url, name)
+    return sibling_url(url, DB_PREFIX + name)
 
 
 def _rss_mb(pid: int) -> float:
@@ -84,32 +85,6 @@ class Sampler(threading.Thread):
                 self.peak[name] = max(self.peak[name], rss)
                 total += rss
             self.peak_total = max(self.peak_total, total + _rss_mb(os.getpid()))
-
-
-def prepare_databases(bbx_url: str, af_url: str, rows: int, share: float) -> tuple[list[str], list[str]]:
-    from bbx.domain import bsn as bsn_rules
-    from bbx.store import administration, db
-
-    db.drop_database(af_url)
-    db.ensure_database(af_url)
-    fresh_database(bbx_url)
-    numbers = list(bsn_rules.generate(rows, seed=5))
-    subscribed = numbers[: int(rows * share)]
-    with db.transaction(bbx_url) as conn:
-        connection = administration.connection_by_code(conn, CONNECTION)
-        refresh = conn.execute(
-            """INSERT INTO register_refreshes (connection_id, logical_date, kind, request_id, status,
-                                               snapshot_at, entries, opened, closed, applied_at)
-               VALUES (%s, current_date, 'full', gen_random_uuid(), 'applied', now(), %s, %s, 0, now())
-               RETURNING id""",
-            (connection["id"], len(subscribed), len(subscribed)),
-        ).fetchone()["id"]
-        with conn.cursor().copy(
-            "COPY register_periods (connection_id, bsn, begin_date, opened_by_refresh) FROM STDIN"
-        ) as copy:
-            for b in subscribed:
-                copy.write_row((connection["id"], b, date(2020, 1, 1), refresh))
-    return numbers, subscribed
 
 
 def start_platform(work: Path, bbx_url: str, af_url: str, subscribed: list[str]):
