@@ -9,7 +9,7 @@ CONNECTION ?= voorbeeld
 EXECUTOR ?= local
 WORKERS ?= default,berichtenbox,berichtenbox
 
-.PHONY: demo stack stop status test lint setup airflow-standalone clean messages
+.PHONY: demo stack stop status test lint bench setup airflow-standalone clean messages
 
 setup: $(STAMP)
 
@@ -37,6 +37,11 @@ test: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
+
+# issue 17: every stage benchmark beside its own baseline, one table (bench/run_all.py);
+# `make bench QUICK=1` a tenth of the sizes, `ONLY=intake,register` some stages
+bench: $(STAMP)
+	$(BIN)/python bench/run_all.py $(if $(QUICK),--quick,) $(if $(ONLY),--only $(ONLY),)
 
 # replaced by `make demo`, which starts the platform (api-server, scheduler, dag-processor,
 # triggerer) and leaves it running; `airflow standalone` would compete for the same port

@@ -1,4 +1,5 @@
-"""What several benchmarks need: a fresh database beside BBX's, and many valid BSNs fast.
+"""What several benchmarks need: a fresh database beside BBX's, many valid BSNs fast, a
+register seeded directly, and the one-line result ``bench/run_all.py`` collects.
 
 Imported by the bench scripts as ``from _common import ...`` (their folder is on sys.path
 when run as ``python bench/NAME.py``).
@@ -6,18 +7,73 @@ when run as ``python bench/NAME.py``).
 
 from __future__ import annotations
 
+import json
+import os
 from collections.abc import Iterator
+from datetime import date
 
 from bbx import settings
 
 SAMPLE_CONFIG = settings.PROJECT_ROOT / "config" / "sample" / "tenants.yaml"
 
+# Prepended to every bench database name (``BBX_BENCH_DB_PREFIX=perf_``): two people
+# benchmarking on one server do not drop each other's databases.
+DB_PREFIX = os.environ.get("BBX_BENCH_DB_PREFIX", "")
 
-def bench_database_url(name: str) -> str:
-    """A database ``name`` on the server BBX is configured for (dropped and made anew)."""
+ROW_MARK = "BENCHROW "
+
+
+def bench_database_url(name: str, base: str | None = None) -> str:
+    """A database ``name`` (with ``BBX_BENCH_DB_PREFIX``) on the server of ``base`` or the
+    one BBX is configured for (dropped and made anew by the caller)."""
     from bbx.store.db import sibling_url
 
-    return sibling_url(settings.database_url(), name)
+    return sibling_url(base or settings.database_url(), DB_PREFIX + name)
+
+
+def emit_row(enabled: bool, **row) -> None:
+    """With ``--json``: one machine-readable line for ``bench/run_all.py``'s table (stage,
+    bbx, baseline, ratio, rss_mb, target, met)."""
+    if enabled:
+        print(ROW_MARK + json.dumps(row, default=str), flush=True)
+
+
+def seed_register(url: str, connection_code: str, subscribed: list[str], begin: date = date(2020, 1, 1)) -> None:
+    """``subscribed`` in the register of the connection as of ``begin`` (an applied full
+    refresh of today, COPYed directly: set-up, not the register's own path)."""
+    from bbx.store import administration, db
+
+    with db.transaction(url) as conn:
+        connection = administration.connection_by_code(conn, connection_code)
+        refresh = conn.execute(
+            """INSERT INTO register_refreshes (connection_id, logical_date, kind, request_id, status,
+                                               snapshot_at, entries, opened, closed, applied_at)
+               VALUES (%s, current_date, 'full', gen_random_uuid(), 'applied', now(), %s, %s, 0, now())
+               RETURNING id""",
+            (connection["id"], len(subscribed), len(subscribed)),
+        ).fetchone()["id"]
+        with conn.cursor().copy(
+            "COPY register_periods (connection_id, bsn, begin_date, opened_by_refresh) FROM STDIN"
+        ) as copy:
+            for b in subscribed:
+                copy.write_row((connection["id"], b, begin, refresh))
+
+
+def prepare_databases(bbx_url: str, af_url: str, rows: int, share: float,
+                      connection_code: str = "voorbeeld") -> tuple[list[str], list[str]]:
+    """Fresh BBX (sample tenants) and Airflow databases; ``rows`` citizens, the first
+    ``share`` of them in the register of ``connection_code``. Used by bench_delivery_e2e
+    and bench_soak."""
+    from bbx.domain import bsn as bsn_rules
+    from bbx.store import db
+
+    db.drop_database(af_url)
+    db.ensure_database(af_url)
+    fresh_database(bbx_url)
+    numbers = list(bsn_rules.generate(rows, seed=5))
+    subscribed = numbers[: int(rows * share)]
+    seed_register(bbx_url, connection_code, subscribed)
+    return numbers, subscribed
 
 
 def fresh_database(url: str, *, sample_config: bool = True) -> None:

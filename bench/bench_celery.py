@@ -44,7 +44,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import compare_with_boxes as compare  # noqa: E402
-from _common import fresh_database  # noqa: E402
+from _common import fresh_database, seed_register  # noqa: E402
 
 # (connection, message type with a standard text) of the sample configuration
 CONNECTIONS = (("voorbeeld", "PASPRT"), ("pf_metaal", "UPO2026"), ("pf_zorg", "UPO2026"))
@@ -55,7 +55,7 @@ def prepare(bbx_url: str, af_url: str, messages: int, share: float) -> dict[str,
     """Fresh databases; per connection its citizens (disjoint) and the subscribed ones in
     BBX's register. Returns ``{connection: (numbers, subscribed)}``."""
     from bbx.domain import bsn as bsn_rules
-    from bbx.store import administration, db
+    from bbx.store import db
 
     db.drop_database(af_url)
     db.ensure_database(af_url)
@@ -63,24 +63,11 @@ def prepare(bbx_url: str, af_url: str, messages: int, share: float) -> dict[str,
     numbers = list(bsn_rules.generate(messages, seed=15))
     per = -(-messages // len(CONNECTIONS))
     plan = {}
-    with db.transaction(bbx_url) as conn:
-        for i, (code, _) in enumerate(CONNECTIONS):
-            mine = numbers[i * per:(i + 1) * per]
-            subscribed = mine[: int(len(mine) * share)]
-            plan[code] = (mine, subscribed)
-            connection = administration.connection_by_code(conn, code)
-            refresh = conn.execute(
-                """INSERT INTO register_refreshes (connection_id, logical_date, kind, request_id, status,
-                                                   snapshot_at, entries, opened, closed, applied_at)
-                   VALUES (%s, current_date, 'full', gen_random_uuid(), 'applied', now(), %s, %s, 0, now())
-                   RETURNING id""",
-                (connection["id"], len(subscribed), len(subscribed)),
-            ).fetchone()["id"]
-            with conn.cursor().copy(
-                "COPY register_periods (connection_id, bsn, begin_date, opened_by_refresh) FROM STDIN"
-            ) as copy:
-                for b in subscribed:
-                    copy.write_row((connection["id"], b, date(2020, 1, 1), refresh))
+    for i, (code, _) in enumerate(CONNECTIONS):
+        mine = numbers[i * per:(i + 1) * per]
+        subscribed = mine[: int(len(mine) * share)]
+        plan[code] = (mine, subscribed)
+        seed_register(bbx_url, code, subscribed)
     return plan
 
 

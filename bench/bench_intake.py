@@ -15,7 +15,11 @@ Target (issue 4): <= 60 s and <= 1 GB peak RSS on the 2-core machine. This scrip
    earlier-hand-in check, COPY every row, accept, error report to outbox/) and
    ``acknowledge_drop`` — and reports each step's wall time and the child's peak RSS
    (``resource.getrusage``);
-5. checks the outcome (planned / rejected counts) and prints the figures.
+5. checks the outcome (planned / rejected counts) and prints the figures;
+6. runs the **baseline** on the same phase-2 file in a child process: a plain script (no
+   BBX code) that reads the file, applies the 11-test and the duplicate check, derives a
+   UUIDv5 per row and COPYs ``(id, bsn, row)`` into an indexed table (issue 17: BBX at
+   >= 50 % of its rate, <= 15 s, <= 500 MB).
 
 Run: ``.venv/bin/python bench/bench_intake.py`` (``--rows N``, ``--keep`` leaves the
 database for inspection).
@@ -34,7 +38,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _common import bench_database_url, fresh_database, valid_bsns
+from _common import bench_database_url, emit_row, fresh_database, valid_bsns
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -82,8 +86,41 @@ def _child() -> int:
     return 0
 
 
-def _run_child(env: dict) -> dict:
-    out = subprocess.run([sys.executable, __file__, "--child"], env=env, capture_output=True, text=True)
+def _baseline_child(url: str, list_file: str) -> int:
+    """The plain baseline: read, 11-test, duplicates, UUIDv5, COPY into an indexed table."""
+    import uuid
+
+    import psycopg
+
+    namespace = uuid.UUID("6ba7b811-9dad-11d1-80b4-00c04fd430c8")
+    start = time.perf_counter()
+    with psycopg.connect(url) as conn:
+        conn.execute("DROP TABLE IF EXISTS baseline_rows")
+        conn.execute("CREATE TABLE baseline_rows (id uuid PRIMARY KEY, bsn char(9) NOT NULL, row_number int NOT NULL)")
+        conn.execute("CREATE INDEX ON baseline_rows (bsn)")
+        seen: set[str] = set()
+        accepted = 0
+        with open(list_file, newline="") as handle, conn.cursor().copy(
+                "COPY baseline_rows (id, bsn, row_number) FROM STDIN") as copy:
+            next(handle)  # header
+            for row, line in enumerate(handle, 1):
+                bsn = line.strip()
+                if len(bsn) != 9 or not bsn.isdigit() or bsn in seen:
+                    continue
+                if sum(int(d) * w for d, w in zip(bsn, (9, 8, 7, 6, 5, 4, 3, 2, -1), strict=True)) % 11:
+                    continue
+                seen.add(bsn)
+                copy.write_row((uuid.uuid5(namespace, f"bench/{row}/{bsn}"), bsn, row))
+                accepted += 1
+        conn.commit()
+    print("BENCH " + json.dumps({"total": time.perf_counter() - start, "accepted": accepted,
+                                 "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+    return 0
+
+
+def _run_child(env: dict, *extra: str) -> dict:
+    out = subprocess.run([sys.executable, __file__, *(extra or ("--child",))], env=env, capture_output=True,
+                         text=True)
     if out.returncode != 0:
         sys.stderr.write(out.stdout[-4000:] + out.stderr[-4000:])
         raise SystemExit("the intake child process failed")
@@ -96,10 +133,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--keep", action="store_true", help="keep the bench database")
     parser.add_argument("--profile", metavar="FILE", help="write a cProfile of validate_drop (phase 2) to FILE")
+    parser.add_argument("--json", action="store_true", help="print a BENCHROW line for bench/run_all.py")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--baseline-child", nargs=2, metavar=("URL", "FILE"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
         return _child()
+    if args.baseline_child:
+        return _baseline_child(*args.baseline_child)
 
     import paramiko
 
@@ -174,6 +215,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"tenant upload of phase 2: {time.perf_counter() - t:.1f} s (untimed)", flush=True)
         figures = _run_child(env)
         transport.close()
+        base = _run_child(env, "--baseline-child", url, str(phase2))
     finally:
         server.terminate()
         server.wait(10)
@@ -199,8 +241,16 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'total':<20}{total:>10.1f} s   {rows / total:,.0f} rows/s")
     print(f"{'peak RSS (child)':<20}{figures['peak_rss_mb']:>10.0f} MB")
     ok = counts.get("rejected") == expected_rejected and counts.get("planned") == rows - expected_rejected
-    print(f"\ntarget: <= 60 s and <= 1024 MB: {'MET' if total <= 60 and figures['peak_rss_mb'] <= 1024 else 'NOT MET'}; "
-          f"counts {'correct' if ok else 'WRONG'}")
+    ratio = base["total"] / total
+    base_ok = base["accepted"] == rows - DUPLICATES - (expected_rejected - EARLIER - DUPLICATES)
+    print(f"{'baseline':<20}{base['total']:>10.1f} s   {rows / base['total']:,.0f} rows/s (read, 11-test, duplicates, "
+          f"UUIDv5, COPY), peak RSS {base['peak_rss_mb']:.0f} MB{'' if base_ok else '  BASELINE WRONG'}")
+    met = total <= 15 and ratio >= 0.5 and figures["peak_rss_mb"] <= 500
+    print(f"\nBBX at {ratio:.0%} of the baseline's rate; target <= 15 s, >= 50 % of the baseline, <= 500 MB: "
+          f"{'MET' if met else 'NOT MET'}; counts {'correct' if ok else 'WRONG'}")
+    emit_row(args.json, stage=f"intake, {rows:,}-row list", bbx=f"{total:.1f} s", baseline=f"{base['total']:.1f} s",
+             ratio=ratio, rss_mb=figures["peak_rss_mb"], target="<= 15 s, >= 50 %, <= 500 MB", met=met and ok,
+             correct=ok)
     if not args.keep:
         db.drop_database(url)
     return 0 if ok else 1

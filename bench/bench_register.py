@@ -12,7 +12,11 @@ change of 10,000 applied in <= 2 s. This script
    received answer (``store_answer``), then ``apply_answer`` (stream-parse the gzip,
    COPY into staging, set-based merge, one transaction); the child reports its time
    and its own peak RSS (``resource.getrusage``);
-4. checks the result (subscribed counts) and prints the figures.
+4. checks the result (subscribed counts) and prints the figures;
+5. runs the **baseline** on the same full answer, in a child process too: a plain script
+   (gzip + lxml iterparse + COPY into a staging table + one set-based INSERT into an
+   indexed history table), and prints BBX's time beside it (issue 17: >= 90 % of its
+   rate).
 
 Run: ``.venv/bin/python bench/bench_register.py`` (``--help`` for options; ``--keep``
 leaves the database for inspection).
@@ -33,7 +37,7 @@ from datetime import date, datetime
 from datetime import time as dtime
 from pathlib import Path
 
-from _common import bench_database_url, fresh_database, valid_bsns
+from _common import bench_database_url, emit_row, fresh_database, valid_bsns
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -56,7 +60,7 @@ def prepare(url: str, size: int, changes: int, folder: Path) -> dict:
     """Database, connection, both refreshes asked, both answers written to files."""
     from bbx.domain import register as rules
     from bbx.store import db
-    from bbx.store import register as store
+    from bbx.store import register_refresh as refresh_store
     from simulator.clock import TZ
     from simulator.population import NO_END
 
@@ -68,7 +72,7 @@ def prepare(url: str, size: int, changes: int, folder: Path) -> dict:
                VALUES (%s, 'bench', 'Bench', %s, 'BENCH', 'cpa-bench', '/bench/bench') RETURNING id""",
             (tenant, OIN),
         ).fetchone()["id"]
-        full = store.start_refresh(conn, cid, BUILD, rules.plan_request("bench", BUILD, None), attempt=1)
+        full = refresh_store.start_refresh(conn, cid, BUILD, rules.plan_request("bench", BUILD, None), attempt=1)
     t = time.perf_counter()
     begin = BUILD.toordinal() - 3650
     full_answer = _answer(str(full["request_id"]), datetime.combine(BUILD, dtime(6), TZ),
@@ -85,27 +89,70 @@ def prepare(url: str, size: int, changes: int, folder: Path) -> dict:
 def child(url: str, refresh_id: int, answer_file: str) -> None:
     """One apply, as the DAG does it (in its own process: honest peak RSS)."""
     from bbx.store import db
-    from bbx.store import register as store
+    from bbx.store import register_refresh as refresh_store
 
     content = Path(answer_file).read_bytes()
     with db.connect(url) as conn:
         refresh = conn.execute("SELECT * FROM register_refreshes WHERE id = %s", (refresh_id,)).fetchone()
         t0 = time.perf_counter()
         with conn.transaction():
-            store.store_answer(conn, connection_id=refresh["connection_id"], ebms_message_id=f"bench-{refresh_id}",
+            refresh_store.store_answer(conn, connection_id=refresh["connection_id"], ebms_message_id=f"bench-{refresh_id}",
                                content=content, request_id=str(refresh["request_id"]))
         del content
         t1 = time.perf_counter()
-        result = store.apply_answer(conn, refresh_id)
+        if os.environ.get("BBX_BENCH_PROFILE"):  # --profile: cProfile of the first apply
+            import cProfile
+
+            profile = cProfile.Profile()
+            result = profile.runcall(refresh_store.apply_answer, conn, refresh_id)
+            profile.dump_stats(os.environ.pop("BBX_BENCH_PROFILE"))
+        else:
+            result = refresh_store.apply_answer(conn, refresh_id)
         t2 = time.perf_counter()
     print(json.dumps({"store_s": t1 - t0, "apply_s": t2 - t1, "total_s": t2 - t0, "outcome": result.outcome,
                       "entries": result.entries, "opened": result.opened, "closed": result.closed,
                       "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 
 
-def _run_child(url: str, refresh_id: int, answer_file: Path) -> dict:
+def baseline_child(url: str, answer_file: str) -> None:
+    """The plain baseline: no BBX code. Stream-parse the gzip answer, COPY (bsn, begin,
+    end) into a staging table, one INSERT .. SELECT into an indexed history table."""
+    import gzip
+
+    import psycopg
+    from lxml import etree
+
+    t0 = time.perf_counter()
+    with psycopg.connect(url) as conn:
+        conn.execute("DROP TABLE IF EXISTS baseline_periods")
+        conn.execute("""CREATE TABLE baseline_periods (id bigserial PRIMARY KEY, bsn char(9) NOT NULL,
+                        begin_date date NOT NULL, end_date date)""")
+        conn.execute("CREATE INDEX ON baseline_periods (bsn)")
+        conn.commit()
+        t0 = time.perf_counter()
+        conn.execute("CREATE TEMP TABLE staging (bsn char(9), begin_date date, end_date date) ON COMMIT DROP")
+        entries = 0
+        with gzip.open(answer_file) as stream, conn.cursor().copy(
+                "COPY staging (bsn, begin_date, end_date) FROM STDIN") as copy:
+            for _, element in etree.iterparse(stream, tag="Abonnement"):
+                copy.write_row((element.findtext("BSN"), element.findtext("DatumIngang"),
+                                element.findtext("DatumEinde")))
+                entries += 1
+                element.clear()
+                while element.getprevious() is not None:
+                    del element.getparent()[0]
+        inserted = conn.execute("""INSERT INTO baseline_periods (bsn, begin_date, end_date)
+                                   SELECT bsn, begin_date, end_date FROM staging""").rowcount
+        conn.commit()
+    print(json.dumps({"total_s": time.perf_counter() - t0, "entries": entries, "inserted": inserted,
+                      "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+
+
+def _run_child(url: str, refresh_id: int | None, answer_file: Path) -> dict:
+    argv = (["--baseline-child", url, str(answer_file)] if refresh_id is None
+            else ["--child", url, str(refresh_id), str(answer_file)])
     out = subprocess.run(
-        [sys.executable, __file__, "--child", url, str(refresh_id), str(answer_file)],
+        [sys.executable, __file__, *argv],
         check=True, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)},
     )
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -116,15 +163,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--size", type=int, default=1_000_000, help="BSNs in the full list")
     parser.add_argument("--changes", type=int, default=10_000, help="entries in the daily change")
     parser.add_argument("--keep", action="store_true", help="keep the benchmark database")
+    parser.add_argument("--json", action="store_true", help="print a BENCHROW line for bench/run_all.py")
+    parser.add_argument("--profile", metavar="FILE", help="write a cProfile of the full list's apply to FILE")
     parser.add_argument("--child", nargs=3, metavar=("URL", "REFRESH", "FILE"), help=argparse.SUPPRESS)
+    parser.add_argument("--baseline-child", nargs=2, metavar=("URL", "FILE"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
         child(args.child[0], int(args.child[1]), args.child[2])
+        return 0
+    if args.baseline_child:
+        baseline_child(*args.baseline_child)
         return 0
 
     from bbx.domain import register as rules
     from bbx.store import db
     from bbx.store import register as store
+    from bbx.store import register_refresh as refresh_store
     from simulator.clock import TZ
 
     url = bench_database_url("bbx_bench_register")
@@ -135,18 +189,22 @@ def main(argv: list[str] | None = None) -> int:
         prep = prepare(url, args.size, args.changes, folder)
         print(f"  full answer: {prep['full_bytes'] / 1e6:.1f} MB gzip (written in {prep['prepare_s']:.1f} s)")
 
+        if args.profile:
+            os.environ["BBX_BENCH_PROFILE"] = args.profile
         full = _run_child(url, prep["full_refresh"], folder / "full.xml.gz")
+        os.environ.pop("BBX_BENCH_PROFILE", None)
         with db.connect(url) as conn:
             active = store.subscribed_on(conn, prep["connection_id"], BUILD)["count"]
             with conn.transaction():
-                plan = rules.plan_request("bench", NEXT, store.latest_snapshot(conn, prep["connection_id"]))
-                change_refresh = store.start_refresh(conn, prep["connection_id"], NEXT, plan, attempt=1)
+                plan = rules.plan_request("bench", NEXT, refresh_store.latest_snapshot(conn, prep["connection_id"]))
+                change_refresh = refresh_store.start_refresh(conn, prep["connection_id"], NEXT, plan, attempt=1)
         change_answer = _answer(str(change_refresh["request_id"]), datetime.combine(NEXT, dtime(6), TZ),
                                 prep["change_entries"])
         (folder / "changes.xml.gz").write_bytes(change_answer)
         daily = _run_child(url, change_refresh["id"], folder / "changes.xml.gz")
         with db.connect(url) as conn:
             active_next = store.subscribed_on(conn, prep["connection_id"], NEXT)["count"]
+        base = _run_child(url, None, folder / "full.xml.gz")
     if not args.keep:
         db.drop_database(url)
 
@@ -162,7 +220,15 @@ def main(argv: list[str] | None = None) -> int:
           f"{daily['apply_s']:.2f} s), peak RSS {daily['peak_rss_mb']:.0f} MB   "
           f"[target <= 2 s]  {'OK' if ok_daily else 'WRONG RESULT'}")
     print(f"register: {active:,} subscribed on {BUILD}, {active_next:,} on {NEXT}")
-    return 0 if ok_full and ok_daily else 1
+    ratio = base["total_s"] / full["total_s"]
+    ok_base = base["entries"] == base["inserted"] == args.size
+    print(f"baseline    {args.size:>9,} BSNs: {base['total_s']:6.2f} s (gzip + lxml iterparse + COPY + one INSERT), "
+          f"peak RSS {base['peak_rss_mb']:.0f} MB; BBX at {ratio:.0%} of its rate   [target >= 90 %]  "
+          f"{'MET' if ratio >= 0.9 else 'NOT MET'}{'' if ok_base else '  BASELINE WRONG'}")
+    emit_row(args.json, stage=f"register, full list {args.size:,}", bbx=f"{full['total_s']:.1f} s",
+             baseline=f"{base['total_s']:.1f} s", ratio=ratio, rss_mb=full["peak_rss_mb"],
+             target=">= 90 % of baseline", met=ratio >= 0.9 and ok_full, correct=ok_full and ok_daily)
+    return 0 if ok_full and ok_daily and ok_base else 1
 
 
 if __name__ == "__main__":

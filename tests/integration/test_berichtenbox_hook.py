@@ -184,3 +184,21 @@ def test_missing_settings_are_named(simulator, monkeypatch):  # noqa: F811
     monkeypatch.setenv("AIRFLOW_CONN_BERICHTENBOX_BROKEN", json.dumps({"conn_type": "berichtenbox", "extra": extra}))
     with pytest.raises(BerichtenboxConfigError, match="'berichtenbox_broken' lacks host, cpa_id, client_key"):
         BerichtenboxHook.for_connection("broken").ping()
+
+
+def test_send_message_retries_503_500_and_drops_then_delivers_once(hook, simulator):  # noqa: F811
+    """sendMessage is posted as a prebuilt envelope (not through zeep): the same
+    classification holds — 503, a 500 without a SOAP Fault and a dropped connection are
+    retried, and the batch arrives once."""
+    [active] = simulator.admin.sample(SENDER_A, status="active", limit=1)
+    batch_id, payload = _batch(simulator, [active], number=7)
+    simulator.admin.set_faults(next_http_503=1, next_drop=1)
+    ebms_id = hook.send_message(action=ACTION_DELIVER, payload=payload, name="batch.xml", conversation_id=batch_id)
+    assert ebms_id and simulator.admin.faults()["next_http_503"] == 0 and simulator.admin.faults()["next_drop"] == 0
+    [inbound_id] = _wait_for_inbound(hook, ACTION_DELIVERY_RESULT)
+    assert hook.get_message(inbound_id).ref_to_message_id == ebms_id
+    assert len(simulator.admin.box(active)) == 1
+
+    simulator.admin.set_faults(next_http_500=3)  # retries=2: three attempts, all answered 500
+    with pytest.raises(BerichtenboxUnavailable, match="sendMessage: .*failed 3 times .*HTTP 500"):
+        hook.send_message(action=ACTION_DELIVER, payload=payload, name="batch.xml", conversation_id=batch_id)

@@ -1,8 +1,13 @@
 """``BerichtenboxHook`` — BBX's client of the ebMS adapter in front of MijnOverheid.
 
-It owns the protocol: zeep over HTTPS with a client certificate (two-way TLS, TLS 1.2+),
+It owns the protocol: SOAP over HTTPS with a client certificate (two-way TLS, TLS 1.2+),
 timeouts, and retries with backoff on transport errors and HTTP 5xx. It never retries
 a SOAP fault: a fault means "your request is wrong" and sending it again cannot help.
+
+``sendMessage`` (megabytes of GLOBE per batch) is written directly: a fixed envelope
+around the base64 of the already built and validated payload, posted on the same TLS
+session; zeep would build an element tree of the whole body and serialise it again
+(most of a send's CPU, issue 17). Every other operation goes through zeep and the WSDL.
 
 Configuration is an Airflow Connection per BBX connection, ``berichtenbox_<code>``:
 ``host`` is the adapter's base URL (``https://adapter.example:8443``) and ``extra`` holds::
@@ -18,6 +23,7 @@ its WSDL at run time; Logius's validation WSDL imports from an internal host).
 
 from __future__ import annotations
 
+import base64
 import logging
 import ssl
 import time
@@ -25,6 +31,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from functools import cached_property
 from typing import Any
+from xml.sax.saxutils import escape
 
 import requests
 from airflow.sdk import BaseHook
@@ -52,6 +59,12 @@ ACTION_SUBSCRIPTIONS_RESULT = "GLOBE-R-A-Result"  # assumption: not published by
 # extra ``to_party_id`` overrides this default (assumption: the simulator uses it too).
 MIJNOVERHEID_PARTY_ID = "urn:osb:oin:00000001800866472000"
 
+SOAP_ENV_NS = "http://schemas.xmlsoap.org/soap/envelope/"
+EBMS_NS = "http://www.ordina.nl/ebms/2.18"  # the WSDL's targetNamespace; children unqualified
+# messageRequestProperties, in the WSDL's sequence order
+_SEND_PROPERTIES = ("cpaId", "fromPartyId", "fromRole", "toPartyId", "toRole", "service", "action",
+                    "conversationId", "messageId")
+
 
 class BerichtenboxError(RuntimeError):
     """Base of the hook's errors. ``transient`` says whether the same call can succeed
@@ -72,6 +85,41 @@ class BerichtenboxUnavailable(BerichtenboxError):
 
 class BerichtenboxConfigError(BerichtenboxError):
     """The Airflow Connection lacks something the hook needs."""
+
+
+class _Retry(Exception):
+    """One attempt failed in a way the same call may survive (inside the hook only)."""
+
+    def __init__(self, problem: str):
+        super().__init__(problem)
+        self.problem = problem
+
+
+def send_message_envelope(properties: dict[str, str], *, name: str, content_type: str, payload: bytes) -> bytes:
+    """The SOAP request of ``sendMessage``: ``properties`` (keys of ``_SEND_PROPERTIES``,
+    None left out) and one dataSource holding ``payload`` as base64."""
+    props = "".join(f"<{k}>{escape(properties[k])}</{k}>" for k in _SEND_PROPERTIES if properties.get(k) is not None)
+    head = (f'<?xml version="1.0" encoding="UTF-8"?><soap-env:Envelope xmlns:soap-env="{SOAP_ENV_NS}">'
+            f'<soap-env:Body><ebms:sendMessage xmlns:ebms="{EBMS_NS}"><message><properties>{props}</properties>'
+            f"<dataSource><name>{escape(name)}</name><contentType>{escape(content_type)}</contentType><content>")
+    tail = "</content></dataSource></message></ebms:sendMessage></soap-env:Body></soap-env:Envelope>"
+    return b"".join((head.encode(), base64.b64encode(payload), tail.encode()))
+
+
+def _soap_answer(content: bytes):
+    """The first element of the answer's SOAP Body; a SOAP Fault raises
+    :class:`BerichtenboxRequestError` with its faultstring."""
+    from lxml import etree
+
+    parser = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=True)
+    root = etree.fromstring(content, parser)
+    body = root.find(f"{{{SOAP_ENV_NS}}}Body")
+    first = next(iter(body), None) if body is not None else None
+    if first is None:
+        raise etree.XMLSyntaxError("the answer has no SOAP Body content", None, 0, 0)
+    if first.tag == f"{{{SOAP_ENV_NS}}}Fault":
+        raise BerichtenboxRequestError(first.findtext("faultstring") or "SOAP Fault without a faultstring")
+    return first
 
 
 # The classification callers (retry policies, operators) use; the hook owns it.
@@ -241,24 +289,17 @@ class BerichtenboxHook(BaseHook):
             )
         return self._client(VALIDATIE_WSDL, self.settings.validatie_url)
 
-    def _call(self, service, operation: str, **kwargs) -> Any:
-        """Call an operation; retry transport errors and HTTP 5xx with exponential backoff."""
-        from lxml.etree import XMLSyntaxError
-        from zeep.exceptions import Fault, TransportError
-
+    def _retrying(self, operation: str, attempt_once) -> Any:
+        """Run ``attempt_once()``; retry what it raises as :class:`_Retry` with exponential
+        backoff; a :class:`BerichtenboxRequestError` goes out at once (never retried)."""
         attempts = self.settings.retries + 1
         for attempt in range(1, attempts + 1):
             try:
-                return getattr(service, operation)(**kwargs)
-            except Fault as fault:
-                raise BerichtenboxRequestError(f"{operation} refused by the adapter: {fault.message}") from None
-            except TransportError as exc:
-                if exc.status_code and exc.status_code < 500:
-                    raise BerichtenboxRequestError(f"{operation}: HTTP {exc.status_code} from the adapter") from None
-                problem = f"HTTP {exc.status_code}"
-            except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError,
-                    XMLSyntaxError) as exc:
-                problem = type(exc).__name__
+                return attempt_once()
+            except BerichtenboxRequestError as exc:
+                raise BerichtenboxRequestError(f"{operation} refused by the adapter: {exc}") from None
+            except _Retry as exc:
+                problem = exc.problem
             if attempt == attempts:
                 raise BerichtenboxUnavailable(
                     f"{operation}: the ebMS adapter at {self.settings.base_url} failed {attempts} times "
@@ -268,6 +309,54 @@ class BerichtenboxHook(BaseHook):
             log.warning("%s: %s, retry %d/%d in %.1fs", operation, problem, attempt, attempts - 1, delay)
             time.sleep(delay)
         raise AssertionError("unreachable")
+
+    def _call(self, service, operation: str, **kwargs) -> Any:
+        """Call an operation through zeep; retry transport errors and HTTP 5xx."""
+        from lxml.etree import XMLSyntaxError
+        from zeep.exceptions import Fault, TransportError
+
+        def once():
+            try:
+                return getattr(service, operation)(**kwargs)
+            except Fault as fault:
+                raise BerichtenboxRequestError(fault.message) from None
+            except TransportError as exc:
+                if exc.status_code and exc.status_code < 500:
+                    raise BerichtenboxRequestError(f"HTTP {exc.status_code} from the adapter") from None
+                raise _Retry(f"HTTP {exc.status_code}") from None
+            except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError,
+                    XMLSyntaxError) as exc:
+                raise _Retry(type(exc).__name__) from None
+
+        return self._retrying(operation, once)
+
+    def _post_soap(self, operation: str, url: str, body: bytes):
+        """POST a prebuilt SOAP request; the first element of the answer's Body. Same
+        classification as :meth:`_call`: a SOAP Fault or HTTP 4xx is final, transport
+        errors, HTTP 5xx without a Fault and unreadable answers are retried."""
+        from lxml.etree import XMLSyntaxError
+
+        headers = {"Content-Type": "text/xml; charset=utf-8", "SOAPAction": '""'}
+
+        def once():
+            try:
+                response = self._session.post(url, data=body, headers=headers, timeout=self.settings.timeout)
+                content = response.content
+            except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as exc:
+                raise _Retry(type(exc).__name__) from None
+            if 400 <= response.status_code < 500:
+                raise BerichtenboxRequestError(f"HTTP {response.status_code} from the adapter")
+            try:
+                answer = _soap_answer(content)  # a Fault (HTTP 500 with it) raises RequestError
+            except XMLSyntaxError:
+                if response.status_code >= 500:
+                    raise _Retry(f"HTTP {response.status_code}") from None
+                raise _Retry("XMLSyntaxError") from None
+            if response.status_code >= 500:
+                raise _Retry(f"HTTP {response.status_code}")
+            return answer
+
+        return self._retrying(operation, once)
 
     # ------------------------------------------------------------------ operations
     def ping(self) -> None:
@@ -296,11 +385,16 @@ class BerichtenboxHook(BaseHook):
             "toPartyId": s.to_party_id, "toRole": s.to_role, "service": SERVICE, "action": action,
             "conversationId": conversation_id, "messageId": message_id,
         }
-        message = {
-            "properties": {k: v for k, v in properties.items() if v is not None},
-            "dataSource": [{"name": name, "contentType": content_type, "content": payload}],
-        }
-        return self._call(self._ebms, "sendMessage", message=message)
+        body = send_message_envelope(properties, name=name, content_type=content_type, payload=payload)
+        answer = self._post_soap("sendMessage", self.settings.base_url + EBMS_PATH, body)
+        message_id = answer.findtext("messageId") if answer.tag == f"{{{EBMS_NS}}}sendMessageResponse" else None
+        if not message_id:
+            # the adapter took the request but answered something else: it may have the
+            # message; sending again is safe (same BatchID and BerichtIDs)
+            raise BerichtenboxUnavailable(
+                f"sendMessage: the ebMS adapter at {self.settings.base_url} answered {answer.tag} without a "
+                "messageId; the operation is safe to retry later")
+        return message_id
 
     def unprocessed_message_ids(self, *, action: str | None = None, max_nr: int = 100) -> list[str]:
         """Inbound messages not yet processed, oldest first (optionally of one action)."""
