@@ -82,7 +82,7 @@ class SubmissionFile(BaseModel):
     sha256: str
 
 
-Outcome = Literal["planned", "queued", "sent", "not_subscribed", "delivered", "failed", "rejected"]
+Outcome = Literal["planned", "queued", "sent", "not_subscribed", "delivered", "failed", "rejected", "cancelled"]
 
 
 class SubmissionStatus(BaseModel):
@@ -99,8 +99,8 @@ class SubmissionStatus(BaseModel):
     delivery_held: str | None = Field(None, description="why delivery waits (e.g. the register is stale)")
     rows_handed_in: int | None
     counts: dict[str, int] = Field(description="rows per outcome: planned, queued, sent, not_subscribed, "
-                                               "delivered, failed, rejected")
-    final: int = Field(description="rows with a final outcome (rejected + not_subscribed + delivered + failed)")
+                                               "delivered, failed, rejected, cancelled")
+    final: int = Field(description="rows with a final outcome (rejected + not_subscribed + delivered + failed + cancelled)")
     reconciled: bool = Field(description="true when every row handed in has its final outcome")
     reconciliation: str | None = Field(description="the counts in words")
     closed_at: datetime | None

@@ -69,7 +69,10 @@ def _holds(conn, sub: dict, blocked: dict[int, str | None]) -> list[tuple[HoldKi
 
 
 def plan_submission(conn, submission: dict, *, day: date, kind: str = "initial") -> dict:
-    """Register decision and batches for one claimed submission (caller commits)."""
+    """Register decision and batches for one claimed submission (caller commits). The
+    submission row is locked first: a cancel (``bbx.store.cancel``) waits for the plan, or
+    the plan for the cancel, never half of each."""
+    conn.execute("SELECT 1 FROM submissions WHERE id = %s FOR UPDATE", (submission["id"],))
     not_subscribed = batch_store.decide_register(conn, submission["id"], submission["connection_id"], day)
     batch_ids = batch_store.cut_into_batches(
         conn, submission["id"], connection_id=submission["connection_id"],

@@ -145,6 +145,7 @@ OUTCOME_LABELS = {
     "not_subscribed": "niet geabonneerd",
     "failed": "mislukt",
     "rejected": "afgekeurd",
+    "cancelled": "geannuleerd",
 }
 RESULT_COLUMNS = ("regel", "bsn", "uitkomst", "outcome", "code", "toelichting", "bericht_id", "afgerond_op")
 RESULT_TIMEZONE = TIMEZONE
