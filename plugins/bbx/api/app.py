@@ -11,6 +11,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from bbx.api import control as control_routes
 from bbx.api import errors, pages, routes
 from bbx.api import population as population_routes
 from bbx.api.errors import ApiError
@@ -168,6 +169,7 @@ def create_app() -> FastAPI:
         return {"status": "ok", "app": "bbx", "api_version": "1"}
 
     app.include_router(routes.router)
+    app.include_router(control_routes.router)
     app.include_router(population_routes.router)
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")

@@ -25,7 +25,9 @@ from bbx.api.limits import (
 )
 from bbx.delivery import trigger
 from bbx.domain import limits
+from bbx.domain import schedule as schedule_rules
 from bbx.store import register, reports
+from bbx.store import schedule as schedule_store
 
 _ERRORS = {status: {"model": models.ErrorBody} for status in (400, 401, 404, 409, 413, 415, 422, 429)}
 router = APIRouter(prefix="/api/v1", responses=_ERRORS)
@@ -154,13 +156,19 @@ async def _read_send_request(request: Request) -> tuple[models.SendBody, tuple[s
 def _send(conn, principal: Principal, connection_code: str, key: str, body: models.SendBody,
           uploads: tuple[sending.Upload, ...]) -> tuple[dict, bool]:
     connection = service.connection_for(conn, principal, connection_code)
+    try:
+        schedule = schedule_rules.check(body.send_at, body.publication_date)
+    except schedule_rules.ScheduleError as exc:
+        raise ApiError(422, "invalid_schedule", str(exc), field=exc.field) from None
     throttle.check_daily_cap(conn, connection, len(body.bsns))
     req = sending.SendRequest(message_type=body.message_type, bsns=body.bsns, text=body.text,
                               reference=body.reference, uploads=uploads)
     prepared = sending.prepare(conn, connection, req)
     handed = sending.hand_in(conn, prepared, channel="api", external_ref=key, actor=principal.actor)
+    if handed.created:  # in the transaction that accepts it: no run takes it before its time
+        schedule_store.set_schedule(conn, handed.submission_id, schedule, actor=principal.actor)
     conn.commit()
-    if handed.created:  # delivery at once, not on bbx_deliver's timer
+    if handed.created and schedule.send_at is None:  # delivery at once, not on bbx_deliver's timer
         trigger.delivery_requested(handed.submission_id, connection["code"], "api")
     return service.submission_status(conn, service.submission_for(conn, principal, handed.submission_id)), handed.created
 
