@@ -78,7 +78,8 @@ def progress(conn, submission_ids: Sequence[int]) -> list[dict]:
                   count(*) FILTER (WHERE m.outcome = 'delivered') AS delivered,
                   count(*) FILTER (WHERE m.outcome = 'not_subscribed') AS not_subscribed,
                   count(*) FILTER (WHERE m.outcome = 'failed') AS failed,
-                  count(*) FILTER (WHERE m.outcome = 'rejected') AS rejected
+                  count(*) FILTER (WHERE m.outcome = 'rejected') AS rejected,
+                  count(*) FILTER (WHERE m.outcome = 'cancelled') AS cancelled
            FROM submissions s JOIN connections c ON c.id = s.connection_id
            LEFT JOIN messages m ON m.submission_id = s.id
            WHERE s.id = ANY(%s) GROUP BY s.id, c.code ORDER BY s.id""",
