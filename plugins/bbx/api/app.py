@@ -12,7 +12,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from bbx.api import control as control_routes
-from bbx.api import errors, pages, routes
+from bbx.api import control_pages, errors, pages, routes
 from bbx.api import population as population_routes
 from bbx.api.errors import ApiError
 from bbx.api.limits import MAX_POPULATION_REQUEST_BYTES, MAX_REQUEST_BYTES, POPULATION_PATH_SUFFIX
@@ -171,6 +171,7 @@ def create_app() -> FastAPI:
     app.include_router(routes.router)
     app.include_router(control_routes.router)
     app.include_router(population_routes.router)
+    app.include_router(control_pages.router)
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
     _offline_docs(app)
