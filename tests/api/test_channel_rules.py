@@ -4,7 +4,7 @@ Hypothesis generates rows (a BSN written in many ways, a text, a reference, a me
 with or without standard text). Each row goes through
 
 - the SFTP intake's row check (``DropCheck`` over a real list file, with the message
-  type and standard attachments from the database, as ``intake.steps`` does it),
+  type and standard attachments from the database, as ``intake.steps.rows`` does it),
 - the web service (a real HTTP request to the app), and
 - the manual page (a real form post, signed in),
 
@@ -32,7 +32,7 @@ from bbx.domain import bsn as bsn_rules
 from bbx.domain import rows as row_rules
 from bbx.domain.drop import ListedFile, classify, parse_marker
 from bbx.domain.drop_check import DropCheck
-from bbx.intake import steps
+from bbx.intake.steps.rows import message_type_info
 from bbx.store import administration, handins
 
 FRESH = bsn_rules.generate(100_000, seed=97)  # a new citizen per example: no "already handed in"
@@ -66,7 +66,7 @@ def sftp_row(conn, connection: dict, type_code: str, bsn: str, text: str | None,
     assert check.problems == []
     message_type, problem = handins.usable_message_type(conn, connection, type_code)
     assert problem is None
-    [result] = check.check_rows(steps._info(message_type), handins.standard_set(conn, message_type["id"]), {})
+    [result] = check.check_rows(message_type_info(message_type), handins.standard_set(conn, message_type["id"]), {})
     return result
 
 

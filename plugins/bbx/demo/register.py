@@ -1,0 +1,85 @@
+"""The demo's register that changes: ``bbx_register_refresh`` over simulated days."""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime
+
+from bbx.demo.common import EXIT_FAILED
+from bbx.stack import Stack
+from bbx.store import db
+from bbx.store import demo as demo_store
+
+
+def last_register_day():
+    """The last simulated register day: today (the Dutch date), or yesterday before today's
+    05:00 run is due (its logical date must not lie ahead)."""
+    from datetime import timedelta
+    from zoneinfo import ZoneInfo
+
+    from bbx.api import service
+
+    today = service.today()
+    if datetime.now(ZoneInfo("Europe/Amsterdam")).hour < 5:
+        today -= timedelta(days=1)
+    return today
+
+
+def register_days(stack: Stack, api, url: str, days: int, connections: int) -> None:
+    """The register over ``days`` simulated days up to today: one ``bbx_register_refresh``
+    run per day (the first a full list, then each day's changes: real sign-ups and
+    sign-offs of the simulator's population), each asked while the simulator's clock
+    stands on that day.
+
+    The DAG is still paused: every run is triggered first (today's with the logical date
+    of today's scheduled run, so the scheduler does not add one of its own), then it is
+    unpaused; the scheduler runs them in order (``max_active_runs=1``), and the clock moves
+    on as soon as the simulator has answered the day's requests."""
+    from datetime import timedelta
+    from zoneinfo import ZoneInfo
+
+
+    today = last_register_day()
+    admin = stack.admin()
+    try:
+        asked_before = len(admin.register_requests())
+        schedule = []
+        for back in range(days - 1, -1, -1):
+            day = today - timedelta(days=back)
+            # 04:00 UTC: the logical date of the 05:00 Europe/Amsterdam scheduled run (winter time)
+            moment = datetime.combine(day, datetime.min.time(), tzinfo=ZoneInfo("Europe/Amsterdam")).replace(hour=5)
+            schedule.append((day, api.trigger("bbx_register_refresh", logical_date=moment.isoformat())))
+        admin.set_today(schedule[0][0])
+        api.unpause("bbx_register_refresh")
+        for n, (day, _run_id) in enumerate(schedule, 1):
+            # always the explicit day: "today" is the Dutch date, which is not the simulator's
+            # own (UTC) date around midnight
+            admin.set_today(day)
+            deadline = time.monotonic() + 180
+            while time.monotonic() < deadline:  # the simulator answers at once, for its "today"
+                answered = [r for r in admin.register_requests()[asked_before:] if r.get("outcome") == "answered"]
+                if len(answered) >= connections * n:
+                    break
+                time.sleep(0.3)
+        for day, run_id in schedule:
+            state = api.wait_for_run("bbx_register_refresh", run_id, 180)
+            print(f"    bbx_register_refresh for {day} ({run_id}): {state}", flush=True)
+            if state != "success":
+                raise SystemExit(EXIT_FAILED)
+    finally:
+        admin.set_today(None)
+        admin.close()
+    with db.connect(url) as conn:
+        rows = demo_store.applied_refreshes_after(conn, today - timedelta(days=days))
+    for r in rows:
+        print(f"    {r['code']:<12} {r['logical_date']} {r['kind']:<7} entries {r['entries'] or 0:>5}  "
+              f"signed up {r['opened'] or 0:>4}  signed off {r['closed'] or 0:>4}")
+    print(f"    (the sign-ups and sign-offs: {stack.api_url}/bbx/reports; a citizen's periods: "
+          f"{stack.api_url}/bbx/lookup or `bbx register lookup CODE BSN`)")
+
+
+def _register_done_today(url: str) -> bool:
+    from bbx.api import service
+
+    with db.connect(url) as conn:
+        return demo_store.register_done(conn, service.today())
