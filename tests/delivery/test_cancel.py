@@ -157,20 +157,20 @@ def test_cancel_while_a_real_sender_sends_loses_nothing_and_sends_nothing_cancel
     worker = subprocess.Popen([sys.executable, "-c", SEND_SLICE, json.dumps(the_slice["batch_ids"])], env=env,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
-        deadline = time.monotonic() + 90
+        deadline = time.monotonic() + 300  # a loaded machine: the worker's start and first batch are slow
         while sim.admin.stats()["batches"] < 1:  # MijnOverheid has the first batch: cancel now
             assert worker.poll() is None, worker.stderr.read().decode()[-2000:]
             assert time.monotonic() < deadline, "the worker sent nothing"
             time.sleep(0.01)
         result = _cancel(world, sid)
-        out, err = worker.communicate(timeout=120)
+        out, err = worker.communicate(timeout=300)
     finally:
         worker.kill()
     assert worker.returncode == 0, err.decode()[-2000:]
     sent = json.loads(out.decode().strip().splitlines()[-1])
     sim.admin.set_faults(latency=0.0)
     assert result.cancelled >= 1000 and result.cancelled + result.not_cancelled == 4200
-    deadline = time.monotonic() + 90
+    deadline = time.monotonic() + 300
     while results.open_submissions([sid], url=world.url):
         results.collect(submission_ids=[sid], url=world.url)
         assert time.monotonic() < deadline

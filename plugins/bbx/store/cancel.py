@@ -63,6 +63,11 @@ def reason(actor: str) -> str:
     return _("Cancelled by {actor} before it was sent; nothing was delivered to the citizen.", actor=actor)
 
 
+def lock_submission(conn, submission_id: int) -> None:
+    """Take the submission row's lock, as a planner must before it plans (lock order 1)."""
+    conn.execute("SELECT 1 FROM submissions WHERE id = %s FOR UPDATE", (submission_id,))
+
+
 def cancel_submission(conn, submission_id: int, *, actor: str) -> CancelResult:
     """Cancel what can still be cancelled of ``submission_id`` (see the module doc)."""
     sub = conn.execute(

@@ -158,7 +158,7 @@ def row_counts(rows_handed_in: int | None, counts: dict[str, int]) -> dict[str, 
 
 
 def is_reconciled(conn, submission_id: int) -> bool:
-    """rejected + not_subscribed + delivered + failed = rows handed in."""
+    """rejected + not_subscribed + delivered + failed + cancelled = rows handed in."""
     sub = conn.execute("SELECT rows_handed_in FROM submissions WHERE id = %s", (submission_id,)).fetchone()
     counts = outcome_counts(conn, submission_id)
     return sub["rows_handed_in"] is not None and sum(counts[o] for o in FINAL_OUTCOMES) == sub["rows_handed_in"]
