@@ -11,6 +11,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from bbx.api import callbacks as callback_routes
 from bbx.api import control as control_routes
 from bbx.api import control_pages, errors, pages, routes
 from bbx.api import population as population_routes
@@ -170,6 +171,7 @@ def create_app() -> FastAPI:
 
     app.include_router(routes.router)
     app.include_router(control_routes.router)
+    app.include_router(callback_routes.router)
     app.include_router(population_routes.router)
     app.include_router(control_pages.router)
     app.include_router(pages.router)
