@@ -38,8 +38,12 @@ class CallbackUrlError(ValueError):
 
 
 def check_url(url: str) -> str:
-    parts = urlsplit((url or "").strip())
-    if parts.scheme != "https" or not parts.hostname:
+    try:
+        parts = urlsplit((url or "").strip())
+        host = parts.hostname
+    except ValueError:  # e.g. an unclosed IPv6 bracket
+        host = None
+    if host is None or parts.scheme != "https" or any(c.isspace() or ord(c) < 32 for c in url.strip()):
         raise CallbackUrlError(_("The callback URL must be an https:// address with a host name."))
     if parts.username or parts.password:
         raise CallbackUrlError(_("The callback URL must not hold a user name or password; BBX signs every "
