@@ -21,18 +21,20 @@ DOC = """
 ### Delivery: accepted submissions → Berichtenbox
 
 Runs when intake marks new accepted submissions (asset `bbx://submissions/accepted`) and
-every 5 minutes (for channels that emit no asset event).
+every 5 minutes (for channels that emit no asset event, and for scheduled submissions: one
+with `send_at` is taken by the first run after that moment, without an operator).
 
 1. **plan** — takes accepted submissions, decides per message against the BSN register on
    today's date (*not subscribed* is final, never sent), cuts the rest into GLOBE batches
    (≤ 1000 messages, ≤ 100 MB) and the batches into slices. Bulk (SFTP) submissions of a
    connection whose register is stale, every submission of a deactivated connection, and
-   submissions above the connection's `approval_threshold` are **held**.
+   submissions above the connection's `approval_threshold` are **held**. A batch of a
+   submission the tenant cancelled is not sent: its messages become *cancelled*.
 2. **send** — one mapped task per slice, in pool `berichtenbox`. A retry or a cleared task
    sends only batches never acknowledged, with the same BatchID/BerichtIDs.
 3. **await_results** — polls `GLOBE-R-BV-Result` messages, deferring in between; resends
    `TechnischProbleem`; closes each submission when *rejected + not subscribed + delivered
-   + failed = rows handed in*; writes the result file and undeliverable list to the outbox.
+   + failed + cancelled = rows handed in*; writes the result file and undeliverable list to the outbox.
 4. **request_review** — a hold seen for the first time triggers one `bbx_review` run: the
    submission waits under *Required actions* for a person to approve or reject it. A held
    submission does not make this run fail (it is not an error of this run), and is not

@@ -9,6 +9,7 @@
     bbx env                     print the Airflow environment as shell exports
     bbx intake ...              check a drop folder on disk; run one intake cycle
     bbx delivery ...            delivery status of submissions
+    bbx submissions ...         cancel a submission, follow its progress
     bbx register ...            the BSN register: status, lookups, reports, acknowledge staleness
     bbx api-key ...             API keys of the web service (stored hashed)
     bbx audit list|verify       the audit log: read it, check its hash chain
@@ -166,6 +167,7 @@ def _env(args) -> int:
 AREA_COMMANDS = (
     "bbx.intake.cli",  # bbx intake check|run
     "bbx.delivery.cli",  # bbx delivery status
+    "bbx.delivery.control_cli",  # bbx submissions cancel|progress
     "bbx.register.cli",  # bbx register status|lookup|report|doubts|acknowledge|export
     "bbx.api.cli",  # bbx api-key create|list|revoke
     "bbx.audit_cli",  # bbx audit list|verify

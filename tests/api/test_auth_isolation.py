@@ -31,6 +31,11 @@ def _endpoints(other_connection: str, other_submission: int) -> list[tuple[str, 
         ("GET", f"/api/v1/connections/{c}/population", {}),
         ("GET", f"/api/v1/connections/{c}/reports/population-changes", {}),
         ("POST", f"/api/v1/connections/{c}/person-view", {"json": {"bsn": bsns(1)[0]}}),  # a person-view key
+        ("POST", f"/api/v1/submissions/{s}/cancel", {}),
+        ("PUT", f"/api/v1/connections/{c}/callback", {"json": {"url": "https://example.nl/x"}}),
+        ("GET", f"/api/v1/connections/{c}/callback", {}),
+        ("DELETE", f"/api/v1/connections/{c}/callback", {}),
+        ("GET", f"/api/v1/connections/{c}/callback/failed", {}),
     ]
 
 

@@ -37,7 +37,7 @@ def test_status_counts_reconcile_as_outcomes_arrive(client, keys, configured):
     sid, _ = _submission_with_outcomes(client, keys, configured)
     status = client.get(f"/api/v1/submissions/{sid}", headers=auth(keys.a)).json()
     assert status["counts"] == {"planned": 1, "queued": 0, "sent": 1, "delivered": 1, "not_subscribed": 1,
-                                "failed": 1, "rejected": 0}
+                                "failed": 1, "rejected": 0, "cancelled": 0}
     assert status["final"] == 3 and status["reconciled"] is False
     assert "waiting: planned 1, sent 1" in status["reconciliation"]
     set_outcomes(configured, sid, {4: ("delivered", "Verwerkt", None), 5: ("delivered", "BerichtBestaatAl", None)})

@@ -391,5 +391,5 @@ def test_operators_see_open_submissions_with_their_counts(tenants, capsys):
     assert cli.main(["delivery", "status"]) == 0
     out = capsys.readouterr().out
     line = next(x for x in out.splitlines() if x.strip().startswith(str(sid)))
-    assert line.split() == [str(sid), "voorbeeld", "sftp", "delivering", "1500", "0", "300", "0", "0", "1200"]
+    assert line.split() == [str(sid), "voorbeeld", "sftp", "delivering", "1500", "0", "300", "0", "0", "0", "1200"]
     assert "batch 1 (" in out and "sent" in out and "batch 2 (" in out and "planned" in out

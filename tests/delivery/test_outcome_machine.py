@@ -25,7 +25,7 @@ def _fields(state: str, batch_id: str) -> dict:
     final = Outcome(state) in FINAL_OUTCOMES
     return {
         "outcome": state,
-        "outcome_reason": "why" if state in ("rejected", "failed", "not_subscribed") else None,
+        "outcome_reason": "why" if state in ("rejected", "failed", "not_subscribed", "cancelled") else None,
         "outcome_code": "Verwerkt" if state == "delivered" else None,
         "final_at": "now" if final else None,
         "batch_id": batch_id if state in ("queued", "sent", "delivered", "failed") else None,

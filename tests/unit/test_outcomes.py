@@ -46,6 +46,7 @@ def test_final_outcome_names_are_exactly_the_outcome_rule():
         "not_subscribed",
         "delivered",
         "failed",
+        "cancelled",
     }
     assert {o.value for o in Outcome} - {o.value for o in FINAL_OUTCOMES} == {
         "planned",
@@ -202,11 +203,11 @@ def test_unknown_state_is_an_error():
 
 
 def test_reconcile_complete_when_final_outcomes_add_up():
-    result = reconcile(100, {"rejected": 3, "not_subscribed": 40, "delivered": 55, "failed": 2})
+    result = reconcile(100, {"rejected": 3, "not_subscribed": 40, "delivered": 50, "failed": 2, "cancelled": 5})
     assert result and result.complete and result.consistent
     assert (result.rows, result.final, result.open) == (100, 100, 0)
     assert result.explanation == (
-        "complete: rejected 3 + not subscribed 40 + delivered 55 + failed 2 = 100 of 100 rows"
+        "complete: rejected 3 + not subscribed 40 + delivered 50 + failed 2 + cancelled 5 = 100 of 100 rows"
     )
 
 

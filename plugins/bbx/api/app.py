@@ -14,6 +14,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from bbx.api import (
     audit_routes,
     client_certs,
+    control_pages,
     errors,
     language,
     pages,
@@ -22,6 +23,8 @@ from bbx.api import (
     preview,
     routes,
 )
+from bbx.api import callbacks as callback_routes
+from bbx.api import control as control_routes
 from bbx.api import population as population_routes
 from bbx.api.errors import ApiError
 from bbx.api.limits import (
@@ -192,9 +195,12 @@ def create_app() -> FastAPI:
         return {"status": "ok", "app": "bbx", "api_version": "1"}
 
     app.include_router(routes.router)
+    app.include_router(control_routes.router)
+    app.include_router(callback_routes.router)
     app.include_router(population_routes.router)
     app.include_router(preview.router)
     app.include_router(audit_routes.router)
+    app.include_router(control_pages.router)
     app.include_router(pages.router)
     app.include_router(pages_accounts.router)
     app.include_router(pages_audit.router)

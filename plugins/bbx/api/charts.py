@@ -15,7 +15,8 @@ from markupsafe import Markup
 PALETTE = ("#009E73", "#E69F00", "#D55E00", "#0072B2", "#CC79A7", "#56B4E9", "#999999")
 # The same colour for the same outcome on every chart.
 OUTCOME_COLOURS = {"delivered": "#009E73", "not_subscribed": "#E69F00", "failed": "#D55E00",
-                   "rejected": "#CC79A7", "sent": "#0072B2", "queued": "#56B4E9", "planned": "#999999"}
+                   "rejected": "#CC79A7", "sent": "#0072B2", "queued": "#56B4E9", "planned": "#999999",
+                   "cancelled": "#F0E442"}
 _LABEL_W, _BAR_W, _ROW_H, _PAD = 270, 380, 26, 6
 _LABEL_CHARS = 38
 

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from bbx.api.limits import MAX_BSNS_PER_CALL
 from bbx.domain import limits
+from bbx.domain.schedule import MAX_SEND_AT_DAYS_AHEAD
 
 
 class ErrorDetail(BaseModel):
@@ -65,6 +66,12 @@ class SendBody(BaseModel):
     reference: str | None = Field(None, description=f"your reference, shown to the citizen "
                                                     f"(at most {limits.MAX_REFERENCE_CHARS} characters). With "
                                                     "`messages`: of each message that has none of its own")
+    send_at: datetime | None = Field(None, description="send not before this moment (ISO 8601 with a time zone), "
+                                                       f"at most {MAX_SEND_AT_DAYS_AHEAD} days ahead; leave out "
+                                                       "to send at once. Cancel it until it starts.")
+    publication_date: date | None = Field(None, description="the day the citizen sees the letter (PublicatieDatum): "
+                                                            "from the send day to "
+                                                            f"{limits.MAX_PUBLICATION_DAYS_AHEAD} days after it")
 
 
 class LetterPreview(BaseModel):
@@ -125,7 +132,17 @@ class SubmissionFile(BaseModel):
     sha256: str
 
 
-Outcome = Literal["planned", "queued", "sent", "not_subscribed", "delivered", "failed", "rejected"]
+Outcome = Literal["planned", "queued", "sent", "not_subscribed", "delivered", "failed", "rejected", "cancelled"]
+
+
+class Progress(BaseModel):
+    handed_in: int = Field(description="rows handed in")
+    in_batches: int = Field(description="messages put into a GLOBE batch so far")
+    acknowledged: int = Field(description="messages in a batch the ebMS adapter acknowledged")
+    final: int = Field(description="rows with a final outcome")
+    percent: int = Field(description="final / handed in, 0-100")
+    seconds_left: int | None = Field(description="estimate from the pace so far (null: no estimate yet)")
+    stage: str = Field(description="waiting, scheduled, planning, sending, waiting_for_results, done")
 
 
 class SubmissionStatus(BaseModel):
@@ -142,12 +159,30 @@ class SubmissionStatus(BaseModel):
     delivery_held: str | None = Field(None, description="why delivery waits (e.g. the register is stale)")
     rows_handed_in: int | None
     counts: dict[str, int] = Field(description="rows per outcome: planned, queued, sent, not_subscribed, "
-                                               "delivered, failed, rejected")
-    final: int = Field(description="rows with a final outcome (rejected + not_subscribed + delivered + failed)")
+                                               "delivered, failed, rejected, cancelled")
+    final: int = Field(description="rows with a final outcome (rejected + not_subscribed + delivered + failed + cancelled)")
     reconciled: bool = Field(description="true when every row handed in has its final outcome")
     reconciliation: str | None = Field(description="the counts in words")
     closed_at: datetime | None
+    send_at: datetime | None = Field(None, description="scheduled: not sent before this moment")
+    cancel_requested_at: datetime | None = Field(None, description="when the submission was cancelled")
+    cancelled_by: str | None = None
+    progress: Progress | None = Field(None, description="handed in → in batches → acknowledged → final, "
+                                                        "with an estimate of the time left")
     files: list[SubmissionFile]
+
+
+class CancelAnswer(BaseModel):
+    submission: int
+    cancelled: int = Field(description="messages now final 'cancelled' by this request")
+    not_cancelled: int = Field(description="messages already with MijnOverheid (or being sent at that moment): "
+                                           "they cannot be recalled and get their own outcome")
+    already_final: int = Field(description="rows that had a final outcome before")
+    batches_cancelled: int
+    closed: bool = Field(description="true when nothing of the submission is open any more")
+    first_request: bool = Field(description="false: it had been cancelled before")
+    explanation: str
+    status: SubmissionStatus
 
 
 class RowOutcome(BaseModel):

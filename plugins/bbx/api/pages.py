@@ -21,7 +21,7 @@ from fastapi.templating import Jinja2Templates
 from starlette.datastructures import UploadFile
 
 from bbx import certificate_watch
-from bbx.api import audit_views, charts, language, page_letters, sending, service
+from bbx.api import audit_views, charts, control_pages, language, page_letters, sending, service
 from bbx.api.auth import SESSION_COOKIE, ConnDep, Principal, page_principal
 from bbx.api.errors import ApiError, ApiErrors
 from bbx.api.limits import MAX_BSNS_PER_CALL
@@ -46,11 +46,12 @@ def outcome_labels() -> dict[str, str]:
         Outcome.PLANNED: _("waiting to be sent"), Outcome.QUEUED: _("being sent"),
         Outcome.SENT: _("sent, awaiting result"), Outcome.DELIVERED: _("delivered"),
         Outcome.NOT_SUBSCRIBED: _("not subscribed (not delivered)"), Outcome.FAILED: _("failed"),
-        Outcome.REJECTED: _("rejected"),
+        Outcome.REJECTED: _("rejected"), Outcome.CANCELLED: _("cancelled (not sent)"),
     }
 
 
-OUTCOME_ORDER = (Outcome.DELIVERED, Outcome.NOT_SUBSCRIBED, Outcome.FAILED, Outcome.REJECTED, Outcome.SENT,
+OUTCOME_ORDER = (Outcome.DELIVERED, Outcome.NOT_SUBSCRIBED, Outcome.FAILED, Outcome.REJECTED, Outcome.CANCELLED,
+                 Outcome.SENT,
                  Outcome.QUEUED, Outcome.PLANNED)
 
 
@@ -178,13 +179,14 @@ def _send_options(conn, principal: Principal) -> list[dict]:
 
 
 def _send_page(request, conn, principal, *, status_code=200, values=None, problems=(), done=None, checks=None,
-               check_note=None, preview=None):
+               check_note=None, preview=None, confirm=None):
     values = values or {}
     return _render(
         request, "send.html", principal, status_code=status_code, groups=_send_options(conn, principal),
         values=values, token=values.get("token") or uuid.uuid4().hex,
         problems=list(problems), field_problems={p.field: p for p in reversed(problems) if p.field},
-        done=done, checks=checks, check_note=check_note, preview=preview,
+        done=done, checks=checks, check_note=check_note, preview=preview, confirm=confirm,
+        forecast=control_pages.submission_forecast(conn, done) if done else None,
     )
 
 
@@ -229,7 +231,7 @@ async def send(request: Request, conn: ConnDep):
     _same_origin(request)
     form = await request.form(max_files=5, max_fields=20)
     values = {k: str(form.get(k, "")) for k in ("message_type", "text", "reference", "bsns", "token", "action",
-                                                 "values")}
+                                                 "values", "confirmed")}
     uploads = []
     for item in form.getlist("pdfs"):
         if isinstance(item, UploadFile) and item.filename:
@@ -275,6 +277,10 @@ async def send(request: Request, conn: ConnDep):
             if uploads:
                 note += " " + _("Choose the PDFs again before sending.")
             return _send_page(request, conn, principal, values=values, checks=checks, check_note=note)
+        if len(prepared.rows) > control_pages.confirm_above() and values["confirmed"] != str(len(prepared.rows)):
+            bsns = [r.bsn for r in prepared.rows]  # a large send: say what will happen, ask to confirm
+            return _send_page(request, conn, principal, values=values,
+                              confirm={"count": len(bsns), "pdfs": bool(uploads), **control_pages.forecast(conn, connection["id"], bsns)})
         if not values["token"]:
             values["token"] = uuid.uuid4().hex
         try:
@@ -315,7 +321,8 @@ def submissions_page(request: Request, conn: ConnDep, connection: str = "",
 
 
 @router.get("/submissions/{submission_id}", response_class=HTMLResponse)
-def submission_page(submission_id: int, request: Request, conn: ConnDep):
+def submission_page(submission_id: int, request: Request, conn: ConnDep, cancelled: int | None = None,
+                    not_cancelled: int | None = None):
     principal = _principal(request, conn)
     try:
         sub = service.submission_for(conn, principal, submission_id)
@@ -333,7 +340,9 @@ def submission_page(submission_id: int, request: Request, conn: ConnDep):
         [labels[o] for o in OUTCOME_ORDER], [charts.OUTCOME_COLOURS[o] for o in OUTCOME_ORDER],
     )
     return _render(request, "submission.html", principal, status=status, rows=rows, chart=chart,
-                   more=(status["rows_handed_in"] or 0) > len(rows))
+                   more=(status["rows_handed_in"] or 0) > len(rows), cancellable=control_pages.cancellable(status),
+                   cancel_answer=None if cancelled is None else {"cancelled": cancelled,
+                                                                 "not_cancelled": not_cancelled or 0})
 
 
 # --------------------------------------------------------------------------- BSN lookup

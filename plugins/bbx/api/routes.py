@@ -24,8 +24,10 @@ from bbx.api.limits import (
 )
 from bbx.delivery import trigger
 from bbx.domain import limits
+from bbx.domain import schedule as schedule_rules
 from bbx.i18n import _
 from bbx.store import register, reports
+from bbx.store import schedule as schedule_store
 
 _ERRORS = {status: {"model": models.ErrorBody} for status in (400, 401, 404, 409, 413, 415, 422, 429)}
 router = APIRouter(prefix="/api/v1", responses=_ERRORS)
@@ -174,6 +176,10 @@ def send_request(body: models.SendBody, uploads: tuple) -> sending.SendRequest:
 def _send(conn, principal: Principal, connection_code: str, key: str, body: models.SendBody,
           uploads: tuple) -> tuple[dict, bool]:
     connection = service.connection_for(conn, principal, connection_code)
+    try:
+        schedule = schedule_rules.check(body.send_at, body.publication_date)
+    except schedule_rules.ScheduleError as exc:
+        raise ApiError(422, "invalid_schedule", str(exc), field=exc.field) from None
     req = send_request(body, uploads)
     throttle.check_daily_cap(conn, connection, len(req.bsns if req.messages is None else req.messages))
     try:
@@ -183,8 +189,10 @@ def _send(conn, principal: Principal, connection_code: str, key: str, body: mode
         conn.rollback()
         audit_views.hand_in_refused(conn, principal, connection, "api", exc)
         raise
+    if handed.created:  # in the transaction that accepts it: no run takes it before its time
+        schedule_store.set_schedule(conn, handed.submission_id, schedule, actor=principal.actor)
     conn.commit()
-    if handed.created:  # delivery at once, not on bbx_deliver's timer
+    if handed.created and schedule.send_at is None:  # delivery at once, not on bbx_deliver's timer
         trigger.delivery_requested(handed.submission_id, connection["code"], "api")
     return service.submission_status(conn, service.submission_for(conn, principal, handed.submission_id)), handed.created
 

@@ -17,6 +17,7 @@ from bbx.domain import bsn as bsn_rules
 from bbx.domain import localtime, outcomes
 from bbx.i18n import _
 from bbx.store import audit, handins, lookup, register, reports, submissions
+from bbx.store import progress as progress_store
 
 TIMEZONE = localtime.TIMEZONE
 
@@ -93,6 +94,11 @@ def submission_status(conn, sub: dict) -> dict:
             "a population list: nothing of it is sent" if population and sub["status"] != "rejected"
             else sub["status_reason"]),
         "closed_at": sub["closed_at"],
+        "send_at": sub.get("send_at"),
+        "cancel_requested_at": sub.get("cancel_requested_at"),
+        "cancelled_by": sub.get("cancelled_by"),
+        "progress": None if population else progress_store.submission_progress(
+            conn, sub, now=datetime.now(TIMEZONE)).as_dict(),
         "files": lookup.submission_files(conn, sub["id"]),
     }
 

@@ -24,12 +24,12 @@ def _status(args) -> int:
         print("no open submissions")
         return 0
     print(f"{'submission':>10}  {'connection':<12} {'channel':<7} {'status':<10} {'rows':>8}  "
-          f"{'rejected':>8} {'not subs':>8} {'delivered':>9} {'failed':>7}  {'open':>7}")
+          f"{'rejected':>8} {'not subs':>8} {'delivered':>9} {'failed':>7} {'cancel':>7}  {'open':>7}")
     for r in rows:
         open_ = r["planned"] + r["queued"] + r["sent"]
         print(f"{r['id']:>10}  {r['connection_code']:<12} {r['channel']:<7} {r['status']:<10} "
               f"{r['rows_handed_in'] or 0:>8}  {r['rejected']:>8} {r['not_subscribed']:>8} {r['delivered']:>9} "
-              f"{r['failed']:>7}  {open_:>7}")
+              f"{r['failed']:>7} {r['cancelled']:>7}  {open_:>7}")
         if r["delivery_held"]:
             print(f"{'':>12}held: {r['delivery_held']}")
         for rv in reviews.get(r["id"], []):

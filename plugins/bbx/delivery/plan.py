@@ -21,6 +21,7 @@ from bbx.domain.holds import (
     review_run_id,
 )
 from bbx.store import batches as batch_store
+from bbx.store import cancel as cancel_store
 from bbx.store import db
 from bbx.store import holds as holds_store
 from bbx.store import redelivery as redelivery_store
@@ -69,7 +70,10 @@ def _holds(conn, sub: dict, blocked: dict[int, str | None]) -> list[tuple[HoldKi
 
 
 def plan_submission(conn, submission: dict, *, day: date, kind: str = "initial") -> dict:
-    """Register decision and batches for one claimed submission (caller commits)."""
+    """Register decision and batches for one claimed submission (caller commits). The
+    caller holds the submission row's lock (``claim``, ``prepare_redelivery`` or
+    ``cancel_store.lock_submission``):
+    a cancel waits for the plan, or the plan for the cancel, never half of each."""
     not_subscribed = batch_store.decide_register(conn, submission["id"], submission["connection_id"], day)
     batch_ids = batch_store.cut_into_batches(
         conn, submission["id"], connection_id=submission["connection_id"],
@@ -121,6 +125,7 @@ def plan_run(run_id: str, *, max_map_length: int, batches_per_slice: int = confi
         for sub in mine:
             if sub["status"] == "delivering":
                 with db.unit(conn):
+                    cancel_store.lock_submission(conn, sub["id"])
                     counts = plan_submission(conn, sub, day=sub["send_date"] or day)
                 if counts["batches"] or counts["not_subscribed"]:
                     log.info("submission %s: planned %s on rerun", sub["id"], counts)
@@ -159,7 +164,7 @@ def plan_redelivery(run_id: str, submission_id: int, *, include_failed: bool, fa
                 conn, submission_id, run_id=run_id, failed_codes=failed_codes, include_failed=include_failed,
                 include_stuck=include_stuck, stuck_minutes=stuck_minutes, actor=actor,
             )
-            sub = batch_store.submission_to_plan(conn, submission_id)
+            sub = batch_store.submission_to_plan(conn, submission_id)  # prepare_redelivery locked it
             planned = plan_submission(conn, sub, day=day, kind="resend")
             close_finished(conn, [submission_id])
         pending = batch_store.pending_batches(conn, [submission_id])

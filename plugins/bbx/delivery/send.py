@@ -32,6 +32,7 @@ from bbx.hooks.berichtenbox import (
 )
 from bbx.store import audit, db
 from bbx.store import batches as batch_store
+from bbx.store import cancel as cancel_store
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +73,7 @@ def send_batch(conn, hooks: Hooks, batch_id: str, *, standard_sets: StandardSets
                summary: SendSummary) -> str:
     """Send one batch if it still needs sending. Returns what happened:
     ``sent``, ``already_sent``, ``locked`` (another process is sending it), ``missing``,
+    ``cancelled`` (its submission was cancelled: its messages are, instead of sent),
     ``nothing_left`` (every message was rejected while building), ``refused``.
     Raises :class:`BerichtenboxUnavailable` when the adapter cannot be reached."""
     if not batch_store.lock_for_sending(conn, batch_id):
@@ -84,7 +86,11 @@ def send_batch(conn, hooks: Hooks, batch_id: str, *, standard_sets: StandardSets
             return "missing"
         if row["status"] != "planned":
             conn.commit()
-            return "already_sent"
+            return "cancelled" if row["status"] == "cancelled" else "already_sent"
+        if row["cancel_requested_at"] is not None:  # the tenant cancelled: never send it
+            cancel_store.cancel_batch(conn, row)
+            conn.commit()
+            return "cancelled"
         built = build(conn, row, standard_sets=standard_sets)
         if built.rejections:
             summary.messages_rejected += batch_store.reject_unsendable(conn, batch_id, built.rejections)

@@ -27,7 +27,8 @@ def submission_report(url: str, since: datetime) -> list[dict]:
 
 
 def print_report(subs: list[dict]) -> bool:
-    step("reconciled counts per submission (rejected + not subscribed + delivered + failed = rows handed in)")
+    step("reconciled counts per submission (rejected + not subscribed + delivered + failed + cancelled = rows "
+         "handed in)")
     all_closed = True
     for s in subs:
         c = s["counts"]
@@ -36,13 +37,13 @@ def print_report(subs: list[dict]) -> bool:
             print(f"    submission {s['id']:>3} {s['connection']:<10} {s['message_type'] or '-':<8} rejected as a "
                   "whole by intake (the tenant's .rejected.txt report is in the outbox)")
             continue
-        final = c["rejected"] + c["not_subscribed"] + c["delivered"] + c["failed"]
+        final = c["rejected"] + c["not_subscribed"] + c["delivered"] + c["failed"] + c["cancelled"]
         ok = s["status"] == "closed" and final == s["rows_handed_in"]
         all_closed &= ok
         still_open = "" if ok else f"   (still open: {c['planned'] + c['queued'] + c['sent']})"
         print(f"    submission {s['id']:>3} {s['connection']:<10} {s['message_type'] or '-':<8} {s['status']:<9} "
               f"rows {s['rows_handed_in'] or 0:>3} = rejected {c['rejected']} + not subscribed {c['not_subscribed']} "
-              f"+ delivered {c['delivered']} + failed {c['failed']}{still_open}")
+              f"+ delivered {c['delivered']} + failed {c['failed']} + cancelled {c['cancelled']}{still_open}")
     return all_closed
 
 

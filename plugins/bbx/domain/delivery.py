@@ -148,7 +148,7 @@ def plan_slices(
 # every language; ``afgerond_op``/``final_at`` is Dutch time, ``2026-03-01 14:05:09``.
 def outcome_labels() -> dict[str, str]:
     return {"delivered": _("delivered"), "not_subscribed": _("not subscribed"), "failed": _("failed"),
-            "rejected": _("rejected")}
+            "rejected": _("rejected"), "cancelled": _("cancelled")}
 
 
 def result_columns() -> tuple[str, ...]:
@@ -157,8 +157,6 @@ def result_columns() -> tuple[str, ...]:
 
 def undeliverable_columns() -> tuple[str, ...]:
     return ("bsn", _("row"), _("result"), "code", _("explanation"))
-
-
 RESULT_TIMEZONE = TIMEZONE
 
 

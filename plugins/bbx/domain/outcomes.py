@@ -7,7 +7,8 @@ States (GOV.UK Notify style: named states, allowed transitions as data)::
        │          │  └───────┘ ───► failed           (final, with code)
        │          └─► (a result may arrive before BBX recorded "sent": same targets)
        ├──► not_subscribed   (not in the register on the send date: never sent)
-       └──► rejected         (validation, with reason: never sent)
+       ├──► rejected         (validation, with reason: never sent)
+       └──► cancelled        (the tenant cancelled; also from queued: never sent)
 
 - ``planned``: accepted, waiting to be put into a batch;
 - ``queued``: in a built batch, not yet acknowledged by the ebMS adapter;
@@ -15,6 +16,10 @@ States (GOV.UK Notify style: named states, allowed transitions as data)::
 - ``sent → queued``: resend after ``TechnischProbleem`` (same BerichtID), or an operator
   resend of a batch whose result never came. Resending is safe: MijnOverheid answers
   ``BerichtBestaatAl`` for a message it already has, which counts as delivered.
+
+- ``planned/queued → cancelled``: the tenant cancelled the submission before the message's
+  batch was acknowledged by the adapter (:mod:`bbx.store.cancel`). A ``sent`` message is
+  with MijnOverheid and cannot be recalled: it has no move to ``cancelled``.
 
 Two moves leave ``failed``, and nothing else leaves a final state:
 
@@ -25,12 +30,13 @@ Two moves leave ``failed``, and nothing else leaves a final state:
   order). The store reports such a correction to the tenant (a new result file version);
 - ``failed → planned``: an operator's redelivery (``bbx_redeliver``), same BerichtID.
 
-The four final outcomes add up to the rows handed in (product.md, "outcome rule"):
-``rejected + not_subscribed + delivered + failed = rows``; see :func:`reconcile`.
+The five final outcomes add up to the rows handed in (product.md, "outcome rule"):
+``rejected + not_subscribed + delivered + failed + cancelled = rows``; see :func:`reconcile`.
 Recording the state a message is already in is allowed (a rerun, or a result processed
 twice). :data:`TRANSITIONS` is the one table: migration ``050_outcome_transitions.sql``
-writes the same pairs into ``outcome_transitions``, whose trigger enforces them, and
-``tests/integration/test_outcome_machine.py`` fails when the two differ.
+writes the same pairs into ``outcome_transitions`` (``110_cancel_and_schedule.sql`` adds
+the moves to ``cancelled``), whose trigger enforces them, and
+``tests/delivery/test_outcome_machine.py`` fails when the two differ.
 """
 
 from __future__ import annotations
@@ -48,14 +54,15 @@ class Outcome(StrEnum):
     DELIVERED = "delivered"
     FAILED = "failed"
     REJECTED = "rejected"
+    CANCELLED = "cancelled"
 
 
 FINAL_OUTCOMES: frozenset[Outcome] = frozenset(
-    {Outcome.REJECTED, Outcome.NOT_SUBSCRIBED, Outcome.DELIVERED, Outcome.FAILED}
+    {Outcome.REJECTED, Outcome.NOT_SUBSCRIBED, Outcome.DELIVERED, Outcome.FAILED, Outcome.CANCELLED}
 )
 OPEN_OUTCOMES: frozenset[Outcome] = frozenset(Outcome) - FINAL_OUTCOMES
 # "This BSN was handed in for this message type and is (being) sent": a second row for it
-# is a duplicate. Rejected, not subscribed or failed rows may be handed in again.
+# is a duplicate. Rejected, not subscribed, failed or cancelled rows may be handed in again.
 HANDED_IN: frozenset[Outcome] = OPEN_OUTCOMES | {Outcome.DELIVERED}
 IN_FLIGHT: frozenset[Outcome] = frozenset({Outcome.QUEUED, Outcome.SENT})  # in a batch, no result yet
 
@@ -69,15 +76,18 @@ _RESULT_TARGETS = frozenset({Outcome.DELIVERED, Outcome.NOT_SUBSCRIBED, Outcome.
 TRANSITIONS: Mapping[Outcome, frozenset[Outcome]] = {
     # DELIVERED from planned: late delivery evidence for a message an operator planned
     # again (failed → planned) after an earlier send had in fact arrived.
-    Outcome.PLANNED: frozenset({Outcome.QUEUED, Outcome.NOT_SUBSCRIBED, Outcome.REJECTED, Outcome.DELIVERED}),
+    # CANCELLED (from planned or queued, never from sent): the tenant cancelled in time.
+    Outcome.PLANNED: frozenset({Outcome.QUEUED, Outcome.NOT_SUBSCRIBED, Outcome.REJECTED, Outcome.DELIVERED,
+                                Outcome.CANCELLED}),
     # REJECTED from queued: a message found invalid while its batch is built.
-    Outcome.QUEUED: frozenset({Outcome.SENT, Outcome.REJECTED}) | _RESULT_TARGETS,
+    Outcome.QUEUED: frozenset({Outcome.SENT, Outcome.REJECTED, Outcome.CANCELLED}) | _RESULT_TARGETS,
     Outcome.SENT: frozenset({Outcome.QUEUED}) | _RESULT_TARGETS,
     Outcome.NOT_SUBSCRIBED: frozenset(),
     Outcome.DELIVERED: frozenset(),
     # DELIVERED: delivery evidence wins (a correction); PLANNED: an operator's redelivery.
     Outcome.FAILED: frozenset({Outcome.DELIVERED, Outcome.PLANNED}),
     Outcome.REJECTED: frozenset(),
+    Outcome.CANCELLED: frozenset(),
 }
 
 # Moves that change a final count after the fact: the tenant gets a corrected result file.
@@ -399,7 +409,7 @@ def reconcile(rows_handed_in: int, counts: Mapping[str, int]) -> Reconciliation:
     """Check the outcome rule for a submission: ``counts`` maps outcome names (any of
     :class:`Outcome`; missing names count 0) to numbers of rows/messages.
 
-    Complete when the four final outcomes add up to ``rows_handed_in`` and nothing is
+    Complete when the five final outcomes add up to ``rows_handed_in`` and nothing is
     open. Inconsistent when the total is not ``rows_handed_in`` (rows lost or counted
     twice).
     """
@@ -414,7 +424,8 @@ def reconcile(rows_handed_in: int, counts: Mapping[str, int]) -> Reconciliation:
     summary = (
         f"rejected {by_state[Outcome.REJECTED]} + not subscribed "
         f"{by_state[Outcome.NOT_SUBSCRIBED]} + delivered {by_state[Outcome.DELIVERED]} "
-        f"+ failed {by_state[Outcome.FAILED]} = {final} of {rows_handed_in} rows"
+        f"+ failed {by_state[Outcome.FAILED]} + cancelled {by_state[Outcome.CANCELLED]} "
+        f"= {final} of {rows_handed_in} rows"
     )
     total = final + open_
     if total != rows_handed_in:

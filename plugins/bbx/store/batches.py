@@ -195,7 +195,8 @@ def unlock_after_sending(conn, batch_id: str) -> None:
 
 def batch(conn, batch_id: str) -> dict | None:
     return conn.execute(
-        """SELECT b.*, c.code AS connection_code, c.oin, s.channel, s.external_ref
+        """SELECT b.*, c.code AS connection_code, c.oin, s.channel, s.external_ref,
+                  s.cancel_requested_at, s.cancelled_by
            FROM batches b JOIN connections c ON c.id = b.connection_id
            JOIN submissions s ON s.id = b.submission_id
            WHERE b.id = %s""",

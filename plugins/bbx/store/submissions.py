@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from bbx import crypto
 from bbx.domain import ids
 from bbx.domain.outcomes import FINAL_OUTCOMES, Outcome
-from bbx.store import audit
+from bbx.store import audit, callbacks
 
 
 @dataclass(frozen=True)
@@ -140,6 +140,7 @@ def accept(conn, submission_id: int, *, rows_handed_in: int, actor: str) -> None
     )
     audit.record(conn, actor=actor, action="submission.accepted", submission_id=submission_id,
                  details={"rows_handed_in": rows_handed_in})
+    callbacks.submission_accepted(conn, submission_id, rows_handed_in)  # the tenant's callback, if any
 
 
 def reject(conn, submission_id: int, *, reason: str, actor: str) -> None:
@@ -169,7 +170,7 @@ def row_counts(rows_handed_in: int | None, counts: dict[str, int]) -> dict[str, 
 
 
 def is_reconciled(conn, submission_id: int) -> bool:
-    """rejected + not_subscribed + delivered + failed = rows handed in."""
+    """rejected + not_subscribed + delivered + failed + cancelled = rows handed in."""
     sub = conn.execute("SELECT rows_handed_in FROM submissions WHERE id = %s", (submission_id,)).fetchone()
     counts = outcome_counts(conn, submission_id)
     return sub["rows_handed_in"] is not None and sum(counts[o] for o in FINAL_OUTCOMES) == sub["rows_handed_in"]
@@ -184,8 +185,9 @@ def close_if_reconciled(conn, submission_id: int, *, actor: str) -> bool:
         (submission_id,),
     ).rowcount
     if updated:
-        audit.record(conn, actor=actor, action="submission.closed", submission_id=submission_id,
-                     details=outcome_counts(conn, submission_id))
+        counts = outcome_counts(conn, submission_id)
+        audit.record(conn, actor=actor, action="submission.closed", submission_id=submission_id, details=counts)
+        callbacks.submission_closed(conn, submission_id, counts)
     return True
 
 

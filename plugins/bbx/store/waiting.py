@@ -15,13 +15,15 @@ from bbx.store.batches import ACTOR
 
 
 def waiting_submissions(conn, *, limit: int = 500) -> list[dict]:
-    """Accepted submissions that no delivery run has taken yet, oldest first."""
+    """Accepted submissions that no delivery run has taken yet and whose ``send_at`` (if
+    scheduled) has come, oldest first."""
     return conn.execute(
         """SELECT s.id, s.connection_id, s.channel, s.external_ref, s.delivery_held,
                   s.rows_handed_in, s.submitted_by,
                   c.code AS connection_code, c.active AS connection_active, c.approval_threshold
            FROM submissions s JOIN connections c ON c.id = s.connection_id
            WHERE s.status = 'accepted' AND s.delivery_run_id IS NULL
+             AND (s.send_at IS NULL OR s.send_at <= now())
            ORDER BY s.received_at, s.id LIMIT %s""",
         (limit,),
     ).fetchall()
@@ -76,7 +78,8 @@ def progress(conn, submission_ids: Sequence[int]) -> list[dict]:
                   count(*) FILTER (WHERE m.outcome = 'delivered') AS delivered,
                   count(*) FILTER (WHERE m.outcome = 'not_subscribed') AS not_subscribed,
                   count(*) FILTER (WHERE m.outcome = 'failed') AS failed,
-                  count(*) FILTER (WHERE m.outcome = 'rejected') AS rejected
+                  count(*) FILTER (WHERE m.outcome = 'rejected') AS rejected,
+                  count(*) FILTER (WHERE m.outcome = 'cancelled') AS cancelled
            FROM submissions s JOIN connections c ON c.id = s.connection_id
            LEFT JOIN messages m ON m.submission_id = s.id
            WHERE s.id = ANY(%s) GROUP BY s.id, c.code ORDER BY s.id""",

@@ -6,9 +6,11 @@ import logging
 from datetime import UTC, datetime
 
 from bbx.domain.drop import MANIFEST_NAME, ManifestError, manifest_complete, marker_of, parse_marker
+from bbx.domain.drop_cancel import is_cancel_marker
 from bbx.hooks import tenant_sftp as sftp_folders
 from bbx.hooks.tenant_sftp import ConnectionFolders
 from bbx.intake import settings
+from bbx.intake.steps.cancel import handle_cancel
 from bbx.intake.steps.common import connection_row, folders_of, masked
 from bbx.store import db, handins
 
@@ -16,7 +18,8 @@ log = logging.getLogger(__name__)
 
 
 def find_drops(connection_code: str, *, now: datetime | None = None) -> list[dict]:
-    """Complete drops in inbox/ and unfinished drops in processing/ (resumed first)."""
+    """Complete drops in inbox/ and unfinished drops in processing/ (resumed first).
+    ``CANCEL`` markers in inbox/ are handled on the way (``bbx.intake.steps.cancel``)."""
     now = now or datetime.now(UTC)
     with db.connect() as conn:
         connection = connection_row(conn, connection_code)
@@ -33,6 +36,9 @@ def find_drops(connection_code: str, *, now: datetime | None = None) -> list[dic
             # already received are finished, and delivery holds them until it is active)
             log.warning("inbox/ is not read: %s", problem.message)
         for entry in folders.list("inbox") if problem is None else ():
+            if entry.kind == "file" and is_cancel_marker(entry.name):
+                handle_cancel(folders, connection, entry.name)  # a CANCEL marker (drop-protocol §2.6)
+                continue
             if entry.kind != "dir":
                 log.warning("inbox/%s is not a drop folder and is ignored (a drop is a folder with a marker)",
                             masked(entry.name))
