@@ -30,7 +30,10 @@ The four final outcomes add up to the rows handed in (product.md, "outcome rule"
 Recording the state a message is already in is allowed (a rerun, or a result processed
 twice). :data:`TRANSITIONS` is the one table: migration ``050_outcome_transitions.sql``
 writes the same pairs into ``outcome_transitions``, whose trigger enforces them, and
-``tests/integration/test_outcome_machine.py`` fails when the two differ.
+``tests/delivery/test_outcome_machine.py`` fails when the two differ.
+
+Over ~400 lines on purpose: the state machine, the code table and the reading of a
+result line are one rule (what a result means) and are read together.
 """
 
 from __future__ import annotations
