@@ -40,19 +40,18 @@ def bbx_collect_results():
     @task
     def purge_result_files() -> list[int]:
         """Result files past the connection's retention period leave the outbox."""
-        from bbx.delivery.results import purge_expired_result_files
+        from bbx.delivery import tasks
 
-        return purge_expired_result_files()
+        return tasks.purge_result_files()
 
     purge_result_files()
 
     @task
     def overdue_submissions() -> list[int]:
-        """Alert once per submission open longer than BBX_SUBMISSION_OPEN_HOURS (24): those
-        outside a running delivery run have no DAG run for a Deadline Alert to watch."""
-        from bbx.delivery.sweep import report_overdue
+        """Alert once per submission open longer than BBX_SUBMISSION_OPEN_HOURS (24)."""
+        from bbx.delivery import tasks
 
-        return report_overdue()
+        return tasks.overdue_submissions()
 
     overdue_submissions()
 

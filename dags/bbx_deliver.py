@@ -64,15 +64,9 @@ def bbx_deliver():
     @task
     def plan(ti=None, run_id=None) -> list[dict]:
         """Register decision, batches and slices for the submissions this run takes."""
-        from airflow.sdk.configuration import conf
+        from bbx.delivery import tasks
 
-        from bbx.delivery.plan import plan_run
-
-        planned = plan_run(run_id, max_map_length=conf.getint("core", "max_map_length", fallback=1024))
-        ti.xcom_push(key="submissions", value=planned["submissions"])
-        ti.xcom_push(key="held", value=planned["held"])
-        ti.xcom_push(key="reviews", value=planned["reviews"])
-        return planned["slices"]
+        return tasks.plan(ti, run_id)
 
     planned = plan()
     sent = BerichtenboxOperator.partial(

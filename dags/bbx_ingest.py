@@ -46,65 +46,46 @@ START = pendulum.datetime(2026, 1, 1, tz="UTC")
 DEFAULT_ARGS = {"owner": "bbx", "retries": 2, "retry_delay": timedelta(minutes=1)}
 
 
-def _label(drop: dict) -> None:
-    from airflow.sdk import get_current_context
-
-    get_current_context()["drop_label"] = drop["name"]
-
-
 @task
 def find_drops(connection_code: str) -> list[dict]:
-    from bbx.intake import steps
+    from bbx.intake import tasks
 
-    return steps.find_drops(connection_code)
+    return tasks.find_drops(connection_code)
 
 
 @task(map_index_template=DROP_LABEL)
 def receive_drop(drop: dict) -> dict:
-    from bbx.intake import steps
+    from bbx.intake import tasks
 
-    _label(drop)
-    return steps.receive_drop(drop)
+    return tasks.receive_drop(drop)
 
 
 @task(map_index_template=DROP_LABEL)
 def validate_drop(drop: dict) -> dict:
-    from bbx.intake import steps
+    from bbx.intake import tasks
 
-    _label(drop)
-    return steps.validate_drop(drop)
+    return tasks.validate_drop(drop)
 
 
 @task(map_index_template=DROP_LABEL)
 def acknowledge_drop(drop: dict) -> dict:
-    from bbx.intake import steps
+    from bbx.intake import tasks
 
-    _label(drop)
-    return steps.acknowledge_drop(drop)
+    return tasks.acknowledge_drop(drop)
 
 
 @task(outlets=[ACCEPTED_SUBMISSIONS], trigger_rule="all_done")
 def announce_accepted(connection_code: str, results: list[dict], outlet_events=None) -> list[int]:
-    from airflow.sdk.exceptions import AirflowSkipException
+    from bbx.intake import tasks
 
-    from bbx.intake import steps
-
-    accepted = steps.accepted_submissions(list(results[:]))  # one slice: no per-item look-ups
-    if not accepted:
-        raise AirflowSkipException("no drop with rows to deliver was accepted in this run")
-    outlet_events[ACCEPTED_SUBMISSIONS].extra = {"connection": connection_code, "submission_ids": accepted}
-    return accepted
+    return tasks.announce_accepted(connection_code, results, outlet_events)
 
 
-@task(trigger_rule="one_failed")  # AirflowFailException: never retried
+@task(trigger_rule="one_failed")  # fails the run when any intake task failed (AirflowFailException: no retry)
 def watch_failures() -> None:
-    # Airflow derives a run's state from its leaf tasks only; announce_accepted is a leaf that
-    # runs after failures (all_done), so this leaf carries any failure into the run's state.
-    from airflow.sdk.exceptions import AirflowFailException
+    from bbx.intake import tasks
 
-    raise AirflowFailException(
-        "an intake task of this run failed (see the failed or upstream-failed task above, e.g. find_drops "
-        "when the SFTP server cannot be reached): the run is marked failed")
+    tasks.watch_failures()
 
 
 def ingest_dag(connection: dict):
@@ -157,17 +138,17 @@ and PDFs of submissions finished longer than `retention_days` ago from BBX's dat
 def bbx_intake_housekeeping():
     @task
     def tidy_folders() -> dict:
-        from bbx.intake import steps
+        from bbx.intake import tasks
 
-        return steps.housekeeping()
+        return tasks.tidy_folders()
 
     @task
     def purge_content() -> dict:
         """Texts and PDFs past retention leave the database (no SFTP needed: runs even
         when the SFTP server is down)."""
-        from bbx.store import db, retention
+        from bbx.intake import tasks
 
-        return retention.purge_expired_content(db.connect)
+        return tasks.purge_content()
 
     tidy_folders()
     purge_content()

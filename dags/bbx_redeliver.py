@@ -57,25 +57,9 @@ def bbx_redeliver():
     @task
     def prepare(params=None, ti=None, run_id=None) -> list[dict]:
         """Reopen the chosen messages and plan them into new batches."""
-        from airflow.sdk.configuration import conf
-        from airflow.sdk.exceptions import AirflowFailException
+        from bbx.delivery import tasks
 
-        from bbx.delivery.plan import plan_redelivery
-
-        if not params.get("submission_id"):
-            raise AirflowFailException("give the submission id in the trigger form")
-        try:
-            planned = plan_redelivery(
-                run_id, int(params["submission_id"]), include_failed=bool(params["retry_failed"]),
-                failed_codes=list(params.get("codes") or []) or None, include_stuck=bool(params["retry_stuck"]),
-                stuck_minutes=int(params["stuck_minutes"]), actor=f"bbx_redeliver:{run_id}",
-                max_map_length=conf.getint("core", "max_map_length", fallback=1024),
-            )
-        except (LookupError, ValueError) as exc:  # unknown submission, wrong status: no retry helps
-            raise AirflowFailException(str(exc)) from None
-        ti.xcom_push(key="submissions", value=planned["submissions"])
-        ti.xcom_push(key="summary", value=planned["summary"])
-        return planned["slices"]
+        return tasks.prepare_redelivery(params, ti, run_id)
 
     planned = prepare()
     sent = BerichtenboxOperator.partial(

@@ -36,11 +36,9 @@ def bbx_sweep_stuck():
     @task
     def sweep(run_id=None) -> list[dict]:
         """Fail what was sent often enough; plan the rest into resend batches."""
-        from airflow.sdk.configuration import conf
+        from bbx.delivery import tasks
 
-        from bbx.delivery.sweep import sweep_stuck
-
-        return sweep_stuck(run_id, max_map_length=conf.getint("core", "max_map_length", fallback=1024))["slices"]
+        return tasks.sweep(run_id)
 
     BerichtenboxOperator.partial(
         task_id="send", pool=config.POOL, queue=config.QUEUE, map_index_template=SLICE_LABEL_TEMPLATE,

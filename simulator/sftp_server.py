@@ -26,6 +26,9 @@ From tests, start it in a background thread::
     server = SftpServer(root, [SftpUser("bbx", password="x")]).start()
     ... server.port, server.host_key_line, server.airflow_connection("bbx") ...
     server.stop()
+
+Over ~400 lines on purpose: one whole server (accounts, chroot, SFTP operations,
+command line) that tests start with one import.
 """
 
 from __future__ import annotations

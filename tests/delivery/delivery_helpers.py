@@ -10,7 +10,11 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
+from bbx.delivery import plan
 from bbx.domain import bsn as bsn_rules
+from bbx.domain import globe
+from bbx.store import batches as batch_store
+from bbx.store import results as result_store
 from bbx.store import submissions
 from simulator.testing import SimulatorHandle
 
@@ -220,3 +224,55 @@ def assert_exactly_once(world: DeliveryWorld, submission_ids: list[int]) -> int:
         seen = world.sim.admin.bericht(r["m"])
         assert (seen["in_box_count"] if seen else 0) == (1 if r["outcome"] == "delivered" else 0)
     return delivered
+
+
+# ---- store-level delivery tests: a submission planned and sent without the simulator
+
+
+DAY = date(2026, 3, 2)  # the delivery day of the store-level tests
+
+
+def batch_result(batch_id: str, lines: list[tuple[str, str]]) -> globe.BatchResult:
+    return globe.BatchResult(
+        batch_id=batch_id, supplier_code="x", total_received=len(lines), succeeded=None, not_subscribed=None,
+        technical_problem=None, message_type_incorrect=None, publication_date_incorrect=None,
+        creation_date_incorrect=None, received_at=None, processed_at=None,
+        messages=tuple(globe.MessageResult(m, "PASPRT", code, "NA") for m, code in lines),
+    )
+
+
+def message_ids(db, submission_id: int) -> dict[str, str]:
+    """BSN -> BerichtID."""
+    rows = db.execute("SELECT bsn, message_id::text AS m FROM messages WHERE submission_id = %s",
+                      (submission_id,)).fetchall()
+    return {r["bsn"]: r["m"] for r in rows}
+
+
+def planned_submission(tenants, numbers, *, code="voorbeeld", type_code="PASPRT", channel="sftp", run="run-1"):
+    sid = tenants.submit(code, type_code, rows_for(numbers), channel=channel)
+    planned = plan.plan_run(run, max_map_length=1024, url=tenants.url, day=DAY)
+    return sid, planned
+
+
+def send_all(db, planned) -> list[str]:
+    batch_ids = [b for s in planned["slices"] for b in s["batch_ids"]]
+    for b in batch_ids:
+        batch_store.mark_sent(db, b, ebms_message_id=f"ebms-{b}", size_bytes=100)
+    db.commit()
+    return batch_ids
+
+
+def record_results(db, connection_id, batch_id, lines, *, ebms_id=None, max_attempts=3):
+    summary = result_store.record_result(db, connection_id=connection_id, ebms_message_id=ebms_id or f"r-{batch_id}-{len(lines)}",
+                                         payload_sha256="0" * 64, result=batch_result(batch_id, lines), max_attempts=max_attempts)
+    db.commit()
+    return summary
+
+
+def sent_submission(tenants, count: int, seed: int):
+    """A submission of ``count`` subscribed citizens of voorbeeld, planned and its batches
+    marked sent: (connection, BSNs, submission id, batch ids)."""
+    numbers = bsns(count, seed=seed)
+    tenants.subscribe("voorbeeld", numbers)
+    sid, planned = planned_submission(tenants, numbers)
+    return tenants.connections["voorbeeld"], numbers, sid, send_all(tenants.db, planned)

@@ -7,53 +7,21 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
-from delivery_helpers import bsns, rows_for
+from delivery_helpers import (
+    DAY,
+    bsns,
+    message_ids,
+    planned_submission,
+    record_results,
+    rows_for,
+    send_all,
+    sent_submission,
+)
 
 from bbx.delivery import plan
-from bbx.domain import globe, ids
+from bbx.domain import ids
 from bbx.store import batches as batch_store
 from bbx.store import register, submissions
-from bbx.store import results as result_store
-
-DAY = date(2026, 3, 2)
-
-
-def _result(batch_id: str, lines: list[tuple[str, str]]) -> globe.BatchResult:
-    return globe.BatchResult(
-        batch_id=batch_id, supplier_code="x", total_received=len(lines), succeeded=None, not_subscribed=None,
-        technical_problem=None, message_type_incorrect=None, publication_date_incorrect=None,
-        creation_date_incorrect=None, received_at=None, processed_at=None,
-        messages=tuple(globe.MessageResult(m, "PASPRT", code, "NA") for m, code in lines),
-    )
-
-
-def _message_ids(db, submission_id: int) -> dict[str, str]:
-    """BSN -> BerichtID."""
-    rows = db.execute("SELECT bsn, message_id::text AS m FROM messages WHERE submission_id = %s",
-                      (submission_id,)).fetchall()
-    return {r["bsn"]: r["m"] for r in rows}
-
-
-def _planned(tenants, numbers, *, code="voorbeeld", type_code="PASPRT", channel="sftp", run="run-1"):
-    sid = tenants.submit(code, type_code, rows_for(numbers), channel=channel)
-    planned = plan.plan_run(run, max_map_length=1024, url=tenants.url, day=DAY)
-    return sid, planned
-
-
-def _send_all(db, planned) -> list[str]:
-    batch_ids = [b for s in planned["slices"] for b in s["batch_ids"]]
-    for b in batch_ids:
-        batch_store.mark_sent(db, b, ebms_message_id=f"ebms-{b}", size_bytes=100)
-    db.commit()
-    return batch_ids
-
-
-def _record(db, connection_id, batch_id, lines, *, ebms_id=None, max_attempts=3):
-    summary = result_store.record_result(db, connection_id=connection_id, ebms_message_id=ebms_id or f"r-{batch_id}-{len(lines)}",
-                                         payload_sha256="0" * 64, result=_result(batch_id, lines), max_attempts=max_attempts)
-    db.commit()
-    return summary
-
 
 # --------------------------------------------------------------------------- planning
 
@@ -64,7 +32,7 @@ def test_register_decision_on_the_send_date(tenants):
     tenants.subscribe("voorbeeld", [ended_today], begin=date(2025, 1, 1), end=DAY)
     tenants.subscribe("voorbeeld", [ends_tomorrow], begin=date(2025, 1, 1), end=DAY + timedelta(days=1))
     tenants.subscribe("voorbeeld", [starts_tomorrow], begin=DAY + timedelta(days=1))
-    sid, planned = _planned(tenants, [active, ended_today, ends_tomorrow, starts_tomorrow, never])
+    sid, planned = planned_submission(tenants, [active, ended_today, ends_tomorrow, starts_tomorrow, never])
     outcomes = tenants.outcomes(sid)
     assert outcomes[active] == ("queued", None)
     assert outcomes[ends_tomorrow] == ("queued", None)
@@ -80,7 +48,7 @@ def test_register_decision_on_the_send_date(tenants):
 def test_batches_of_at_most_1000_with_deterministic_ids_and_reruns(tenants):
     numbers = bsns(2500, seed=22)
     tenants.subscribe("voorbeeld", numbers)
-    sid, planned = _planned(tenants, numbers)
+    sid, planned = planned_submission(tenants, numbers)
     batch_ids = [b for s in planned["slices"] for b in s["batch_ids"]]
     assert batch_ids == [ids.batch_id("voorbeeld", sid, n) for n in (1, 2, 3)]
     sizes = tenants.db.execute("SELECT message_count FROM batches WHERE submission_id = %s ORDER BY batch_number",
@@ -190,14 +158,10 @@ CODES = {
 
 def test_every_code_maps_to_its_outcome(tenants):
     db = tenants.db
-    c = tenants.connections["voorbeeld"]
-    numbers = bsns(len(CODES), seed=25)
-    tenants.subscribe("voorbeeld", numbers)
-    sid, planned = _planned(tenants, numbers)
-    (batch_id,) = _send_all(db, planned)
-    by_bsn = _message_ids(db, sid)
+    c, numbers, sid, (batch_id,) = sent_submission(tenants, len(CODES), seed=25)
+    by_bsn = message_ids(db, sid)
     lines = [(by_bsn[b], code) for b, code in zip(numbers, CODES, strict=True)]
-    summary = _record(db, c.id, batch_id, lines)
+    summary = record_results(db, c.id, batch_id, lines)
     assert summary.known_batch and not summary.already_recorded and summary.resent == 0
     outcomes = tenants.outcomes(sid)
     for b, code in zip(numbers, CODES, strict=True):
@@ -219,25 +183,21 @@ def test_every_code_maps_to_its_outcome(tenants):
 
 def test_duplicates_and_unknown_batches_are_harmless(tenants):
     db = tenants.db
-    c = tenants.connections["voorbeeld"]
-    numbers = bsns(3, seed=26)
-    tenants.subscribe("voorbeeld", numbers)
-    sid, planned = _planned(tenants, numbers)
-    (batch_id,) = _send_all(db, planned)
-    by_bsn = _message_ids(db, sid)
+    c, numbers, sid, (batch_id,) = sent_submission(tenants, 3, seed=26)
+    by_bsn = message_ids(db, sid)
     lines = [(by_bsn[b], "Verwerkt") for b in numbers]
-    first = _record(db, c.id, batch_id, lines, ebms_id="result-1")
+    first = record_results(db, c.id, batch_id, lines, ebms_id="result-1")
     assert first.applied == {"delivered": 3}
     # the same ebMS message again (crash before processMessage): recognised, nothing applied
-    assert _record(db, c.id, batch_id, lines, ebms_id="result-1").already_recorded
+    assert record_results(db, c.id, batch_id, lines, ebms_id="result-1").already_recorded
     # a duplicate result under a new ebMS id, with other codes: ignored, outcomes stay
-    dup = _record(db, c.id, batch_id, [(m, "TechnischProbleem") for m, _ in lines], ebms_id="result-2")
+    dup = record_results(db, c.id, batch_id, [(m, "TechnischProbleem") for m, _ in lines], ebms_id="result-2")
     assert dup.ignored == 3 and not dup.applied and dup.resent == 0
     # a result for a batch nobody sent, and for another connection's batch
-    stranger = _record(db, c.id, "6a7b1e5c-0000-4000-8000-000000000000", lines, ebms_id="result-3")
+    stranger = record_results(db, c.id, "6a7b1e5c-0000-4000-8000-000000000000", lines, ebms_id="result-3")
     assert not stranger.known_batch
     other = tenants.connections["pf_metaal"]
-    assert not _record(db, other.id, batch_id, lines, ebms_id="result-4").known_batch
+    assert not record_results(db, other.id, batch_id, lines, ebms_id="result-4").known_batch
     # a line repeated within one result counts once
     assert tenants.counts(sid)["delivered"] == 3
     assert db.execute("SELECT count(*) AS n FROM delivery_results").fetchone()["n"] == 4
@@ -245,14 +205,10 @@ def test_duplicates_and_unknown_batches_are_harmless(tenants):
 
 def test_technisch_probleem_is_resent_with_the_same_bericht_ids_then_fails(tenants):
     db = tenants.db
-    c = tenants.connections["voorbeeld"]
-    numbers = bsns(4, seed=27)
-    tenants.subscribe("voorbeeld", numbers)
-    sid, planned = _planned(tenants, numbers)
-    (batch_1,) = _send_all(db, planned)
-    by_bsn = _message_ids(db, sid)
+    c, numbers, sid, (batch_1,) = sent_submission(tenants, 4, seed=27)
+    by_bsn = message_ids(db, sid)
     lines = [(by_bsn[numbers[0]], "Verwerkt")] + [(by_bsn[b], "TechnischProbleem") for b in numbers[1:]]
-    summary = _record(db, c.id, batch_1, lines, max_attempts=2)
+    summary = record_results(db, c.id, batch_1, lines, max_attempts=2)
     assert summary.resent == 3 and summary.resend_batch == ids.batch_id("voorbeeld", sid, 2)
     resend = batch_store.batch(db, summary.resend_batch)
     assert (resend["kind"], resend["status"], resend["message_count"]) == ("resend", "planned", 3)
@@ -265,14 +221,14 @@ def test_technisch_probleem_is_resent_with_the_same_bericht_ids_then_fails(tenan
     # second attempt: one delivered, one BerichtBestaatAl, one TechnischProbleem again -> failed (limit 2)
     batch_store.mark_sent(db, summary.resend_batch, ebms_message_id="e2", size_bytes=1)
     db.commit()
-    second = _record(db, c.id, summary.resend_batch, [
+    second = record_results(db, c.id, summary.resend_batch, [
         (by_bsn[numbers[1]], "Verwerkt"), (by_bsn[numbers[2]], "BerichtBestaatAl"),
         (by_bsn[numbers[3]], "TechnischProbleem")], max_attempts=2)
     assert second.resent == 0 and any("after 2 attempts" in p for p in second.attention)
     outcomes = tenants.outcomes(sid)
     assert [outcomes[b][0] for b in numbers] == ["delivered", "delivered", "delivered", "failed"]
     # a late copy of the FIRST result changes nothing: its messages moved on
-    late = _record(db, c.id, batch_1, lines, ebms_id="late-copy", max_attempts=2)
+    late = record_results(db, c.id, batch_1, lines, ebms_id="late-copy", max_attempts=2)
     assert late.ignored == 4 and late.resent == 0 and not late.applied
 
 
@@ -282,10 +238,10 @@ def test_a_result_before_the_send_was_recorded(tenants):
     c = tenants.connections["voorbeeld"]
     numbers = bsns(2, seed=28)
     tenants.subscribe("voorbeeld", numbers)
-    sid, planned = _planned(tenants, numbers)
+    sid, planned = planned_submission(tenants, numbers)
     batch_id = planned["slices"][0]["batch_ids"][0]
-    by_bsn = _message_ids(db, sid)
-    _record(db, c.id, batch_id, [(by_bsn[b], "Verwerkt") for b in numbers])
+    by_bsn = message_ids(db, sid)
+    record_results(db, c.id, batch_id, [(by_bsn[b], "Verwerkt") for b in numbers])
     assert batch_store.mark_sent(db, batch_id, ebms_message_id="late-ack", size_bytes=5) == 0
     db.commit()
     assert batch_store.batch(db, batch_id)["status"] == "result_received"
@@ -297,13 +253,9 @@ def test_a_result_before_the_send_was_recorded(tenants):
 
 def test_redelivery_of_failed_and_stuck_messages(tenants):
     db = tenants.db
-    c = tenants.connections["voorbeeld"]
-    numbers = bsns(6, seed=29)
-    tenants.subscribe("voorbeeld", numbers)
-    sid, planned = _planned(tenants, numbers)
-    (batch_1,) = _send_all(db, planned)
-    by_bsn = _message_ids(db, sid)
-    _record(db, c.id, batch_1, [(by_bsn[numbers[0]], "Verwerkt"), (by_bsn[numbers[1]], "TechnischProbleem"),
+    c, numbers, sid, (batch_1,) = sent_submission(tenants, 6, seed=29)
+    by_bsn = message_ids(db, sid)
+    record_results(db, c.id, batch_1, [(by_bsn[numbers[0]], "Verwerkt"), (by_bsn[numbers[1]], "TechnischProbleem"),
                                 (by_bsn[numbers[2]], "BerichtTypeNietOndersteund")], max_attempts=1)
     # numbers[3:] got no result at all: stuck in 'sent'
     db.execute("UPDATE messages SET sent_at = now() - interval '5 hours' WHERE outcome = 'sent'")
@@ -334,13 +286,9 @@ def test_redelivery_skips_a_failed_row_that_was_handed_in_again(tenants):
     """Nothing twice: the tenant handed the failed citizen in again (new submission, new
     BerichtID); the operator's redelivery of the old submission must leave that one alone."""
     db = tenants.db
-    c = tenants.connections["voorbeeld"]
-    numbers = bsns(2, seed=37)
-    tenants.subscribe("voorbeeld", numbers)
-    sid, planned = _planned(tenants, numbers)
-    (batch_1,) = _send_all(db, planned)
-    by_bsn = _message_ids(db, sid)
-    _record(db, c.id, batch_1, [(by_bsn[numbers[0]], "TechnischProbleem"),
+    c, numbers, sid, (batch_1,) = sent_submission(tenants, 2, seed=37)
+    by_bsn = message_ids(db, sid)
+    record_results(db, c.id, batch_1, [(by_bsn[numbers[0]], "TechnischProbleem"),
                                 (by_bsn[numbers[1]], "TechnischProbleem")], max_attempts=1)
     db.commit()
     again = tenants.submit("voorbeeld", "PASPRT", rows_for([numbers[0]]))
@@ -357,13 +305,9 @@ def test_redelivery_skips_a_failed_row_that_was_handed_in_again(tenants):
 
 def test_redelivery_reopens_a_closed_submission(tenants):
     db = tenants.db
-    c = tenants.connections["voorbeeld"]
-    numbers = bsns(2, seed=31)
-    tenants.subscribe("voorbeeld", numbers)
-    sid, planned = _planned(tenants, numbers)
-    (batch_1,) = _send_all(db, planned)
-    by_bsn = _message_ids(db, sid)
-    _record(db, c.id, batch_1, [(by_bsn[numbers[0]], "Verwerkt"), (by_bsn[numbers[1]], "TechnischProbleem")],
+    c, numbers, sid, (batch_1,) = sent_submission(tenants, 2, seed=31)
+    by_bsn = message_ids(db, sid)
+    record_results(db, c.id, batch_1, [(by_bsn[numbers[0]], "Verwerkt"), (by_bsn[numbers[1]], "TechnischProbleem")],
             max_attempts=1)
     from bbx.delivery import results
 
@@ -386,8 +330,8 @@ def test_operators_see_open_submissions_with_their_counts(tenants, capsys):
 
     numbers = bsns(1500, seed=32)
     tenants.subscribe("voorbeeld", numbers[:1200])
-    sid, planned = _planned(tenants, numbers)
-    _send_all(tenants.db, {"slices": [{"batch_ids": planned["slices"][0]["batch_ids"][:1]}]})
+    sid, planned = planned_submission(tenants, numbers)
+    send_all(tenants.db, {"slices": [{"batch_ids": planned["slices"][0]["batch_ids"][:1]}]})
     assert cli.main(["delivery", "status"]) == 0
     out = capsys.readouterr().out
     line = next(x for x in out.splitlines() if x.strip().startswith(str(sid)))

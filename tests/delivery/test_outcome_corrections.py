@@ -10,8 +10,13 @@ from __future__ import annotations
 import csv
 import io
 
-from delivery_helpers import bsns
-from test_delivery_store import DAY, _message_ids, _planned, _record, _send_all
+from delivery_helpers import (
+    DAY,
+    bsns,
+    message_ids,
+    record_results,
+    sent_submission,
+)
 
 from bbx.delivery import outbox, plan, results
 from bbx.domain import delivery as rules
@@ -25,15 +30,11 @@ def _read(path) -> list[dict]:
 
 def test_late_verwerkt_corrects_a_failed_message_and_reissues_the_result_files(tenants, tmp_path):
     db = tenants.db
-    c = tenants.connections["voorbeeld"]
-    numbers = bsns(3, seed=61)
-    tenants.subscribe("voorbeeld", numbers)
-    sid, planned = _planned(tenants, numbers)
-    (batch_id,) = _send_all(db, planned)
-    by_bsn = _message_ids(db, sid)
+    c, numbers, sid, (batch_id,) = sent_submission(tenants, 3, seed=61)
+    by_bsn = message_ids(db, sid)
     lost, ok, refused = numbers
     # the first processing of the batch: TechnischProbleem on the last allowed attempt
-    first = _record(db, c.id, batch_id, [(by_bsn[lost], "TechnischProbleem"), (by_bsn[ok], "Verwerkt"),
+    first = record_results(db, c.id, batch_id, [(by_bsn[lost], "TechnischProbleem"), (by_bsn[ok], "Verwerkt"),
                                          (by_bsn[refused], "BijlageTeGroot")], ebms_id="first", max_attempts=1)
     assert first.applied == {"failed": 2, "delivered": 1}
     assert tenants.outcomes(sid)[lost] == ("failed", "TechnischProbleem")
@@ -49,7 +50,7 @@ def test_late_verwerkt_corrects_a_failed_message_and_reissues_the_result_files(t
 
     # the answer to sendMessage was lost after MijnOverheid processed the batch; BBX sent
     # the same batch again and this second result says Verwerkt for the same BerichtID
-    second = _record(db, c.id, batch_id, [(by_bsn[lost], "Verwerkt"), (by_bsn[ok], "BerichtBestaatAl"),
+    second = record_results(db, c.id, batch_id, [(by_bsn[lost], "Verwerkt"), (by_bsn[ok], "BerichtBestaatAl"),
                                           (by_bsn[refused], "BijlageTeGroot")], ebms_id="second", max_attempts=1)
     assert second.corrected == 1 and second.applied == {"delivered": 1}
     assert tenants.outcomes(sid)[lost] == ("delivered", "Verwerkt")
@@ -75,7 +76,7 @@ def test_late_verwerkt_corrects_a_failed_message_and_reissues_the_result_files(t
         "results_version"] == 2
     # told once: nothing more to write, and a third copy of the result changes nothing
     assert not result_file_store.unreported_submissions(db, connection_id=c.id)
-    third = _record(db, c.id, batch_id, [(by_bsn[lost], "Verwerkt")], ebms_id="third", max_attempts=1)
+    third = record_results(db, c.id, batch_id, [(by_bsn[lost], "Verwerkt")], ebms_id="third", max_attempts=1)
     assert third.corrected == 0 and third.ignored == 1
 
     # retention removes every version (they all hold BSNs)
@@ -97,37 +98,29 @@ def test_late_verwerkt_from_an_earlier_batch_wins_over_a_later_failure(tenants):
     batch (its answer had been lost) arrives next: delivered, and the unsent resend
     batch is closed instead of sent empty; the resend's failure then changes nothing."""
     db = tenants.db
-    c = tenants.connections["voorbeeld"]
-    numbers = bsns(1, seed=62)
-    tenants.subscribe("voorbeeld", numbers)
-    sid, planned = _planned(tenants, numbers)
-    (batch_1,) = _send_all(db, planned)
-    message = _message_ids(db, sid)[numbers[0]]
-    first = _record(db, c.id, batch_1, [(message, "TechnischProbleem")], ebms_id="tp", max_attempts=3)
+    c, numbers, sid, (batch_1,) = sent_submission(tenants, 1, seed=62)
+    message = message_ids(db, sid)[numbers[0]]
+    first = record_results(db, c.id, batch_1, [(message, "TechnischProbleem")], ebms_id="tp", max_attempts=3)
     assert first.resent == 1
-    late = _record(db, c.id, batch_1, [(message, "Verwerkt")], ebms_id="late", max_attempts=3)
+    late = record_results(db, c.id, batch_1, [(message, "Verwerkt")], ebms_id="late", max_attempts=3)
     assert late.applied == {"delivered": 1}
     assert tenants.outcomes(sid)[numbers[0]] == ("delivered", "Verwerkt")
     resend = batch_store.batch(db, first.resend_batch)
     assert resend["status"] == "failed" and "delivered by an earlier send" in resend["last_error"]
     assert batch_store.pending_resend_batches(db, c.id) == []
-    again = _record(db, c.id, first.resend_batch, [(message, "TechnischProbleem")], ebms_id="tp2", max_attempts=3)
+    again = record_results(db, c.id, first.resend_batch, [(message, "TechnischProbleem")], ebms_id="tp2", max_attempts=3)
     assert again.ignored == 1 and tenants.outcomes(sid)[numbers[0]] == ("delivered", "Verwerkt")
 
 
 def test_late_verwerkt_after_an_operator_planned_the_message_again(tenants):
     db = tenants.db
-    c = tenants.connections["voorbeeld"]
-    numbers = bsns(1, seed=63)
-    tenants.subscribe("voorbeeld", numbers)
-    sid, planned = _planned(tenants, numbers)
-    (batch_1,) = _send_all(db, planned)
-    message = _message_ids(db, sid)[numbers[0]]
-    _record(db, c.id, batch_1, [(message, "TechnischProbleem")], ebms_id="tp", max_attempts=1)
+    c, numbers, sid, (batch_1,) = sent_submission(tenants, 1, seed=63)
+    message = message_ids(db, sid)[numbers[0]]
+    record_results(db, c.id, batch_1, [(message, "TechnischProbleem")], ebms_id="tp", max_attempts=1)
     plan.plan_redelivery("redo", sid, include_failed=True, failed_codes=None, include_stuck=False,
                          stuck_minutes=0, actor="op", max_map_length=1024, url=tenants.url, day=DAY)
     assert tenants.outcomes(sid)[numbers[0]][0] in ("planned", "queued")
-    _record(db, c.id, batch_1, [(message, "Verwerkt")], ebms_id="late", max_attempts=1)
+    record_results(db, c.id, batch_1, [(message, "Verwerkt")], ebms_id="late", max_attempts=1)
     assert tenants.outcomes(sid)[numbers[0]] == ("delivered", "Verwerkt")
 
 

@@ -9,8 +9,7 @@ import uuid
 
 import psycopg
 import pytest
-from delivery_helpers import bsns
-from test_delivery_store import _planned
+from delivery_helpers import bsns, planned_submission
 
 from bbx.domain.outcomes import FINAL_OUTCOMES, Outcome, transition_pairs
 
@@ -36,7 +35,7 @@ def test_every_pair_of_states_is_allowed_exactly_when_the_domain_allows_it(tenan
     db = tenants.db
     numbers = bsns(1, seed=71)
     tenants.subscribe("voorbeeld", numbers)
-    sid, planned = _planned(tenants, numbers)
+    sid, planned = planned_submission(tenants, numbers)
     batch_id = planned["slices"][0]["batch_ids"][0]
     c = tenants.connections["voorbeeld"]
     allowed = transition_pairs()
@@ -76,7 +75,7 @@ def test_failed_becomes_delivered_only_as_a_recorded_correction(tenants):
     db = tenants.db
     numbers = bsns(1, seed=72)
     tenants.subscribe("voorbeeld", numbers)
-    sid, planned = _planned(tenants, numbers)
+    sid, planned = planned_submission(tenants, numbers)
     batch_id = planned["slices"][0]["batch_ids"][0]
     db.execute("""UPDATE messages SET outcome = 'failed', outcome_code = 'TechnischProbleem', outcome_reason = 'x',
                          final_at = now(), batch_id = %s WHERE submission_id = %s""", (batch_id, sid))

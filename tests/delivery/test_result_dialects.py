@@ -12,9 +12,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from delivery_helpers import bsns
+from delivery_helpers import bsns, message_ids, planned_submission, send_all
 from lxml import etree
-from test_delivery_store import _message_ids, _planned, _send_all
 
 from bbx.domain import globe
 from bbx.store import results as result_store
@@ -81,9 +80,9 @@ def _apply(tenants, dialect: str, *, seed: int, codes=None, **counters):
     c = tenants.connections["voorbeeld"]
     numbers = bsns(3, seed=seed)
     tenants.subscribe("voorbeeld", numbers)
-    sid, planned = _planned(tenants, numbers)
-    (batch_id,) = _send_all(db, planned)
-    by_bsn = _message_ids(db, sid)
+    sid, planned = planned_submission(tenants, numbers)
+    (batch_id,) = send_all(db, planned)
+    by_bsn = message_ids(db, sid)
     payload = result_xml(dialect, batch_id=batch_id, ids=[by_bsn[b] for b in numbers], codes=codes, **counters)
     summary = result_store.record_result(db, connection_id=c.id, ebms_message_id=f"{dialect}-{seed}", payload_sha256="0" * 64,
                                          result=globe.parse_batch_result(payload), max_attempts=3)

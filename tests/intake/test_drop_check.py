@@ -8,7 +8,7 @@ from pypdf import PdfReader, PdfWriter
 
 from bbx.domain import attachments as att
 from bbx.domain import bsn
-from bbx.domain.drop import ListedFile, classify, parse_marker
+from bbx.domain.drop import NOTHING_TO_SEND, ListedFile, classify, parse_marker
 from bbx.domain.drop_check import PDF_SOURCE, DropCheck, Earlier, MessageTypeInfo, clean_text
 
 B = list(bsn.generate(12, seed=7))
@@ -150,7 +150,8 @@ def test_orphan_pdfs_and_drops_without_content_are_drop_level_problems():
     drop = check({"bsns.csv": B[0].encode(), f"{B[0]}_1.pdf": pdf(), f"{B[9]}_1.pdf": pdf()})
     assert [p.file for p in drop.problems] == [f"{B[9]}_1.pdf"]
     assert "no row of the drop's list has this BSN (an orphan PDF)" in drop.problems[0].reason
-    assert [p.text() for p in check({}).problems] == ["the drop holds no list file and no personal PDFs: nothing to send"]
+    assert [(p.text(), p.kind) for p in check({}).problems] == [
+        ("the drop holds no list file and no personal PDFs: nothing to send", NOTHING_TO_SEND)]
     assert [p.text() for p in check({"bsns.csv": b"bsn\r\n\r\n"}).problems] == [
         "the drop's list holds no rows (only a header or empty lines)"]
     assert [p.text() for p in check({"bsns.xlsx": b"PK"}).problems][0].startswith("bsns.xlsx: unknown file")
@@ -183,3 +184,17 @@ def test_several_lists_number_rows_through_and_report_per_file():
 ])
 def test_clean_text(raw, expected):
     assert clean_text(raw, "text", 4000, multiline=True) == expected
+
+
+def test_an_empty_population_drop_names_its_own_problem_not_nothing_to_send():
+    """A population list sends nothing by design: population.check drops DropCheck's
+    "nothing to send" by its kind (not by its wording, which is translated) and names
+    the list that is missing instead."""
+    from bbx.intake import population
+
+    marker = b"kind: population\nmode: full\n"
+    files = {"READY": marker}
+    listed = [classify(ListedFile(name, len(data))) for name, data in files.items()]
+    _, problems = population.check(parse_marker("READY", marker), listed, lambda name: io.BytesIO(files[name]))
+    assert [p.kind for p in problems] == [""]
+    assert problems[0].reason.startswith("the drop holds no list file: a population drop holds one or more")

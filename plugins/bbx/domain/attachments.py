@@ -33,6 +33,9 @@ a note under the connection's ``pdfa: warn`` (default), a refusal under ``pdfa: 
 
 Everything is bytes in, bytes out: no files. Descriptions are shown to the citizen;
 never derive a personal PDF's description from its file name (it holds the BSN).
+
+Over ~400 lines on purpose: composition, the size rules and PDF/A are one pass over
+the same PDFs.
 """
 
 from __future__ import annotations

@@ -26,6 +26,10 @@ Files in a drop (names are case-insensitive where it says so):
 
 Everything here is written for the person who has to act on it (the tenant).
 See ``docs/drop-protocol.md`` for the tenant's version of this text.
+
+Over ~400 lines on purpose: the protocol (marker, manifest, names, file roles) is one
+specification, read top to bottom beside ``docs/drop-protocol.md``; the row checks are
+``drop_check``, the reading of list files ``drop_tables``.
 """
 
 from __future__ import annotations
@@ -387,15 +391,32 @@ class DropFile:
     problem: str | None = None  # why the file cannot be used (drop-level problem)
 
 
+NOTHING_TO_SEND = "nothing_to_send"  # a DropProblem.kind: no list file and no PDFs
+
+
 @dataclass(frozen=True)
 class DropProblem:
-    """A problem of the drop as a whole (or of one of its files): the drop is rejected."""
+    """A problem of the drop as a whole (or of one of its files): the drop is rejected.
+    ``kind`` names a problem that a caller treats differently (by code, never by its
+    wording, which is translated): ``NOTHING_TO_SEND``."""
 
     file: str | None
     reason: str
+    kind: str = field(default="", compare=False)
 
     def text(self) -> str:
         return f"{self.file}: {self.reason}" if self.file else self.reason
+
+
+def problems_summary(problems: list[DropProblem], most: int = 5) -> str:
+    """The problems of a drop rejected as a whole as its reason keeps them: the first
+    ``most``, and how many more (the outbox report lists every one)."""
+    shown = "; ".join(p.text() for p in problems[:most])
+    if len(problems) > most:
+        from bbx.i18n import _
+
+        shown = _("{shown} (and {n} more)", shown=shown, n=len(problems) - most)
+    return shown
 
 
 def classify(entry: ListedFile, limits: IntakeLimits = DEFAULT_LIMITS) -> DropFile:

@@ -34,6 +34,7 @@ from bbx.domain import templates
 from bbx.domain.drop import (
     DEFAULT_LIMITS,
     DEFAULT_WITH_PDFS,
+    NOTHING_TO_SEND,
     DropFile,
     DropProblem,
     IntakeLimits,
@@ -170,7 +171,8 @@ class DropCheck:
         if not plan.lists and self.pdfs:
             self.sources.append(_Source(PDF_SOURCE, None))  # a PDF-only drop: one row per BSN
         if not any(f.role in ("list", "pdf") for f in self.files):
-            self.problems.append(DropProblem(None, _("the drop holds no list file and no personal PDFs: nothing to send")))
+            self.problems.append(DropProblem(None, _("the drop holds no list file and no personal PDFs: nothing to send"),
+                                             kind=NOTHING_TO_SEND))
 
         total = 0
         for source in self.sources:

@@ -17,6 +17,9 @@ asks for CR LF line breaks in ``BerichtTekst`` (see :func:`normalise_text`).
 
 Personal data: a BSN or text never appears in an exception message (schema errors are
 redacted, BSNs masked); the dataclasses keep BSN, text and PDF bytes out of ``repr``.
+
+Over ~400 lines on purpose: building the request and parsing the result share the
+schema's names, limits and text rules; split, each half would import the other.
 """
 
 from __future__ import annotations

@@ -37,6 +37,9 @@ twice). :data:`TRANSITIONS` is the one table: migration ``050_outcome_transition
 writes the same pairs into ``outcome_transitions`` (``110_cancel_and_schedule.sql`` adds
 the moves to ``cancelled``), whose trigger enforces them, and
 ``tests/delivery/test_outcome_machine.py`` fails when the two differ.
+
+Over ~400 lines on purpose: the state machine, the code table and the reading of a
+result line are one rule (what a result means) and are read together.
 """
 
 from __future__ import annotations

@@ -16,7 +16,15 @@ from pathlib import Path
 from typing import BinaryIO
 
 from bbx.domain import population as rules
-from bbx.domain.drop import DEFAULT_LIMITS, DropFile, DropProblem, IntakeLimits, Manifest
+from bbx.domain.drop import (
+    DEFAULT_LIMITS,
+    NOTHING_TO_SEND,
+    DropFile,
+    DropProblem,
+    IntakeLimits,
+    Manifest,
+    problems_summary,
+)
 from bbx.domain.drop_check import DropCheck, RowResult
 from bbx.intake import reports
 from bbx.store import db, submissions
@@ -30,7 +38,7 @@ def check(manifest: Manifest, files: list[DropFile], open_file: Callable[[str], 
           limits: IntakeLimits = DEFAULT_LIMITS) -> tuple[DropCheck, list[DropProblem]]:
     """Scan the list (pass 1) and return it with the problems of the hand-in as a whole."""
     scanned = DropCheck(manifest, files, open_file, limits).scan()
-    problems = [p for p in scanned.problems if "nothing to send" not in p.reason]
+    problems = [p for p in scanned.problems if p.kind != NOTHING_TO_SEND]  # a population list sends nothing
     pdfs = [f for f in files if f.role == "pdf"]
     if pdfs:
         problems.append(DropProblem(pdfs[0].name, f"a population list has no PDFs; the drop holds {len(pdfs)}: "
@@ -125,10 +133,8 @@ def validate_drop(*, connection: dict, drop: dict, manifest: Manifest, scanned: 
         if not result.accepted:
             out.add(result)
     if submission_status == "received":
-        shown = "; ".join(p.text() for p in problems[:5])
-        more = f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""
         reason = (f"the population list was not processed: {len(problems)} problem(s) with the drop as a whole: "
-                  f"{shown}{more}")
+                  f"{problems_summary(problems)}")
         with db.transaction() as conn:
             drop_store.set_checked(conn, drop["id"], row_count=scanned.rows_total,
                                      problems=[{"file": p.file, "reason": p.reason} for p in problems],

@@ -14,6 +14,7 @@ from bbx.domain.drop import (
     classify,
     drop_name_problem,
     parse_marker,
+    problems_summary,
 )
 from bbx.domain.drop_check import DropCheck
 from bbx.domain.population import KIND_POPULATION
@@ -147,11 +148,8 @@ def _manifest_again(local: _LocalDrop, drop: dict, problems: list[DropProblem]) 
 
 
 def _reject_whole(drop: dict, submission_id: int, check: DropCheck, problems: list[DropProblem]) -> None:
-    shown = "; ".join(p.text() for p in problems[:5])
-    if len(problems) > 5:
-        shown = _("{shown} (and {n} more)", shown=shown, n=len(problems) - 5)
     reason = _("the drop was not processed: {n} problem(s) with the drop as a whole: {problems}",
-               n=len(problems), problems=shown)
+               n=len(problems), problems=problems_summary(problems))
     with db.transaction() as conn:
         drop_store.set_checked(conn, drop["id"], row_count=check.rows_total,
                                  problems=[{"file": p.file, "reason": p.reason} for p in problems],
