@@ -13,8 +13,7 @@ import time
 
 import psycopg
 import pytest
-from delivery_helpers import assert_exactly_once, bsns, rows_for
-from test_delivery_store import DAY, _record, _send_all
+from delivery_helpers import DAY, assert_exactly_once, bsns, record_results, rows_for, send_all
 
 from bbx.delivery import plan, results, send
 from bbx.domain import delivery as rules
@@ -67,7 +66,7 @@ def test_cancel_after_sending_began_cancels_only_unacknowledged_batches(tenants)
     batch_ids = [b for s in planned["slices"] for b in s["batch_ids"]]
     assert len(batch_ids) == 3
     first = {"slices": [{"batch_ids": batch_ids[:1]}]}
-    _send_all(tenants.db, first)  # the adapter acknowledged batch 1
+    send_all(tenants.db, first)  # the adapter acknowledged batch 1
 
     result = _cancel(tenants, sid)
     assert (result.cancelled, result.not_cancelled, result.batches_cancelled, result.closed) == (1500, 1000, 2, False)
@@ -90,7 +89,7 @@ def test_cancel_after_sending_began_cancels_only_unacknowledged_batches(tenants)
                              (batch_ids[0],)).fetchall()
     tenants.db.commit()
     c = tenants.connections["voorbeeld"]
-    _record(tenants.db, c.id, batch_ids[0], [(r["m"], "Verwerkt") for r in ids])
+    record_results(tenants.db, c.id, batch_ids[0], [(r["m"], "Verwerkt") for r in ids])
     assert plan.close_finished(tenants.db, [sid]) == [sid]
     tenants.db.commit()
     counts = tenants.counts(sid)

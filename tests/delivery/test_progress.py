@@ -6,8 +6,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from delivery_helpers import bsns, rows_for
-from test_delivery_store import DAY, _record, _send_all
+from delivery_helpers import DAY, bsns, record_results, rows_for, send_all
 
 from bbx import cli
 from bbx.delivery import plan
@@ -34,13 +33,13 @@ def test_progress_through_the_stages(tenants, capsys):
     p = _progress(tenants, sid)
     assert (p.stage, p.in_batches, p.acknowledged, p.final) == ("sending", 1400, 0, 100)
     assert p.seconds_left is None  # nothing went out yet: no guess
-    _send_all(tenants.db, {"slices": [{"batch_ids": batch_ids}]})
+    send_all(tenants.db, {"slices": [{"batch_ids": batch_ids}]})
     p = _progress(tenants, sid)
     assert (p.stage, p.acknowledged) == ("waiting_for_results", 1400)
     ids = tenants.db.execute("SELECT message_id::text AS m FROM messages WHERE batch_id = %s",
                              (batch_ids[0],)).fetchall()
     tenants.db.commit()
-    _record(tenants.db, tenants.connections["voorbeeld"].id, batch_ids[0], [(r["m"], "Verwerkt") for r in ids])
+    record_results(tenants.db, tenants.connections["voorbeeld"].id, batch_ids[0], [(r["m"], "Verwerkt") for r in ids])
     p = _progress(tenants, sid)
     assert (p.final, p.percent) == (1100, 73) and p.seconds_left is not None and p.seconds_left >= 0
     assert cli.main(["submissions", "progress", str(sid)]) == 0
