@@ -35,6 +35,10 @@ def environment(bbx_url: str | None = None, *, airflow_home: Path | None = None,
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
         "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
+        # a loaded 2-core machine took 42 s to import bbx_ingest.py (its connections' DAGs):
+        # over Airflow's 30 s default the file's DAGs vanish instead of being slow
+        "AIRFLOW__CORE__DAGBAG_IMPORT_TIMEOUT": "120",
+        "AIRFLOW__DAG_PROCESSOR__DAG_FILE_PROCESSOR_TIMEOUT": "180",
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": meta,
         "AIRFLOW__DATABASE__LOAD_DEFAULT_CONNECTIONS": "False",
         "AIRFLOW__LOGGING__COLORED_CONSOLE_LOG": "False",
