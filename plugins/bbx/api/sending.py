@@ -19,6 +19,9 @@ manual page's form token) identifies the hand-in. The SHA-256 of the canonical r
 is kept as the submission's file ``request.json`` (the content itself is not stored):
 the same key with the same request returns the first submission; the same key with a
 different request is refused (409).
+
+Over ~400 lines on purpose: one request's whole path from checks to hand-in, shared by the
+web service and the manual page (the row rules themselves are ``bbx.domain.rows``).
 """
 
 from __future__ import annotations

@@ -19,6 +19,10 @@ Configuration is an Airflow Connection per BBX connection, ``berichtenbox_<code>
 
 Both WSDLs are BBX's own copies in ``include/schemas`` (the real adapter generates
 its WSDL at run time; Logius's validation WSDL imports from an internal host).
+
+Over ~400 lines on purpose: the hook owns the whole adapter protocol (settings, TLS
+session, retries and their classification, the prebuilt ``sendMessage``, the zeep
+operations); one protocol is read in one place.
 """
 
 from __future__ import annotations
