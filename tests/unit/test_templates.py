@@ -2,8 +2,19 @@
 
 from __future__ import annotations
 
+import pytest
+
 from bbx.domain import templates
 from bbx.domain.limits import MAX_TEXT_CHARS
+
+
+@pytest.fixture(autouse=True)
+def _english():
+    """These tests pin the English wording (the message ids); Dutch is tested in test_i18n.py."""
+    from bbx.i18n import language
+
+    with language("en"):
+        yield
 
 LETTER = "Beste ((naam)),\nUw adres: ((Adres)).((heeft_partner??\nUw partner krijgt ook een brief.)) Groet, ((naam))"
 
