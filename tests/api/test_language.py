@@ -69,6 +69,18 @@ def test_pages_are_dutch_with_a_switch_to_english_that_is_remembered(client_nl, 
     assert "<h1>Aanleveringen</h1>" in client.get("/submissions?lang=nl").text
 
 
+def test_the_keys_and_people_pages_are_dutch_too(client_nl, keys):
+    sign_in(client_nl, keys.a)
+    page = client_nl.get("/keys").text
+    assert "<h1>API-sleutels</h1>" in page and "Een sleutel aanmaken" in page and "Create a key" not in page
+    assert "Een sleutel aanmaken" not in client_nl.get("/keys?lang=en").text
+    sign_in(client_nl, keys.operator)
+    people = client_nl.get("/people?lang=nl").text
+    assert "<h1>Personen</h1>" in people and "Een persoon toevoegen" in people and "Gebruikersnaam" in people
+    home = client_nl.get("/").text  # the operators' certificate watch
+    assert "Clientcertificaten" in home and "Client certificates" not in home
+
+
 def test_a_page_error_is_in_the_pages_language(client_nl, keys):
     sign_in(client_nl, keys.a)
     missing = client_nl.get("/submissions/987654")

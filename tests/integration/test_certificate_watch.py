@@ -91,7 +91,8 @@ def _home(key: str) -> str:
 
     from bbx.api.app import create_app
 
-    with TestClient(create_app(), base_url="http://testserver") as client:
+    # English: the wording pinned below is the message ids
+    with TestClient(create_app(), base_url="http://testserver", headers={"Accept-Language": "en"}) as client:
         response = client.post("/login", data={"api_key": key, "next": "/"}, follow_redirects=False)
         assert response.status_code == 303
         page = client.get("/")

@@ -2,8 +2,19 @@
 
 from __future__ import annotations
 
+import pytest
+
 from bbx.domain import templates
 from bbx.domain.limits import MAX_TEXT_CHARS
+
+
+@pytest.fixture(autouse=True)
+def _english():
+    """These tests pin the English wording (the message ids); Dutch is tested in test_i18n.py."""
+    from bbx.i18n import language
+
+    with language("en"):
+        yield
 
 LETTER = "Beste ((naam)),\nUw adres: ((Adres)).((heeft_partner??\nUw partner krijgt ook een brief.)) Groet, ((naam))"
 
@@ -56,3 +67,14 @@ def test_a_value_source_by_bsn_is_the_same_interface():
             return {"naam": {"1": "Een", "2": "Twee"}[bsn]}
 
     assert templates.for_row("Beste ((naam))", None, "2", Register()).text == "Beste Twee"
+
+
+def test_the_rule_messages_are_dutch_by_default():
+    from bbx.i18n import language
+
+    with language("nl"):
+        filled = templates.fill("Beste ((naam)),", {"adres": "Dorpsstraat 1"})
+    assert [p.message for p in filled.problems] == [
+        "de standaardtekst heeft een waarde nodig voor ((naam)): geef die voor deze burger",
+        "((adres)) is geen invulveld van de standaardtekst (die heeft ((naam))): verwijder de waarde of verbeter "
+        "de naam"]

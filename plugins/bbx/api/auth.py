@@ -181,7 +181,7 @@ def _key_or_page_principal(request: Request, conn) -> Principal:
             if expired is not None:
                 raise ApiError(401, "api_key_expired",
                                _("This API key expired on {day}. Create a new key on the API keys page "
-                                 "(or ask your BBX operator) and revoke this one.", day=f"{expired:%Y-%m-%d}"),
+                                 "(or ask your BBX operator) and revoke this one.", day=expired.strftime("%Y-%m-%d")),
                                headers={"WWW-Authenticate": "Bearer"})
             raise ApiError(401, "invalid_api_key",
                            _("The API key is unknown or revoked. Ask your BBX operator for a valid key."),

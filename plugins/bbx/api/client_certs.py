@@ -118,7 +118,8 @@ def verify(cert, ca_path: Path, *, now: datetime | None = None) -> None:
     now = now or datetime.now(UTC)
     if not (cert.not_valid_before_utc <= now <= cert.not_valid_after_utc):
         raise _invalid(_("Your client certificate is not valid today (valid {start} to {end}).",
-                         start=f"{cert.not_valid_before_utc:%Y-%m-%d}", end=f"{cert.not_valid_after_utc:%Y-%m-%d}"))
+                         start=cert.not_valid_before_utc.strftime("%Y-%m-%d"),
+                         end=cert.not_valid_after_utc.strftime("%Y-%m-%d")))
     try:
         if cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca:
             raise _invalid(_("A CA certificate cannot be used as a client certificate."))

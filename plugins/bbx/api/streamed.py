@@ -51,7 +51,7 @@ class Spool:
         if content is None:
             return SpooledUpload(file_name, "", size, pdfs.PdfProblem(_(
                 "the PDF is {kb} kB; MijnOverheid accepts at most {limit} kB of PDFs per message: make it smaller",
-                kb=f"{-(-size // 1000):,}", limit=limits.MAX_ATTACHMENT_BYTES_PER_MESSAGE // 1000)), self, -1, 0)
+                kb=format(-(-size // 1000), ","), limit=limits.MAX_ATTACHMENT_BYTES_PER_MESSAGE // 1000)), self, -1, 0)
         token = crypto.encrypt(content)
         self._file.seek(self._end)
         self._file.write(token)
@@ -164,7 +164,7 @@ async def read(request: Request) -> StreamedForm:
                     continue  # other text fields are not part of the API: ignored, as before
                 if len(form.uploads) >= MAX_FILE_PARTS:
                     raise ApiError(422, "too_many_attachments", _(
-                        "More than {count} PDFs in one request; at most {per_bsn} per BSN.", count=f"{MAX_FILE_PARTS:,}",
+                        "More than {count} PDFs in one request; at most {per_bsn} per BSN.", count=format(MAX_FILE_PARTS, ","),
                         per_bsn=limits.MAX_PERSONAL_ATTACHMENTS_PER_MESSAGE), field="attachments")
                 form.uploads.append(await run_in_threadpool(spool.add, file_name, content, size))
             finished.clear()

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from bbx.domain import rows as row_rules
+from bbx.i18n import _
 
 _PLACEHOLDER = re.compile(r"\(\(\s*([A-Za-z0-9_-]+)\s*(?:\?\?(.*?))?\)\)", re.DOTALL)
 _YES = frozenset({"ja", "yes", "true", "1", "j", "y"})
@@ -76,19 +77,22 @@ def fill(template: str, values: Mapping[str, str | None]) -> Filled:
     # an empty value is "not given" (an empty cell), except for a condition, where it is "no"
     problems = [
         row_rules.Problem("values", "placeholder_missing",
-                          f"the standard text needs a value for (({name})): give it for this citizen")
+                          _("the standard text needs a value for (({name})): give it for this citizen", name=name))
         for name in names if name not in given or (not given[name] and name not in conditionals)]
     problems += [
         row_rules.Problem("values", "placeholder_unknown",
-                          f"(({name})) is not a placeholder of the standard text"
-                          f"{' (it has ' + ', '.join(f'(({n}))' for n in names) + ')' if names else ''}: "
-                          "remove the value or correct its name")
+                          _("(({name})) is not a placeholder of the standard text (it has {known}): remove the "
+                            "value or correct its name", name=name, known=", ".join(f"(({n}))" for n in names))
+                          if names else
+                          _("(({name})) is not a placeholder of the standard text: remove the value or correct its "
+                            "name", name=name))
         for name in given if name not in names]
     for name in sorted(conditionals & given.keys()):
         if given[name].lower() not in _YES | _NO:
             problems.append(row_rules.Problem(
                 "values", "placeholder_invalid",
-                f"the value of (({name})) must be ja or nee (yes or no), not {given[name][:20]!r}"))
+                _("the value of (({name})) must be ja or nee (yes or no), not {value}", name=name,
+                  value=repr(given[name][:20]))))
     if problems:
         return Filled(None, tuple(problems))
 
@@ -101,7 +105,8 @@ def fill(template: str, values: Mapping[str, str | None]) -> Filled:
     cleaned = row_rules.text(_PLACEHOLDER.sub(replace, template))
     if cleaned.problem:
         return Filled(None, (row_rules.Problem(
-            "text", cleaned.problem.code, f"the filled-in standard text: {cleaned.problem.message}"),))
+            "text", cleaned.problem.code, _("the filled-in standard text: {problem}",
+                                            problem=cleaned.problem.message)),))
     return Filled(cleaned.value)
 
 
@@ -115,8 +120,9 @@ def for_row(standard_text: str | None, personal_text: str | None, bsn: str | Non
         if any(str(v or "").strip() for v in values.values()):
             return Filled(None, (row_rules.Problem(
                 "values", "placeholder_unknown",
-                "values are given but there is nothing to fill in: " + (
-                    "the row has its own text" if personal_text is not None
-                    else "the standard text has no placeholders") + "; remove them"),))
+                _("values are given but there is nothing to fill in: the row has its own text; remove them")
+                if personal_text is not None else
+                _("values are given but there is nothing to fill in: the standard text has no placeholders; "
+                  "remove them")),))
         return None
     return fill(standard_text, values)
