@@ -90,11 +90,20 @@ def _home(key: str) -> str:
     from fastapi.testclient import TestClient
 
     from bbx.api.app import create_app
+    from bbx.store import api_keys, db, users
 
     # English: the wording pinned below is the message ids
     with TestClient(create_app(), base_url="http://testserver", headers={"Accept-Language": "en"}) as client:
-        response = client.post("/login", data={"api_key": key, "next": "/"}, follow_redirects=False)
-        assert response.status_code == 303
+        # people sign in with an account of their own (issue 14): one of the key's role and tenant
+        with db.transaction() as conn:
+            owner = api_keys.authenticate(conn, key)
+            name = f"watch-{owner.role}-{owner.tenant_code or 'all'}"
+            if users.get(conn, name) is None:
+                users.add(conn, username=name, password="test-password-1", role=owner.role,
+                          tenant_code=owner.tenant_code, full_name="Test", created_by="test")
+        response = client.post("/login", data={"username": name, "password": "test-password-1", "next": "/"},
+                               follow_redirects=False)
+        assert response.status_code == 303, response.text
         page = client.get("/")
         assert page.status_code == 200
         return page.text
