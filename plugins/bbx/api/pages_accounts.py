@@ -20,7 +20,7 @@ from bbx.api.auth import ConnDep, Principal
 from bbx.api.errors import ApiError
 from bbx.api.pages import _principal, _render, _same_origin
 from bbx.i18n import _
-from bbx.store import api_keys, users
+from bbx.store import administration, api_keys, users
 
 router = APIRouter(include_in_schema=False)
 
@@ -34,7 +34,7 @@ def _keys_principal(request: Request, conn, method: str = "GET") -> Principal:
 
 def _keys_page(request, conn, principal, *, status_code=200, new=None, problem=None, values=None):
     rows = api_keys.list_keys(conn, tenant_id=None if principal.is_operator else principal.tenant_id)
-    tenants = [r["code"] for r in conn.execute("SELECT code FROM tenants ORDER BY code")] \
+    tenants = administration.tenant_codes(conn) \
         if principal.is_operator else [principal.tenant_code]
     return _render(request, "keys.html", principal, status_code=status_code, keys=rows, new=new, problem=problem,
                    tenants=tenants, values=values or {"days": 365})
@@ -90,7 +90,7 @@ def _operator(request: Request, conn, method: str = "GET") -> Principal:
 
 
 def _people_page(request, conn, principal, *, status_code=200, created=None, problem=None, values=None):
-    tenants = [r["code"] for r in conn.execute("SELECT code FROM tenants ORDER BY code")]
+    tenants = administration.tenant_codes(conn)
     return _render(request, "people.html", principal, status_code=status_code, people=users.list_users(conn),
                    tenants=tenants, created=created, problem=problem, values=values or {}, roles=users.ROLES)
 

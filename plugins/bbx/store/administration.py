@@ -173,3 +173,8 @@ def standard_attachments(conn, message_type_id: int) -> list[dict]:
            WHERE mta.message_type_id = %s ORDER BY mta.position""",
         (message_type_id,),
     ).fetchall()
+
+
+def tenant_codes(conn) -> list[str]:
+    """Every tenant's code, in order (the operators' pickers)."""
+    return [r["code"] for r in conn.execute("SELECT code FROM tenants ORDER BY code")]
