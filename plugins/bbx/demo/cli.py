@@ -155,8 +155,8 @@ def main(argv: list[str] | None = None) -> int:
     copy_outboxes(stack, tenants)
     print()
     print(f"Airflow UI:   {stack.api_url}   sign in as {stack_module.ADMIN_USER} / {stack.password}")
-    print(f"BBX pages:    {stack.api_url}/bbx/send   (API key: bbx api-key create ...)   API docs: "
-          f"{stack.api_url}/bbx/api/v1/docs")
+    print(f"BBX pages:    {stack.api_url}/bbx/send   (as admin from the Airflow menu, or a person's account: "
+          f"bbx users add NAME --role tenant --tenant CODE)   API docs: {stack.api_url}/bbx/api/v1/docs")
     print(f"Logs and pid files: {stack.state_dir}/   Stop everything: make stop")
     print(f"make demo took {time.monotonic() - begin:.0f} s")
     if not subs:
