@@ -22,6 +22,9 @@ def test_celery_stack_loses_nothing_when_a_sending_worker_is_killed(monkeypatch)
     # databases and Redis DB of this test's own (the bench uses others)
     monkeypatch.setenv("BBX_CELERY_BENCH_DB", f"bbx_celery_test_{os.getpid()}")
     monkeypatch.setenv("BBX_CELERY_REDIS_DB", "5")
+    # a task the killed worker had received but not started waits in `queued` for this
+    # long (600 s in a deployment); the pool keeps tasks from waiting in Celery otherwise
+    monkeypatch.setenv("BBX_TASK_QUEUED_TIMEOUT", "90")
     import bench_celery
 
     result = bench_celery.run_once(messages=3000, submissions=5, share=0.9, send_workers=2, concurrency=2,

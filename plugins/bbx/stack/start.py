@@ -31,6 +31,7 @@ SFTP_BBX_USER = "bbx"
 def airflow_environment(s: StackSettings, password_file: Path, jwt_secret: str) -> dict[str, str]:
     """The environment of every Airflow component. No ``BBX_DATABASE_URL`` and no
     ``AIRFLOW_CONN_*``: tasks and the BBX web app find ``bbx_db`` through Airflow."""
+    queued_timeout = int(os.environ.get("BBX_TASK_QUEUED_TIMEOUT", "600"))
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("AIRFLOW_CONN_", "AIRFLOW__", "BBX_DATABASE_URL"))}
     env.update(airflow_env.environment(s.bbx_url, airflow_home=s.airflow_home, metadata=s.airflow_url,
@@ -46,7 +47,10 @@ def airflow_environment(s: StackSettings, password_file: Path, jwt_secret: str) 
         "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{s.api_port}",
         "AIRFLOW__API_AUTH__JWT_SECRET": jwt_secret,
         "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "1",
-        "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT": "600",
+        # a task a killed Celery worker had received but not started stays `queued` until
+        # this timeout requeues it (Airflow's default, 600 s; the Celery test shortens it)
+        "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT": str(queued_timeout),
+        "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT_CHECK_INTERVAL": str(min(120, max(10, queued_timeout // 4))),
         "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
         "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "300",
         "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
