@@ -16,6 +16,15 @@ from bbx.register.export import export_register
 from bbx.store import population as store
 from bbx.store import register
 
+
+@pytest.fixture(autouse=True)
+def _english():
+    """These tests pin the English wording of the row problems (the message ids)."""
+    from bbx.i18n import language
+
+    with language("en"):
+        yield
+
 DAY = date(2026, 3, 5)
 A, B, C, D, E = sorted(bsn_rules.generate(5, seed=61))
 
