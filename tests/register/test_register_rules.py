@@ -10,6 +10,15 @@ from bbx.domain import bsn as bsn_rules
 from bbx.domain import register as rules
 
 
+@pytest.fixture(autouse=True)
+def _english():
+    """These tests pin the English wording (the message ids); Dutch is tested in tests/unit/test_i18n.py."""
+    from bbx.i18n import language
+
+    with language("en"):
+        yield
+
+
 def test_the_register_day_is_the_dutch_calendar_day():
     # 05:00 Amsterdam on 2 March is 04:00 UTC; 23:30 UTC on 1 March is 00:30 on 2 March
     assert rules.register_day(datetime(2026, 3, 2, 4, 0, tzinfo=UTC)) == date(2026, 3, 2)
