@@ -80,6 +80,16 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.slow)
 
 
+@pytest.fixture
+def english():
+    """Texts in English, the message ids, for tests that pin the wording; Dutch, the
+    default, is tested in tests/unit/test_i18n.py and the *_language tests."""
+    from bbx.i18n import language
+
+    with language("en"):
+        yield
+
+
 @pytest.fixture(scope="session")
 def shared_logius() -> Path:
     """Logius's official schemas and examples (../shared/reference/logius)."""

@@ -37,16 +37,10 @@ from bbx.domain import bsn as bsn_rules
 from bbx.domain import rows as row_rules
 from bbx.domain.drop import ListedFile, classify, parse_marker
 from bbx.domain.drop_check import DropCheck
-from bbx.i18n import language
 from bbx.intake.steps.rows import message_type_info
 from bbx.store import administration, handins
 
-
-@pytest.fixture(autouse=True)
-def _english():
-    """The client asks for English (api_helpers.client): the in-process checks speak it too."""
-    with language("en"):
-        yield
+pytestmark = pytest.mark.usefixtures("english")  # these tests pin the English wording
 
 
 FRESH = bsn_rules.generate(100_000, seed=97)  # a new citizen per example: no "already handed in"

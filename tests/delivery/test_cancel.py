@@ -22,15 +22,6 @@ from bbx.store import batches as batch_store
 from bbx.store import cancel, db, result_files, submissions
 
 
-@pytest.fixture
-def _english():
-    """These tests pin the English wording of the answers (the message ids)."""
-    from bbx.i18n import language
-
-    with language("en"):
-        yield
-
-
 def _cancel(tenants, sid, actor="tenant:test"):
     with db.unit(tenants.db):
         return cancel.cancel_submission(tenants.db, sid, actor=actor)
@@ -67,7 +58,7 @@ def test_cancel_before_planning_cancels_every_row_and_closes(tenants):
     assert audit == 2
 
 
-@pytest.mark.usefixtures("_english")
+@pytest.mark.usefixtures("english")
 def test_cancel_after_sending_began_cancels_only_unacknowledged_batches(tenants):
     numbers = bsns(2500, seed=182)
     tenants.subscribe("voorbeeld", numbers)
@@ -107,7 +98,7 @@ def test_cancel_after_sending_began_cancels_only_unacknowledged_batches(tenants)
     assert _reconciled(tenants, sid).complete
 
 
-@pytest.mark.usefixtures("_english")
+@pytest.mark.usefixtures("english")
 def test_a_batch_locked_by_a_sender_is_left_to_it_and_cancelled_when_it_comes_round(tenants):
     numbers = bsns(1200, seed=183)
     tenants.subscribe("voorbeeld", numbers)
@@ -133,7 +124,7 @@ def test_a_batch_locked_by_a_sender_is_left_to_it_and_cancelled_when_it_comes_ro
     assert tenants.counts(sid)["cancelled"] == 1200 and _reconciled(tenants, sid).complete
 
 
-@pytest.mark.usefixtures("_english")
+@pytest.mark.usefixtures("english")
 def test_cancel_refuses_what_cannot_be_cancelled(tenants):
     c = tenants.connections["voorbeeld"]
     sub = submissions.open_submission(tenants.db, connection_id=c.id, channel="api", external_ref="k-183",

@@ -26,14 +26,10 @@ def sftp_server(tmp_path, monkeypatch):
 
 
 @pytest.fixture(autouse=True)
-def _english():
+def _english(english):
     """The intake tests pin the English wording (the message ids): in-process checks run in
     English, and ``configured`` sets the connections to ``language: en`` (what the intake
     steps use). Dutch, the default, is tested in test_tenant_language.py."""
-    from bbx.i18n import language
-
-    with language("en"):
-        yield
 
 
 @pytest.fixture

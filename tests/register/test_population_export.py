@@ -16,14 +16,7 @@ from bbx.register.export import export_register
 from bbx.store import population as store
 from bbx.store import register
 
-
-@pytest.fixture(autouse=True)
-def _english():
-    """These tests pin the English wording of the row problems (the message ids)."""
-    from bbx.i18n import language
-
-    with language("en"):
-        yield
+pytestmark = pytest.mark.usefixtures("english")  # these tests pin the English wording
 
 DAY = date(2026, 3, 5)
 A, B, C, D, E = sorted(bsn_rules.generate(5, seed=61))

@@ -11,14 +11,7 @@ from bbx.cli import main
 from bbx.domain import bsn as bsn_rules
 from bbx.store import register as store
 
-
-@pytest.fixture(autouse=True)
-def _english():
-    """These tests pin the English wording (the message ids); Dutch is tested in tests/unit/test_i18n.py."""
-    from bbx.i18n import language
-
-    with language("en"):
-        yield
+pytestmark = pytest.mark.usefixtures("english")  # these tests pin the English wording
 
 DAY = date(2026, 3, 2)
 A, B = sorted(bsn_rules.generate(2, seed=31))

@@ -9,14 +9,7 @@ import pytest
 from bbx.domain import bsn as bsn_rules
 from bbx.domain import register as rules
 
-
-@pytest.fixture(autouse=True)
-def _english():
-    """These tests pin the English wording (the message ids); Dutch is tested in tests/unit/test_i18n.py."""
-    from bbx.i18n import language
-
-    with language("en"):
-        yield
+pytestmark = pytest.mark.usefixtures("english")  # these tests pin the English wording
 
 
 def test_the_register_day_is_the_dutch_calendar_day():

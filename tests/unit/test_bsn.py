@@ -2,14 +2,7 @@ import pytest
 
 from bbx.domain import bsn
 
-
-@pytest.fixture(autouse=True)
-def _english():
-    """These tests pin the English wording (the message ids); Dutch is tested in test_i18n.py."""
-    from bbx.i18n import language
-
-    with language("en"):
-        yield
+pytestmark = pytest.mark.usefixtures("english")  # these tests pin the English wording
 
 # Known valid numbers (from public test sets and the spec's example).
 VALID = ["249566758", "111222333", "123456782", "999999990"]

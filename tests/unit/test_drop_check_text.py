@@ -4,14 +4,7 @@ import pytest
 
 from bbx.domain.drop_check import clean_text
 
-
-@pytest.fixture(autouse=True)
-def _english():
-    """These tests pin the English wording (the message ids); Dutch is tested in test_i18n.py."""
-    from bbx.i18n import language
-
-    with language("en"):
-        yield
+pytestmark = pytest.mark.usefixtures("english")  # these tests pin the English wording
 
 
 def test_a_character_xml_cannot_carry_is_refused_with_its_code_point():

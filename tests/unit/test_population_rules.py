@@ -9,14 +9,7 @@ from bbx.domain import population
 from bbx.domain.drop import DropFile, ManifestError, parse_manifest, parse_ready
 from bbx.domain.drop_check import DropCheck
 
-
-@pytest.fixture(autouse=True)
-def _english():
-    """These tests pin the English wording (the message ids); Dutch is tested in test_i18n.py."""
-    from bbx.i18n import language
-
-    with language("en"):
-        yield
+pytestmark = pytest.mark.usefixtures("english")  # these tests pin the English wording
 
 
 def test_ready_and_manifest_of_kind_population():

@@ -7,14 +7,7 @@ import pytest
 from bbx.domain import templates
 from bbx.domain.limits import MAX_TEXT_CHARS
 
-
-@pytest.fixture(autouse=True)
-def _english():
-    """These tests pin the English wording (the message ids); Dutch is tested in test_i18n.py."""
-    from bbx.i18n import language
-
-    with language("en"):
-        yield
+pytestmark = pytest.mark.usefixtures("english")  # these tests pin the English wording
 
 LETTER = "Beste ((naam)),\nUw adres: ((Adres)).((heeft_partner??\nUw partner krijgt ook een brief.)) Groet, ((naam))"
 
