@@ -6,12 +6,20 @@ the fixtures from here."""
 
 from __future__ import annotations
 
+import contextlib
 import io
+import os
 import re
+import signal
+import socket
+import subprocess
+import sys
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import date
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 
@@ -207,3 +215,41 @@ def form(client, **fields):
     page = client.get("/send")
     data = {"token": token(page.text), "action": "send", "text": "", "reference": "", **fields}
     return data
+
+
+@contextlib.contextmanager
+def airflow_api_server(settings: dict[str, str], tmp_path, *, start_timeout: float):
+    """A real ``airflow api-server`` on a free port with these settings on top of the test
+    environment; yields its base URL, and stops its whole session afterwards."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    base = f"http://127.0.0.1:{port}"
+    env = {**os.environ, **settings, "AIRFLOW__API__BASE_URL": base}
+    log_path = tmp_path / "api-server.log"
+    log = log_path.open("w")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "airflow", "api-server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
+        env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        deadline = time.monotonic() + start_timeout
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"airflow api-server exited:\n{log_path.read_text()[-3000:]}")
+            try:
+                if httpx.get(f"{base}/api/v2/monitor/health", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"airflow api-server did not start:\n{log_path.read_text()[-3000:]}")
+            time.sleep(0.5)
+        yield base
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        log.close()

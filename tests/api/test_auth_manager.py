@@ -6,16 +6,10 @@ The stack's configured admin still signs in."""
 from __future__ import annotations
 
 import json
-import os
-import signal
-import socket
-import subprocess
-import sys
-import time
 
 import httpx
 import pytest
-from api_helpers import PASSWORD, TENANT_A, auth, bsns
+from api_helpers import PASSWORD, TENANT_A, airflow_api_server, auth, bsns
 
 from bbx.airflow_env import AUTH_MANAGER
 from bbx.store import users
@@ -25,43 +19,14 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]  # an api-server start
 
 @pytest.fixture
 def bbx_api_server(airflow_db, configured, tmp_path):
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    base = f"http://127.0.0.1:{port}"
     passwords = tmp_path / "passwords.json"
     passwords.write_text(json.dumps({"admin": "stack-admin-pw"}))
-    env = {**os.environ, "AIRFLOW__CORE__AUTH_MANAGER": AUTH_MANAGER,
-           "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "False",
-           "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin",
-           "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords),
-           "AIRFLOW__API__BASE_URL": base}
-    log = (tmp_path / "api-server.log").open("w")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "airflow", "api-server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
-        env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    try:
-        deadline = time.monotonic() + 600
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"airflow api-server exited:\n{(tmp_path / 'api-server.log').read_text()[-3000:]}")
-            try:
-                if httpx.get(f"{base}/api/v2/monitor/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"airflow api-server did not start:\n{(tmp_path / 'api-server.log').read_text()[-3000:]}")
-            time.sleep(0.5)
+    with airflow_api_server({"AIRFLOW__CORE__AUTH_MANAGER": AUTH_MANAGER,
+                             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "False",
+                             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin",
+                             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords)},
+                            tmp_path, start_timeout=600) as base:
         yield base
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-        log.close()
 
 
 def _token(http, username: str, password: str) -> str:

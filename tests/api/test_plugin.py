@@ -6,16 +6,13 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 import pytest
-from api_helpers import auth, bsns
+from api_helpers import airflow_api_server, auth, bsns
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 PLUGINS = PROJECT_ROOT / "plugins"
@@ -54,49 +51,13 @@ def test_airflow_plugins_lists_bbx():
         "/bbx/send", "/bbx/lookup", "/bbx/reports", "/bbx/submissions", "/bbx/audit", "/bbx/api/v1/docs"}
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def api_server(airflow_db, configured, tmp_path):
-    port = _free_port()
-    base = f"http://127.0.0.1:{port}"
-    env = {
-        **os.environ,
+    with airflow_api_server({
         "AIRFLOW__CORE__AUTH_MANAGER": "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager",
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
-        "AIRFLOW__API__BASE_URL": base,
-    }
-    log = (tmp_path / "api-server.log").open("w")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "airflow", "api-server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
-        env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-    )
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"airflow api-server exited:\n{(tmp_path / 'api-server.log').read_text()[-3000:]}")
-            try:
-                if httpx.get(f"{base}/api/v2/monitor/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"airflow api-server did not start:\n{(tmp_path / 'api-server.log').read_text()[-3000:]}")
-            time.sleep(0.5)
+    }, tmp_path, start_timeout=120) as base:
         yield base
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-        log.close()
 
 
 @pytest.mark.slow
