@@ -79,6 +79,19 @@ def language(lang: str | None, *, explicit: bool = True) -> Iterator[str]:
         _current.reset(token)
 
 
+def in_english(func):
+    """An operator's CLI command: texts it shares with the pages (e.g. a refused account
+    change) come out in English there, as the rest of the CLI."""
+    import functools
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        with language("en"):
+            return func(*args, **kwargs)
+
+    return wrapper
+
+
 def is_explicit() -> bool:
     """Whether the current language was asked for (not Dutch by default)."""
     choice = _current.get()
@@ -113,6 +126,14 @@ def _(msgid: str, /, **params: object) -> str:
     return text.format(**params) if params else text
 
 
+def number(value: int | float) -> str:
+    """A count as people read it in the current language: ``10.000`` in Dutch, ``10,000``
+    in English (Babel's locale data, not a hand-made separator)."""
+    from babel.numbers import format_decimal
+
+    return format_decimal(value, locale=current_language())
+
+
 def local_time(moment: datetime | None, seconds: bool = False, *, zone: bool = True) -> str:
     """A moment as people in the Netherlands read it, with its zone: ``2026-12-02 09:15 (CET)``
     (ISO date, 24-hour clock; CEST in summer). The database keeps UTC."""
@@ -131,3 +152,4 @@ def install_jinja(env) -> None:
     env.globals["_"] = _
     env.globals["current_language"] = current_language
     env.filters["local"] = local_time
+    env.filters["number"] = number

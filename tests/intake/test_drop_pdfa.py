@@ -59,9 +59,9 @@ def test_strict_refuses_the_rows_with_a_reason_and_keeps_the_others():
     check = drop("strict")
     verdicts = {r.bsn: r.reasons for r in check.check_rows(WITH_TEXT, None, {})}
     assert verdicts[B[0]] == []
-    assert verdicts[B[1]] == [f"personal PDF {B[1]}_1.pdf: {att.NOT_PDFA_REASON}"]
-    assert verdicts[B[2]] == [f"personal PDF {B[2]}_2.pdf: {att.NOT_PDFA_REASON}"]
-    assert "PDF/A-2b" in att.NOT_PDFA_REASON
+    assert verdicts[B[1]] == [f"personal PDF {B[1]}_1.pdf: {att.not_pdfa_reason()}"]
+    assert verdicts[B[2]] == [f"personal PDF {B[2]}_2.pdf: {att.not_pdfa_reason()}"]
+    assert "PDF/A-2b" in att.not_pdfa_reason()
     assert check.notes() == []  # the reasons are in the error report
 
 
@@ -78,4 +78,4 @@ def test_a_pdf_whose_pdfa_claim_is_removed_counts_as_not_pdfa():
         del document.Root.Metadata
         out = io.BytesIO()
         document.save(out)
-    assert att.PdfaTally("strict").check("x.pdf", att.inspect_pdf(out.getvalue())) == att.NOT_PDFA_REASON
+    assert att.PdfaTally("strict").check("x.pdf", att.inspect_pdf(out.getvalue())) == att.not_pdfa_reason()

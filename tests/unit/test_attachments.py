@@ -24,6 +24,8 @@ from bbx.domain.attachments import (
 )
 from bbx.domain.limits import MAX_ATTACHMENT_BYTES_PER_MESSAGE
 
+pytestmark = pytest.mark.usefixtures("english")  # these tests pin the English wording
+
 
 def make_pdf(pages: int = 1, pad: int = 0, xmp: bytes | None = None, width: int = 595) -> bytes:
     """A real PDF of ``pages`` blank pages of ``width`` points; ``pad`` adds that many

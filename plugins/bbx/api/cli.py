@@ -14,7 +14,10 @@ import getpass
 import sys
 from datetime import timedelta
 
+from bbx.i18n import in_english
 
+
+@in_english
 def _create(args) -> int:
     from bbx.store import api_keys, db
 

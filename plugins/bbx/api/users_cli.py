@@ -14,6 +14,8 @@ from __future__ import annotations
 import getpass
 import sys
 
+from bbx.i18n import in_english
+
 
 def _password(args) -> str:
     if args.password_stdin:
@@ -23,6 +25,7 @@ def _password(args) -> str:
     return users.new_password()
 
 
+@in_english
 def _add(args) -> int:
     from bbx.store import db, users
 
@@ -58,6 +61,7 @@ def _list(args) -> int:
     return 0
 
 
+@in_english
 def _disable(args) -> int:
     from bbx.store import db, users
 
@@ -67,6 +71,7 @@ def _disable(args) -> int:
     return 0 if done else 1
 
 
+@in_english
 def _reset(args) -> int:
     from bbx.store import db, users
 

@@ -57,6 +57,7 @@ from bbx.domain.limits import (
     MAX_PERSONAL_ATTACHMENTS_PER_MESSAGE,
     MAX_STANDARD_ATTACHMENTS_PER_MESSAGE_TYPE,
 )
+from bbx.i18n import _, number
 
 DEFAULT_DESCRIPTION = "Bijlage"  # shown to the citizen when no description was given
 _JOIN = " + "
@@ -102,16 +103,19 @@ class PdfProblem:
         return False
 
 
-_MAGIC = (
-    (b"PK\x03\x04", "a ZIP archive (for example a Word .docx or Excel .xlsx file)"),
-    (b"\xd0\xcf\x11\xe0", "an old Microsoft Office document (.doc or .xls)"),
-    (b"\xff\xd8\xff", "a JPEG image"),
-    (b"\x89PNG", "a PNG image"),
-    (b"GIF8", "a GIF image"),
-    (b"II*\x00", "a TIFF image"),
-    (b"MM\x00*", "a TIFF image"),
-    (b"{\\rtf", "an RTF document"),
-)
+def _magic() -> tuple[tuple[bytes, str], ...]:
+    """What a file that is not a PDF is, by its first bytes (a function: the names are
+    translated when a problem is written, in the language of its report)."""
+    return (
+        (b"PK\x03\x04", _("a ZIP archive (for example a Word .docx or Excel .xlsx file)")),
+        (b"\xd0\xcf\x11\xe0", _("an old Microsoft Office document (.doc or .xls)")),
+        (b"\xff\xd8\xff", _("a JPEG image")),
+        (b"\x89PNG", _("a PNG image")),
+        (b"GIF8", _("a GIF image")),
+        (b"II*\x00", _("a TIFF image")),
+        (b"MM\x00*", _("a TIFF image")),
+        (b"{\\rtf", _("an RTF document")),
+    )
 _PDF_HEADER = re.compile(rb"%PDF-(\d\.\d)")
 _PDFAID = "http://www.aiim.org/pdfa/ns/id/"
 _RDF_DESCRIPTION = "{http://www.w3.org/1999/02/22-rdf-syntax-ns#}Description"
@@ -121,37 +125,41 @@ _XMP_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=
 _PDFA_MERGEABLE_PARTS = ("1", "2")
 
 
+def _error_text(exc: Exception) -> str:
+    return f"{type(exc).__name__}: {exc}"
+
+
 def inspect_pdf(data: bytes) -> PdfInfo | PdfProblem:
     """Check that ``data`` is a PDF MijnOverheid can show: it opens, is not encrypted and
     has at least one page. Size and PDF/A are reported, not judged (the size limit
     applies per message, after composition)."""
     if not data:
-        return PdfProblem("the file is empty (0 bytes): upload the PDF again")
+        return PdfProblem(_("the file is empty (0 bytes): upload the PDF again"))
     header = _PDF_HEADER.search(data[:1024])
     if header is None:
-        for magic, what in _MAGIC:
+        for magic, what in _magic():
             if data.startswith(magic):
-                return PdfProblem(f"not a PDF: the file is {what}; export or print it as PDF")
-        return PdfProblem(
+                return PdfProblem(_("not a PDF: the file is {what}; export or print it as PDF", what=what))
+        return PdfProblem(_(
             "not a PDF: the file does not start with a PDF header (%PDF-); "
             "export or print the document as PDF"
-        )
+        ))
     try:
         reader = PdfReader(io.BytesIO(data), strict=False)
         if reader.is_encrypted:
-            return PdfProblem(
+            return PdfProblem(_(
                 "the PDF is encrypted or password-protected; MijnOverheid cannot show it: "
                 "save it again without a password or restrictions"
-            )
+            ))
         pages = len(reader.pages)
         pdfa = _pdfa_part(reader)
     except Exception as exc:  # a damaged PDF makes pypdf raise almost anything
-        return PdfProblem(
-            f"the PDF is damaged and cannot be opened ({type(exc).__name__}: {exc}); "
-            "create the PDF again"
-        )
+        return PdfProblem(_(
+            "the PDF is damaged and cannot be opened ({error}); create the PDF again",
+            error=_error_text(exc),
+        ))
     if pages == 0:
-        return PdfProblem("the PDF has no pages")
+        return PdfProblem(_("the PDF has no pages"))
     return PdfInfo(
         size=len(data), pages=pages, pdf_version=header.group(1).decode("ascii"), pdfa_part=pdfa
     )
@@ -214,9 +222,9 @@ def merge_pdfs(contents: Sequence[bytes]) -> bytes:
         buffer = io.BytesIO()
         out.save(buffer, deterministic_id=True)  # same inputs, same bytes (a rerun changes nothing)
     except Exception as exc:  # a damaged PDF makes qpdf raise almost anything; see inspect_pdf
-        raise AttachmentError(
-            f"PDFs could not be combined ({type(exc).__name__}: {exc}); check them with inspect_pdf"
-        ) from None
+        raise AttachmentError(_(
+            "PDFs could not be combined ({error}); check them with inspect_pdf", error=_error_text(exc)
+        )) from None
     finally:
         for source in sources:
             source.close()
@@ -319,17 +327,16 @@ class AttachmentRejection:
 def _kb(size: int) -> str:
     # The unit of the limit: kB = 1,000 bytes (limits.py reads "500 kB" as 500,000), rounded
     # up so that a size over the limit never shows as "500 kB".
-    return f"{-(-size // 1000):,} kB"
+    return f"{number(-(-size // 1000))} kB"
 
 
 def compose(standard: StandardSet, personal: Sequence[SourcePdf]) -> Composed | AttachmentRejection:
     """The attachments of one message under the rule in the module docstring."""
     if len(personal) > MAX_PERSONAL_ATTACHMENTS_PER_MESSAGE:
-        return AttachmentRejection(
-            f"{len(personal)} personal PDFs for one message; at most "
-            f"{MAX_PERSONAL_ATTACHMENTS_PER_MESSAGE} are allowed: combine them into fewer PDFs",
-            None,
-        )
+        return AttachmentRejection(_(
+            "{n} personal PDFs for one message; at most {max} are allowed: combine them into fewer PDFs",
+            n=len(personal), max=MAX_PERSONAL_ATTACHMENTS_PER_MESSAGE,
+        ), None)
     personal = [SourcePdf(fit_description(p.description), p.content) for p in personal]
     limit = MAX_ATTACHMENT_BYTES_PER_MESSAGE
     personal_bytes = sum(len(p.content) for p in personal)
@@ -345,7 +352,7 @@ def compose(standard: StandardSet, personal: Sequence[SourcePdf]) -> Composed | 
         try:
             combined = merge_pdfs([last.content, standard.merged.content])
         except AttachmentError as exc:
-            return AttachmentRejection(f"the attachments could not be combined: {exc}", None)
+            return AttachmentRejection(_("the attachments could not be combined: {error}", error=exc), None)
         description = fit_description(last.description + _JOIN + standard.merged.description)
         chosen = [*first, SourcePdf(description, combined)]
 
@@ -361,22 +368,21 @@ def compose(standard: StandardSet, personal: Sequence[SourcePdf]) -> Composed | 
 def _too_large(
     standard: StandardSet, personal: Sequence[SourcePdf], total: int
 ) -> AttachmentRejection:
-    parts = [f"personal PDF {i} {_kb(len(p.content))}" for i, p in enumerate(personal, 1)]
-    parts += [f"standard PDF '{p.description}' {_kb(len(p.content))}" for p in standard.pdfs]
-    advice = (
-        "make the personal PDFs smaller (for example lower the image resolution or "
-        "split the letter over two messages)"
-        if personal
-        else "make the standard PDFs of this message type smaller or select fewer of them"
-    )
+    parts = [_("personal PDF {n} {size}", n=i, size=_kb(len(p.content))) for i, p in enumerate(personal, 1)]
+    parts += [_("standard PDF '{name}' {size}", name=p.description, size=_kb(len(p.content))) for p in standard.pdfs]
     if personal and standard.pdfs:
-        advice += ", or select fewer or smaller standard PDFs on the message type"
-    return AttachmentRejection(
-        f"the attachments of this message are {_kb(total)} together "
-        f"({'; '.join(parts)}); MijnOverheid accepts at most {_kb(MAX_ATTACHMENT_BYTES_PER_MESSAGE)} "
-        f"per message: {advice}. The message was not sent.",
-        total,
-    )
+        advice = _("make the personal PDFs smaller (for example lower the image resolution or split the letter "
+                   "over two messages), or select fewer or smaller standard PDFs on the message type")
+    elif personal:
+        advice = _("make the personal PDFs smaller (for example lower the image resolution or split the letter "
+                   "over two messages)")
+    else:
+        advice = _("make the standard PDFs of this message type smaller or select fewer of them")
+    return AttachmentRejection(_(
+        "the attachments of this message are {total} together ({parts}); MijnOverheid accepts at most {max} "
+        "per message: {advice}. The message was not sent.",
+        total=_kb(total), parts="; ".join(parts), max=_kb(MAX_ATTACHMENT_BYTES_PER_MESSAGE), advice=advice,
+    ), total)
 
 
 # --------------------------------------------------------------------------- PDF/A per submission
@@ -384,10 +390,12 @@ def _too_large(
 PDFA_POLICIES = ("warn", "strict")  # a connection's ``pdfa`` setting (tenant configuration)
 DEFAULT_PDFA_POLICY = "warn"
 _PDFA_EXAMPLES = 10
-NOT_PDFA_REASON = (
-    "the PDF is not PDF/A (its metadata claims no PDF/A conformance) and this connection "
-    "accepts only PDF/A: export or save the document as PDF/A (PDF/A-2b)"
-)
+
+
+def not_pdfa_reason() -> str:
+    """Why ``pdfa: strict`` refuses a PDF (in the language of the report being written)."""
+    return _("the PDF is not PDF/A (its metadata claims no PDF/A conformance) and this connection "
+             "accepts only PDF/A: export or save the document as PDF/A (PDF/A-2b)")
 
 
 @dataclass
@@ -417,15 +425,15 @@ class PdfaTally:
         self.not_pdfa += 1
         if len(self.examples) < _PDFA_EXAMPLES:
             self.examples.append(name)
-        return NOT_PDFA_REASON if self.policy == "strict" else None
+        return not_pdfa_reason() if self.policy == "strict" else None
 
     def note(self) -> str | None:
         """The note for the acknowledgement (``warn``), or None when there is nothing to say."""
         if not self.not_pdfa or self.policy == "strict":
             return None  # strict: every such PDF is in the error report with its reason
-        more = " and more" if self.not_pdfa > len(self.examples) else ""
-        return (
-            f"{self.not_pdfa} of {self.checked} personal PDF(s) are not PDF/A "
-            f"({', '.join(self.examples)}{more}); they are sent as they are, but MijnOverheid "
-            "expects PDF/A: export the documents as PDF/A (PDF/A-2b)."
+        more = _(" and more") if self.not_pdfa > len(self.examples) else ""
+        return _(
+            "{n} of {checked} personal PDF(s) are not PDF/A ({examples}{more}); they are sent as they are, "
+            "but MijnOverheid expects PDF/A: export the documents as PDF/A (PDF/A-2b).",
+            n=number(self.not_pdfa), checked=number(self.checked), examples=", ".join(self.examples), more=more,
         )

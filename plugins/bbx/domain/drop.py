@@ -43,6 +43,7 @@ from dataclasses import dataclass, field
 from bbx.domain import bsn as bsn_rules
 from bbx.domain import population
 from bbx.domain.limits import MAX_MESSAGE_TYPE_CODE_CHARS, MAX_PERSONAL_ATTACHMENTS_PER_MESSAGE
+from bbx.i18n import _, number
 
 PROTOCOL = "bbx-drop/1"
 MANIFEST_NAME = "manifest.json"
@@ -89,7 +90,8 @@ def parse_pdf_rule(value: object) -> PdfRule:
     text = str(value).strip()
     allowed = {"0": (0, 0), "1": (1, 1), "2": (2, 2), "1-2": (1, 2), "0-2": (0, 2), "0-1": (0, 1)}
     if isinstance(value, bool) or text not in allowed:
-        raise ValueError(f"pdfs_per_bsn must be one of 0, 1, 2, \"1-2\", \"0-1\" or \"0-2\", not {value!r}")
+        raise ValueError(_("pdfs_per_bsn must be one of 0, 1, 2, \"1-2\", \"0-1\" or \"0-2\", not {value}",
+                           value=repr(value)))
     return PdfRule(*allowed[text])
 
 
@@ -156,18 +158,20 @@ def parse_marker(name: str, data: bytes) -> Manifest:
 
 def _decode_marker(name: str, data: bytes) -> str:
     if len(data) > MAX_MANIFEST_BYTES:
-        raise ManifestError(f"{name} is {len(data):,} bytes; at most {MAX_MANIFEST_BYTES:,} are allowed")
+        raise ManifestError(_("{name} is {n} bytes; at most {max} are allowed",
+                               name=name, n=number(len(data)), max=number(MAX_MANIFEST_BYTES)))
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise ManifestError(f"{name} is not UTF-8 text (byte {exc.start}): save it as UTF-8") from None
+        raise ManifestError(_("{name} is not UTF-8 text (byte {byte}): save it as UTF-8",
+                               name=name, byte=exc.start)) from None
 
 
 def _no_duplicate_keys(pairs: list[tuple[str, object]]) -> dict:
     seen: dict = {}
     for key, value in pairs:
         if key in seen:
-            raise ManifestError(f"manifest.json has the field {key!r} twice")
+            raise ManifestError(_("manifest.json has the field {field} twice", field=repr(key)))
         seen[key] = value
     return seen
 
@@ -177,19 +181,20 @@ def parse_manifest(name: str, data: bytes) -> Manifest:
     try:
         doc = json.loads(text, object_pairs_hook=_no_duplicate_keys)
     except json.JSONDecodeError as exc:
-        raise ManifestError(
-            f"{name} is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg}); "
-            "upload a corrected manifest.json"
-        ) from None
+        raise ManifestError(_(
+            "{name} is not valid JSON (line {line}, column {column}: {error}); upload a corrected manifest.json",
+            name=name, line=exc.lineno, column=exc.colno, error=exc.msg)) from None
     if not isinstance(doc, dict):
-        raise ManifestError(f"{name} must hold one JSON object {{...}}")
+        raise ManifestError(_("{name} must hold one JSON object {{...}}", name=name))
     problems: list[str] = []
     known = {"protocol", "drop_id", "message_type", "pdfs_per_bsn", "separator", "files", "comment", "kind", "mode"}
     unknown = sorted(set(doc) - known)
     if unknown:
-        problems.append(f"unknown field(s) {', '.join(map(repr, unknown))} (known: {', '.join(sorted(known))})")
+        problems.append(_("unknown field(s) {fields} (known: {known})",
+                          fields=", ".join(map(repr, unknown)), known=", ".join(sorted(known))))
     if doc.get("protocol") != PROTOCOL:
-        problems.append(f"\"protocol\" must be {PROTOCOL!r}, found {doc.get('protocol')!r}")
+        problems.append(_("\"protocol\" must be {protocol}, found {found}",
+                          protocol=repr(PROTOCOL), found=repr(doc.get("protocol"))))
     kind, mode = _kind_mode(doc.get("kind"), doc.get("mode"), doc.get("message_type"), problems)
     message_type = "" if kind == population.KIND_POPULATION else _message_type(doc.get("message_type"), problems)
     drop_id = _drop_id(doc.get("drop_id"), problems)
@@ -197,7 +202,8 @@ def parse_manifest(name: str, data: bytes) -> Manifest:
     separator = _separator(doc.get("separator"), problems)
     files = _files(doc.get("files"), problems)
     if problems:
-        raise ManifestError(f"{name} is not a valid {PROTOCOL} manifest: " + "; ".join(problems))
+        raise ManifestError(_("{name} is not a valid {protocol} manifest: {problems}",
+                              name=name, protocol=PROTOCOL, problems="; ".join(problems)))
     return Manifest(name, "manifest", message_type, drop_id, rule, separator, files, kind, mode)
 
 
@@ -205,7 +211,7 @@ def parse_ready(name: str, data: bytes) -> Manifest:
     text = _decode_marker(name, data)
     values: dict[str, str] = {}
     problems: list[str] = []
-    for number, line in enumerate(text.splitlines(), 1):
+    for line_number, line in enumerate(text.splitlines(), 1):
         line = line.strip()
         if not line or line.startswith("#"):
             continue
@@ -214,14 +220,15 @@ def parse_ready(name: str, data: bytes) -> Manifest:
             key, sep, value = line.partition("=")
         key = key.strip().lower().replace("-", "_").replace(" ", "_")
         if not sep or not key:
-            problems.append(f"line {number} is not 'key: value'")
+            problems.append(_("line {line} is not 'key: value'", line=line_number))
             continue
         if key not in ("message_type", "drop_id", "pdfs_per_bsn", "separator", "kind", "mode"):
-            problems.append(f"line {number}: unknown key {key!r} "
-                            "(known: message_type, drop_id, pdfs_per_bsn, separator, kind, mode)")
+            problems.append(_("line {line}: unknown key {key} "
+                              "(known: message_type, drop_id, pdfs_per_bsn, separator, kind, mode)",
+                              line=line_number, key=repr(key)))
             continue
         if key in values:
-            problems.append(f"line {number}: {key} given twice")
+            problems.append(_("line {line}: {key} given twice", line=line_number, key=key))
         values[key] = value.strip()
     kind, mode = _kind_mode(values.get("kind"), values.get("mode"), values.get("message_type"), problems)
     message_type = "" if kind == population.KIND_POPULATION else _message_type(values.get("message_type"), problems)
@@ -229,7 +236,7 @@ def parse_ready(name: str, data: bytes) -> Manifest:
     rule = _rule(values.get("pdfs_per_bsn") or None, problems)
     separator = _separator(values.get("separator") or None, problems)
     if problems:
-        raise ManifestError(f"{name} is not a valid ready marker: " + "; ".join(problems))
+        raise ManifestError(_("{name} is not a valid ready marker: {problems}", name=name, problems="; ".join(problems)))
     return Manifest(name, "ready", message_type, drop_id, rule, separator, None, kind, mode)
 
 
@@ -238,20 +245,21 @@ def _kind_mode(kind: object, mode: object, message_type: object, problems: list[
     kind = population.parse_kind(kind, problems)
     if kind != population.KIND_POPULATION:
         if mode not in (None, ""):
-            problems.append("\"mode\" is only for a population list (kind: population)")
+            problems.append(_("\"mode\" is only for a population list (kind: population)"))
         return kind, None
     if message_type not in (None, ""):
-        problems.append("a population list (kind: population) has no message_type: it is never sent")
+        problems.append(_("a population list (kind: population) has no message_type: it is never sent"))
     return kind, population.parse_mode(mode, problems)
 
 
 def _message_type(value: object, problems: list[str]) -> str:
     if not isinstance(value, str) or not value.strip():
-        problems.append("\"message_type\" is missing (the code of the message type, e.g. UPO2026)")
+        problems.append(_("\"message_type\" is missing (the code of the message type, e.g. UPO2026)"))
         return ""
     value = value.strip()
     if len(value) > MAX_MESSAGE_TYPE_CODE_CHARS:
-        problems.append(f"message_type {value!r} is longer than {MAX_MESSAGE_TYPE_CODE_CHARS} characters")
+        problems.append(_("message_type {value} is longer than {max} characters",
+                          value=repr(value), max=MAX_MESSAGE_TYPE_CODE_CHARS))
     return value
 
 
@@ -259,7 +267,7 @@ def _drop_id(value: object, problems: list[str]) -> str | None:
     if value is None:
         return None
     if not isinstance(value, str) or not value.strip() or len(value) > MAX_DROP_ID_CHARS or _has_control(value):
-        problems.append(f"\"drop_id\" must be text of 1-{MAX_DROP_ID_CHARS} characters")
+        problems.append(_("\"drop_id\" must be text of 1-{max} characters", max=MAX_DROP_ID_CHARS))
         return None
     return value.strip()
 
@@ -278,43 +286,44 @@ def _separator(value: object, problems: list[str]) -> str | None:
     if value is None:
         return None
     if not isinstance(value, str) or value.lower() not in _SEPARATORS:
-        problems.append(f"\"separator\" must be \";\", \",\" or \"tab\", not {value!r}")
+        problems.append(_("\"separator\" must be \";\", \",\" or \"tab\", not {value}", value=repr(value)))
         return None
     return _SEPARATORS[value.lower()]
 
 
 def _files(value: object, problems: list[str]) -> tuple[ManifestFile, ...]:
     if not isinstance(value, list) or not value:
-        problems.append("\"files\" must list every file of the drop: [{\"name\": ..., \"sha256\": ...}, ...]")
+        problems.append(_("\"files\" must list every file of the drop: [{example}, ...]",
+                          example='{"name": ..., "sha256": ...}'))
         return ()
     files: list[ManifestFile] = []
     seen: set[str] = set()
     for index, item in enumerate(value):
         where = f"files[{index}]"
         if not isinstance(item, dict) or not isinstance(item.get("name"), str):
-            problems.append(f"{where} needs a \"name\"")
+            problems.append(_("{where} needs a \"name\"", where=where))
             continue
         extra = set(item) - {"name", "sha256", "size"}
         if extra:
-            problems.append(f"{where}: unknown field(s) {', '.join(sorted(extra))}")
+            problems.append(_("{where}: unknown field(s) {fields}", where=where, fields=", ".join(sorted(extra))))
         name = item["name"]
         unsafe = unsafe_name(name)
         if unsafe:
             problems.append(f"{where} ({display_name(name)[:60]!r}): {unsafe}")
             continue
         if is_marker(name):
-            problems.append(f"{where}: do not list the marker {name!r} itself")
+            problems.append(_("{where}: do not list the marker {name} itself", where=where, name=repr(name)))
             continue
         if name.lower() in seen:
-            problems.append(f"{where}: {name!r} is listed twice")
+            problems.append(_("{where}: {name} is listed twice", where=where, name=repr(name)))
         seen.add(name.lower())
         sha = item.get("sha256")
         if not isinstance(sha, str) or not _SHA256.match(sha.lower()):
-            problems.append(f"{where} ({name}): \"sha256\" must be 64 hexadecimal characters")
+            problems.append(_("{where} ({name}): \"sha256\" must be 64 hexadecimal characters", where=where, name=name))
             continue
         size = item.get("size")
         if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 0):
-            problems.append(f"{where} ({name}): \"size\" must be a whole number of bytes")
+            problems.append(_("{where} ({name}): \"size\" must be a whole number of bytes", where=where, name=name))
             continue
         files.append(ManifestFile(name, sha.lower(), size))
     return tuple(files)
@@ -338,19 +347,19 @@ def unsafe_name(name: str) -> str | None:
     """Why a file name cannot be accepted, or None. Refuses path parts, control characters,
     hidden files and names a file system would treat specially."""
     if not name or not name.strip():
-        return "an empty file name"
+        return _("an empty file name")
     if name in (".", "..") or ".." in name:
-        return "file names must not contain '..'"
+        return _("file names must not contain '..'")
     if "/" in name or "\\" in name:
-        return "file names must not contain / or \\ (no folders or paths)"
+        return _("file names must not contain / or \\ (no folders or paths)")
     if _has_control(name):
-        return "the file name contains control characters"
+        return _("the file name contains control characters")
     if name.startswith("."):
-        return "hidden files (name starting with '.') are not accepted"
+        return _("hidden files (name starting with '.') are not accepted")
     if name != name.strip():
-        return "the file name starts or ends with a space"
+        return _("the file name starts or ends with a space")
     if len(name.encode("utf-8")) > 255:
-        return "the file name is longer than 255 bytes"
+        return _("the file name is longer than 255 bytes")
     return None
 
 
@@ -358,8 +367,8 @@ def drop_name_problem(name: str) -> str | None:
     """Why a drop folder name cannot be accepted, or None."""
     if not _DROP_NAME.match(name):
         shown = name.encode("unicode_escape").decode("ascii")
-        return (f"the drop folder name {shown!r} is not accepted: use 1-100 letters, digits, "
-                "spaces, '.', '_', '+' or '-', starting with a letter or digit")
+        return _("the drop folder name {name} is not accepted: use 1-100 letters, digits, "
+                 "spaces, '.', '_', '+' or '-', starting with a letter or digit", name=repr(shown))
     return None
 
 
@@ -413,8 +422,6 @@ def problems_summary(problems: list[DropProblem], most: int = 5) -> str:
     ``most``, and how many more (the outbox report lists every one)."""
     shown = "; ".join(p.text() for p in problems[:most])
     if len(problems) > most:
-        from bbx.i18n import _
-
         shown = _("{shown} (and {n} more)", shown=shown, n=len(problems) - most)
     return shown
 
@@ -426,36 +433,41 @@ def classify(entry: ListedFile, limits: IntakeLimits = DEFAULT_LIMITS) -> DropFi
     if unsafe:
         return DropFile(name, entry.size, "unknown", problem=unsafe)
     if entry.kind == "dir":
-        return DropFile(name, entry.size, "unknown", problem="sub-folders are not accepted in a drop: put all files directly in the drop folder")
+        return DropFile(name, entry.size, "unknown", problem=_(
+            "sub-folders are not accepted in a drop: put all files directly in the drop folder"))
     if entry.kind != "file":
-        return DropFile(name, entry.size, "unknown", problem="not a regular file (links and special files are not accepted)")
+        return DropFile(name, entry.size, "unknown", problem=_(
+            "not a regular file (links and special files are not accepted)"))
     if is_marker(name):
         return DropFile(name, entry.size, "marker")
     lower = name.lower()
     if entry.size > limits.max_file_bytes:
         return DropFile(name, entry.size, "unknown",
-                        problem=f"the file is {entry.size:,} bytes; at most {limits.max_file_bytes:,} bytes per file are accepted: split the drop")
+                        problem=_(
+            "the file is {n} bytes; at most {max} bytes per file are accepted: split the drop",
+            n=number(entry.size), max=number(limits.max_file_bytes)))
     if lower.endswith(LIST_SUFFIXES):
         if entry.size == 0:
-            return DropFile(name, 0, "list", problem="the file is empty (0 bytes)")
+            return DropFile(name, 0, "list", problem=_("the file is empty (0 bytes)"))
         return DropFile(name, entry.size, "list")
     if lower.endswith(PDF_SUFFIX):
         match = _PDF_NAME.match(name)
         if not match:
-            return DropFile(name, entry.size, "pdf", problem=(
+            return DropFile(name, entry.size, "pdf", problem=_(
                 "a personal PDF must be named <BSN>_1.pdf or <BSN>_2.pdf (for example 123456782_1.pdf)"))
         checked = bsn_rules.check(match.group("bsn"))
         if checked.error:
-            return DropFile(name, entry.size, "pdf", problem=f"the file name does not start with a valid BSN: {checked.error}")
+            return DropFile(name, entry.size, "pdf", problem=_(
+                "the file name does not start with a valid BSN: {error}", error=checked.error))
         position = int(match.group("position"))
         if position < 1:
-            return DropFile(name, entry.size, "pdf", problem="the number after the BSN must be 1 or 2")
+            return DropFile(name, entry.size, "pdf", problem=_("the number after the BSN must be 1 or 2"))
         return DropFile(name, entry.size, "pdf", bsn=checked.bsn, position=position)
     if lower.endswith(SPREADSHEET_SUFFIXES):
-        return DropFile(name, entry.size, "unknown", problem=(
+        return DropFile(name, entry.size, "unknown", problem=_(
             "unknown file: a spreadsheet is not read as a list; in Excel use Save as → CSV (semicolon "
             "separated) (*.csv) and put the .csv file in the drop instead"))
-    return DropFile(name, entry.size, "unknown", problem=(
+    return DropFile(name, entry.size, "unknown", problem=_(
         "unknown file: a drop holds list files (.csv or .txt), personal PDFs (<BSN>_1.pdf) and its "
         "marker (manifest.json or READY) only; remove this file"))
 
@@ -491,18 +503,21 @@ def check_manifest(manifest: Manifest, received: Mapping[str, ReceivedFile]) -> 
     for item in manifest.files:
         got = received.get(item.name)
         if got is None:
-            problems.append(f"{item.name} is listed but was not received")
+            problems.append(_("{file} is listed but was not received", file=item.name))
         elif item.size is not None and got.size != item.size:
-            problems.append(f"{item.name} has {got.size:,} bytes, the manifest says {item.size:,}")
+            problems.append(_("{file} has {n} bytes, the manifest says {listed}",
+                               file=item.name, n=number(got.size), listed=number(item.size)))
         elif got.sha256 != item.sha256:
-            problems.append(f"{item.name} has sha256 {got.sha256}, the manifest says {item.sha256}")
+            problems.append(_("{file} has sha256 {sha256}, the manifest says {listed}",
+                               file=item.name, sha256=got.sha256, listed=item.sha256))
     for name in sorted(set(received) - listed):
         if not is_marker(name):
-            problems.append(f"{name} is in the drop but not listed in the manifest")
+            problems.append(_("{file} is in the drop but not listed in the manifest", file=name))
     if not problems:
         return None
-    return (f"{manifest.marker} does not match the files received ({'; '.join(problems)}): "
-            "the whole drop was not processed; upload the drop again with a correct manifest")
+    return _("{marker} does not match the files received ({problems}): "
+             "the whole drop was not processed; upload the drop again with a correct manifest",
+             marker=manifest.marker, problems="; ".join(problems))
 
 
 def fingerprint(message_type: str, received: Iterable[ReceivedFile]) -> str:
@@ -529,14 +544,16 @@ def sort_files(files: Iterable[DropFile], limits: IntakeLimits = DEFAULT_LIMITS)
     files = sorted(files, key=lambda f: f.name.lower())
     problems = [DropProblem(display_name(f.name), f.problem) for f in files if f.problem]
     if len(files) > limits.max_files:
-        problems.append(DropProblem(None, f"the drop holds {len(files):,} files; at most {limits.max_files:,} are accepted: split it"))
+        problems.append(DropProblem(None, _("the drop holds {n} files; at most {max} are accepted: split it",
+                                             n=number(len(files)), max=number(limits.max_files))))
     lists = tuple(f for f in files if f.role == "list" and not f.problem)
     pdfs = tuple(f for f in files if f.role == "pdf" and not f.problem)
     slots: dict[tuple[str, int], str] = {}
     for pdf in pdfs:
         key = (pdf.bsn, pdf.position)
         if key in slots:
-            problems.append(DropProblem(display_name(pdf.name), f"same BSN and number as {slots[key]}: keep one of the two"))
+            problems.append(DropProblem(display_name(pdf.name),
+                                        _("same BSN and number as {file}: keep one of the two", file=slots[key])))
         else:
             slots[key] = pdf.name
     return DropPlan(lists, pdfs, tuple(problems))

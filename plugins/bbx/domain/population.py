@@ -15,6 +15,8 @@ Modes of a hand-in:
 
 from __future__ import annotations
 
+from bbx.i18n import _
+
 KIND_MESSAGES = "messages"
 KIND_POPULATION = "population"
 KINDS = (KIND_MESSAGES, KIND_POPULATION)
@@ -29,7 +31,7 @@ def parse_kind(value: object, problems: list[str]) -> str:
     if value is None or value == "":
         return KIND_MESSAGES
     if not isinstance(value, str) or value.strip().lower() not in KINDS:
-        problems.append(f"\"kind\" must be \"messages\" or \"population\", not {value!r}")
+        problems.append(_("\"kind\" must be \"messages\" or \"population\", not {value}", value=repr(value)))
         return KIND_MESSAGES
     return value.strip().lower()
 
@@ -39,7 +41,8 @@ def parse_mode(value: object, problems: list[str]) -> str:
     if value is None or value == "":
         return DEFAULT_MODE
     if not isinstance(value, str) or value.strip().lower() not in MODES:
-        problems.append(f"\"mode\" must be one of {', '.join(MODES)} (a population list), not {value!r}")
+        problems.append(_("\"mode\" must be one of {modes} (a population list), not {value}",
+                          modes=", ".join(MODES), value=repr(value)))
         return DEFAULT_MODE
     return value.strip().lower()
 
@@ -61,9 +64,9 @@ def list_problem(columns: tuple[str, ...], file_name: str) -> str | None:
     probably uploaded a message list to the wrong place)."""
     used = [c for c in columns if c]
     if used != ["bsn"]:
-        return (f"a population list holds one column of BSNs only; {file_name} also has "
-                f"{', '.join(c for c in used if c != 'bsn')}: is this a message list? Then leave out "
-                "kind: population")
+        return _("a population list holds one column of BSNs only; {file} also has {columns}: is this a "
+                 "message list? Then leave out kind: population",
+                 file=file_name, columns=", ".join(c for c in used if c != "bsn"))
     return None
 
 

@@ -25,6 +25,7 @@ import string
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from bbx.i18n import _
 from bbx.store import audit
 
 KEY_PREFIX = "bbx_"
@@ -72,26 +73,25 @@ def create_key(conn, *, tenant_code: str | None, operator: bool, name: str, crea
                scope: str = "full", lifetime: timedelta = DEFAULT_LIFETIME) -> NewKey:
     """Create a key for a tenant (``operator=False``) or an operator key (no tenant)."""
     if not timedelta(0) < lifetime <= MAX_LIFETIME:
-        raise ValueError(f"a key lives between 1 and {MAX_LIFETIME.days} days")
+        raise ValueError(_("a key lives between 1 and {days} days", days=MAX_LIFETIME.days))
     if not name.strip() or len(name) > 200:
-        raise ValueError("give the key a name of 1 to 200 characters (what system uses it)")
+        raise ValueError(_("give the key a name of 1 to 200 characters (what system uses it)"))
     if operator == bool(tenant_code):
         raise ValueError("give a tenant for a tenant key, or operator=True without a tenant")
     if scope not in SCOPES:
-        raise ValueError(f"unknown key scope {scope!r} (known: {', '.join(SCOPES)})")
+        raise ValueError(_("unknown key scope {scope} (known: {known})", scope=repr(scope), known=", ".join(SCOPES)))
     tenant_id = None
     if tenant_code:
         row = conn.execute("SELECT id FROM tenants WHERE code = %s", (tenant_code,)).fetchone()
         if row is None:
             known = [r["code"] for r in conn.execute("SELECT code FROM tenants ORDER BY code")]
-            raise UnknownTenant(
-                f"no tenant with code {tenant_code!r}; known tenants: {', '.join(known) or 'none'}"
-                " (apply a configuration with 'bbx config apply FILE' first)"
-            )
+            raise UnknownTenant(_("no tenant with code {code}; known tenants: {known}",
+                                  code=repr(tenant_code), known=", ".join(known) or _("none"))
+                                + " " + _("(apply a configuration with 'bbx config apply FILE' first)"))
         tenant_id = row["id"]
     role = "operator" if operator else "tenant"
-    for _ in range(5):  # a prefix collision is astronomically rare; retry anyway
-        prefix = "".join(secrets.choice(_PREFIX_ALPHABET) for _ in range(8))
+    for _attempt in range(5):  # a prefix collision is astronomically rare; retry anyway
+        prefix = "".join(secrets.choice(_PREFIX_ALPHABET) for _i in range(8))
         if conn.execute("SELECT 1 FROM api_keys WHERE prefix = %s", (prefix,)).fetchone() is None:
             break
     key = f"{KEY_PREFIX}{prefix}_{secrets.token_urlsafe(32)}"

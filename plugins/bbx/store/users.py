@@ -18,6 +18,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 
+from bbx.i18n import _
 from bbx.store import audit
 
 ROLES = ("operator", "tenant", "auditor")
@@ -68,24 +69,25 @@ _DUMMY_HASH = hash_password(secrets.token_urlsafe(16))  # unknown user: spend th
 
 def _check_new_password(password: str, username: str) -> None:
     if len(password) < MIN_PASSWORD_LENGTH:
-        raise AccountError(f"the password must have at least {MIN_PASSWORD_LENGTH} characters")
+        raise AccountError(_("the password must have at least {n} characters", n=MIN_PASSWORD_LENGTH))
     if username.lower() in password.lower():
-        raise AccountError("the password must not contain the user name")
+        raise AccountError(_("the password must not contain the user name"))
 
 
 def _tenant_id(conn, tenant_code: str | None, role: str) -> int | None:
     if role not in ROLES:
-        raise AccountError(f"unknown role {role!r} (known: {', '.join(ROLES)})")
+        raise AccountError(_("unknown role {role} (known: {known})", role=repr(role), known=", ".join(ROLES)))
     if role != "tenant":
         if tenant_code:
-            raise AccountError(f"a {role} sees every tenant: give --tenant only for the role 'tenant'")
+            raise AccountError(_("a {role} sees every tenant: give a tenant only for the role 'tenant'", role=role))
         return None
     if not tenant_code:
-        raise AccountError("a tenant user belongs to one tenant: give its code (--tenant CODE)")
+        raise AccountError(_("a tenant user belongs to one tenant: give its code (--tenant CODE)"))
     row = conn.execute("SELECT id FROM tenants WHERE code = %s", (tenant_code,)).fetchone()
     if row is None:
         known = [r["code"] for r in conn.execute("SELECT code FROM tenants ORDER BY code")]
-        raise AccountError(f"no tenant with code {tenant_code!r}; known tenants: {', '.join(known) or 'none'}")
+        raise AccountError(_("no tenant with code {code}; known tenants: {known}",
+                               code=repr(tenant_code), known=", ".join(known) or _("none")))
     return row["id"]
 
 
@@ -93,12 +95,13 @@ def add(conn, *, username: str, password: str, role: str, tenant_code: str | Non
         created_by: str) -> User:
     username = username.strip().lower()
     if not USERNAME.match(username):
-        raise AccountError(f"user name {username!r} is not valid: 2–63 characters, lower-case letters, digits, "
-                           "'.', '_', '@', '-', starting with a letter or digit")
+        raise AccountError(_("user name {name} is not valid: 2–63 characters, lower-case letters, digits, "
+                             "'.', '_', '@', '-', starting with a letter or digit", name=repr(username)))
     _check_new_password(password, username)
     tenant_id = _tenant_id(conn, tenant_code, role)
     if conn.execute("SELECT 1 FROM bbx_users WHERE username = %s", (username,)).fetchone():
-        raise AccountError(f"user {username!r} exists already (bbx users reset-password {username})")
+        raise AccountError(_("user {name} exists already (bbx users reset-password {user})",
+                             name=repr(username), user=username))
     user_id = conn.execute(
         """INSERT INTO bbx_users (username, full_name, role, tenant_id, password_hash, created_by)
            VALUES (%s, %s, %s, %s, %s, %s) RETURNING id""",
@@ -170,7 +173,7 @@ def reset_password(conn, username: str, password: str, *, actor: str) -> None:
         "UPDATE bbx_users SET password_hash = %s, password_set_at = now(), disabled_at = NULL"
         " WHERE username = %s RETURNING id, tenant_id", (hash_password(password), username)).fetchone()
     if row is None:
-        raise AccountError(f"no user {username!r} (bbx users list)")
+        raise AccountError(_("no user {name} (bbx users list)", name=repr(username)))
     conn.execute("DELETE FROM web_sessions WHERE user_id = %s", (row["id"],))
     audit.record(conn, actor=actor, action="user.password_reset", tenant_id=row["tenant_id"],
                  details={"username": username})
