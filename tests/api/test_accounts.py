@@ -51,6 +51,7 @@ def test_passwords_are_scrypt_hashed_and_checked(configured):
     ({"username": "kees", "password": PASSWORD, "role": "auditor", "tenant_code": TENANT_A}, "only for the role"),
     ({"username": "kees", "password": PASSWORD, "role": "admin"}, "unknown role"),
 ])
+@pytest.mark.usefixtures("english")  # pins the English wording
 def test_account_refusals_say_what_to_do(configured, kwargs, message):
     with pytest.raises(users.AccountError, match=message):
         users.add(configured, created_by="test", **kwargs)
@@ -152,6 +153,7 @@ def test_expired_key_is_refused_with_a_clear_message(client, configured):
     assert listed[key.owner.prefix]["expired"] is True
 
 
+@pytest.mark.usefixtures("english")  # pins the English wording
 def test_key_lifetime_default_and_bounds(configured):
     from datetime import timedelta
 

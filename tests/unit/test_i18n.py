@@ -78,6 +78,46 @@ def test_placeholders_are_filled_in_either_language():
         assert _(msgid, id=4711) == msgid.format(id=4711)
 
 
+def test_counts_are_written_as_the_language_writes_them():
+    assert i18n.number(10_000) == "10.000" and i18n.number(1_234_567) == "1.234.567"
+    with language("en"):
+        assert i18n.number(10_000) == "10,000"
+    from jinja2 import Environment
+
+    env = Environment(autoescape=True)
+    i18n.install_jinja(env)
+    page = env.from_string('{{ _("{n} personal PDFs for one message; at most {max} are allowed: combine them '
+                           'into fewer PDFs", n=count | number, max=2) }}')
+    assert page.render(count=12_500).startswith("12.500 persoonlijke pdf&#39;s voor één bericht")
+    with language("en"):
+        assert page.render(count=12_500).startswith("12,500 personal PDFs")
+
+
+def test_drop_and_pdf_problems_are_translated_when_they_are_written():
+    from bbx.domain import attachments, drop
+
+    def problems() -> list[str]:
+        try:
+            drop.parse_marker("READY", b"message_type: UPO2026\nkleur: blauw\n")
+        except drop.ManifestError as exc:
+            marker = str(exc)
+        big = drop.classify(drop.ListedFile("a.csv", 600 * 1024 * 1024))
+        return [marker, big.problem, attachments.inspect_pdf(b"\x89PNG...").reason]
+
+    assert problems() == [
+        "READY is geen geldige READY-marker: regel 2: onbekende sleutel 'kleur' (bekend: message_type, drop_id, "
+        "pdfs_per_bsn, separator, kind, mode)",
+        "het bestand is 629.145.600 bytes; hoogstens 536.870.912 bytes per bestand worden geaccepteerd: "
+        "splits de aanlevering",
+        "geen pdf: het bestand is een PNG-afbeelding; exporteer of print het als pdf"]
+    with language("en"):
+        assert problems() == [
+            "READY is not a valid ready marker: line 2: unknown key 'kleur' (known: message_type, drop_id, "
+            "pdfs_per_bsn, separator, kind, mode)",
+            "the file is 629,145,600 bytes; at most 536,870,912 bytes per file are accepted: split the drop",
+            "not a PDF: the file is a PNG image; export or print it as PDF"]
+
+
 def test_a_tenant_setting_does_not_override_an_explicit_choice():
     with language("en", explicit=True):
         i18n.prefer("nl")

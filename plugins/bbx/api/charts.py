@@ -11,6 +11,8 @@ from html import escape
 
 from markupsafe import Markup
 
+from bbx.i18n import number
+
 # Colour-blind-safe palette (Okabe-Ito), one per series.
 PALETTE = ("#009E73", "#E69F00", "#D55E00", "#0072B2", "#CC79A7", "#56B4E9", "#999999")
 # The same colour for the same outcome on every chart.
@@ -55,8 +57,8 @@ def stacked_bars(title: str, rows: Sequence[tuple[str, Sequence[int]]], series: 
             w = max(_BAR_W * value / longest, 1.5)
             colour = colours[i % len(colours)]
             parts.append(f'<rect x="{x:.1f}" y="{y + 4}" width="{w:.1f}" height="{_ROW_H - 8}" fill="{colour}">'
-                         f"<title>{escape(label)}: {escape(series[i])} {value:,}</title></rect>")
+                         f"<title>{escape(label)}: {escape(series[i])} {number(value)}</title></rect>")
             x += w
-        parts.append(f'<text x="{x + 6:.1f}" y="{y + 17}" font-size="12">{sum(values):,}</text>')
+        parts.append(f'<text x="{x + 6:.1f}" y="{y + 17}" font-size="12">{number(sum(values))}</text>')
     parts.append("</svg>")
     return Markup("".join(parts))

@@ -10,6 +10,8 @@ import math
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
+from bbx.i18n import _, number
+
 WINDOW = timedelta(minutes=1)
 CONCURRENCY_RETRY_SECONDS = 1  # a send request usually finishes within a second or two
 INFLIGHT_EXPIRES = timedelta(minutes=10)  # a request row left by a crashed worker stops counting then
@@ -35,8 +37,8 @@ def rate(what: str, requests: int, limit: int, now: datetime) -> Refusal | None:
     if requests <= limit:
         return None
     wait = seconds_left(now, window_start(now) + WINDOW)
-    return Refusal("rate_limited", f"Too many send requests for {what}: at most {limit} per minute. "
-                                   f"Try again in {wait} s.", wait)
+    return Refusal("rate_limited", _("Too many send requests for {what}: at most {limit} per minute. "
+                                     "Try again in {wait} s.", what=what, limit=number(limit), wait=wait), wait)
 
 
 def concurrency(what: str, running: int, limit: int) -> Refusal | None:
@@ -44,7 +46,8 @@ def concurrency(what: str, running: int, limit: int) -> Refusal | None:
     if running < limit:
         return None
     return Refusal("too_many_concurrent_requests",
-                   f"Too many send requests at once for {what}: at most {limit}. Wait for one to finish.",
+                   _("Too many send requests at once for {what}: at most {limit}. Wait for one to finish.",
+                     what=what, limit=number(limit)),
                    CONCURRENCY_RETRY_SECONDS)
 
 
@@ -57,9 +60,10 @@ def daily_cap(connection: str, handed_in_today: int, requested: int, cap: int | 
     midnight = datetime.combine(local.date() + timedelta(days=1), time(0), tzinfo=zone)
     left = max(cap - handed_in_today, 0)
     return Refusal("daily_cap_reached",
-                   f"Connection {connection!r} may hand in at most {cap:,} messages a day; {handed_in_today:,} "
-                   f"were handed in today, so {left:,} more may go today. Try again tomorrow or ask your BBX "
-                   "operator to raise the cap.", seconds_left(now, midnight))
+                   _("Connection {connection} may hand in at most {cap} messages a day; {today} were handed in "
+                     "today, so {left} more may go today. Try again tomorrow or ask your BBX operator to raise the cap.",
+                     connection=repr(connection), cap=number(cap), today=number(handed_in_today), left=number(left)),
+                   seconds_left(now, midnight))
 
 
 def day_start(day: date, zone) -> datetime:
