@@ -71,7 +71,7 @@ def test_cancel_after_sending_began_cancels_only_unacknowledged_batches(tenants)
 
     result = _cancel(tenants, sid)
     assert (result.cancelled, result.not_cancelled, result.batches_cancelled, result.closed) == (1500, 1000, 2, False)
-    assert "1000 message(s) were already with MijnOverheid" in result.explanation
+    assert "1,000 message(s) were already with MijnOverheid" in result.explanation  # a count as English writes it
     statuses = [batch_store.batch(tenants.db, b)["status"] for b in batch_ids]
     tenants.db.commit()
     assert statuses == ["sent", "cancelled", "cancelled"]

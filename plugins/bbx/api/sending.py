@@ -37,7 +37,7 @@ from bbx.domain import attachments as pdfs
 from bbx.domain import bsn as bsn_rules
 from bbx.domain import limits, templates
 from bbx.domain import rows as row_rules
-from bbx.i18n import _
+from bbx.i18n import _, number
 from bbx.store import handins, submissions
 
 REQUEST_FILE = "request.json"  # the submission file that records the request's hash
@@ -161,7 +161,7 @@ def check_bsns(raw: list[str]) -> tuple[list[str], list[ApiError]]:
             "too_many_bsns",
             _("{n} BSNs in one request; at most {max} are accepted per call. Split the list over several "
               "requests (each with its own idempotency key), or use the SFTP channel for large lists.",
-              n=format(len(raw), ","), max=format(MAX_BSNS_PER_CALL, ",")), field="bsns")]
+              n=number(len(raw)), max=number(MAX_BSNS_PER_CALL)), field="bsns")]
     normalised: list[str] = []
     details = []
     first_seen: dict[str, int] = {}
@@ -184,7 +184,7 @@ def check_bsns(raw: list[str]) -> tuple[list[str], list[ApiError]]:
         return [], [_problem(
             "invalid_bsns",
             _("{n} of the {total} BSNs are not valid (positions {positions}, counting from 1); nothing was sent. "
-              "Correct or remove them and send the request again.", n=len(details), total=len(raw),
+              "Correct or remove them and send the request again.", n=number(len(details)), total=number(len(raw)),
               positions=shown),
             field="bsns", details=details)]
     return normalised, []

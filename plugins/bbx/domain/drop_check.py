@@ -48,6 +48,7 @@ from bbx.domain.drop import (
 from bbx.domain.drop_tables import Row, Table, TableError, open_table, rows
 from bbx.domain.limits import MAX_PERSONAL_ATTACHMENTS_PER_MESSAGE
 from bbx.i18n import _
+from bbx.i18n import number as count_text
 
 PDF_SOURCE = "(personal PDFs)"
 _VALID = bsn_rules.BsnCheck(None)  # marker: the raw value is a valid BSN as written  # the source name of rows that come from PDF names only
@@ -398,14 +399,14 @@ class DropCheck:
             if self.repaired_count > len(self.repaired):
                 examples = _("{examples} and more", examples=examples)
             notes.append(_("{n} BSN(s) had 8 digits; BBX added the leading zero that spreadsheets remove "
-                           "({examples}). Format the BSN column as text to avoid this.", n=self.repaired_count,
+                           "({examples}). Format the BSN column as text to avoid this.", n=count_text(self.repaired_count),
                            examples=examples))
         if self.reformatted_count:
             examples = ", ".join(self.reformatted)
             if self.reformatted_count > len(self.reformatted):
                 examples = _("{examples} and more", examples=examples)
             notes.append(_("{n} BSN(s) were written with dots, dashes or spaces; BBX removed them ({examples}). "
-                           "Write a BSN as 9 digits only.", n=self.reformatted_count, examples=examples))
+                           "Write a BSN as 9 digits only.", n=count_text(self.reformatted_count), examples=examples))
         if pdfa_note := self.pdfa.note():
             notes.append(pdfa_note)
         return notes

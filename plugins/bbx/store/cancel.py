@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 from bbx.domain import outcomes
 from bbx.domain.outcomes import Outcome
-from bbx.i18n import _
+from bbx.i18n import _, number
 from bbx.store import audit, submissions
 
 CANCELLED_CODE = "Cancelled"  # BBX's reason code in the result file's ``code`` column
@@ -45,11 +45,11 @@ class CancelResult:
 
     @property
     def explanation(self) -> str:
-        text = _("{cancelled} message(s) cancelled.", cancelled=self.cancelled)
+        text = _("{cancelled} message(s) cancelled.", cancelled=number(self.cancelled))
         if self.not_cancelled:
             text += " " + _("{count} message(s) were already with MijnOverheid or being sent and cannot be "
                             "recalled; they keep their way to an outcome (delivered, not subscribed or "
-                            "failed).", count=self.not_cancelled)
+                            "failed).", count=number(self.not_cancelled))
         return text
 
     def as_dict(self) -> dict:
