@@ -113,6 +113,16 @@ def add_rows(conn, submission_id: int, *, connection_code: str, connection_id: i
             attachments.extend((row.row_number, a) for a in row.attachments)
     if attachments:
         _add_attachments(conn, submission_id, attachments)
+    # the standard text is fixed when the rows are planned: each message keeps this version
+    conn.execute(
+        """UPDATE messages m SET standard_text_version_id = v.id
+           FROM submissions s, standard_text_versions v
+           WHERE m.submission_id = %s AND s.id = m.submission_id AND m.standard_text_version_id IS NULL
+             AND m.outcome = 'planned'
+             AND v.id = (SELECT max(id) FROM standard_text_versions
+                         WHERE message_type_id = coalesce(m.message_type_id, s.message_type_id))""",
+        (submission_id,),
+    )
     return counts
 
 
