@@ -75,11 +75,9 @@ def rollback(conn, message_type_id: int, number: int, actor: str) -> dict | None
     return add(conn, message_type_id, old["text"], source="rollback", actor=actor, rolled_back_from=number)
 
 
-def message_type_by_code(conn, tenant_id: int, code: str) -> list[dict]:
-    """The active message types with ``code`` in the tenant's active connections."""
+def message_type(conn, connection_id: int, code: str) -> dict | None:
+    """A connection's message type by code (active or not: its versions stay visible)."""
     return conn.execute(
-        """SELECT mt.id, mt.code, mt.connection_id, c.code AS connection_code, mt.standard_text
-           FROM message_types mt JOIN connections c ON c.id = mt.connection_id
-           WHERE c.tenant_id = %s AND c.active AND mt.active AND mt.code = %s ORDER BY c.code""",
-        (tenant_id, code),
-    ).fetchall()
+        "SELECT id, code, active, standard_text FROM message_types WHERE connection_id = %s AND code = %s",
+        (connection_id, code),
+    ).fetchone()
