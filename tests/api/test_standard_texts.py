@@ -100,3 +100,29 @@ def test_another_tenant_cannot_see_or_replace_the_text(client, keys, configured)
     assert _put(client, keys.b, b"Niet van jou.").status_code == 404
     assert client.get(URL, headers=auth(keys.b)).status_code == 404
     assert client.get(URL, headers=auth(keys.operator)).status_code == 200
+
+
+def test_operator_lists_shows_and_rolls_back_on_the_command_line(client, keys, configured, capsys):
+    from bbx.cli import main as bbx_main
+
+    db = configured
+    assert _put(client, keys.a, b"Een geuploade tekst.").status_code == 200
+    assert bbx_main(["standard-texts", "list", "voorbeeld", "PASPRT"]) == 0
+    listed = capsys.readouterr().out.splitlines()
+    assert listed[0].startswith("v2") and " api " in listed[0] and listed[0].endswith("current")
+    assert listed[1].startswith("v1") and " config " in listed[1]
+    assert bbx_main(["standard-texts", "show", "voorbeeld", "PASPRT"]) == 0
+    assert capsys.readouterr().out.strip() == "Een geuploade tekst."
+
+    assert bbx_main(["standard-texts", "rollback", "voorbeeld", "PASPRT", "1"]) == 0
+    capsys.readouterr()
+    db.rollback()
+    current = client.get(URL, headers=auth(keys.a)).json()
+    assert current["current"] == 3 and current["versions"][0]["rolled_back_from"] == 1
+    assert current["versions"][0]["text"] == current["versions"][2]["text"]
+    assert current["versions"][0]["actor"].startswith("cli:")
+    entry = db.execute("SELECT actor, details FROM audit_log WHERE action = 'standard_text.rolled_back'").fetchone()
+    assert entry["details"]["rolled_back_from"] == 1 and entry["actor"].startswith("cli:")
+
+    assert bbx_main(["standard-texts", "rollback", "voorbeeld", "PASPRT", "9"]) == 2
+    assert bbx_main(["standard-texts", "list", "voorbeeld", "NOPE"]) == 2

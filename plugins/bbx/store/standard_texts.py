@@ -81,3 +81,12 @@ def message_type(conn, connection_id: int, code: str) -> dict | None:
         "SELECT id, code, active, standard_text FROM message_types WHERE connection_id = %s AND code = %s",
         (connection_id, code),
     ).fetchone()
+
+
+def message_type_by_codes(conn, connection_code: str, code: str) -> dict | None:
+    """A message type by connection code and type code (operators' commands)."""
+    return conn.execute(
+        """SELECT mt.id, mt.code, mt.active, mt.standard_text FROM message_types mt
+           JOIN connections c ON c.id = mt.connection_id WHERE c.code = %s AND mt.code = %s""",
+        (connection_code, code),
+    ).fetchone()
