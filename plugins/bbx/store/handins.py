@@ -33,9 +33,13 @@ def connection_problem(connection: dict) -> row_rules.Problem | None:
 
 
 def message_type(conn, connection_id: int, code: str) -> dict | None:
-    """The message type ``code`` of the connection (active or not), or None."""
+    """The message type ``code`` of the connection (active or not), or None; with the id of
+    the standard-text version its ``standard_text`` is (read in one statement, so the text
+    a channel fills in and the version its messages record are the same)."""
     return conn.execute(
-        "SELECT * FROM message_types WHERE connection_id = %s AND code = %s", (connection_id, code)
+        """SELECT mt.*, (SELECT max(v.id) FROM standard_text_versions v WHERE v.message_type_id = mt.id)
+                  AS standard_text_version_id
+           FROM message_types mt WHERE mt.connection_id = %s AND mt.code = %s""", (connection_id, code)
     ).fetchone()
 
 

@@ -85,8 +85,12 @@ def record_file(conn, submission_id: int, *, file_name: str, role: str, size_byt
 
 
 def add_rows(conn, submission_id: int, *, connection_code: str, connection_id: int,
-             message_type_id: int | None, rows: Iterable[NewRow]) -> dict[str, int]:
+             message_type_id: int | None, rows: Iterable[NewRow],
+             standard_text_version_id: int | None = None) -> dict[str, int]:
     """Write rows as messages (accepted → 'planned', rejected → 'rejected' with reason).
+
+    Accepted rows record ``standard_text_version_id`` (the version the caller checked and
+    filled them with, ``bbx.store.handins.message_type``); without it, the current one.
 
     Idempotent per submission: rows already written (same row_number) are skipped, so a
     task that crashed half-way can simply run again. Returns counts {accepted, rejected}.
@@ -115,13 +119,13 @@ def add_rows(conn, submission_id: int, *, connection_code: str, connection_id: i
         _add_attachments(conn, submission_id, attachments)
     # the standard text is fixed when the rows are planned: each message keeps this version
     conn.execute(
-        """UPDATE messages m SET standard_text_version_id = v.id
-           FROM submissions s, standard_text_versions v
-           WHERE m.submission_id = %s AND s.id = m.submission_id AND m.standard_text_version_id IS NULL
-             AND m.outcome = 'planned'
-             AND v.id = (SELECT max(id) FROM standard_text_versions
-                         WHERE message_type_id = coalesce(m.message_type_id, s.message_type_id))""",
-        (submission_id,),
+        """UPDATE messages m SET standard_text_version_id = coalesce(%(version)s, (
+               SELECT max(v.id) FROM standard_text_versions v
+               WHERE v.message_type_id = coalesce(m.message_type_id, s.message_type_id)))
+           FROM submissions s
+           WHERE m.submission_id = %(sid)s AND s.id = m.submission_id AND m.standard_text_version_id IS NULL
+             AND m.outcome = 'planned'""",
+        {"sid": submission_id, "version": standard_text_version_id},
     )
     return counts
 
