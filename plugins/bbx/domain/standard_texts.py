@@ -56,7 +56,7 @@ def check_upload(raw: bytes) -> Checked:
         decoded = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         return Checked(None, (_("the standard text is not UTF-8 text (byte {position})", position=exc.start + 1),))
-    cleaned = row_rules.text(decoded.replace("\r\n", "\n"))
+    cleaned = row_rules.text(decoded)
     if cleaned.problem:
         return Checked(None, (cleaned.problem.message,))
     if cleaned.value is None:
