@@ -14,23 +14,22 @@ import getpass
 import sys
 
 
-def _message_type(conn, args):
-    from bbx.store import standard_texts
-
-    found = standard_texts.message_type_by_codes(conn, args.connection, args.type)
-    if found is None:
-        print(f"connection {args.connection} has no message type {args.type}", file=sys.stderr)
-    return found
-
-
-def _list(args) -> int:
+def _versions(args) -> list[dict] | None:
+    """The versions of the message type the arguments name (None: no such type, said why)."""
     from bbx.store import db, standard_texts
 
     with db.connect() as conn:
-        mt = _message_type(conn, args)
-        if mt is None:
-            return 2
-        rows = standard_texts.versions(conn, mt["id"])
+        found = standard_texts.message_type_by_codes(conn, args.connection, args.type)
+        if found is None:
+            print(f"connection {args.connection} has no message type {args.type}", file=sys.stderr)
+            return None
+        return standard_texts.versions(conn, found["id"])
+
+
+def _list(args) -> int:
+    rows = _versions(args)
+    if rows is None:
+        return 2
     for index, r in enumerate(rows):
         text = "(no standard text)" if r["text"] is None else f"{len(r['text'])} characters, sha256 {r['sha256'][:12]}"
         copied = f" (copy of v{r['rolled_back_from']})" if r["rolled_back_from"] else ""
@@ -41,13 +40,9 @@ def _list(args) -> int:
 
 
 def _show(args) -> int:
-    from bbx.store import db, standard_texts
-
-    with db.connect() as conn:
-        mt = _message_type(conn, args)
-        if mt is None:
-            return 2
-        rows = standard_texts.versions(conn, mt["id"])
+    rows = _versions(args)
+    if rows is None:
+        return 2
     chosen = rows[0] if args.version is None and rows else next((r for r in rows if r["version"] == args.version), None)
     if chosen is None:
         print(f"{args.connection}/{args.type} has no version {args.version}", file=sys.stderr)
@@ -60,12 +55,11 @@ def _rollback(args) -> int:
     from bbx.store import db, standard_texts
 
     with db.connect() as conn:
-        mt = _message_type(conn, args)
-        if mt is None:
-            return 2
-        new = standard_texts.rollback(conn, mt["id"], args.version, actor=f"cli:{getpass.getuser()}")
+        found = standard_texts.message_type_by_codes(conn, args.connection, args.type)
+        new = None if found is None else standard_texts.rollback(conn, found["id"], args.version,
+                                                                 actor=f"cli:{getpass.getuser()}")
         if new is None:
-            print(f"{args.connection}/{args.type} has no version {args.version}", file=sys.stderr)
+            print(f"{args.connection}/{args.type}: no such message type or version {args.version}", file=sys.stderr)
             return 2
         conn.commit()
     print(f"{args.connection}/{args.type}: version {new['version']} is current (the text of version {args.version})")
