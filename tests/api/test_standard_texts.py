@@ -3,7 +3,7 @@ fixed when a submission's rows are planned, and building a batch uses that versi
 
 from __future__ import annotations
 
-from api_helpers import auth, bsns, send
+from api_helpers import auth, bsns, send, sign_in
 
 from bbx.config.model import load
 from bbx.delivery import build
@@ -126,3 +126,11 @@ def test_operator_lists_shows_and_rolls_back_on_the_command_line(client, keys, c
 
     assert bbx_main(["standard-texts", "rollback", "voorbeeld", "PASPRT", "9"]) == 2
     assert bbx_main(["standard-texts", "list", "voorbeeld", "NOPE"]) == 2
+
+
+def test_the_home_page_shows_each_types_current_version(client, keys, configured):
+    assert _put(client, keys.a, b"Een geuploade tekst.").status_code == 200
+    sign_in(client, keys.operator)
+    page = client.get("/").text
+    assert "standard text v2 (api)" in page  # PASPRT, just uploaded
+    assert "standard text v1 (config)" in page  # the other tenants' types

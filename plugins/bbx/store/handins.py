@@ -59,8 +59,12 @@ def message_types(conn, connection_id: int, *, active_only: bool = False) -> lis
                                              ORDER BY mta.position)
                              FROM message_type_attachments mta
                              JOIN standard_attachments sa ON sa.id = mta.standard_attachment_id
-                             WHERE mta.message_type_id = mt.id), '[]'::json) AS standard_attachments
-            FROM message_types mt WHERE mt.connection_id = %s {'AND mt.active' if active_only else ''}
+                             WHERE mta.message_type_id = mt.id), '[]'::json) AS standard_attachments,
+                   v.version AS standard_text_version, v.source AS standard_text_source
+            FROM message_types mt
+            LEFT JOIN LATERAL (SELECT version, source FROM standard_text_versions
+                               WHERE message_type_id = mt.id ORDER BY version DESC LIMIT 1) v ON true
+            WHERE mt.connection_id = %s {'AND mt.active' if active_only else ''}
             ORDER BY mt.code""",
         (connection_id,),
     ).fetchall()
