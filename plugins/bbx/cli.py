@@ -171,6 +171,7 @@ AREA_COMMANDS = (
     "bbx.register.cli",  # bbx register status|lookup|report|doubts|acknowledge|export
     "bbx.api.cli",  # bbx api-key create|list|revoke
     "bbx.audit_cli",  # bbx audit list|verify
+    "bbx.standard_texts_cli",  # bbx standard-texts list|show|rollback
     "bbx.api.client_cert_cli",  # bbx client-cert add|list|remove
     "bbx.airflow_setup",  # bbx airflow setup
 )

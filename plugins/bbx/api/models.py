@@ -113,6 +113,23 @@ class MessageType(BaseModel):
     standard_attachments: list[StandardAttachment]
 
 
+class StandardTextVersion(BaseModel):
+    version: int
+    text: str | None
+    source: str  # config | sftp | api | rollback
+    actor: str
+    created_at: datetime
+    sha256: str | None
+    rolled_back_from: int | None = None
+
+
+class StandardTextVersions(BaseModel):
+    connection: str
+    message_type: str
+    current: int  # the version sent from now on (the newest)
+    versions: list[StandardTextVersion]  # newest first
+
+
 class Connection(BaseModel):
     code: str
     name: str

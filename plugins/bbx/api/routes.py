@@ -25,8 +25,9 @@ from bbx.api.limits import (
 from bbx.delivery import trigger
 from bbx.domain import limits
 from bbx.domain import schedule as schedule_rules
+from bbx.domain import standard_texts as text_rules
 from bbx.i18n import _
-from bbx.store import register, reports
+from bbx.store import register, reports, standard_texts
 from bbx.store import schedule as schedule_store
 
 _ERRORS = {status: {"model": models.ErrorBody} for status in (400, 401, 404, 409, 413, 415, 422, 429)}
@@ -60,6 +61,49 @@ def list_connections(principal: PrincipalDep, conn: ConnDep):
 def get_connection(connection: str, principal: PrincipalDep, conn: ConnDep):
     row = service.connection_for(conn, principal, connection)
     return service.connection_json(row, service.message_types(conn, row["id"]))
+
+
+# --------------------------------------------------------------------------- standard texts
+
+
+def _message_type_for(conn, principal: Principal, connection: str, code: str) -> tuple[dict, dict]:
+    row = service.connection_for(conn, principal, connection)
+    message_type = standard_texts.message_type(conn, row["id"], code)
+    if message_type is None:
+        raise ApiError(404, "unknown_message_type",
+                       _("Connection {connection} has no message type {code}.", connection=row["code"], code=code))
+    return row, message_type
+
+
+def _versions_json(conn, connection: dict, message_type: dict) -> dict:
+    found = standard_texts.versions(conn, message_type["id"])
+    return {"connection": connection["code"], "message_type": message_type["code"],
+            "current": found[0]["version"] if found else 0, "versions": found}
+
+
+@router.get("/connections/{connection}/message-types/{code}/standard-text", tags=["connections"],
+            response_model=models.StandardTextVersions, summary="The versions of a message type's standard text")
+def get_standard_text(connection: str, code: str, principal: PrincipalDep, conn: ConnDep):
+    row, message_type = _message_type_for(conn, principal, connection, code)
+    return _versions_json(conn, row, message_type)
+
+
+@router.put("/connections/{connection}/message-types/{code}/standard-text", tags=["connections"],
+            response_model=models.StandardTextVersions, summary="Replace a message type's standard text",
+            description="The body is the new text (text/plain, UTF-8). It becomes a new version, used by "
+                        "every submission planned from now on; submissions already planned keep theirs.",
+            openapi_extra={"requestBody": {"required": True, "content": {"text/plain": {"schema": {"type": "string"}}}}})
+async def put_standard_text(connection: str, code: str, request: Request, principal: PrincipalDep, conn: ConnDep):
+    if request.headers.get("content-type", "").split(";")[0].strip().lower() != "text/plain":
+        raise ApiError(415, "unsupported_media_type", _("Send the standard text as text/plain (UTF-8)."))
+    raw = await request.body()
+    checked = text_rules.check_upload(raw)
+    row, message_type = _message_type_for(conn, principal, connection, code)
+    if checked.text is None:
+        raise ApiError(422, "invalid_standard_text", "; ".join(checked.problems), field="body")
+    standard_texts.add(conn, message_type["id"], checked.text, source="api", actor=principal.actor)
+    conn.commit()
+    return _versions_json(conn, row, message_type)
 
 
 # --------------------------------------------------------------------------- sending

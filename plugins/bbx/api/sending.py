@@ -419,6 +419,7 @@ def hand_in(conn, prepared: Prepared, *, channel: str, external_ref: str, actor:
                                 size_bytes=upload.size, sha256=upload.sha256)
     rows = _without_earlier_hand_ins(conn, prepared, sub.id)
     submissions.add_rows(conn, sub.id, connection_code=connection["code"], connection_id=connection["id"],
-                         message_type_id=prepared.message_type["id"], rows=rows)
+                         message_type_id=prepared.message_type["id"], rows=rows,
+                         standard_text_version_id=prepared.message_type["standard_text_version_id"])
     submissions.accept(conn, sub.id, rows_handed_in=len(prepared.rows), actor=actor)
     return Handed(sub.id, True)

@@ -59,6 +59,11 @@ def placeholders(template: str | None) -> list[str]:
     return list(seen)
 
 
+def conditionals(template: str | None) -> list[tuple[str, str]]:
+    """The conditional parts of ``template``: (name, the text after ``??``)."""
+    return [(m.group(1).lower(), m.group(2)) for m in _PLACEHOLDER.finditer(template or "") if m.group(2) is not None]
+
+
 def is_template(text: str | None) -> bool:
     return bool(text) and _PLACEHOLDER.search(text) is not None
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bbx.config.model import ConnectionSpec, TenantConfig
-from bbx.store import audit
+from bbx.store import audit, standard_texts
 
 
 @dataclass
@@ -52,7 +52,7 @@ def apply_config(conn, config: TenantConfig, actor: str) -> ApplySummary:
         tenant_id, action = _upsert(conn, "tenants", {"code": tenant.code}, {"name": tenant.name})
         summary.count(action)
         for spec in tenant.connections:
-            seen_connections.append(_apply_connection(conn, tenant_id, spec, summary))
+            seen_connections.append(_apply_connection(conn, tenant_id, spec, summary, actor))
     result = conn.execute(
         "UPDATE connections SET active = false, updated_at = now() WHERE active AND NOT (id = ANY(%s))",
         (seen_connections,),
@@ -65,7 +65,7 @@ def apply_config(conn, config: TenantConfig, actor: str) -> ApplySummary:
     return summary
 
 
-def _apply_connection(conn, tenant_id: int, spec: ConnectionSpec, summary: ApplySummary) -> int:
+def _apply_connection(conn, tenant_id: int, spec: ConnectionSpec, summary: ApplySummary, actor: str) -> int:
     connection_id, action = _upsert(
         conn, "connections", {"code": spec.code},
         {
@@ -92,9 +92,12 @@ def _apply_connection(conn, tenant_id: int, spec: ConnectionSpec, summary: Apply
     for mt in spec.message_types:
         type_id, action = _upsert(
             conn, "message_types", {"connection_id": connection_id, "code": mt.code},
-            {"name": mt.name, "subject": mt.subject, "standard_text": mt.standard_text, "active": mt.active},
+            {"name": mt.name, "subject": mt.subject, "active": mt.active},
         )
         seen_types.append(type_id)
+        # the text is versioned: the config adds a version only when its own text changed
+        if standard_texts.apply_config_text(conn, type_id, mt.standard_text, actor) and action == "unchanged":
+            action = "updated"
         wanted = [(pos, attachment_ids[code]) for pos, code in enumerate(mt.standard_attachments, start=1)]
         current = [
             (r["position"], r["standard_attachment_id"])

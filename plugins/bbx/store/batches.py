@@ -209,10 +209,12 @@ def batch_messages(conn, batch_id: str) -> list[dict]:
     (personal content still encrypted)."""
     return conn.execute(
         f"""SELECT m.id, m.message_id::text AS message_id, m.bsn, m.row_number,
-                  coalesce(m.subject, mt.subject) AS subject, m.text_encrypted, mt.standard_text,
+                  coalesce(m.subject, mt.subject) AS subject, m.text_encrypted,
+                  CASE WHEN v.id IS NULL THEN mt.standard_text ELSE v.text END AS standard_text,
                   m.reference, m.publication_date, mt.code AS type_code, mt.id AS type_id, m.purged_at
            FROM messages m JOIN submissions s ON s.id = m.submission_id
            JOIN message_types mt ON mt.id = coalesce(m.message_type_id, s.message_type_id)
+           LEFT JOIN standard_text_versions v ON v.id = m.standard_text_version_id
            WHERE m.batch_id = %s AND m.outcome IN {_IN_FLIGHT}
            ORDER BY m.row_number""",
         (batch_id,),

@@ -33,9 +33,13 @@ def connection_problem(connection: dict) -> row_rules.Problem | None:
 
 
 def message_type(conn, connection_id: int, code: str) -> dict | None:
-    """The message type ``code`` of the connection (active or not), or None."""
+    """The message type ``code`` of the connection (active or not), or None; with the id of
+    the standard-text version its ``standard_text`` is (read in one statement, so the text
+    a channel fills in and the version its messages record are the same)."""
     return conn.execute(
-        "SELECT * FROM message_types WHERE connection_id = %s AND code = %s", (connection_id, code)
+        """SELECT mt.*, (SELECT max(v.id) FROM standard_text_versions v WHERE v.message_type_id = mt.id)
+                  AS standard_text_version_id
+           FROM message_types mt WHERE mt.connection_id = %s AND mt.code = %s""", (connection_id, code)
     ).fetchone()
 
 
@@ -55,8 +59,12 @@ def message_types(conn, connection_id: int, *, active_only: bool = False) -> lis
                                              ORDER BY mta.position)
                              FROM message_type_attachments mta
                              JOIN standard_attachments sa ON sa.id = mta.standard_attachment_id
-                             WHERE mta.message_type_id = mt.id), '[]'::json) AS standard_attachments
-            FROM message_types mt WHERE mt.connection_id = %s {'AND mt.active' if active_only else ''}
+                             WHERE mta.message_type_id = mt.id), '[]'::json) AS standard_attachments,
+                   v.version AS standard_text_version, v.source AS standard_text_source
+            FROM message_types mt
+            LEFT JOIN LATERAL (SELECT version, source FROM standard_text_versions
+                               WHERE message_type_id = mt.id ORDER BY version DESC LIMIT 1) v ON true
+            WHERE mt.connection_id = %s {'AND mt.active' if active_only else ''}
             ORDER BY mt.code""",
         (connection_id,),
     ).fetchall()

@@ -85,8 +85,12 @@ def record_file(conn, submission_id: int, *, file_name: str, role: str, size_byt
 
 
 def add_rows(conn, submission_id: int, *, connection_code: str, connection_id: int,
-             message_type_id: int | None, rows: Iterable[NewRow]) -> dict[str, int]:
+             message_type_id: int | None, rows: Iterable[NewRow],
+             standard_text_version_id: int | None = None) -> dict[str, int]:
     """Write rows as messages (accepted → 'planned', rejected → 'rejected' with reason).
+
+    Accepted rows record ``standard_text_version_id`` (the version the caller checked and
+    filled them with, ``bbx.store.handins.message_type``); without it, the current one.
 
     Idempotent per submission: rows already written (same row_number) are skipped, so a
     task that crashed half-way can simply run again. Returns counts {accepted, rejected}.
@@ -95,7 +99,8 @@ def add_rows(conn, submission_id: int, *, connection_code: str, connection_id: i
     counts = {"accepted": 0, "rejected": 0}
     attachments: list[tuple[int, PersonalAttachment]] = []
     columns = ("submission_id", "connection_id", "message_type_id", "row_number", "bsn", "message_id",
-               "subject", "text_encrypted", "reference", "outcome", "outcome_code", "outcome_reason", "final_at")
+               "subject", "text_encrypted", "reference", "outcome", "outcome_code", "outcome_reason", "final_at",
+               "standard_text_version_id")
     with conn.cursor().copy(f"COPY messages ({', '.join(columns)}) FROM STDIN") as copy:
         for row in rows:
             if row.row_number in done:
@@ -103,16 +108,26 @@ def add_rows(conn, submission_id: int, *, connection_code: str, connection_id: i
             if row.rejection:
                 counts["rejected"] += 1
                 copy.write_row((submission_id, connection_id, message_type_id, row.row_number, row.bsn, None,
-                                None, None, None, "rejected", "validation", row.rejection, "now"))
+                                None, None, None, "rejected", "validation", row.rejection, "now", None))
                 continue
             counts["accepted"] += 1
             message_id = ids.message_id(connection_code, submission_id, row.bsn)
             text = crypto.encrypt(row.text) if row.text is not None else None
             copy.write_row((submission_id, connection_id, message_type_id, row.row_number, row.bsn, message_id,
-                            row.subject, text, row.reference, "planned", None, None, None))
+                            row.subject, text, row.reference, "planned", None, None, None, standard_text_version_id))
             attachments.extend((row.row_number, a) for a in row.attachments)
     if attachments:
         _add_attachments(conn, submission_id, attachments)
+    if standard_text_version_id is None:  # the standard text is fixed when the rows are planned
+        conn.execute(
+            """UPDATE messages m SET standard_text_version_id = (
+                   SELECT max(v.id) FROM standard_text_versions v
+                   WHERE v.message_type_id = coalesce(m.message_type_id, s.message_type_id))
+               FROM submissions s
+               WHERE m.submission_id = %s AND s.id = m.submission_id AND m.standard_text_version_id IS NULL
+                 AND m.outcome = 'planned'""",
+            (submission_id,),
+        )
     return counts
 
 

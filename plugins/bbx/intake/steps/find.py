@@ -12,6 +12,8 @@ from bbx.hooks.tenant_sftp import ConnectionFolders
 from bbx.intake import settings
 from bbx.intake.steps.cancel import handle_cancel
 from bbx.intake.steps.common import connection_row, folders_of, masked
+from bbx.intake.steps.standard_texts import FOLDER as STANDARD_TEXTS
+from bbx.intake.steps.standard_texts import handle_standard_texts
 from bbx.store import db, handins
 
 log = logging.getLogger(__name__)
@@ -19,7 +21,8 @@ log = logging.getLogger(__name__)
 
 def find_drops(connection_code: str, *, now: datetime | None = None) -> list[dict]:
     """Complete drops in inbox/ and unfinished drops in processing/ (resumed first).
-    ``CANCEL`` markers in inbox/ are handled on the way (``bbx.intake.steps.cancel``)."""
+    ``CANCEL`` markers in inbox/ are handled on the way (``bbx.intake.steps.cancel``), and
+    so are standard texts in inbox/standard-texts/ (``bbx.intake.steps.standard_texts``)."""
     now = now or datetime.now(UTC)
     with db.connect() as conn:
         connection = connection_row(conn, connection_code)
@@ -38,6 +41,9 @@ def find_drops(connection_code: str, *, now: datetime | None = None) -> list[dic
         for entry in folders.list("inbox") if problem is None else ():
             if entry.kind == "file" and is_cancel_marker(entry.name):
                 handle_cancel(folders, connection, entry.name)  # a CANCEL marker (drop-protocol §2.6)
+                continue
+            if entry.kind == "dir" and entry.name == STANDARD_TEXTS:
+                handle_standard_texts(folders, connection)  # new standard texts (drop-protocol §2.7)
                 continue
             if entry.kind != "dir":
                 log.warning("inbox/%s is not a drop folder and is ignored (a drop is a folder with a marker)",
