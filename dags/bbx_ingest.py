@@ -126,7 +126,8 @@ intake reports in `outbox/` (`*.ack.json`, `*.errors.csv`, `*.rejected.txt`) old
 the connection's `retention_days` — they hold personal data. The submission log (file
 names, sizes, sha256) stays in the database. `purge_content` removes the personal texts
 and PDFs of submissions finished longer than `retention_days` ago from BBX's database
-(metadata, hashes and outcomes stay; see `docs/privacy.md`).
+(metadata, hashes and outcomes stay; see `docs/privacy.md`), and delivered (30 days) and
+failed (90 days) status callbacks from the callback outbox.
 """,
     schedule="@daily",
     start_date=START,

@@ -153,3 +153,44 @@ def test_backoff_doubles_up_to_its_cap():
     assert [rules.delay_after(n) for n in (1, 2, 3, 4)] == [30, 60, 120, 240]
     assert rules.delay_after(30) == rules.MAX_DELAY_SECONDS
     assert sum(rules.delay_after(n) for n in range(1, rules.MAX_ATTEMPTS)) < 24 * 3600
+
+
+def _outbox(conn) -> list[tuple[str, str]]:
+    conn.rollback()
+    rows = conn.execute("""SELECT event, CASE WHEN delivered_at IS NOT NULL THEN 'delivered'
+                                              WHEN failed_at IS NOT NULL THEN 'failed' ELSE 'pending' END AS state
+                           FROM callback_outbox ORDER BY id""").fetchall()
+    return [(r["event"], r["state"]) for r in rows]
+
+
+def test_the_housekeeping_purge_removes_delivered_and_failed_events_after_their_keep_period(
+        tenants, receiver, monkeypatch):
+    from bbx.store import retention
+
+    monkeypatch.setattr(rules, "MAX_ATTEMPTS", 1)  # one refused post is a failed delivery
+    _register(tenants, receiver.url)
+    tenants.submit("voorbeeld", "PASPRT", rows_for(bsns(1, seed=201)))
+    now = datetime.now(UTC) + timedelta(seconds=1)
+    assert deliverer.deliver_due(url=tenants.url, verify=receiver.ca, now=now).delivered == 1
+    receiver.status = 500
+    tenants.submit("voorbeeld", "PASPRT", rows_for(bsns(1, seed=202)))
+    failed = deliverer.deliver_due(url=tenants.url, verify=receiver.ca, now=datetime.now(UTC) + timedelta(seconds=1))
+    assert len(failed.failed) == 1
+    tenants.submit("voorbeeld", "PASPRT", rows_for(bsns(1, seed=203)))  # still to be tried
+    accepted = "submission.accepted"
+    assert _outbox(tenants.db) == [(accepted, "delivered"), (accepted, "failed"), (accepted, "pending")]
+
+    purge = retention.purge_callback_outbox
+    assert purge(db.connect, now=now + timedelta(days=rules.KEEP_DELIVERED_DAYS - 1)) == {"delivered": 0, "failed": 0}
+    assert purge(db.connect, now=now + timedelta(days=rules.KEEP_DELIVERED_DAYS, minutes=1)) == {
+        "delivered": 1, "failed": 0}
+    assert _outbox(tenants.db) == [(accepted, "failed"), (accepted, "pending")]
+    # the failed one stays long enough for the tenant to see it
+    assert [f["event"] for f in _failed_via_api(tenants)] == [accepted]
+    later = now + timedelta(days=rules.KEEP_FAILED_DAYS, minutes=1)
+    assert purge(db.connect, now=later) == {"delivered": 0, "failed": 1}
+    assert _outbox(tenants.db) == [(accepted, "pending")]  # never removed while it is being tried
+    audits = tenants.db.execute("SELECT actor, details FROM audit_log WHERE action = 'callbacks.purged' "
+                                "ORDER BY id").fetchall()
+    assert [(a["details"]["delivered"], a["details"]["failed"]) for a in audits] == [(0, 0), (1, 0), (0, 1)]
+    assert {a["actor"] for a in audits} == {"bbx:retention"}

@@ -11,6 +11,10 @@ Retries: a post that does not get a 2xx within :data:`TIMEOUT_SECONDS` is tried 
 ``BASE_DELAY_SECONDS * 2**(attempts-1)`` (30 s, 1 min, 2 min, … capped at
 :data:`MAX_DELAY_SECONDS`), at most :data:`MAX_ATTEMPTS` times in all (about 17 hours);
 then it is listed as a failed delivery.
+
+Retention of the outbox: a delivered event is kept :data:`KEEP_DELIVERED_DAYS` (enough to
+answer "did you post it?"), a failed one :data:`KEEP_FAILED_DAYS` (the tenant must have time
+to see and retry it); events still being tried are never removed.
 """
 
 from __future__ import annotations
@@ -31,6 +35,8 @@ BASE_DELAY_SECONDS = 30
 MAX_DELAY_SECONDS = 4 * 3600
 TIMEOUT_SECONDS = 10
 TOLERANCE_SECONDS = 300
+KEEP_DELIVERED_DAYS = 30
+KEEP_FAILED_DAYS = 90
 
 
 class CallbackUrlError(ValueError):

@@ -62,4 +62,5 @@ def tidy_folders() -> dict:
 def purge_content() -> dict:
     from bbx.store import db, retention
 
-    return retention.purge_expired_content(db.connect)
+    return {**retention.purge_expired_content(db.connect),
+            "callback_outbox": retention.purge_callback_outbox(db.connect)}

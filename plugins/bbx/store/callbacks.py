@@ -143,3 +143,22 @@ def failed_deliveries(conn, connection_id: int, *, limit: int = 200) -> list[dic
 def pending_count(conn, connection_id: int) -> int:
     return conn.execute("""SELECT count(*) AS n FROM callback_outbox WHERE connection_id = %s
                            AND delivered_at IS NULL AND failed_at IS NULL""", (connection_id,)).fetchone()["n"]
+
+
+def purge_outbox(conn, now: datetime, *, batch: int = 5000) -> dict[str, int]:
+    """Delete delivered and failed events past their keep period (``bbx.domain.callbacks``),
+    in batches of ``batch``, each its own transaction. Returns ``{delivered, failed}``."""
+    removed = {}
+    for state, days in (("delivered", rules.KEEP_DELIVERED_DAYS), ("failed", rules.KEEP_FAILED_DAYS)):
+        removed[state] = 0
+        while True:
+            with conn.transaction():
+                n = conn.execute(
+                    f"""DELETE FROM callback_outbox WHERE id IN (
+                          SELECT id FROM callback_outbox WHERE {state}_at < %(cutoff)s LIMIT %(batch)s)""",
+                    {"cutoff": now - timedelta(days=days), "batch": batch},
+                ).rowcount
+            removed[state] += n
+            if n < batch:
+                break
+    return removed

@@ -11,13 +11,16 @@ with what result" without the content itself. ``messages.purged_at`` says when.
 Each submission is purged in its own transaction, so a run that stops half-way leaves
 only whole submissions purged and the next run continues. One audit entry per run
 (counts only, no BSNs).
+
+Delivered and failed callback events leave the outbox in the same job:
+:func:`purge_callback_outbox`.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from bbx.store import audit
+from bbx.store import audit, callbacks
 
 ACTOR = "bbx:retention"
 
@@ -88,3 +91,15 @@ def purge_expired_content(conn_factory, *, now: datetime | None = None, batch: i
             audit.record(conn, actor=ACTOR, action="content.purged",
                          details={**summary, "as_of": now.isoformat(timespec="seconds")})
     return summary
+
+
+def purge_callback_outbox(conn_factory, *, now: datetime | None = None) -> dict[str, int]:
+    """Delivered and failed callback events past their keep period leave the outbox; one
+    audit entry per run (counts only)."""
+    now = now or datetime.now(UTC)
+    with conn_factory() as conn:
+        removed = callbacks.purge_outbox(conn, now)
+        with conn.transaction():
+            audit.record(conn, actor=ACTOR, action="callbacks.purged",
+                         details={**removed, "as_of": now.isoformat(timespec="seconds")})
+    return removed
