@@ -22,3 +22,18 @@ def test_batch_and_request_ids_do_not_collide_with_message_ids():
     assert ids.subscription_request_id("voorbeeld", "2026-11-28", "full") != ids.subscription_request_id(
         "voorbeeld", "2026-11-29", "full"
     )
+
+
+def test_ids_keep_their_issued_values():
+    # Idempotency keys: these values were issued by the uuid.uuid5 implementation and must never change.
+    assert ids.message_id("voorbeeld", 12, "249566758") == "36b0ec77-3235-5d02-9bd7-78d9551e5c94"
+    assert ids.message_id("pf_metaal", 7, "111222333") == "19956f8d-e6b8-50b0-8ae8-eba6843040b3"
+    assert ids.message_id("café", 12, "249566758") == "7987885b-1d0c-532c-b49c-4e79b1f6bcd5"
+    assert ids.batch_id("voorbeeld", 12, 3) == "d83907b4-61c3-55d2-b122-fbe60cb65850"
+    assert ids.subscription_request_id("voorbeeld", "2026-11-28", "full") == "b8eaeb81-6197-5b0b-8e56-5e481ee2a6d5"
+
+
+def test_ids_equal_uuid5_over_many_inputs():
+    for n in range(2000):
+        parts = ("bericht", "voorbeeld", n % 37, f"{n:09d}")
+        assert ids.message_id(*parts[1:]) == str(uuid.uuid5(ids.BBX_NAMESPACE, "\x1f".join(str(p) for p in parts)))

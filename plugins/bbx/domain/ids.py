@@ -6,14 +6,25 @@ All ids are UUIDv5 in BBX's own namespace over stable, explicit inputs.
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 
 # Fixed forever: changing it would change every id ever issued.
 BBX_NAMESPACE = uuid.UUID("6f1c0b3e-5d2a-5b8e-9a57-0b5e1f2a4c11")
 
 
+_NAMESPACE_BYTES = BBX_NAMESPACE.bytes
+
+
 def _uuid(*parts: object) -> str:
-    return str(uuid.uuid5(BBX_NAMESPACE, "\x1f".join(str(p) for p in parts)))
+    # Exactly uuid.uuid5 (RFC 4122: SHA-1 over namespace + name, version 5, RFC variant),
+    # without building a UUID object per call: intake derives one id per row (issue 17).
+    name = "\x1f".join(str(p) for p in parts).encode()
+    h = bytearray(hashlib.sha1(_NAMESPACE_BYTES + name).digest()[:16])
+    h[6] = (h[6] & 0x0F) | 0x50
+    h[8] = (h[8] & 0x3F) | 0x80
+    x = h.hex()
+    return f"{x[:8]}-{x[8:12]}-{x[12:16]}-{x[16:20]}-{x[20:]}"
 
 
 def message_id(connection_code: str, submission_id: object, row_key: str) -> str:
