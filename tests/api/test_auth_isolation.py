@@ -36,13 +36,16 @@ def _endpoints(other_connection: str, other_submission: int) -> list[tuple[str, 
         ("GET", f"/api/v1/connections/{c}/callback", {}),
         ("DELETE", f"/api/v1/connections/{c}/callback", {}),
         ("GET", f"/api/v1/connections/{c}/callback/failed", {}),
+        ("GET", f"/api/v1/connections/{c}/message-types/UPO2026/standard-text", {}),
+        ("PUT", f"/api/v1/connections/{c}/message-types/UPO2026/standard-text",
+         {"content": b"Nieuwe tekst", "headers": {"Content-Type": "text/plain; charset=utf-8"}}),
     ]
 
 
 def test_isolation_list_covers_every_endpoint(app):
     """A new endpoint with a connection or submission must be added to the isolation test."""
     covered = {re.sub(r"\?.*", "", path) for _, path, _ in _endpoints("{connection}", 0)}
-    covered = {p.replace("/0", "/{submission_id}") for p in covered}
+    covered = {p.replace("/0", "/{submission_id}").replace("/UPO2026/", "/{code}/") for p in covered}
     routes = {r.path for r in app.routes if getattr(r, "path", "").startswith("/api/v1/")}
     scoped = {p for p in routes if "{" in p}
     assert scoped <= covered, f"not covered by the isolation test: {sorted(scoped - covered)}"
