@@ -7,7 +7,7 @@ from api_helpers import auth, bsns, send, sign_in
 
 from bbx.config.model import load
 from bbx.delivery import build
-from bbx.store import administration, batches, standard_texts
+from bbx.store import administration, batches, handins, standard_texts
 
 URL = "/api/v1/connections/voorbeeld/message-types/PASPRT/standard-text"
 
@@ -46,8 +46,8 @@ def test_upload_makes_a_version_that_new_submissions_use_and_old_ones_keep(clien
     assert recorded == {first: 1, second: 2}
 
     # an operator rolls back to version 1 while both are in flight: each keeps its own text
-    type_id = standard_texts.message_type(db, db.execute("SELECT id FROM connections WHERE code = 'voorbeeld'")
-                                          .fetchone()["id"], "PASPRT")["id"]
+    type_id = handins.message_type(db, db.execute("SELECT id FROM connections WHERE code = 'voorbeeld'")
+                                   .fetchone()["id"], "PASPRT")["id"]
     rolled = standard_texts.rollback(db, type_id, 1, actor="cli:ops")
     db.commit()
     assert rolled["version"] == 3

@@ -27,7 +27,7 @@ from bbx.domain import limits
 from bbx.domain import schedule as schedule_rules
 from bbx.domain import standard_texts as text_rules
 from bbx.i18n import _
-from bbx.store import register, reports, standard_texts
+from bbx.store import handins, register, reports, standard_texts
 from bbx.store import schedule as schedule_store
 
 _ERRORS = {status: {"model": models.ErrorBody} for status in (400, 401, 404, 409, 413, 415, 422, 429)}
@@ -68,7 +68,7 @@ def get_connection(connection: str, principal: PrincipalDep, conn: ConnDep):
 
 def _message_type_for(conn, principal: Principal, connection: str, code: str) -> tuple[dict, dict]:
     row = service.connection_for(conn, principal, connection)
-    message_type = standard_texts.message_type(conn, row["id"], code)
+    message_type = handins.message_type(conn, row["id"], code)
     if message_type is None:
         raise ApiError(404, "unknown_message_type",
                        _("Connection {connection} has no message type {code}.", connection=row["code"], code=code))

@@ -75,14 +75,6 @@ def rollback(conn, message_type_id: int, number: int, actor: str) -> dict | None
     return add(conn, message_type_id, old["text"], source="rollback", actor=actor, rolled_back_from=number)
 
 
-def message_type(conn, connection_id: int, code: str) -> dict | None:
-    """A connection's message type by code (active or not: its versions stay visible)."""
-    return conn.execute(
-        "SELECT id, code, active, standard_text FROM message_types WHERE connection_id = %s AND code = %s",
-        (connection_id, code),
-    ).fetchone()
-
-
 def message_type_by_codes(conn, connection_code: str, code: str) -> dict | None:
     """A message type by connection code and type code (operators' commands)."""
     return conn.execute(

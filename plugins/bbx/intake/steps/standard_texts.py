@@ -21,7 +21,7 @@ from bbx.domain import standard_texts as rules
 from bbx.hooks.tenant_sftp import ConnectionFolders
 from bbx.i18n import _
 from bbx.intake.steps.common import masked
-from bbx.store import db, standard_texts
+from bbx.store import db, handins, standard_texts
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +43,7 @@ def _handle_one(folders: ConnectionFolders, connection: dict, name: str) -> str:
     code = name[: -len(".txt")]
     checked = rules.check_upload(folders.read_bytes("inbox", FOLDER, name))
     with db.connect() as conn:
-        message_type = standard_texts.message_type(conn, connection["id"], code)
+        message_type = handins.message_type(conn, connection["id"], code)
         if message_type is None or not message_type["active"]:
             problem = _("Connection {connection} has no message type {code}.", connection=connection["code"],
                         code=code)
