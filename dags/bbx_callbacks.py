@@ -13,8 +13,9 @@ Posts every due event of the callback outbox (submission accepted, closed with c
 per-message final outcomes in pages of 1000) to its connection's HTTPS URL, signed with
 the connection's HMAC secret (`BBX-Signature`). A post without a 2xx is tried again with
 exponential backoff (30 s doubling, at most 4 h apart, 12 attempts in all), then listed as
-a failed delivery (`GET /api/v1/connections/{c}/callback/failed`, audit
-`callback.failed`). The outbox is written in the same transaction as the change it
+a failed delivery (the connection's Callbacks page, `GET
+/api/v1/connections/{c}/callback/failed`, `bbx callbacks failed`; audit `callback.failed`),
+where a tenant or operator can retry it at once. The outbox is written in the same transaction as the change it
 reports, so a receiver that is down loses nothing. See `docs/api.md`, "Callbacks".
 """
 

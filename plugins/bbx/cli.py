@@ -10,6 +10,7 @@
     bbx intake ...              check a drop folder on disk; run one intake cycle
     bbx delivery ...            delivery status of submissions
     bbx submissions ...         cancel a submission, follow its progress
+    bbx callbacks failed|retry  status callbacks: the posts BBX gave up on; post one again now
     bbx register ...            the BSN register: status, lookups, reports, acknowledge staleness
     bbx api-key ...             API keys of the web service (stored hashed)
     bbx audit list|verify       the audit log: read it, check its hash chain
@@ -61,6 +62,11 @@ def _config_apply(args) -> int:
         config = load(Path(args.file))
     except ConfigError as exc:
         print(exc, file=sys.stderr)
+        return 2
+    from bbx.delivery.callbacks import configured_secret_problems
+
+    if problems := configured_secret_problems(config):  # never a callback BBX cannot sign
+        print(ConfigError(args.file, problems), file=sys.stderr)
         return 2
     with db.transaction() as conn:
         summary = administration.apply_config(conn, config, actor=f"cli:{getpass.getuser()}")
@@ -168,6 +174,7 @@ AREA_COMMANDS = (
     "bbx.intake.cli",  # bbx intake check|run
     "bbx.delivery.cli",  # bbx delivery status
     "bbx.delivery.control_cli",  # bbx submissions cancel|progress
+    "bbx.delivery.callbacks_cli",  # bbx callbacks failed|retry
     "bbx.register.cli",  # bbx register status|lookup|report|doubts|acknowledge|export
     "bbx.api.cli",  # bbx api-key create|list|revoke
     "bbx.audit_cli",  # bbx audit list|verify

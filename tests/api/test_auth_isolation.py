@@ -36,6 +36,7 @@ def _endpoints(other_connection: str, other_submission: int) -> list[tuple[str, 
         ("GET", f"/api/v1/connections/{c}/callback", {}),
         ("DELETE", f"/api/v1/connections/{c}/callback", {}),
         ("GET", f"/api/v1/connections/{c}/callback/failed", {}),
+        ("POST", f"/api/v1/connections/{c}/callback/events/1/retry", {}),
         ("GET", f"/api/v1/connections/{c}/message-types/UPO2026/standard-text", {}),
         ("PUT", f"/api/v1/connections/{c}/message-types/UPO2026/standard-text",
          {"content": b"Nieuwe tekst", "headers": {"Content-Type": "text/plain; charset=utf-8"}}),
@@ -45,7 +46,8 @@ def _endpoints(other_connection: str, other_submission: int) -> list[tuple[str, 
 def test_isolation_list_covers_every_endpoint(app):
     """A new endpoint with a connection or submission must be added to the isolation test."""
     covered = {re.sub(r"\?.*", "", path) for _, path, _ in _endpoints("{connection}", 0)}
-    covered = {p.replace("/0", "/{submission_id}").replace("/UPO2026/", "/{code}/") for p in covered}
+    covered = {p.replace("/0", "/{submission_id}").replace("/UPO2026/", "/{code}/").replace("/events/1/", "/events/{event_id}/")
+               for p in covered}
     routes = {r.path for r in app.routes if getattr(r, "path", "").startswith("/api/v1/")}
     scoped = {p for p in routes if "{" in p}
     assert scoped <= covered, f"not covered by the isolation test: {sorted(scoped - covered)}"

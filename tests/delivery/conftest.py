@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from callback_receiver import receiver  # noqa: F401 (fixture: a real HTTPS receiver of callbacks)
 from delivery_helpers import Connection, DeliveryWorld, _fresh_refresh, airflow_connection
 
 from simulator.sftp_server import SftpServer, SftpUser

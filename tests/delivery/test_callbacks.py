@@ -6,12 +6,8 @@ backoff while the receiver fails, failed deliveries listed. Real PostgreSQL."""
 from __future__ import annotations
 
 import json
-import ssl
-import threading
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-import pytest
 from delivery_helpers import bsns, rows_for
 from fastapi.testclient import TestClient
 
@@ -19,47 +15,6 @@ from bbx.delivery import callbacks as deliverer
 from bbx.domain import callbacks as rules
 from bbx.store import api_keys, db
 from bbx.store import cancel as cancel_store
-from simulator.pki import issue_server_cert
-
-
-class Receiver:
-    """An HTTPS endpoint that records every post and answers ``self.status``."""
-
-    def __init__(self, folder):
-        self.posts: list[tuple[dict, bytes]] = []
-        self.status = 200
-        pair = issue_server_cert(folder, hosts=("127.0.0.1", "localhost"))
-        self.ca = str(folder / "ca.pem")
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):  # noqa: N802 (http.server's name)
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                receiver.posts.append((dict(self.headers), body))
-                self.send_response(receiver.status)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        context.load_cert_chain(str(pair.cert), str(pair.key))
-        self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
-        self.url = f"https://127.0.0.1:{self.server.server_address[1]}/bbx-events"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
-
-
-@pytest.fixture
-def receiver(tmp_path):
-    r = Receiver(tmp_path / "pki")
-    yield r
-    r.close()
 
 
 def _register(tenants, url: str) -> str:

@@ -20,6 +20,7 @@ from bbx.api import (
     pages,
     pages_accounts,
     pages_audit,
+    pages_callbacks,
     pages_reports,
     preview,
     routes,
@@ -205,6 +206,7 @@ def create_app() -> FastAPI:
     app.include_router(pages.router)
     app.include_router(pages_accounts.router)
     app.include_router(pages_audit.router)
+    app.include_router(pages_callbacks.router)
     app.include_router(pages_reports.router)
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
     _offline_docs(app)

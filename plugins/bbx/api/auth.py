@@ -42,7 +42,8 @@ AIRFLOW_COOKIE = "_token"  # airflow.api_fastapi.auth.managers.base_auth_manager
 AIRFLOW_RESOURCE = "BBX"  # the custom view name Airflow's auth manager is asked about
 # What an auditor may read through the web service (GET): lists, statuses and counts,
 # never per-row outcomes (BSNs), populations or the BSN lookup.
-_AUDITOR_API = re.compile(r"^/api/v1/(connections(/[^/]+(/reports/[a-z-]+)?)?|submissions(/\d+)?)$")
+_AUDITOR_API = re.compile(r"^/api/v1/(connections(/[^/]+(/reports/[a-z-]+|/callback(/failed)?)?)?"
+                          r"|submissions(/\d+)?)$")
 
 
 @dataclass(frozen=True)

@@ -17,8 +17,8 @@ from pathlib import Path
 import jsonschema
 import yaml
 
-from bbx import settings
-from bbx.domain import limits, population
+from bbx import i18n, settings
+from bbx.domain import callbacks, limits, population
 from bbx.domain.attachments import inspect_pdf
 
 
@@ -75,6 +75,8 @@ class ConnectionSpec:
     rate_limit_per_minute: int = 60  # send requests through the web service (send_limits)
     concurrency_limit: int = 4
     daily_message_cap: int | None = None
+    callback_url: str | None = None  # status callbacks (bbx.domain.callbacks), set by the configuration
+    callback_secret_variable: str | None = None  # the Airflow Variable holding its HMAC secret
 
 
 @dataclass(frozen=True)
@@ -118,6 +120,9 @@ def _describe(error: jsonschema.ValidationError) -> str:
         return f"{where}: {shown} does not match the required format {error.validator_value}"
     if error.validator == "not" and isinstance(value, dict):
         return f"{where}: give either standard_text or standard_text_file, not both"
+    if error.validator == "additionalProperties" and where.endswith(".callback") and "secret" in value:
+        return (f"{where}: never put the secret in the file; give the name of the Airflow Variable that "
+                "holds it as secret_variable")
     return f"{where}: {error.message}"
 
 
@@ -174,6 +179,13 @@ def _resolve_tenants(document: dict, base: Path, problems: list[str]):
             # declared codes, not only the readable ones: a bad file is reported once, where it is
             declared = {a["code"] for a in conn.get("standard_attachments", [])}
             message_types = _resolve_message_types(conn, c_where, base, declared, problems)
+            callback = conn.get("callback") or {}
+            if callback:
+                try:
+                    with i18n.language("en"):  # an operator's file: its problems are in English
+                        callbacks.check_url(callback["url"])
+                except callbacks.CallbackUrlError as exc:
+                    problems.append(f"{c_where}.callback.url: {exc}")
             connections.append(
                 ConnectionSpec(
                     code=conn["code"], name=conn["name"], oin=conn["oin"],
@@ -190,6 +202,8 @@ def _resolve_tenants(document: dict, base: Path, problems: list[str]):
                     rate_limit_per_minute=conn.get("send_limits", {}).get("requests_per_minute", 60),
                     concurrency_limit=conn.get("send_limits", {}).get("concurrent_requests", 4),
                     daily_message_cap=conn.get("send_limits", {}).get("daily_messages"),
+                    callback_url=callback["url"].strip() if callback else None,
+                    callback_secret_variable=callback.get("secret_variable"),
                 )
             )
         yield TenantSpec(tenant["code"], tenant["name"], tuple(connections))

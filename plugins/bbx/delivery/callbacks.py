@@ -1,10 +1,16 @@
 """Delivering the callback outbox (``bbx_callbacks``): each due event is posted, signed,
 to its connection's HTTPS URL; a 2xx is delivered, anything else is tried again with
-exponential backoff (``bbx.domain.callbacks``) and finally listed as failed.
+exponential backoff (``bbx.domain.callbacks``) and finally listed as failed. A tenant or
+operator can try one again at once ("retry now": :func:`retry_now`, from the page, the
+web service or ``bbx callbacks retry``).
 
 Each event is locked (``SKIP LOCKED``) and committed one at a time: two deliverers never
 post the same event at once, and a crash loses at most the record of one post (which is
 then posted again — receivers dedupe on the ``BBX-Event-Id`` header).
+
+The secret of a connection whose callback is set in the tenant configuration is read from
+Airflow's secrets chain at every post (``bbx.airflow_secrets``), so rotating it there needs
+no apply; a missing or too short secret is a failed try (nothing is posted unsigned).
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ from datetime import UTC, datetime
 
 import httpx
 
+from bbx import airflow_secrets
 from bbx.domain import callbacks as rules
 from bbx.store import callbacks as store
 from bbx.store import db
@@ -38,35 +45,81 @@ def body_of(row: dict) -> bytes:
                        **row["payload"]}, separators=(",", ":"), ensure_ascii=False).encode()
 
 
+def secret_for(row: dict) -> str:
+    """The HMAC secret of the event's endpoint (raises CallbackSecretError for a configured
+    Variable that is missing or too short)."""
+    if variable := row["secret_variable"]:
+        return rules.check_secret(airflow_secrets.variable(variable), variable)
+    return store.stored_secret(row)
+
+
+def configured_secret_problems(config) -> list[str]:
+    """Before a config apply: every configured callback whose secret Variable is missing or
+    too short (a ``bbx.config.model.TenantConfig``), one line each."""
+    problems = []
+    for tenant in config.tenants:
+        for spec in tenant.connections:
+            if spec.callback_secret_variable:
+                try:
+                    rules.check_secret(airflow_secrets.variable(spec.callback_secret_variable),
+                                       spec.callback_secret_variable)
+                except rules.CallbackSecretError as exc:
+                    problems.append(f"connection {spec.code}: callback: {exc}")
+    return problems
+
+
+def _client(verify: bool | str) -> httpx.Client:
+    return httpx.Client(verify=verify, timeout=rules.TIMEOUT_SECONDS, follow_redirects=False)
+
+
+def _post(conn, client: httpx.Client, row: dict, moment: datetime, summary: CallbackSummary) -> str:
+    """One signed post of ``row`` and its record; returns delivered | retrying | failed."""
+    body = body_of(row)
+    try:
+        headers = {"Content-Type": "application/json", "BBX-Event-Id": str(row["id"]), "BBX-Event": row["event"],
+                   rules.HEADER: rules.signature(secret_for(row), body)}
+        response = client.post(row["url"], content=body, headers=headers)
+        status, error = response.status_code, f"HTTP {response.status_code}"
+    except rules.CallbackSecretError as exc:
+        status, error = None, f"not posted: {exc}"
+    except httpx.HTTPError as exc:
+        status, error = None, f"{type(exc).__name__}: {exc}"
+    if status is not None and 200 <= status < 300:
+        store.delivered(conn, row["id"], status)
+        summary.delivered += 1
+        return "delivered"
+    if store.attempt_failed(conn, row, status=status, error=error, now=moment):
+        summary.failed.append(row["id"])
+        log.error("callback %s (%s) to connection %s failed for good after %d attempts: %s",
+                  row["id"], row["event"], row["connection_id"], row["attempts"] + 1, error)
+        return "failed"
+    summary.retried += 1
+    log.warning("callback %s (%s): %s; tried again in %d s", row["id"], row["event"], error,
+                rules.delay_after(row["attempts"] + 1))
+    return "retrying"
+
+
 def deliver_due(*, url: str | None = None, verify: bool | str = True, limit: int = 100,
                 now: datetime | None = None) -> CallbackSummary:
     summary = CallbackSummary()
-    with db.connect(url) as conn, httpx.Client(verify=verify, timeout=rules.TIMEOUT_SECONDS,
-                                               follow_redirects=False) as client:
+    with db.connect(url) as conn, _client(verify) as client:
         for _ in range(limit):
             moment = now or datetime.now(UTC)
             with db.unit(conn):
                 rows = store.due(conn, now=moment, limit=1)
                 if not rows:
                     break
-                row = rows[0]
-                body = body_of(row)
-                headers = {"Content-Type": "application/json", "BBX-Event-Id": str(row["id"]),
-                           "BBX-Event": row["event"], rules.HEADER: rules.signature(store.secret_of(row), body)}
-                try:
-                    response = client.post(row["url"], content=body, headers=headers)
-                    status, error = response.status_code, f"HTTP {response.status_code}"
-                except httpx.HTTPError as exc:
-                    status, error = None, f"{type(exc).__name__}: {exc}"
-                if status is not None and 200 <= status < 300:
-                    store.delivered(conn, row["id"], status)
-                    summary.delivered += 1
-                elif store.attempt_failed(conn, row, status=status, error=error, now=moment):
-                    summary.failed.append(row["id"])
-                    log.error("callback %s (%s) to connection %s failed for good after %d attempts: %s",
-                              row["id"], row["event"], row["connection_id"], row["attempts"] + 1, error)
-                else:
-                    summary.retried += 1
-                    log.warning("callback %s (%s): %s; tried again in %d s", row["id"], row["event"], error,
-                                rules.delay_after(row["attempts"] + 1))
+                _post(conn, client, rows[0], moment, summary)
     return summary
+
+
+def retry_now(conn, connection_id: int, event_id: int, *, actor: str, verify: bool | str = True) -> str | None:
+    """Post one undelivered event of the connection now (audited ``callback.retry``):
+    delivered, retrying (refused again, next try by the backoff) or failed (a failed event
+    gets this one try). None when the connection has no such undelivered event."""
+    with db.unit(conn):
+        row = store.take_for_retry(conn, connection_id, event_id, actor=actor)
+        if row is None:
+            return None
+        with _client(verify) as client:
+            return _post(conn, client, row, datetime.now(UTC), CallbackSummary())

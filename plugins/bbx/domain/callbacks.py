@@ -12,6 +12,11 @@ Retries: a post that does not get a 2xx within :data:`TIMEOUT_SECONDS` is tried 
 :data:`MAX_DELAY_SECONDS`), at most :data:`MAX_ATTEMPTS` times in all (about 17 hours);
 then it is listed as a failed delivery.
 
+Secrets: registered through the web service, BBX makes the secret (:func:`new_secret`) and
+keeps it encrypted; set in the tenant configuration (``callback.secret_variable``), the
+secret lives in Airflow's secrets chain under that Variable name and never in a file or in
+BBX's database. Either way it must be at least :data:`MIN_SECRET_CHARS` characters.
+
 Retention of the outbox: a delivered event is kept :data:`KEEP_DELIVERED_DAYS` (enough to
 answer "did you post it?"), a failed one :data:`KEEP_FAILED_DAYS` (the tenant must have time
 to see and retry it); events still being tried are never removed.
@@ -37,6 +42,7 @@ TIMEOUT_SECONDS = 10
 TOLERANCE_SECONDS = 300
 KEEP_DELIVERED_DAYS = 30
 KEEP_FAILED_DAYS = 90
+MIN_SECRET_CHARS = 32
 
 
 class CallbackUrlError(ValueError):
@@ -57,6 +63,22 @@ def check_url(url: str) -> str:
     if len(url) > 2000:
         raise CallbackUrlError(_("The callback URL is longer than 2000 characters."))
     return url.strip()
+
+
+class CallbackSecretError(ValueError):
+    pass
+
+
+def check_secret(secret: str | None, variable: str) -> str:
+    """The configured secret held by the Airflow Variable ``variable`` (operator-facing)."""
+    if secret is None:
+        raise CallbackSecretError(f"the Airflow Variable {variable!r} with the callback secret is not set in any "
+                                  "secrets backend (nor as AIRFLOW_VAR_" + variable.upper() + ")")
+    if len(secret.strip()) < MIN_SECRET_CHARS:
+        raise CallbackSecretError(f"the callback secret in the Airflow Variable {variable!r} is "
+                                  f"{len(secret.strip())} characters; use at least {MIN_SECRET_CHARS} random ones "
+                                  "(e.g. python -c 'import secrets; print(secrets.token_urlsafe(32))')")
+    return secret.strip()
 
 
 def new_secret() -> str:

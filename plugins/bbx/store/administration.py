@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bbx.config.model import ConnectionSpec, TenantConfig
-from bbx.store import audit, standard_texts
+from bbx.store import audit, callbacks, standard_texts
 
 
 @dataclass
@@ -80,6 +80,12 @@ def _apply_connection(conn, tenant_id: int, spec: ConnectionSpec, summary: Apply
         },
     )
     summary.count(action)
+    action = callbacks.configure_endpoint(conn, connection_id, spec.callback_url, spec.callback_secret_variable,
+                                          actor=actor)
+    if action == "removed":  # the file no longer sets it (a tenant's own registration is left alone)
+        summary.deactivated += 1
+    elif spec.callback_url:
+        summary.count(action)
     attachment_ids = {}
     for att in spec.standard_attachments:
         attachment_ids[att.code], action = _upsert(

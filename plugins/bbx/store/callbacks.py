@@ -26,7 +26,7 @@ def set_endpoint(conn, connection_id: int, url: str, *, actor: str) -> str:
         """INSERT INTO callback_endpoints (connection_id, url, secret_encrypted, registered_by)
            VALUES (%s, %s, %s, %s)
            ON CONFLICT (connection_id) DO UPDATE SET url = EXCLUDED.url,
-                  secret_encrypted = EXCLUDED.secret_encrypted, registered_by = EXCLUDED.registered_by,
+                  secret_encrypted = EXCLUDED.secret_encrypted, secret_variable = NULL, registered_by = EXCLUDED.registered_by,
                   registered_at = now()""",
         (connection_id, url, crypto.encrypt(secret), actor),
     )
@@ -34,15 +34,45 @@ def set_endpoint(conn, connection_id: int, url: str, *, actor: str) -> str:
     return secret
 
 
-def remove_endpoint(conn, connection_id: int, *, actor: str) -> bool:
-    gone = conn.execute("DELETE FROM callback_endpoints WHERE connection_id = %s", (connection_id,)).rowcount
+def remove_endpoint(conn, connection_id: int, *, actor: str, configured: bool = False) -> bool:
+    """Remove the endpoint; ``configured``: only one the configuration set (a config apply
+    without ``callback`` leaves a tenant's own registration alone)."""
+    gone = conn.execute("DELETE FROM callback_endpoints WHERE connection_id = %s"
+                        + (" AND secret_variable IS NOT NULL" if configured else ""), (connection_id,)).rowcount
     if gone:
         audit.record(conn, actor=actor, action="callback.removed", connection_id=connection_id)
     return bool(gone)
 
 
+def configure_endpoint(conn, connection_id: int, url: str | None, secret_variable: str | None, *,
+                       actor: str) -> str:
+    """The configuration's callback (``callback.url`` + ``callback.secret_variable``) for a
+    connection: created, updated or unchanged; with ``url`` None a configured one is removed
+    (``removed``, else ``unchanged``)."""
+    if url is None:
+        return "removed" if remove_endpoint(conn, connection_id, actor=actor, configured=True) else "unchanged"
+    current = conn.execute("SELECT url, secret_variable FROM callback_endpoints WHERE connection_id = %s",
+                           (connection_id,)).fetchone()
+    if current is not None and (current["url"], current["secret_variable"]) == (url, secret_variable):
+        return "unchanged"
+    conn.execute(
+        """INSERT INTO callback_endpoints (connection_id, url, secret_variable, registered_by)
+           VALUES (%s, %s, %s, %s)
+           ON CONFLICT (connection_id) DO UPDATE SET url = EXCLUDED.url, secret_encrypted = NULL,
+                  secret_variable = EXCLUDED.secret_variable, registered_by = EXCLUDED.registered_by,
+                  registered_at = now()""",
+        (connection_id, url, secret_variable, actor),
+    )
+    audit.record(conn, actor=actor, action="callback.registered", connection_id=connection_id,
+                 details={"url": url, "secret_variable": secret_variable, "source": "config"})
+    return "created" if current is None else "updated"
+
+
 def endpoint(conn, connection_id: int) -> dict | None:
-    return conn.execute("SELECT connection_id, url, registered_by, registered_at FROM callback_endpoints "
+    """The endpoint; ``configured``: set by the tenant configuration (not changeable through
+    the web service)."""
+    return conn.execute("SELECT connection_id, url, registered_by, registered_at, "
+                        "secret_variable IS NOT NULL AS configured FROM callback_endpoints "
                         "WHERE connection_id = %s", (connection_id,)).fetchone()
 
 
@@ -98,7 +128,7 @@ def due(conn, *, now: datetime, limit: int = 100) -> list[dict]:
     """Events due for a try, locked for this deliverer (a second one skips them)."""
     return conn.execute(
         """SELECT o.id, o.connection_id, o.submission_id, o.event, o.payload, o.attempts, o.created_at,
-                  e.url, e.secret_encrypted
+                  e.url, e.secret_encrypted, e.secret_variable
            FROM callback_outbox o JOIN callback_endpoints e ON e.connection_id = o.connection_id
            WHERE o.delivered_at IS NULL AND o.failed_at IS NULL AND o.next_attempt_at <= %s
            ORDER BY o.id LIMIT %s FOR UPDATE OF o SKIP LOCKED""",
@@ -106,8 +136,31 @@ def due(conn, *, now: datetime, limit: int = 100) -> list[dict]:
     ).fetchall()
 
 
-def secret_of(row: dict) -> str:
+def stored_secret(row: dict) -> str:
+    """The secret BBX made at registration (a row of :func:`due` without ``secret_variable``)."""
     return crypto.decrypt(row["secret_encrypted"]).decode()
+
+
+def take_for_retry(conn, connection_id: int, event_id: int, *, actor: str) -> dict | None:
+    """Lock one not yet delivered event of the connection for an immediate try (the tenant's
+    or operator's "retry now"): a failed one is taken back from the failed list. Audited.
+    None when the connection has no such event (delivered, purged, another connection's) or
+    a deliverer is posting it right now."""
+    row = conn.execute(
+        """SELECT o.id, o.connection_id, o.submission_id, o.event, o.payload, o.attempts, o.created_at,
+                  o.failed_at, e.url, e.secret_encrypted, e.secret_variable
+           FROM callback_outbox o JOIN callback_endpoints e ON e.connection_id = o.connection_id
+           WHERE o.id = %s AND o.connection_id = %s AND o.delivered_at IS NULL
+           FOR UPDATE OF o SKIP LOCKED""",
+        (event_id, connection_id),
+    ).fetchone()
+    if row is None:
+        return None
+    conn.execute("UPDATE callback_outbox SET failed_at = NULL, next_attempt_at = now() WHERE id = %s", (event_id,))
+    audit.record(conn, actor=actor, action="callback.retry", connection_id=connection_id,
+                 submission_id=row["submission_id"],
+                 details={"event_id": event_id, "event": row["event"], "was_failed": row["failed_at"] is not None})
+    return row
 
 
 def delivered(conn, event_id: int, status: int) -> None:
@@ -131,13 +184,23 @@ def attempt_failed(conn, row: dict, *, status: int | None, error: str, now: date
     return last
 
 
-def failed_deliveries(conn, connection_id: int, *, limit: int = 200) -> list[dict]:
+def failed_deliveries(conn, connection_id: int, *, retrying: bool = False, limit: int = 200) -> list[dict]:
+    """Events given up on, newest first; ``retrying``: then also those still being tried
+    after a failed post (``state`` says which)."""
+    still = " OR (delivered_at IS NULL AND attempts > 0)" if retrying else ""
     return conn.execute(
-        """SELECT id, submission_id, event, created_at, attempts, failed_at, last_status, last_error
-           FROM callback_outbox WHERE connection_id = %s AND failed_at IS NOT NULL
-           ORDER BY failed_at DESC LIMIT %s""",
+        f"""SELECT id, submission_id, event, created_at, attempts, failed_at, last_status, last_error,
+                   CASE WHEN failed_at IS NULL THEN next_attempt_at END AS next_attempt_at,
+                   CASE WHEN failed_at IS NULL THEN 'retrying' ELSE 'failed' END AS state
+            FROM callback_outbox WHERE connection_id = %s AND (failed_at IS NOT NULL{still})
+            ORDER BY coalesce(failed_at, created_at) DESC, id DESC LIMIT %s""",
         (connection_id, limit),
     ).fetchall()
+
+
+def failed_count(conn, connection_id: int) -> int:
+    return conn.execute("SELECT count(*) AS n FROM callback_outbox WHERE connection_id = %s "
+                        "AND failed_at IS NOT NULL", (connection_id,)).fetchone()["n"]
 
 
 def pending_count(conn, connection_id: int) -> int:
