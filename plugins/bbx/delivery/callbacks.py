@@ -35,6 +35,7 @@ class CallbackSummary:
     delivered: int = 0
     retried: int = 0
     failed: list[int] = field(default_factory=list)  # event ids given up on in this pass
+    secrets: dict[str, str | None] = field(default_factory=dict, repr=False)  # see secret_for
 
     def as_dict(self) -> dict:
         return {"delivered": self.delivered, "retried": self.retried, "failed": self.failed}
@@ -45,11 +46,14 @@ def body_of(row: dict) -> bytes:
                        **row["payload"]}, separators=(",", ":"), ensure_ascii=False).encode()
 
 
-def secret_for(row: dict) -> str:
+def secret_for(row: dict, looked_up: dict[str, str | None]) -> str:
     """The HMAC secret of the event's endpoint (raises CallbackSecretError for a configured
-    Variable that is missing or too short)."""
+    Variable that is missing or too short). ``looked_up``: the Variables read in this pass
+    (one secrets-backend call per connection and pass, not per post)."""
     if variable := row["secret_variable"]:
-        return rules.check_secret(airflow_secrets.variable(variable), variable)
+        if variable not in looked_up:
+            looked_up[variable] = airflow_secrets.variable(variable)
+        return rules.check_secret(looked_up[variable], variable)
     return store.stored_secret(row)
 
 
@@ -77,7 +81,7 @@ def _post(conn, client: httpx.Client, row: dict, moment: datetime, summary: Call
     body = body_of(row)
     try:
         headers = {"Content-Type": "application/json", "BBX-Event-Id": str(row["id"]), "BBX-Event": row["event"],
-                   rules.HEADER: rules.signature(secret_for(row), body)}
+                   rules.HEADER: rules.signature(secret_for(row, summary.secrets), body)}
         response = client.post(row["url"], content=body, headers=headers)
         status, error = response.status_code, f"HTTP {response.status_code}"
     except rules.CallbackSecretError as exc:
