@@ -232,3 +232,24 @@ def test_the_operators_command_lists_and_retries(tenants, receiver, monkeypatch,
     assert capsys.readouterr().out == f"event {event_id}: delivered\n"
     assert cli.main(["callbacks", "retry", "voorbeeld", str(event_id), "--by", "ops"]) == 2
     assert cli.main(["callbacks", "failed", "nope"]) == 2
+
+
+def test_the_bbx_callbacks_dag_signs_with_the_variable_through_the_task_sdk(tenants, receiver, airflow_db,
+                                                                             monkeypatch):
+    from airflow.dag_processing.dagbag import DagBag
+
+    from bbx.store import callbacks as store
+
+    monkeypatch.setenv(f"AIRFLOW_VAR_{VARIABLE.upper()}", SECRET)  # the task asks its own secrets chain
+    monkeypatch.setenv("SSL_CERT_FILE", receiver.ca)
+    store.configure_endpoint(tenants.db, tenants.connections["voorbeeld"].id, receiver.url, VARIABLE, actor="test")
+    tenants.db.commit()
+    sid = tenants.submit("voorbeeld", "PASPRT", rows_for(bsns(1, seed=184)))
+    bag = DagBag(dag_folder=str(Path(__file__).resolve().parents[2] / "dags" / "bbx_callbacks.py"))
+    assert bag.import_errors == {}
+    run = bag.dags["bbx_callbacks"].test()
+    assert run.state == "success"
+    ((headers, body),) = receiver.posts
+    assert rules.verify(SECRET, body, headers[rules.HEADER])
+    assert json.loads(body) | {"id": None, "created_at": None} == {
+        "id": None, "created_at": None, "event": "submission.accepted", "submission": sid, "rows_handed_in": 1}
