@@ -147,3 +147,28 @@ def test_manual_send_with_pdf_then_lookup(server, page, keys, configured, tmp_pa
         " WHERE m.submission_id = %s GROUP BY m.bsn", (submission_id,)).fetchall()
     assert stored == [{"bsn": target, "pdfs": 1}]
     assert other != target
+
+
+def test_a_scheduled_manual_send_in_the_browser_says_when(server, page, keys, configured):
+    """The browser's own date and time fields post what the page reads as Dutch time."""
+    from datetime import datetime, timedelta
+
+    from bbx.domain.localtime import TIMEZONE
+
+    moment = (datetime.now(TIMEZONE) + timedelta(days=2)).replace(hour=8, minute=30, second=0, microsecond=0)
+    publish = moment.date() + timedelta(days=3)
+    page.goto(f"{server}/login?next=/send")
+    page.get_by_label("Gebruikersnaam").fill(person(keys.a))
+    page.get_by_label("Wachtwoord").fill(PASSWORD)
+    page.keyboard.press("Enter")
+    page.wait_for_url(f"{server}/send")
+    page.get_by_label("Berichttype").select_option("voorbeeld/PASPRT")
+    page.get_by_label("BSNs").fill(bsns(1, seed=431)[0])
+    page.get_by_label("Versturen op").fill(moment.strftime("%Y-%m-%dT%H:%M"))
+    page.get_by_label("Publicatiedatum").fill(publish.isoformat())
+    page.get_by_role("button", name="Versturen", exact=True).click()
+    done = page.locator("#done")
+    done.wait_for()
+    text = done.inner_text()
+    assert f"Wordt verstuurd op {moment:%Y-%m-%d} 08:30 (tijdzone Europe/Amsterdam)" in text
+    assert f"De burger ziet het bericht vanaf {publish.isoformat()}" in text

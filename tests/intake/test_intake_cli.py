@@ -32,3 +32,19 @@ def test_check_says_why_a_drop_would_be_rejected(tmp_path, capsys):
     (tmp_path / "manifest.json").write_text("{")
     assert main(["intake", "check", str(tmp_path)]) == 1
     assert "REJECTED as a whole: manifest.json is not valid JSON" in capsys.readouterr().out
+
+
+def test_check_shows_the_schedule_and_refuses_a_wrong_one(tmp_path, capsys):
+    from datetime import datetime, timedelta
+
+    from bbx.domain.localtime import TIMEZONE
+
+    later = (datetime.now(TIMEZONE) + timedelta(days=2)).replace(hour=8, minute=0, second=0, microsecond=0)
+    (tmp_path / "bsns.csv").write_text(f"{B[0]}\n")
+    (tmp_path / "READY").write_text(f"message_type: PASPRT\nsend_at: {later:%Y-%m-%d %H:%M}\n")
+    main(["intake", "check", str(tmp_path)])
+    assert f"scheduled: not sent before {later:%Y-%m-%d} 08:00 (CE" in capsys.readouterr().out
+    (tmp_path / "READY").write_text("message_type: PASPRT\npublication_date: 2026-13-01\n")
+    assert main(["intake", "check", str(tmp_path)]) == 1
+    assert "REJECTED as a whole: READY is not a valid ready marker: publication_date '2026-13-01' is not a day" in (
+        capsys.readouterr().out)

@@ -106,14 +106,14 @@ def test_drop_and_pdf_problems_are_translated_when_they_are_written():
 
     assert problems() == [
         "READY is geen geldige READY-marker: regel 2: onbekende sleutel 'kleur' (bekend: message_type, drop_id, "
-        "pdfs_per_bsn, separator, kind, mode)",
+        "pdfs_per_bsn, separator, kind, mode, send_at, publication_date)",
         "het bestand is 629.145.600 bytes; hoogstens 536.870.912 bytes per bestand worden geaccepteerd: "
         "splits de aanlevering",
         "geen pdf: het bestand is een PNG-afbeelding; exporteer of print het als pdf"]
     with language("en"):
         assert problems() == [
             "READY is not a valid ready marker: line 2: unknown key 'kleur' (known: message_type, drop_id, "
-            "pdfs_per_bsn, separator, kind, mode)",
+            "pdfs_per_bsn, separator, kind, mode, send_at, publication_date)",
             "the file is 629,145,600 bytes; at most 536,870,912 bytes per file are accepted: split the drop",
             "not a PDF: the file is a PNG image; export or print it as PDF"]
 

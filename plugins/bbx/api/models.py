@@ -182,6 +182,8 @@ class SubmissionStatus(BaseModel):
     reconciliation: str | None = Field(description="the counts in words")
     closed_at: datetime | None
     send_at: datetime | None = Field(None, description="scheduled: not sent before this moment")
+    publication_date: date | None = Field(None, description="scheduled: the day the citizen sees the letters "
+                                                            "(PublicatieDatum)")
     cancel_requested_at: datetime | None = Field(None, description="when the submission was cancelled")
     cancelled_by: str | None = None
     progress: Progress | None = Field(None, description="handed in → in batches → acknowledged → final, "

@@ -1,12 +1,14 @@
 """The manual page's part in personal letters: the values of a fill-in template (typed as
-``name: value`` lines, the same for every BSN of the form) and the preview of the letter
-as it would be sent. Kept out of ``pages.py`` (its size); the rules are those of every
-channel (:mod:`bbx.api.sending`, :mod:`bbx.domain.templates`)."""
+``name: value`` lines, the same for every BSN of the form), the schedule ("send at",
+"publication date") and the preview of the letter as it would be sent. Kept out of
+``pages.py`` (its size); the rules are those of every channel (:mod:`bbx.api.sending`,
+:mod:`bbx.domain.templates`, :mod:`bbx.domain.schedule`)."""
 
 from __future__ import annotations
 
 from bbx.api import sending
 from bbx.api.errors import ApiError
+from bbx.domain import schedule as schedule_rules
 from bbx.i18n import _
 
 
@@ -28,6 +30,14 @@ def parse_values(text: str) -> tuple[dict[str, str], list[ApiError]]:
             "Line {lines} of the values is not 'name: value' (for example 'naam: J. Jansen').",
             lines=", ".join(str(n) for n in bad)), field="values")]
     return values, []
+
+
+def schedule(send_at: str, publication_date: str) -> tuple[schedule_rules.Schedule, list[ApiError]]:
+    """The form's schedule: typed by a person, so a time is Dutch time (the page says so)."""
+    try:
+        return schedule_rules.from_text(send_at, publication_date, dutch_time=True), []
+    except schedule_rules.ScheduleError as exc:
+        return schedule_rules.NOW, [sending.schedule_problem(exc)]
 
 
 def send_request(type_code: str, bsns: list[str], text: str | None, reference: str | None,

@@ -31,6 +31,7 @@ from bbx.delivery import trigger
 from bbx.domain import bsn as bsn_rules
 from bbx.domain import limits
 from bbx.domain.outcomes import Outcome
+from bbx.domain.schedule import MAX_SEND_AT_DAYS_AHEAD
 from bbx.i18n import _
 from bbx.store import api_keys, lookup, register, users
 
@@ -68,7 +69,7 @@ def base(request: Request) -> str:
 
 def _render(request: Request, template: str, principal: Principal | None, status_code: int = 200, **context):
     context.update(request=request, base=base(request), principal=principal, outcome_labels=outcome_labels(),
-                   limits=limits, max_bsns=MAX_BSNS_PER_CALL)
+                   limits=limits, max_bsns=MAX_BSNS_PER_CALL, max_send_at_days=MAX_SEND_AT_DAYS_AHEAD)
     response = TEMPLATES.TemplateResponse(request, template, context, status_code=status_code)
     response.headers["Cache-Control"] = "no-store"
     return response
@@ -181,13 +182,13 @@ def _send_options(conn, principal: Principal) -> list[dict]:
 
 
 def _send_page(request, conn, principal, *, status_code=200, values=None, problems=(), done=None, checks=None,
-               check_note=None, preview=None, confirm=None):
+               check_note=None, preview=None, confirm=None, schedule=None):
     values = values or {}
     return _render(
         request, "send.html", principal, status_code=status_code, groups=_send_options(conn, principal),
         values=values, token=values.get("token") or uuid.uuid4().hex,
         problems=list(problems), field_problems={p.field: p for p in reversed(problems) if p.field},
-        done=done, checks=checks, check_note=check_note, preview=preview, confirm=confirm,
+        done=done, checks=checks, check_note=check_note, preview=preview, confirm=confirm, schedule=schedule,
         forecast=control_pages.submission_forecast(conn, done) if done else None,
     )
 
@@ -233,7 +234,7 @@ async def send(request: Request, conn: ConnDep):
     _same_origin(request)
     form = await request.form(max_files=5, max_fields=20)
     values = {k: str(form.get(k, "")) for k in ("message_type", "text", "reference", "bsns", "token", "action",
-                                                 "values", "confirmed")}
+                                                 "values", "confirmed", "send_at", "publication_date")}
     uploads = []
     for item in form.getlist("pdfs"):
         if isinstance(item, UploadFile) and item.filename:
@@ -241,9 +242,10 @@ async def send(request: Request, conn: ConnDep):
 
     def work():
         principal = _principal(request, conn, method="POST", personal=True)
-        problems: list[ApiError] = []
         connection = message_type = None
         code, _sep, type_code = values["message_type"].partition("/")
+        schedule, schedule_problems = page_letters.schedule(values["send_at"], values["publication_date"])
+        problems: list[ApiError] = []
         try:
             if not code or not type_code:
                 raise ApiError(422, "message_type_missing", _("Choose a message type."), field="message_type")
@@ -259,6 +261,7 @@ async def send(request: Request, conn: ConnDep):
             problems = exc.problems
         except ApiError as exc:
             problems = [exc]
+        problems += schedule_problems
         if problems and connection is not None and values["action"] != "check":
             conn.rollback()
             audit_views.hand_in_refused(conn, principal, connection, "manual", ApiErrors(problems))
@@ -281,19 +284,19 @@ async def send(request: Request, conn: ConnDep):
             return _send_page(request, conn, principal, values=values, checks=checks, check_note=note)
         if len(prepared.rows) > control_pages.confirm_above() and values["confirmed"] != str(len(prepared.rows)):
             bsns = [r.bsn for r in prepared.rows]  # a large send: say what will happen, ask to confirm
-            return _send_page(request, conn, principal, values=values,
+            return _send_page(request, conn, principal, values=values, schedule=schedule,
                               confirm={"count": len(bsns), "pdfs": bool(uploads), **control_pages.forecast(conn, connection["id"], bsns)})
         if not values["token"]:
             values["token"] = uuid.uuid4().hex
         try:
             handed = sending.hand_in(conn, prepared, channel="manual", external_ref=values["token"],
-                                     actor=principal.actor)
+                                     actor=principal.actor, schedule=schedule)
         except ApiError as exc:  # this form was sent before, with other content
             conn.rollback()
             values["token"] = ""
             return _send_page(request, conn, principal, status_code=exc.status, values=values, problems=[exc])
         conn.commit()
-        if handed.created:  # delivery at once, not on bbx_deliver's timer
+        if handed.created and schedule.send_at is None:  # delivery at once, not on bbx_deliver's timer
             trigger.delivery_requested(handed.submission_id, prepared.connection["code"], "manual")
         return RedirectResponse(f"{base(request)}/send?done={handed.submission_id}"
                                 f"&type={quote(values['message_type'])}", status_code=303)

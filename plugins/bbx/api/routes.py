@@ -28,7 +28,6 @@ from bbx.domain import schedule as schedule_rules
 from bbx.domain import standard_texts as text_rules
 from bbx.i18n import _
 from bbx.store import handins, register, reports, standard_texts
-from bbx.store import schedule as schedule_store
 
 _ERRORS = {status: {"model": models.ErrorBody} for status in (400, 401, 404, 409, 413, 415, 422, 429)}
 router = APIRouter(prefix="/api/v1", responses=_ERRORS)
@@ -223,18 +222,17 @@ def _send(conn, principal: Principal, connection_code: str, key: str, body: mode
     try:
         schedule = schedule_rules.check(body.send_at, body.publication_date)
     except schedule_rules.ScheduleError as exc:
-        raise ApiError(422, "invalid_schedule", str(exc), field=exc.field) from None
+        raise sending.schedule_problem(exc) from None
     req = send_request(body, uploads)
     throttle.check_daily_cap(conn, connection, len(req.bsns if req.messages is None else req.messages))
     try:
         prepared = sending.prepare(conn, connection, req)
-        handed = sending.hand_in(conn, prepared, channel="api", external_ref=key, actor=principal.actor)
+        handed = sending.hand_in(conn, prepared, channel="api", external_ref=key, actor=principal.actor,
+                                 schedule=schedule)
     except ApiError as exc:
         conn.rollback()
         audit_views.hand_in_refused(conn, principal, connection, "api", exc)
         raise
-    if handed.created:  # in the transaction that accepts it: no run takes it before its time
-        schedule_store.set_schedule(conn, handed.submission_id, schedule, actor=principal.actor)
     conn.commit()
     if handed.created and schedule.send_at is None:  # delivery at once, not on bbx_deliver's timer
         trigger.delivery_requested(handed.submission_id, connection["code"], "api")

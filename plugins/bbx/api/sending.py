@@ -37,8 +37,10 @@ from bbx.domain import attachments as pdfs
 from bbx.domain import bsn as bsn_rules
 from bbx.domain import limits, templates
 from bbx.domain import rows as row_rules
+from bbx.domain import schedule as schedule_rules
 from bbx.i18n import _, number
 from bbx.store import handins, submissions
+from bbx.store import schedule as schedule_store
 
 REQUEST_FILE = "request.json"  # the submission file that records the request's hash
 _ATTACHMENT_NAME = re.compile(r"(?P<bsn>[0-9]{8,9})_(?P<n>[12])\.pdf", re.IGNORECASE)
@@ -390,8 +392,15 @@ def _without_earlier_hand_ins(conn, prepared: Prepared, submission_id: int) -> l
     ]
 
 
-def hand_in(conn, prepared: Prepared, *, channel: str, external_ref: str, actor: str) -> Handed:
-    """Write the submission and its rows (call inside the request's transaction; commit after)."""
+def schedule_problem(exc: schedule_rules.ScheduleError) -> ApiError:
+    """A schedule ``bbx.domain.schedule`` refused, as the web service and the page answer it."""
+    return _problem("invalid_schedule", str(exc), field=exc.field)
+
+
+def hand_in(conn, prepared: Prepared, *, channel: str, external_ref: str, actor: str,
+            schedule: schedule_rules.Schedule = schedule_rules.NOW) -> Handed:
+    """Write the submission and its rows (call inside the request's transaction; commit after).
+    ``schedule`` is set in the same transaction that accepts it: no run takes it before its time."""
     connection = prepared.connection
     sub = submissions.open_submission(
         conn, connection_id=connection["id"], channel=channel, external_ref=external_ref,
@@ -421,5 +430,6 @@ def hand_in(conn, prepared: Prepared, *, channel: str, external_ref: str, actor:
     submissions.add_rows(conn, sub.id, connection_code=connection["code"], connection_id=connection["id"],
                          message_type_id=prepared.message_type["id"], rows=rows,
                          standard_text_version_id=prepared.message_type["standard_text_version_id"])
+    schedule_store.set_schedule(conn, sub.id, schedule, actor=actor)
     submissions.accept(conn, sub.id, rows_handed_in=len(prepared.rows), actor=actor)
     return Handed(sub.id, True)

@@ -95,6 +95,7 @@ def submission_status(conn, sub: dict) -> dict:
             else sub["status_reason"]),
         "closed_at": sub["closed_at"],
         "send_at": sub.get("send_at"),
+        "publication_date": sub.get("publication_date"),
         "cancel_requested_at": sub.get("cancel_requested_at"),
         "cancelled_by": sub.get("cancelled_by"),
         "progress": None if population else progress_store.submission_progress(

@@ -17,6 +17,10 @@ and/or personal PDFs, and — uploaded last — a marker saying the drop is comp
   least ``message_type: UPO2026``; optionally ``drop_id``, ``pdfs_per_bsn``,
   ``separator``. Every file present when the marker arrives belongs to the drop.
 
+Both markers may schedule the send: ``send_at`` and ``publication_date``, checked by
+``bbx.domain.schedule`` (the rules of every channel; in READY a time without an offset is
+Dutch time). A wrong one is a manifest error: the whole drop is rejected.
+
 Files in a drop (names are case-insensitive where it says so):
 
 - list files ``*.csv`` / ``*.txt``: a BSN list, or personal texts (see drop_tables);
@@ -39,9 +43,11 @@ import re
 import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from bbx.domain import bsn as bsn_rules
 from bbx.domain import population
+from bbx.domain import schedule as schedule_rules
 from bbx.domain.limits import MAX_MESSAGE_TYPE_CODE_CHARS, MAX_PERSONAL_ATTACHMENTS_PER_MESSAGE
 from bbx.i18n import _, number
 
@@ -126,6 +132,7 @@ class Manifest:
     files: tuple[ManifestFile, ...] | None = None  # None for READY (everything present)
     drop_kind: str = "messages"  # "messages" | "population" (bbx.domain.population)
     mode: str | None = None  # a population list: "full" | "additions" | "removals"
+    schedule: schedule_rules.Schedule = schedule_rules.NOW  # checked when the marker was parsed
 
     def pdf_rule(self, drop_has_pdfs: bool) -> PdfRule:
         if self.pdfs_per_bsn is not None:
@@ -149,11 +156,12 @@ def is_marker(name: str) -> bool:
     return name.lower() == MANIFEST_NAME or name.lower() in READY_NAMES
 
 
-def parse_marker(name: str, data: bytes) -> Manifest:
-    """Parse ``manifest.json`` or ``READY``; raises ManifestError with one clear message."""
+def parse_marker(name: str, data: bytes, *, now: datetime | None = None) -> Manifest:
+    """Parse ``manifest.json`` or ``READY``; raises ManifestError with one clear message.
+    ``now``: the moment the schedule is checked against (default: the current time)."""
     if name.lower() == MANIFEST_NAME:
-        return parse_manifest(name, data)
-    return parse_ready(name, data)
+        return parse_manifest(name, data, now=now)
+    return parse_ready(name, data, now=now)
 
 
 def _decode_marker(name: str, data: bytes) -> str:
@@ -176,7 +184,7 @@ def _no_duplicate_keys(pairs: list[tuple[str, object]]) -> dict:
     return seen
 
 
-def parse_manifest(name: str, data: bytes) -> Manifest:
+def parse_manifest(name: str, data: bytes, *, now: datetime | None = None) -> Manifest:
     text = _decode_marker(name, data)
     try:
         doc = json.loads(text, object_pairs_hook=_no_duplicate_keys)
@@ -187,7 +195,8 @@ def parse_manifest(name: str, data: bytes) -> Manifest:
     if not isinstance(doc, dict):
         raise ManifestError(_("{name} must hold one JSON object {{...}}", name=name))
     problems: list[str] = []
-    known = {"protocol", "drop_id", "message_type", "pdfs_per_bsn", "separator", "files", "comment", "kind", "mode"}
+    known = {"protocol", "drop_id", "message_type", "pdfs_per_bsn", "separator", "files", "comment", "kind", "mode",
+             "send_at", "publication_date"}
     unknown = sorted(set(doc) - known)
     if unknown:
         problems.append(_("unknown field(s) {fields} (known: {known})",
@@ -201,13 +210,14 @@ def parse_manifest(name: str, data: bytes) -> Manifest:
     rule = _rule(doc.get("pdfs_per_bsn"), problems)
     separator = _separator(doc.get("separator"), problems)
     files = _files(doc.get("files"), problems)
+    schedule = _schedule(doc.get("send_at"), doc.get("publication_date"), kind, problems, dutch_time=False, now=now)
     if problems:
         raise ManifestError(_("{name} is not a valid {protocol} manifest: {problems}",
                               name=name, protocol=PROTOCOL, problems="; ".join(problems)))
-    return Manifest(name, "manifest", message_type, drop_id, rule, separator, files, kind, mode)
+    return Manifest(name, "manifest", message_type, drop_id, rule, separator, files, kind, mode, schedule)
 
 
-def parse_ready(name: str, data: bytes) -> Manifest:
+def parse_ready(name: str, data: bytes, *, now: datetime | None = None) -> Manifest:
     text = _decode_marker(name, data)
     values: dict[str, str] = {}
     problems: list[str] = []
@@ -215,17 +225,15 @@ def parse_ready(name: str, data: bytes) -> Manifest:
         line = line.strip()
         if not line or line.startswith("#"):
             continue
-        key, sep, value = line.partition(":")
-        if not sep:
-            key, sep, value = line.partition("=")
+        # the first ':' or '=' separates the key (a send_at value holds ':' itself)
+        key, sep, value = re.split(r"([:=])", line, maxsplit=1) if re.search("[:=]", line) else (line, "", "")
         key = key.strip().lower().replace("-", "_").replace(" ", "_")
         if not sep or not key:
             problems.append(_("line {line} is not 'key: value'", line=line_number))
             continue
-        if key not in ("message_type", "drop_id", "pdfs_per_bsn", "separator", "kind", "mode"):
-            problems.append(_("line {line}: unknown key {key} "
-                              "(known: message_type, drop_id, pdfs_per_bsn, separator, kind, mode)",
-                              line=line_number, key=repr(key)))
+        if key not in _READY_KEYS:
+            problems.append(_("line {line}: unknown key {key} (known: {known})",
+                              line=line_number, key=repr(key), known=", ".join(_READY_KEYS)))
             continue
         if key in values:
             problems.append(_("line {line}: {key} given twice", line=line_number, key=key))
@@ -235,9 +243,35 @@ def parse_ready(name: str, data: bytes) -> Manifest:
     drop_id = _drop_id(values.get("drop_id") or None, problems)
     rule = _rule(values.get("pdfs_per_bsn") or None, problems)
     separator = _separator(values.get("separator") or None, problems)
+    schedule = _schedule(values.get("send_at"), values.get("publication_date"), kind, problems, dutch_time=True,
+                         now=now)
     if problems:
         raise ManifestError(_("{name} is not a valid ready marker: {problems}", name=name, problems="; ".join(problems)))
-    return Manifest(name, "ready", message_type, drop_id, rule, separator, None, kind, mode)
+    return Manifest(name, "ready", message_type, drop_id, rule, separator, None, kind, mode, schedule)
+
+
+_READY_KEYS = ("message_type", "drop_id", "pdfs_per_bsn", "separator", "kind", "mode", "send_at", "publication_date")
+
+
+def _schedule(send_at: object, publication_date: object, kind: str, problems: list[str], *, dutch_time: bool,
+              now: datetime | None) -> schedule_rules.Schedule:
+    """``send_at`` / ``publication_date`` by the rules of every channel (bbx.domain.schedule)."""
+    if send_at in (None, "") and publication_date in (None, ""):
+        return schedule_rules.NOW
+    if kind == population.KIND_POPULATION:
+        problems.append(_("a population list (kind: population) is never sent: leave out send_at and "
+                          "publication_date"))
+        return schedule_rules.NOW
+    for field_name, value in (("send_at", send_at), ("publication_date", publication_date)):
+        if value is not None and not isinstance(value, str):
+            problems.append(_("\"{field}\" must be text, e.g. {example}", field=field_name,
+                              example="\"2026-05-01T08:00:00+02:00\"" if field_name == "send_at" else "\"2026-05-01\""))
+            return schedule_rules.NOW
+    try:
+        return schedule_rules.from_text(send_at, publication_date, dutch_time=dutch_time, now=now)
+    except schedule_rules.ScheduleError as exc:
+        problems.append(str(exc))
+        return schedule_rules.NOW
 
 
 def _kind_mode(kind: object, mode: object, message_type: object, problems: list[str]) -> tuple[str, str | None]:

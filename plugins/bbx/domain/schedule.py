@@ -9,6 +9,12 @@
   ``limits.MAX_PUBLICATION_DAYS_AHEAD`` (13, the contract's) days after it: MijnOverheid
   refuses a later one with ``PublicatieDatumLigtTeVerInDeToekomst`` (interface.md §3).
 
+Time zones: the web service and ``manifest.json`` are written by programs and give the
+offset (``+01:00``, ``Z``); the manual page and the ``READY`` marker are typed by people,
+and a moment without an offset there is Dutch time (Europe/Amsterdam). A Dutch time
+that does not exist (the hour the clocks go forward) or occurs twice (the hour they go
+back) is refused rather than guessed.
+
 The batch's ``AanmaakDatum`` is the moment it is built, at send time, so a scheduled
 send never runs into ``AanmaakDatumLigtTeVerInHetVerleden``.
 """
@@ -16,7 +22,7 @@ send never runs into ``AanmaakDatumLigtTeVerInHetVerleden``.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from bbx.domain import limits
 from bbx.domain.localtime import TIMEZONE
@@ -29,6 +35,9 @@ MAX_SEND_AT_DAYS_AHEAD = 30
 class Schedule:
     send_at: datetime | None  # None: as soon as possible
     publication_date: date | None  # None: publish at once
+
+
+NOW = Schedule(None, None)  # no schedule: sent as soon as possible, published at once
 
 
 class ScheduleError(ValueError):
@@ -61,3 +70,57 @@ def check(send_at: datetime | None, publication_date: date | None, *, now: datet
                 "{send}): MijnOverheid refuses a later one.", days=limits.MAX_PUBLICATION_DAYS_AHEAD,
                 latest=latest.isoformat(), send=send_day.isoformat()))
     return Schedule(send_at, publication_date)
+
+
+def parse_send_at(text: str | None, *, dutch_time: bool) -> datetime | None:
+    """``send_at`` as a person or program wrote it (ISO 8601, ``T`` or a space between date
+    and time). ``dutch_time``: a moment without an offset is Europe/Amsterdam time;
+    otherwise it needs one (the web service's rule)."""
+    if text is None or not text.strip():
+        return None
+    text = text.strip()
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        moment = None
+    if moment is None or len(text) <= len("2026-05-01"):  # a date alone is no moment
+        if dutch_time:
+            raise ScheduleError("send_at", _("send_at {value} is not a date and time: write it as "
+                                             "2026-05-01 08:00 (Dutch time).", value=repr(text)))
+        raise ScheduleError("send_at", _("send_at {value} is not a date and time: write it as "
+                                         "2026-05-01T08:00:00+02:00.", value=repr(text)))
+    if moment.tzinfo is not None or not dutch_time:
+        return moment
+    return _dutch(moment)
+
+
+def _dutch(naive: datetime) -> datetime:
+    earlier, later = naive.replace(tzinfo=TIMEZONE, fold=0), naive.replace(tzinfo=TIMEZONE, fold=1)
+    shown = naive.strftime("%Y-%m-%d %H:%M")
+    if earlier.astimezone(UTC).astimezone(TIMEZONE).replace(tzinfo=None) != naive:
+        raise ScheduleError("send_at", _("send_at {moment} does not exist in Dutch time (the clocks go forward "
+                                         "that night): choose another time.", moment=shown))
+    if earlier.utcoffset() != later.utcoffset():
+        raise ScheduleError("send_at", _("send_at {moment} occurs twice in Dutch time (the clocks go back that "
+                                         "night): choose another time, or give the offset (+02:00 for the first, "
+                                         "+01:00 for the second).", moment=shown))
+    return earlier
+
+
+def parse_publication_date(text: str | None) -> date | None:
+    """``publication_date`` as written: a day, ``2026-05-01``."""
+    if text is None or not text.strip():
+        return None
+    try:
+        if len(text.strip()) == len("2026-05-01"):
+            return date.fromisoformat(text.strip())
+    except ValueError:
+        pass
+    raise ScheduleError("publication_date", _("publication_date {value} is not a day: write it as 2026-05-01 "
+                                              "(year-month-day).", value=repr(text.strip())))
+
+
+def from_text(send_at: str | None, publication_date: str | None, *, dutch_time: bool,
+              now: datetime | None = None) -> Schedule:
+    """A schedule typed or written as text (manual page, drop marker), parsed and checked."""
+    return check(parse_send_at(send_at, dutch_time=dutch_time), parse_publication_date(publication_date), now=now)

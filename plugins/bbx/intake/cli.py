@@ -69,6 +69,7 @@ def check_folder(args) -> int:
         parse_marker,
     )
     from bbx.domain.drop_check import DropCheck
+    from bbx.i18n import local_time
     from bbx.intake import settings
 
     folder = Path(args.folder)
@@ -97,6 +98,9 @@ def check_folder(args) -> int:
         problems.insert(0, DropProblem(marker, note))
     print(f"drop {folder.name}: message type {manifest.message_type}, {check.rows_total:,} row(s), "
           f"{len(check.pdfs)} BSN(s) with personal PDFs")
+    if manifest.schedule.send_at or manifest.schedule.publication_date:
+        print(f"scheduled: not sent before {local_time(manifest.schedule.send_at) or 'now'}, "
+              f"publication date {manifest.schedule.publication_date or 'at once'}")
     if note and not args.config:
         print(f"note: {note}")
     rejected = 0

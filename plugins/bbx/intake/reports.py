@@ -2,8 +2,9 @@
 
 - ``<label>.ack.json`` — per drop: status, counts (rows handed in / accepted /
   rejected, as ``store.submissions.row_counts`` defines them for every report; and
-  ``rows_in_drop``, the rows read from the list), every file with size and sha256,
-  problems and notes;
+  ``rows_in_drop``, the rows read from the list), the schedule (``send_at`` in Dutch
+  time, ``publication_date``; null: at once), every file with size and sha256, problems
+  and notes;
 - ``<label>.errors.csv`` — the rejected rows: the tenant's own columns as they wrote
   them, plus ``row`` (the row number in their file, as a spreadsheet counts) and
   ``reason``. BBX's outbox dialect (``bbx.domain.csvfile``: UTF-8 with BOM, ``;``, CR LF,
@@ -25,6 +26,7 @@ from pathlib import Path
 
 from bbx.domain import csvfile
 from bbx.domain.drop import PROTOCOL, safe_label
+from bbx.domain.localtime import TIMEZONE
 from bbx.i18n import _
 from bbx.store.submissions import row_counts
 
@@ -92,6 +94,8 @@ def acknowledgement(*, drop: dict, submission: dict, connection_code: str, files
         "duplicate_of": drop["duplicate_of"],
         "rows": rows,
         "rows_in_drop": drop["row_count"] or 0,
+        "send_at": _iso(submission["send_at"].astimezone(TIMEZONE)) if submission.get("send_at") else None,
+        "publication_date": _iso(submission.get("publication_date")),
         "files": [
             {"name": f["file_name"], "role": f["role"], "size": f["size_bytes"], "sha256": f["sha256"]}
             for f in files

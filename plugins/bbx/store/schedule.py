@@ -11,7 +11,8 @@ from bbx.store import audit
 def set_schedule(conn, submission_id: int, schedule: Schedule, *, actor: str) -> None:
     if schedule.send_at is None and schedule.publication_date is None:
         return
-    conn.execute("UPDATE submissions SET send_at = %s WHERE id = %s", (schedule.send_at, submission_id))
+    conn.execute("UPDATE submissions SET send_at = %s, publication_date = %s WHERE id = %s",
+                 (schedule.send_at, schedule.publication_date, submission_id))
     if schedule.publication_date is not None:
         conn.execute("UPDATE messages SET publication_date = %s WHERE submission_id = %s AND outcome = 'planned'",
                      (schedule.publication_date, submission_id))

@@ -13,6 +13,7 @@ from bbx.intake import reports, settings
 from bbx.intake.steps.common import ACTOR
 from bbx.store import db, handins, submissions
 from bbx.store import drops as drop_store
+from bbx.store import schedule as schedule_store
 from bbx.store.submissions import NewRow, PersonalAttachment
 
 log = logging.getLogger(__name__)
@@ -92,6 +93,8 @@ def write_rows(connection: dict, message_type: dict, drop: dict, check: DropChec
                                            standard_text_version_id=message_type.get("standard_text_version_id"))
             counts = {k: counts[k] + written[k] for k in counts}
         drop_store.set_checked(conn, drop["id"], row_count=check.rows_total, problems=[], notes=check.notes())
+        # in the transaction that accepts it: no delivery run takes it before its time
+        schedule_store.set_schedule(conn, submission_id, check.manifest.schedule, actor=ACTOR)
         submissions.accept(conn, submission_id, rows_handed_in=check.rows_total, actor=ACTOR)
     log.info("submission %s: %d rows accepted, %d rejected", submission_id, counts["accepted"], counts["rejected"])
     return _finish(open_reports)
