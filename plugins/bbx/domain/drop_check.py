@@ -210,51 +210,31 @@ class DropCheck:
         """Index the BSNs of one source (row number of each valid BSN's first occurrence)
         and keep its rows while they fit in ``budget`` (bytes, shared by the sources), so
         that pass 2 need not read the file again. Returns the row count so far."""
+        if source.table is not None and source.table.separator is None:  # a BSN list: no Row per record
+            items = ((number, raw, raw) for number, raw in values(source.table, self._opener(source.name)))
+            size: Callable = lambda _raw: _KEPT_VALUE_BYTES  # noqa: E731
+        else:
+            items = ((row.number, row.fields[0] if row.fields else "", row) for row in self._source_rows(source))
+            size = lambda row: _KEPT_ROW_BYTES + sum(len(f) for f in row.fields)  # noqa: E731
         eleven, check, first_row = bsn_rules.passes_eleven_test, bsn_rules.check, self.first_row
         add_number = source.file_rows.append
         kept: list | None = []
-        keep = kept.append
-        if source.table is not None and source.table.separator is None:  # a BSN list: one value per row
-            for number, raw in values(source.table, self._opener(source.name)):
-                total += 1
-                add_number(number)
-                if eleven(raw):  # the common case: a valid BSN as written
-                    first_row.setdefault(raw, total)
-                else:
-                    checked = check(raw)
-                    if checked.bsn is not None:
-                        first_row.setdefault(checked.bsn, total)
-                if kept is not None:
-                    keep(raw)
-                    if total & 0x3FFF == 0:  # every 16,384 rows: still within the budget?
-                        kept = self._within(kept, budget, 16_384 * _KEPT_VALUE_BYTES)
-                        keep = kept.append if kept is not None else None
-            source.kept = self._within(kept, budget, (total & 0x3FFF) * _KEPT_VALUE_BYTES)
-            return total
-        for row in self._source_rows(source):
+        for number, raw, item in items:
             total += 1
-            add_number(row.number)
-            raw = row.fields[0] if row.fields else ""
-            if eleven(raw):
+            add_number(number)
+            if eleven(raw):  # the common case: a valid BSN as written
                 first_row.setdefault(raw, total)
             else:
                 checked = check(raw)
                 if checked.bsn is not None:
                     first_row.setdefault(checked.bsn, total)
             if kept is not None:
-                keep(row)
-                kept = self._within(kept, budget, _KEPT_ROW_BYTES + sum(len(f) for f in row.fields))
-                keep = kept.append if kept is not None else None
+                kept.append(item)
+                budget[0] -= size(item)
+                if budget[0] < 0:
+                    kept = None  # too big: pass 2 reads the file again
         source.kept = kept
         return total
-
-    @staticmethod
-    def _within(kept: list | None, budget: list[int], used: int) -> list | None:
-        """``kept`` while the rows kept fit in the budget; None (read again in pass 2) once not."""
-        if kept is None:
-            return None
-        budget[0] -= used
-        return kept if budget[0] >= 0 else None
 
     def _opener(self, name: str) -> Callable[[], BinaryIO]:
         return lambda: self.open_file(name)
