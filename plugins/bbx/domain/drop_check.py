@@ -57,9 +57,10 @@ _VALID = bsn_rules.BsnCheck(None)  # marker: the raw value is a valid BSN as wri
 _NOTE_EXAMPLES = 10
 #: Rows read in pass 1 are kept for pass 2 up to about this many bytes (a 1M-row BSN list
 #: takes ~60 MB): the file is read once. A bigger drop is read again, in constant memory.
-KEEP_ROWS_BYTES = 192 * 1024 * 1024
+KEEP_ROWS_BYTES = 128 * 1024 * 1024
 _KEPT_VALUE_BYTES = 60  # a one-column row: its list slot and str
-_KEPT_ROW_BYTES = 160  # a Row and its list, without the fields' characters
+_KEPT_ROW_BYTES = 140  # a Row, its list and list slot
+_KEPT_FIELD_BYTES = 60  # a field's str and slot, besides its characters
 
 
 @dataclass(frozen=True)
@@ -215,7 +216,7 @@ class DropCheck:
             size: Callable = lambda _raw: _KEPT_VALUE_BYTES  # noqa: E731
         else:
             items = ((row.number, row.fields[0] if row.fields else "", row) for row in self._source_rows(source))
-            size = lambda row: _KEPT_ROW_BYTES + sum(len(f) for f in row.fields)  # noqa: E731
+            size = lambda row: _KEPT_ROW_BYTES + sum(_KEPT_FIELD_BYTES + len(f) for f in row.fields)  # noqa: E731
         eleven, check, first_row = bsn_rules.passes_eleven_test, bsn_rules.check, self.first_row
         add_number = source.file_rows.append
         kept: list | None = []
