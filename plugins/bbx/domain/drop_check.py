@@ -18,7 +18,7 @@ read from its file once, in pass 1, which keeps its rows for pass 2 while they f
 The rule: a problem of the drop as a whole rejects the whole drop (nothing of it is
 sent, every problem is still reported); a problem of a row rejects that row only.
 
-Just over ~400 lines: the two passes share one object's state (the sources, the BSN
+About 450 lines: the two passes share one object's state (the sources, the BSN
 index); the rules they apply live in ``bbx.domain.rows``, ``drop`` and ``attachments``.
 """
 
