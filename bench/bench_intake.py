@@ -2,8 +2,8 @@
 
 Target (issue 4): <= 60 s and <= 1 GB peak RSS on the 2-core machine. This script
 
-1. makes a fresh BBX database (``bbx_bench_intake`` on the configured server) with the
-   sample configuration, and starts the SFTP server (``simulator.sftp_server``) in its
+1. makes a fresh BBX database (``bbx_bench_intake_<pid>``, with ``BBX_BENCH_DB_PREFIX``, on
+   the configured server: benches run side by side) with the sample configuration, and starts the SFTP server (``simulator.sftp_server``) in its
    own process on a free port;
 2. as the tenant, uploads phase 1 (1,000 BSNs) and processes it, so that phase 2 meets
    BSNs already handed in (the set-based check then really runs);
@@ -28,6 +28,7 @@ database for inspection).
 from __future__ import annotations
 
 import argparse
+import atexit
 import io
 import json
 import os
@@ -148,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
     from bbx.store import db
 
     work = Path(tempfile.mkdtemp(prefix="bbx-bench-intake-"))
-    url = bench_database_url("bbx_bench_intake")
+    url = bench_database_url(f"bbx_bench_intake_{os.getpid()}")  # unique: two runs never share one
     env = {**os.environ, "BBX_DATABASE_URL": url, "BBX_KEY_FILE": str(work / "content.key"),
            "AIRFLOW_HOME": str(work / "airflow"), "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
            "AIRFLOW__CORE__UNIT_TEST_MODE": "True"}
@@ -157,6 +158,9 @@ def main(argv: list[str] | None = None) -> int:
 
     settings.database_url.cache_clear()
     crypto.create_key_file()
+    print(f"bench database {url.rsplit('/', 1)[-1]}", flush=True)
+    if not args.keep:  # also when a step fails: a unique name must not pile up databases
+        atexit.register(db.drop_database, url)
     fresh_database(url)
 
     server = subprocess.Popen(
@@ -251,8 +255,6 @@ def main(argv: list[str] | None = None) -> int:
     emit_row(args.json, stage=f"intake, {rows:,}-row list", bbx=f"{total:.1f} s", baseline=f"{base['total']:.1f} s",
              ratio=ratio, rss_mb=figures["peak_rss_mb"], target="<= 15 s, >= 50 %, <= 500 MB", met=met and ok,
              correct=ok)
-    if not args.keep:
-        db.drop_database(url)
     return 0 if ok else 1
 
 

@@ -198,3 +198,38 @@ def test_an_empty_population_drop_names_its_own_problem_not_nothing_to_send():
     _, problems = population.check(parse_marker("READY", marker), listed, lambda name: io.BytesIO(files[name]))
     assert [p.kind for p in problems] == [""]
     assert problems[0].reason.startswith("the drop holds no list file: a population drop holds one or more")
+
+
+@pytest.mark.parametrize("kept_bytes", [None, 0])
+def test_the_list_is_read_once_when_its_rows_fit_in_memory_and_again_when_not(monkeypatch, kept_bytes):
+    """Pass 2 uses the rows pass 1 kept (issue 17); a list bigger than the budget is read
+    again. Either way every row gets the same verdict."""
+    from bbx.domain import drop_check
+
+    if kept_bytes is not None:
+        monkeypatch.setattr(drop_check, "KEEP_ROWS_BYTES", kept_bytes)
+    one_column = "\r\n".join(["bsn", B[0], "123456789", "", B[0], f" {int(B[2])} ", B[3]]).encode()
+    two_columns = "\r\n".join(["bsn;tekst", f"{B[4]};Beste", f'{B[0]};"twee; delen"', f"{B[5]};"]).encode()
+    files = {"a.csv": one_column, "b.csv": two_columns, "READY": b"message_type: PASPRT\n"}
+    opened: list[str] = []
+
+    def open_file(name):
+        opened.append(name)
+        return io.BytesIO(files[name])
+
+    listed = [classify(ListedFile(name, len(data))) for name, data in files.items()]
+    drop = DropCheck(parse_marker("READY", files["READY"]), listed, open_file).scan()
+    reads = {name: opened.count(name) for name in ("a.csv", "b.csv")}
+    got = [(r.source, r.row.number, r.row.fields, r.reasons) for r in drop.check_rows(WITH_TEXT, None, {})]
+    again = {name: opened.count(name) - reads[name] for name in reads}
+    assert again == ({"a.csv": 0, "b.csv": 0} if kept_bytes is None else {"a.csv": 1, "b.csv": 1})
+    assert got == [
+        ("a.csv", 2, [B[0]], []),
+        ("a.csv", 3, ["123456789"], ["BSN fails the 11-test (elfproef): check for a typing error"]),
+        ("a.csv", 5, [B[0]], ["the BSN is also on row 2 of a.csv: each BSN only once per drop"]),
+        ("a.csv", 6, [f"{int(B[2])}"], []),
+        ("a.csv", 7, [B[3]], []),
+        ("b.csv", 2, [B[4], "Beste"], []),
+        ("b.csv", 3, [B[0], "twee; delen"], ["the BSN is also on row 2 of a.csv: each BSN only once per drop"]),
+        ("b.csv", 4, [B[5], ""], []),
+    ]

@@ -37,3 +37,10 @@ def test_ids_equal_uuid5_over_many_inputs():
     for n in range(2000):
         parts = ("bericht", "voorbeeld", n % 37, f"{n:09d}")
         assert ids.message_id(*parts[1:]) == str(uuid.uuid5(ids.BBX_NAMESPACE, "\x1f".join(str(p) for p in parts)))
+
+
+def test_message_ids_of_one_submission_equal_message_id():
+    of = ids.message_ids("café", 12)
+    assert of("249566758") == "7987885b-1d0c-532c-b49c-4e79b1f6bcd5"  # an issued value
+    for n in range(2000):
+        assert ids.message_ids("voorbeeld", n % 37)(f"{n:09d}") == ids.message_id("voorbeeld", n % 37, f"{n:09d}")

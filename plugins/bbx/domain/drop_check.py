@@ -3,7 +3,9 @@
 Pure: files are read through an ``open_file(name)`` callable, the BSNs already handed
 in come in as a mapping; nothing here touches SFTP or the database.
 
-Two passes, so that a million-row list streams in constant memory per row:
+Two passes (the earlier hand-ins are asked for all BSNs at once between them); a list is
+read from its file once, in pass 1, which keeps its rows for pass 2 while they fit in
+``KEEP_ROWS_BYTES`` (a 1M-row BSN list does); a bigger one is read again, in constant memory:
 
 1. :meth:`DropCheck.scan` — the files as a whole (names, encodings, headers, PDF names,
    orphan PDFs) and every row's BSN (to find duplicates and to ask the database, in one
@@ -16,7 +18,7 @@ Two passes, so that a million-row list streams in constant memory per row:
 The rule: a problem of the drop as a whole rejects the whole drop (nothing of it is
 sent, every problem is still reported); a problem of a row rejects that row only.
 
-Just over ~400 lines: the two passes share one object's state (the sources, the BSN
+About 450 lines: the two passes share one object's state (the sources, the BSN
 index); the rules they apply live in ``bbx.domain.rows``, ``drop`` and ``attachments``.
 """
 
@@ -45,7 +47,7 @@ from bbx.domain.drop import (
     PdfRule,
     sort_files,
 )
-from bbx.domain.drop_tables import Row, Table, TableError, open_table, rows
+from bbx.domain.drop_tables import Row, Table, TableError, open_table, rows, values
 from bbx.domain.limits import MAX_PERSONAL_ATTACHMENTS_PER_MESSAGE
 from bbx.i18n import _
 from bbx.i18n import number as count_text
@@ -53,6 +55,12 @@ from bbx.i18n import number as count_text
 PDF_SOURCE = "(personal PDFs)"
 _VALID = bsn_rules.BsnCheck(None)  # marker: the raw value is a valid BSN as written  # the source name of rows that come from PDF names only
 _NOTE_EXAMPLES = 10
+#: Rows read in pass 1 are kept for pass 2 up to about this many bytes (a 1M-row BSN list
+#: takes ~60 MB): the file is read once. A bigger drop is read again, in constant memory.
+KEEP_ROWS_BYTES = 128 * 1024 * 1024
+_KEPT_VALUE_BYTES = 60  # a one-column row: its list slot and str
+_KEPT_ROW_BYTES = 140  # a Row, its list and list slot
+_KEPT_FIELD_BYTES = 60  # a field's str and slot, besides its characters
 
 
 @dataclass(frozen=True)
@@ -114,6 +122,8 @@ class _Source:
     table: Table | None  # None: rows from personal PDF names
     offset: int = 0  # number of rows before this source
     file_rows: array = field(default_factory=lambda: array("I"))
+    # its rows as read in pass 1 (a one-column row as its value), None: read again in pass 2
+    kept: list | None = None
 
     @property
     def report_header(self) -> tuple[str, ...]:
@@ -179,18 +189,10 @@ class DropCheck:
                                              kind=NOTHING_TO_SEND))
 
         total = 0
+        budget = [KEEP_ROWS_BYTES]
         for source in self.sources:
             source.offset = total
-            for row in self._source_rows(source):
-                total += 1
-                source.file_rows.append(row.number)
-                raw = row.fields[0] if row.fields else ""
-                if len(raw) == 9 and bsn_rules.passes_eleven_test(raw):  # the common case, fast
-                    self.first_row.setdefault(raw, total)
-                    continue
-                checked = bsn_rules.check(raw)
-                if checked.bsn is not None:
-                    self.first_row.setdefault(checked.bsn, total)
+            total = self._scan_source(source, total, budget)
         self.rows_total = total
         if self.sources and total == 0 and not self.problems:
             self.problems.append(DropProblem(None, _("the drop's list holds no rows (only a header or empty lines)")))
@@ -204,6 +206,36 @@ class DropCheck:
                                         "the list or remove the PDF; check the BSN in the file name")))
         self._scanned = True
         return self
+
+    def _scan_source(self, source: _Source, total: int, budget: list[int]) -> int:
+        """Index the BSNs of one source (row number of each valid BSN's first occurrence)
+        and keep its rows while they fit in ``budget`` (bytes, shared by the sources), so
+        that pass 2 need not read the file again. Returns the row count so far."""
+        if source.table is not None and source.table.separator is None:  # a BSN list: no Row per record
+            items = ((number, raw, raw) for number, raw in values(source.table, self._opener(source.name)))
+            size: Callable = lambda _raw: _KEPT_VALUE_BYTES  # noqa: E731
+        else:
+            items = ((row.number, row.fields[0] if row.fields else "", row) for row in self._source_rows(source))
+            size = lambda row: _KEPT_ROW_BYTES + sum(_KEPT_FIELD_BYTES + len(f) for f in row.fields)  # noqa: E731
+        eleven, check, first_row = bsn_rules.passes_eleven_test, bsn_rules.check, self.first_row
+        add_number = source.file_rows.append
+        kept: list | None = []
+        for number, raw, item in items:
+            total += 1
+            add_number(number)
+            if eleven(raw):  # the common case: a valid BSN as written
+                first_row.setdefault(raw, total)
+            else:
+                checked = check(raw)
+                if checked.bsn is not None:
+                    first_row.setdefault(checked.bsn, total)
+            if kept is not None:
+                kept.append(item)
+                budget[0] -= size(item)
+                if budget[0] < 0:
+                    kept = None  # too big: pass 2 reads the file again
+        source.kept = kept
+        return total
 
     def _opener(self, name: str) -> Callable[[], BinaryIO]:
         return lambda: self.open_file(name)
@@ -242,9 +274,15 @@ class DropCheck:
         """(row number, file, row) of every row, in order, without checking them."""
         number = 0
         for source in self.sources:
-            for row in self._source_rows(source):
+            if source.kept is None:  # too big to keep: read again
+                for row in self._source_rows(source):
+                    number += 1
+                    yield number, source.name, row
+                continue
+            name, file_rows = source.name, source.file_rows
+            for index, item in enumerate(source.kept):
                 number += 1
-                yield number, source.name, row
+                yield number, name, item if type(item) is Row else Row(file_rows[index], [item])
 
     def check_rows(self, message_type: MessageTypeInfo | None, standard: att.StandardSet | None,
                    already: Mapping[str, Earlier]) -> Iterator[RowResult]:

@@ -214,10 +214,15 @@ def detect_separator(first_line: str) -> str | None:
     return None
 
 
+def _one_value(line: str) -> str:
+    """The value of a line of a one-column file: line end, stray spaces and quotes removed."""
+    return line.strip().strip('"')
+
+
 def _reader(stream: io.TextIOWrapper, separator: str | None):
     if separator is None:
         # One column: a plain line reader (quotes still removed) is faster than csv.
-        return ([line.rstrip("\r\n").strip().strip('"')] if line.strip() else [] for line in stream)
+        return ([_one_value(line)] for line in stream)
     return csv.reader(stream, delimiter=separator, quotechar='"', skipinitialspace=True, strict=False)
 
 
@@ -283,6 +288,10 @@ def rows(table: Table, open_file: OpenFile) -> Iterator[Row]:
     an empty line is a row too (but not yielded); a quoted field with line breaks is
     one row.
     """
+    if table.separator is None:
+        for number, value in values(table, open_file):
+            yield Row(number, [value])
+        return
     with _text_stream(open_file, table.encoding) as stream:
         header_pending = table.header is not None
         for number, record in enumerate(_reader(stream, table.separator), 1):
@@ -292,3 +301,21 @@ def rows(table: Table, open_file: OpenFile) -> Iterator[Row]:
                 header_pending = False
                 continue
             yield Row(number, record)
+
+
+def values(table: Table, open_file: OpenFile) -> Iterator[tuple[int, str]]:
+    """(number, value) of every non-empty record of a one-column file (``table.separator``
+    None), numbered as :func:`rows` does: its rows without an object per row, for the
+    million-row BSN list (issue 17)."""
+    if table.separator is not None:
+        raise ValueError(f"{table.file_name} has more than one column: read it with rows()")
+    with _text_stream(open_file, table.encoding) as stream:
+        header_pending = table.header is not None
+        for number, line in enumerate(stream, 1):
+            value = _one_value(line)
+            if not value.strip():
+                continue
+            if header_pending:
+                header_pending = False
+                continue
+            yield number, value

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
+from collections.abc import Callable
 
 # Fixed forever: changing it would change every id ever issued.
 BBX_NAMESPACE = uuid.UUID("6f1c0b3e-5d2a-5b8e-9a57-0b5e1f2a4c11")
@@ -17,10 +18,13 @@ _NAMESPACE_BYTES = BBX_NAMESPACE.bytes
 
 
 def _uuid(*parts: object) -> str:
+    return _uuid_of(hashlib.sha1(_NAMESPACE_BYTES + "\x1f".join(str(p) for p in parts).encode()))
+
+
+def _uuid_of(sha1) -> str:
     # Exactly uuid.uuid5 (RFC 4122: SHA-1 over namespace + name, version 5, RFC variant),
     # without building a UUID object per call: intake derives one id per row (issue 17).
-    name = "\x1f".join(str(p) for p in parts).encode()
-    h = bytearray(hashlib.sha1(_NAMESPACE_BYTES + name).digest()[:16])
+    h = bytearray(sha1.digest()[:16])
     h[6] = (h[6] & 0x0F) | 0x50
     h[8] = (h[8] & 0x3F) | 0x80
     x = h.hex()
@@ -34,6 +38,19 @@ def message_id(connection_code: str, submission_id: object, row_key: str) -> str
     for the same BSN (not allowed today) the caller must include the row number.
     """
     return _uuid("bericht", connection_code, submission_id, row_key)
+
+
+def message_ids(connection_code: str, submission_id: object) -> Callable[[str], str]:
+    """:func:`message_id` of one submission as a function of the row key: the shared part of
+    the name is hashed once, not once per row (a million-row drop, issue 17)."""
+    shared = hashlib.sha1(_NAMESPACE_BYTES + "\x1f".join(("bericht", connection_code, str(submission_id), "")).encode())
+
+    def of(row_key: str) -> str:
+        sha1 = shared.copy()
+        sha1.update(row_key.encode())
+        return _uuid_of(sha1)
+
+    return of
 
 
 def batch_id(connection_code: str, submission_id: object, batch_number: int) -> str:

@@ -101,21 +101,32 @@ def add_rows(conn, submission_id: int, *, connection_code: str, connection_id: i
     columns = ("submission_id", "connection_id", "message_type_id", "row_number", "bsn", "message_id",
                "subject", "text_encrypted", "reference", "outcome", "outcome_code", "outcome_reason", "final_at",
                "standard_text_version_id")
+    # COPY text lines built here and written in blocks of _COPY_BLOCK_ROWS (one write per
+    # block, not one formatted row per call: issue 17); the columns every row shares once.
+    head = f"{submission_id}\t{connection_id}\t{_copy_text(message_type_id)}\t"
+    planned = f"\tplanned\t\\N\t\\N\t\\N\t{_copy_text(standard_text_version_id)}\n"
+    message_id = ids.message_ids(connection_code, submission_id)
+    block: list[str] = []
     with conn.cursor().copy(f"COPY messages ({', '.join(columns)}) FROM STDIN") as copy:
         for row in rows:
             if row.row_number in done:
                 continue
             if row.rejection:
                 counts["rejected"] += 1
-                copy.write_row((submission_id, connection_id, message_type_id, row.row_number, row.bsn, None,
-                                None, None, None, "rejected", "validation", row.rejection, "now", None))
-                continue
-            counts["accepted"] += 1
-            message_id = ids.message_id(connection_code, submission_id, row.bsn)
-            text = crypto.encrypt(row.text) if row.text is not None else None
-            copy.write_row((submission_id, connection_id, message_type_id, row.row_number, row.bsn, message_id,
-                            row.subject, text, row.reference, "planned", None, None, None, standard_text_version_id))
-            attachments.extend((row.row_number, a) for a in row.attachments)
+                block.append(f"{head}{row.row_number}\t{_copy_text(row.bsn)}\t\\N\t\\N\t\\N\t\\N\trejected\t"
+                             f"validation\t{_copy_text(row.rejection)}\tnow\t\\N\n")
+            else:
+                counts["accepted"] += 1
+                text = crypto.encrypt(row.text) if row.text is not None else None
+                block.append(f"{head}{row.row_number}\t{row.bsn}\t{message_id(row.bsn)}\t{_copy_text(row.subject)}\t"
+                             f"{_copy_text(text)}\t{_copy_text(row.reference)}{planned}")
+                if row.attachments:
+                    attachments.extend((row.row_number, a) for a in row.attachments)
+            if len(block) >= _COPY_BLOCK_ROWS:
+                copy.write("".join(block))
+                block.clear()
+        if block:
+            copy.write("".join(block))
     if attachments:
         _add_attachments(conn, submission_id, attachments)
     if standard_text_version_id is None:  # the standard text is fixed when the rows are planned
@@ -129,6 +140,19 @@ def add_rows(conn, submission_id: int, *, connection_code: str, connection_id: i
             (submission_id,),
         )
     return counts
+
+
+_COPY_BLOCK_ROWS = 5_000
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+def _copy_text(value: object) -> str:
+    """One value in COPY's text format: NULL as \\N, bytes as bytea hex, special characters escaped."""
+    if value is None:
+        return "\\N"
+    if isinstance(value, bytes):
+        return "\\\\x" + value.hex()
+    return str(value).translate(_COPY_ESCAPES)
 
 
 def _add_attachments(conn, submission_id: int, attachments: list[tuple[int, PersonalAttachment]]) -> None:

@@ -33,6 +33,8 @@ def message_type_info(message_type: dict | None) -> MessageTypeInfo | None:
 def _new_row(result: RowResult) -> NewRow:
     if not result.accepted:
         return NewRow(result.number, result.bsn, rejection=result.reason)
+    if result.text is None and result.subject is None and result.reference is None and not result.pdfs:
+        return NewRow(result.number, result.bsn)  # the common row of a BSN list, built cheaply
     return NewRow(
         result.number, result.bsn, subject=result.subject, text=result.text, reference=result.reference,
         attachments=tuple(PersonalAttachment(p.position, p.file_name, p.content, p.sha256) for p in result.pdfs),
@@ -49,9 +51,10 @@ def _chunks(results: Iterator[RowResult], budget: int) -> Iterator[Iterator[NewR
         used, item = 0, first
         while True:
             yield _new_row(item)
-            used += sum(len(p.content) for p in item.pdfs)
-            if used >= budget:
-                return
+            if item.pdfs:
+                used += sum(len(p.content) for p in item.pdfs)
+                if used >= budget:
+                    return
             item = next(iterator, None)
             if item is None:
                 state["done"] = True
