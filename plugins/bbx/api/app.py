@@ -21,6 +21,7 @@ from bbx.api import (
     pages_accounts,
     pages_audit,
     pages_reports,
+    pages_standard_texts,
     preview,
     routes,
 )
@@ -206,6 +207,7 @@ def create_app() -> FastAPI:
     app.include_router(pages_accounts.router)
     app.include_router(pages_audit.router)
     app.include_router(pages_reports.router)
+    app.include_router(pages_standard_texts.router)
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
     _offline_docs(app)
     return app
