@@ -113,15 +113,15 @@ def start_stack(work: Path, bbx_url: str, af_url: str, plan: dict, *, send_worke
 def hand_in(bbx_url: str, plan: dict, submissions_per_connection: int) -> list[int]:
     """Every connection's citizens as ``submissions_per_connection`` accepted submissions
     (through ``bbx.store.submissions``, as every channel does)."""
-    from bbx.store import administration, db, submissions
+    from bbx.store import administration, db, handins, submissions
 
     ids = []
     with db.transaction(bbx_url) as conn:
         for code, message_type in CONNECTIONS:
             numbers = plan[code][0]
             connection = administration.connection_by_code(conn, code)
-            type_id = conn.execute("SELECT id FROM message_types WHERE connection_id = %s AND code = %s",
-                                   (connection["id"], message_type)).fetchone()["id"]
+            found = handins.message_type(conn, connection["id"], message_type)  # with its standard-text version
+            type_id = found["id"]
             size = -(-len(numbers) // submissions_per_connection)
             for part in range(submissions_per_connection):
                 chunk = numbers[part * size:(part + 1) * size]
@@ -132,6 +132,7 @@ def hand_in(bbx_url: str, plan: dict, submissions_per_connection: int) -> list[i
                                                   submitted_by="bench", message_type_id=type_id)
                 submissions.add_rows(conn, sub.id, connection_code=code, connection_id=connection["id"],
                                      message_type_id=type_id,
+                                     standard_text_version_id=found["standard_text_version_id"],
                                      rows=(submissions.NewRow(i, b) for i, b in enumerate(chunk, 1)))
                 submissions.accept(conn, sub.id, rows_handed_in=len(chunk), actor="bench")
                 ids.append(sub.id)

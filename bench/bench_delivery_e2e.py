@@ -110,17 +110,18 @@ def start_platform(work: Path, bbx_url: str, af_url: str, subscribed: list[str])
 
 
 def hand_in(bbx_url: str, numbers: list[str]) -> int:
-    from bbx.store import administration, db, submissions
+    from bbx.store import administration, db, handins, submissions
 
     with db.transaction(bbx_url) as conn:
         connection = administration.connection_by_code(conn, CONNECTION)
-        type_id = conn.execute("SELECT id FROM message_types WHERE connection_id = %s AND code = %s",
-                               (connection["id"], MESSAGE_TYPE)).fetchone()["id"]
+        found = handins.message_type(conn, connection["id"], MESSAGE_TYPE)  # with its standard-text version
+        type_id = found["id"]
         sub = submissions.open_submission(conn, connection_id=connection["id"], channel="sftp",
                                           external_ref=f"bench-{time.time_ns()}", submitted_by="bench",
                                           message_type_id=type_id)
         submissions.add_rows(conn, sub.id, connection_code=CONNECTION, connection_id=connection["id"],
                              message_type_id=type_id,
+                             standard_text_version_id=found["standard_text_version_id"],
                              rows=(submissions.NewRow(i, b) for i, b in enumerate(numbers, 1)))
         submissions.accept(conn, sub.id, rows_handed_in=len(numbers), actor="bench")
     return sub.id

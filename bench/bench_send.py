@@ -94,18 +94,19 @@ def airflow_connection(base_url: str, pki, connection: dict) -> str:
 
 
 def hand_in(url: str, numbers: list[str]) -> int:
-    from bbx.store import administration, db, submissions
+    from bbx.store import administration, db, handins, submissions
 
     with db.transaction(url) as conn:
         connection = administration.connection_by_code(conn, CONNECTION)
         conn.execute("UPDATE connections SET approval_threshold = NULL WHERE id = %s", (connection["id"],))
-        type_id = conn.execute("SELECT id FROM message_types WHERE connection_id = %s AND code = %s",
-                               (connection["id"], MESSAGE_TYPE)).fetchone()["id"]
+        found = handins.message_type(conn, connection["id"], MESSAGE_TYPE)  # with its standard-text version
+        type_id = found["id"]
         sub = submissions.open_submission(conn, connection_id=connection["id"], channel="sftp",
                                           external_ref=f"bench-send-{time.time_ns()}", submitted_by="bench",
                                           message_type_id=type_id)
         submissions.add_rows(conn, sub.id, connection_code=CONNECTION, connection_id=connection["id"],
                              message_type_id=type_id,
+                             standard_text_version_id=found["standard_text_version_id"],
                              rows=(submissions.NewRow(i, b) for i, b in enumerate(numbers, 1)))
         submissions.accept(conn, sub.id, rows_handed_in=len(numbers), actor="bench")
     return sub.id

@@ -72,7 +72,7 @@ def hand_in(bbx_url: str, numbers: list[str], submissions_count: int) -> list[in
     """``submissions_count`` accepted submissions, more where one would exceed the
     connection's ``approval_threshold`` (it would wait for a second person in bbx_review,
     which is not what the soak is about)."""
-    from bbx.store import administration, db, submissions
+    from bbx.store import administration, db, handins, submissions
 
     ids = []
     with db.transaction(bbx_url) as conn:
@@ -81,8 +81,8 @@ def hand_in(bbx_url: str, numbers: list[str], submissions_count: int) -> list[in
         if threshold:
             submissions_count = max(submissions_count, -(-len(numbers) // threshold))
         size = -(-len(numbers) // submissions_count)
-        type_id = conn.execute("SELECT id FROM message_types WHERE connection_id = %s AND code = %s",
-                               (connection["id"], MESSAGE_TYPE)).fetchone()["id"]
+        found = handins.message_type(conn, connection["id"], MESSAGE_TYPE)  # with its standard-text version
+        type_id = found["id"]
         for part in range(submissions_count):
             chunk = numbers[part * size:(part + 1) * size]
             if not chunk:
@@ -92,6 +92,7 @@ def hand_in(bbx_url: str, numbers: list[str], submissions_count: int) -> list[in
                                               message_type_id=type_id)
             submissions.add_rows(conn, sub.id, connection_code=CONNECTION, connection_id=connection["id"],
                                  message_type_id=type_id,
+                                 standard_text_version_id=found["standard_text_version_id"],
                                  rows=(submissions.NewRow(i, b) for i, b in enumerate(chunk, 1)))
             submissions.accept(conn, sub.id, rows_handed_in=len(chunk), actor="soak")
             ids.append(sub.id)

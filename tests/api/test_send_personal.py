@@ -229,6 +229,16 @@ def test_a_multipart_send_above_the_json_limit_is_read_streamed(client, keys, co
     response = _post(client, keys.a, {"message_type": "WOZ2026", "messages": [{"bsn": b} for b in people]}, files)
     assert response.status_code == 201, response.text[:500]
     assert response.json()["rows_handed_in"] == 24
+    # spooled in several hand-overs to the worker thread, every PDF kept and recorded in order
+    assert len(pdf) * len(people) > 2 * streamed.HAND_OVER_BYTES
+    assert [(f["file_name"], f["role"]) for f in response.json()["files"]] == [
+        ("request.json", "request"), *((f"{b}_1.pdf", "personal_attachment") for b in people)]
+    configured.rollback()
+    stored = configured.execute(
+        """SELECT m.bsn, a.sha256 FROM message_attachments a JOIN messages m ON m.id = a.message_id
+           WHERE m.submission_id = %s ORDER BY m.row_number""", (response.json()["id"],)).fetchall()
+    assert [(r["bsn"], r["sha256"]) for r in stored] == [
+        (b, hashlib.sha256(pdf + f"% {b}\n".encode()).hexdigest()) for b in people]
     # a JSON body keeps its 10 MB limit
     big = {"message_type": "WOZ2026", "messages": [{"bsn": b, "text": "x" * 4000} for b in bsns(2600, seed=191)]}
     refused = client.post(URL, content=json.dumps(big), headers={**auth(keys.a), "Idempotency-Key": "json-big",

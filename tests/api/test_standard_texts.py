@@ -134,3 +134,54 @@ def test_the_home_page_shows_each_types_current_version(client, keys, configured
     page = client.get("/").text
     assert "standard text v2 (api)" in page  # PASPRT, just uploaded
     assert "standard text v1 (config)" in page  # the other tenants' types
+
+
+def test_every_message_shows_its_version_in_the_result_file_the_rows_and_the_lookups(client, keys, configured,
+                                                                                    tmp_path):
+    import csv
+    import io
+
+    from api_helpers import set_outcomes
+
+    from bbx.delivery import outbox, results
+    from bbx.domain import delivery as result_rules
+
+    db = configured
+    citizens = bsns(2, seed=21)
+    first = send(client, keys.a, bsns=citizens[:1]).json()["id"]  # version 1 (the config's)
+    assert _put(client, keys.a, b"Versie twee van de tekst.").status_code == 200
+    second = send(client, keys.a, bsns=citizens[1:] + ["123456789"]).json()  # one BSN fails the 11-test
+    assert second.get("id") is None  # refused as a whole: the API checks the request first
+    second = send(client, keys.a, bsns=citizens[1:]).json()["id"]
+    db.rollback()
+
+    # the web service's rows (JSON and CSV) and its BSN lookup
+    rows = client.get(f"/api/v1/submissions/{second}/messages", headers=auth(keys.a)).json()["rows"]
+    assert [r["standard_text_version"] for r in rows] == [2]
+    listed = client.get(f"/api/v1/submissions/{second}/messages?format=csv", headers=auth(keys.a)).text
+    header, line = list(csv.reader(io.StringIO(listed.lstrip("\ufeff"))))[:2]
+    assert header[-1] == "standard_text_version" and line[-1] == "2"
+    looked_up = client.post("/api/v1/bsn-lookup", json={"bsn": citizens[0]}, headers=auth(keys.a)).json()
+    assert [m["standard_text_version"] for m in looked_up["connections"][0]["messages"]] == [1]
+
+    # the pages: the submission's rows and the BSN lookup link to the version
+    sign_in(client, keys.a)
+    page = client.get(f"/submissions/{second}").text
+    assert 'href="/standard-texts/voorbeeld/PASPRT#v2">v2</a>' in page
+    lookup_page = client.post("/lookup", data={"bsn": citizens[0]}).text
+    assert 'href="/standard-texts/voorbeeld/PASPRT#v1">v1</a>' in lookup_page
+
+    # the tenant's result file (Dutch, the connection's language): the version is the last column
+    db.execute("UPDATE submissions SET status = 'delivering' WHERE id = %s", (first,))  # as delivery's plan does
+    set_outcomes(db, first, {1: ("delivered", "Verwerkt", None)})
+    summary = results.CollectSummary()
+    results.close_reconciled(db, summary, submission_ids=[first])
+    results.write_reports(db, outbox.folder_writer(tmp_path), summary, submission_ids=[first])
+    assert summary.reported == [first]
+    folder = db.execute("SELECT sftp_folder FROM connections WHERE code = 'voorbeeld'").fetchone()["sftp_folder"]
+    name, _paper = result_rules.result_file_names(first, "api")
+    table = list(csv.reader(io.StringIO((tmp_path / folder.lstrip("/") / "outbox" / name)
+                                        .read_bytes().decode("utf-8-sig")), delimiter=";"))
+    assert table[0] == ["regel", "bsn", "uitkomst", "outcome", "code", "toelichting", "bericht_id", "afgerond_op",
+                        "standaardtekst_versie"]
+    assert table[1][1] == citizens[0] and table[1][-1] == "1"

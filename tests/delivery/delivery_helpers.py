@@ -14,8 +14,8 @@ from bbx.delivery import plan
 from bbx.domain import bsn as bsn_rules
 from bbx.domain import globe
 from bbx.store import batches as batch_store
+from bbx.store import handins, submissions
 from bbx.store import results as result_store
-from bbx.store import submissions
 from simulator.testing import SimulatorHandle
 
 MIJNOVERHEID = "urn:osb:oin:00000001800866472000"
@@ -65,12 +65,14 @@ class DeliveryWorld:
                external_ref: str | None = None, submitted_by: str = "test") -> int:
         c = self.connections[code]
         conn = self.db
+        message_type = handins.message_type(conn, c.id, type_code)  # with its current standard-text version
         sub = submissions.open_submission(
             conn, connection_id=c.id, channel=channel, external_ref=external_ref or f"drop-{uuid.uuid4().hex[:8]}",
-            submitted_by=submitted_by, message_type_id=c.types[type_code],
+            submitted_by=submitted_by, message_type_id=message_type["id"],
         )
         submissions.add_rows(conn, sub.id, connection_code=code, connection_id=c.id,
-                             message_type_id=c.types[type_code], rows=rows)
+                             message_type_id=message_type["id"], rows=rows,
+                             standard_text_version_id=message_type["standard_text_version_id"])
         submissions.accept(conn, sub.id, rows_handed_in=len(rows), actor="test")
         if channel == "sftp":  # as intake records a drop (its name names the result files)
             conn.execute(

@@ -94,15 +94,18 @@ def test_result_file_is_excel_friendly_csv():
     final = datetime(2026, 3, 1, 13, 5, 9, tzinfo=UTC)
     rows = [
         {"row_number": 1, "bsn": "012345672", "outcome": "delivered", "outcome_code": "Verwerkt",
-         "outcome_reason": "ok", "message_id": "m1", "final_at": final},
+         "outcome_reason": "ok", "message_id": "m1", "final_at": final, "standard_text_version": 3},
         {"row_number": 2, "bsn": None, "outcome": "rejected", "outcome_code": "validation",
-         "outcome_reason": 'BSN "x"; fails the 11-test', "message_id": None, "final_at": final},
+         "outcome_reason": 'BSN "x"; fails the 11-test', "message_id": None, "final_at": final,
+         "standard_text_version": None},
     ]
     table = _read(delivery.result_file_rows(rows))
-    assert table[0] == list(delivery.result_columns())
-    assert table[1] == ["1", "012345672", "bezorgd", "delivered", "Verwerkt", "ok", "m1", "2026-03-01 14:05:09"]
+    # the standard-text version is the last column: the earlier ones keep their positions
+    assert table[0] == [*delivery.result_columns(), "standaardtekst_versie"]
+    assert table[1] == ["1", "012345672", "bezorgd", "delivered", "Verwerkt", "ok", "m1", "2026-03-01 14:05:09", "3"]
     assert table[2][:5] == ["2", "", "afgekeurd", "rejected", "validation"]
     assert table[2][5] == 'BSN "x"; fails the 11-test'
+    assert table[2][-1] == ""  # a rejected row became no message: no version
 
 
 def test_result_file_streams_large_submissions():

@@ -145,17 +145,18 @@ def test_a_result_file_has_its_headers_and_explanations_in_one_language():
 
     row = {"row_number": 1, "bsn": "123456782", "outcome": "delivered", "outcome_code": "Verwerkt",
            "outcome_reason": None, "message_id": "m1", "final_at": datetime(2026, 12, 2, 8, 15, tzinfo=UTC),
-           "corrected_from": "failed", "corrected_from_code": "TechnischProbleem"}
+           "corrected_from": "failed", "corrected_from_code": "TechnischProbleem", "standard_text_version": 2}
 
     def lines(lang):
         with language(lang):
             return b"".join(delivery.result_file_rows([row], corrected=True)).decode("utf-8-sig").splitlines()
 
     dutch, english = lines("nl"), lines("en")
-    assert dutch[0] == "regel;bsn;uitkomst;outcome;code;toelichting;bericht_id;afgerond_op;correctie"
+    assert dutch[0] == "regel;bsn;uitkomst;outcome;code;toelichting;bericht_id;afgerond_op;correctie;standaardtekst_versie"
     assert dutch[1].startswith("1;123456782;bezorgd;delivered;Verwerkt;;m1;2026-12-02 09:15:00;\"gecorrigeerd: eerder gemeld als mislukt")
-    assert english[0] == "row;bsn;result;outcome;code;explanation;message_id;final_at;correction"
+    assert english[0] == "row;bsn;result;outcome;code;explanation;message_id;final_at;correction;standard_text_version"
     assert english[1].startswith("1;123456782;delivered;delivered;Verwerkt;;m1;2026-12-02 09:15:00;\"corrected: reported before as failed")
+    assert dutch[1].endswith(";2") and english[1].endswith(";2")  # the standard-text version, last
     with language("en"):
         header = b"".join(delivery.undeliverable_rows([])).decode("utf-8-sig").strip()
     assert header == "bsn;row;result;code;explanation"

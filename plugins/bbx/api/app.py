@@ -22,6 +22,7 @@ from bbx.api import (
     pages_audit,
     pages_callbacks,
     pages_reports,
+    pages_standard_texts,
     preview,
     routes,
 )
@@ -208,6 +209,7 @@ def create_app() -> FastAPI:
     app.include_router(pages_audit.router)
     app.include_router(pages_callbacks.router)
     app.include_router(pages_reports.router)
+    app.include_router(pages_standard_texts.router)
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
     _offline_docs(app)
     return app

@@ -218,6 +218,10 @@ class RowOutcome(BaseModel):
     final_at: datetime | None
     purged_at: datetime | None = Field(None, description="when the personal text and PDFs were removed after "
                                                          "the retention period (null: still kept)")
+    standard_text_version: int | None = Field(None, description="the version of the message type's standard "
+                                                             "text this message was planned with (GET "
+                                                             ".../message-types/{code}/standard-text shows its "
+                                                             "text); null for a rejected row")
 
 
 class RowPage(BaseModel):
@@ -249,6 +253,10 @@ class BsnMessage(BaseModel):
     final_at: datetime | None
     purged_at: datetime | None = Field(None, description="when the personal text and PDFs were removed after "
                                                          "the retention period (null: still kept)")
+    standard_text_version: int | None = Field(None, description="the version of the message type's standard "
+                                                             "text this message was planned with (GET "
+                                                             ".../message-types/{code}/standard-text shows its "
+                                                             "text); null for a rejected row")
 
 
 class BsnConnection(BaseModel):

@@ -27,7 +27,7 @@ from bbx.domain import limits
 from bbx.domain import schedule as schedule_rules
 from bbx.domain import standard_texts as text_rules
 from bbx.i18n import _
-from bbx.store import handins, register, reports, standard_texts
+from bbx.store import register, reports, standard_texts
 
 _ERRORS = {status: {"model": models.ErrorBody} for status in (400, 401, 404, 409, 413, 415, 422, 429)}
 router = APIRouter(prefix="/api/v1", responses=_ERRORS)
@@ -65,15 +65,6 @@ def get_connection(connection: str, principal: PrincipalDep, conn: ConnDep):
 # --------------------------------------------------------------------------- standard texts
 
 
-def _message_type_for(conn, principal: Principal, connection: str, code: str) -> tuple[dict, dict]:
-    row = service.connection_for(conn, principal, connection)
-    message_type = handins.message_type(conn, row["id"], code)
-    if message_type is None:
-        raise ApiError(404, "unknown_message_type",
-                       _("Connection {connection} has no message type {code}.", connection=row["code"], code=code))
-    return row, message_type
-
-
 def _versions_json(conn, connection: dict, message_type: dict) -> dict:
     found = standard_texts.versions(conn, message_type["id"])
     return {"connection": connection["code"], "message_type": message_type["code"],
@@ -83,7 +74,7 @@ def _versions_json(conn, connection: dict, message_type: dict) -> dict:
 @router.get("/connections/{connection}/message-types/{code}/standard-text", tags=["connections"],
             response_model=models.StandardTextVersions, summary="The versions of a message type's standard text")
 def get_standard_text(connection: str, code: str, principal: PrincipalDep, conn: ConnDep):
-    row, message_type = _message_type_for(conn, principal, connection, code)
+    row, message_type = service.message_type_for(conn, principal, connection, code)
     return _versions_json(conn, row, message_type)
 
 
@@ -97,7 +88,7 @@ async def put_standard_text(connection: str, code: str, request: Request, princi
         raise ApiError(415, "unsupported_media_type", _("Send the standard text as text/plain (UTF-8)."))
     raw = await request.body()
     checked = text_rules.check_upload(raw)
-    row, message_type = _message_type_for(conn, principal, connection, code)
+    row, message_type = service.message_type_for(conn, principal, connection, code)
     if checked.text is None:
         raise ApiError(422, "invalid_standard_text", "; ".join(checked.problems), field="body")
     standard_texts.add(conn, message_type["id"], checked.text, source="api", actor=principal.actor)
@@ -301,7 +292,7 @@ def get_submission(submission_id: int, principal: PrincipalDep, conn: ConnDep):
 
 
 _ROW_COLUMNS = ("row_number", "bsn", "message_id", "outcome", "outcome_code", "outcome_reason", "reference",
-                "attachments", "created_at", "sent_at", "final_at", "purged_at")
+                "attachments", "created_at", "sent_at", "final_at", "purged_at", "standard_text_version")
 
 
 def _all_rows(submission_id: int, outcomes, after_row: int):

@@ -1,6 +1,6 @@
 """Sending through the web service and the manual page: check a request, then hand it in.
 
-Both channels end in :mod:`bbx.store.submissions` (``open_submission`` → ``record_file``
+Both channels end in :mod:`bbx.store.submissions` (``open_submission`` → ``record_files``
 → ``add_rows`` → ``accept``), in one transaction; delivery picks accepted submissions up
 like any other. Nothing is sent from here.
 
@@ -418,14 +418,13 @@ def hand_in(conn, prepared: Prepared, *, channel: str, external_ref: str, actor:
                 details=[{"submission_id": sub.id}],
             )
         return Handed(sub.id, False)
-    submissions.record_file(conn, sub.id, file_name=REQUEST_FILE, role="request",
-                            size_bytes=prepared.request_size, sha256=prepared.request_sha256)
+    files = [(REQUEST_FILE, "request", prepared.request_size, prepared.request_sha256)]
     seen = {REQUEST_FILE}
     for upload in prepared.uploads:
         name = upload.file_name if upload.file_name not in seen else f"{len(seen)}-{upload.file_name}"
         seen.add(name)
-        submissions.record_file(conn, sub.id, file_name=name, role="personal_attachment",
-                                size_bytes=upload.size, sha256=upload.sha256)
+        files.append((name, "personal_attachment", upload.size, upload.sha256))
+    submissions.record_files(conn, sub.id, files)
     rows = _without_earlier_hand_ins(conn, prepared, sub.id)
     submissions.add_rows(conn, sub.id, connection_code=connection["code"], connection_id=connection["id"],
                          message_type_id=prepared.message_type["id"], rows=rows,

@@ -49,6 +49,16 @@ def submission_for(conn, principal: Principal, submission_id: int) -> dict:
     return sub
 
 
+def message_type_for(conn, principal: Principal, connection: str, code: str) -> tuple[dict, dict]:
+    """(the connection, its message type ``code``), if the principal may see the connection."""
+    row = connection_for(conn, principal, connection)
+    message_type = handins.message_type(conn, row["id"], code)
+    if message_type is None:
+        raise ApiError(404, "unknown_message_type",
+                       _("Connection {connection} has no message type {code}.", connection=row["code"], code=code))
+    return row, message_type
+
+
 def message_types(conn, connection_id: int, *, active_only: bool = False) -> list[dict]:
     return handins.message_types(conn, connection_id, active_only=active_only)
 

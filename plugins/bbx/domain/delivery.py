@@ -146,6 +146,8 @@ def plan_slices(
 # Dutch headers are the historical ones: regel;bsn;uitkomst;outcome;code;toelichting;...
 # ``outcome`` (the machine-readable outcome) and ``code`` (Logius's) are the same in
 # every language; ``afgerond_op``/``final_at`` is Dutch time, ``2026-03-01 14:05:09``.
+# New columns go at the end (after ``correctie`` in a later version), so that a tenant's
+# import that reads columns by position keeps working.
 def outcome_labels() -> dict[str, str]:
     return {"delivered": _("delivered"), "not_subscribed": _("not subscribed"), "failed": _("failed"),
             "rejected": _("rejected"), "cancelled": _("cancelled")}
@@ -171,27 +173,35 @@ def correction_column() -> str:
     return _("correction")
 
 
+def standard_text_version_column() -> str:
+    """The last column: the version of the message type's standard text the message was
+    planned with (issue 18); empty for a rejected row, which became no message."""
+    return _("standard_text_version")
+
+
 def result_file_rows(rows: Iterable[dict], *, corrected: bool = False) -> Iterable[bytes]:
     """The result file: one row per input row (dicts with row_number, bsn, outcome,
     outcome_code, outcome_reason, message_id, final_at), as CSV bytes chunks.
 
-    ``corrected`` (a result file version after the first): an extra last column
-    ``correctie`` says, for each row whose outcome changed since the previous version
-    (dict key ``corrected_from``/``corrected_from_code``), what it was and that it is
-    delivered after all; empty for the other rows."""
-    columns = result_columns() + ((correction_column(),) if corrected else ())
+    ``corrected`` (a result file version after the first): an extra column ``correctie``
+    says, for each row whose outcome changed since the previous version (dict key
+    ``corrected_from``/``corrected_from_code``), what it was and that it is delivered
+    after all; empty for the other rows. The last column is the standard-text version
+    (dict key ``standard_text_version``, :func:`standard_text_version_column`)."""
+    columns = result_columns() + ((correction_column(),) if corrected else ()) + (standard_text_version_column(),)
     labels = outcome_labels()
 
     def line(r: dict) -> tuple:
         base = (r["row_number"], r["bsn"], labels.get(r["outcome"], r["outcome"]), r["outcome"],
                 r["outcome_code"], r["outcome_reason"], r["message_id"], _local(r.get("final_at")))
+        version = r.get("standard_text_version")
         if not corrected:
-            return base
+            return (*base, version)
         was = r.get("corrected_from")
         note = _("corrected: reported before as {was} ({code}), delivered after all ({now}); do not send a "
                  "paper letter", was=labels.get(was, was), code=r.get("corrected_from_code") or "-",
                  now=labels.get(r["outcome"], r["outcome"])) if was else None
-        return (*base, note)
+        return (*base, note, version)
 
     return _csv((line(r) for r in rows), columns)
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 OUTCOMES = ("planned", "queued", "sent", "not_subscribed", "delivered", "failed", "rejected")
+# The number of the standard-text version a message was planned with (issue 18; None: a rejected row)
+_VERSION = "(SELECT v.version FROM standard_text_versions v WHERE v.id = m.standard_text_version_id)"
 
 
 def connections(conn, *, tenant_id: int | None = None) -> list[dict]:
@@ -74,7 +76,8 @@ def submission_rows(conn, submission_id: int, *, outcomes: Sequence[str] | None 
     return conn.execute(
         f"""SELECT m.row_number, m.bsn, m.message_id::text AS message_id, m.outcome, m.outcome_code,
                    m.outcome_reason, m.reference, m.created_at, m.sent_at, m.final_at, m.purged_at,
-                   (SELECT count(*) FROM message_attachments a WHERE a.message_id = m.id)::int AS attachments
+                   (SELECT count(*) FROM message_attachments a WHERE a.message_id = m.id)::int AS attachments,
+                   {_VERSION} AS standard_text_version
             FROM messages m WHERE {where} ORDER BY m.row_number LIMIT %(limit)s""",
         {"sid": submission_id, "after": after_row, "outcomes": list(outcomes or ()), "limit": limit},
     ).fetchall()
@@ -99,12 +102,13 @@ def messages_for_bsn(conn, bsn: str, connection_ids: Sequence[int]) -> list[dict
     PDFs were removed after the retention period (``bbx.store.retention``).
     """
     return conn.execute(
-        """SELECT m.connection_id, c.code AS connection, m.submission_id, s.channel, s.received_at,
+        f"""SELECT m.connection_id, c.code AS connection, m.submission_id, s.channel, s.received_at,
                   mt.code AS message_type, mt.name AS message_type_name,
                   coalesce(m.subject, mt.subject) AS subject, m.reference,
                   m.message_id::text AS message_id, m.outcome, m.outcome_code, m.outcome_reason,
                   m.created_at, m.sent_at, m.final_at, m.purged_at,
-                  (SELECT count(*) FROM message_attachments a WHERE a.message_id = m.id)::int AS attachments
+                  (SELECT count(*) FROM message_attachments a WHERE a.message_id = m.id)::int AS attachments,
+                  {_VERSION} AS standard_text_version
            FROM messages m
            JOIN submissions s ON s.id = m.submission_id
            JOIN connections c ON c.id = m.connection_id

@@ -65,7 +65,8 @@ def result_rows(conn, submission_id: int, *, undeliverable_only: bool = False,
 
     ``undeliverable_only``: the paper-mail list, :data:`bbx.domain.outcomes.UNDELIVERABLE`.
     ``with_corrections``: each row also carries ``corrected_from``/``corrected_from_code``
-    when its outcome was corrected since the last result file the tenant got."""
+    when its outcome was corrected since the last result file the tenant got. Every row
+    carries ``standard_text_version`` (the version its message was planned with, or None)."""
     params: list = [submission_id]
     extra = ""
     if undeliverable_only:
@@ -82,8 +83,11 @@ def result_rows(conn, submission_id: int, *, undeliverable_only: bool = False,
         cursor.itersize = 20_000
         cursor.execute(
             f"""SELECT m.row_number, m.bsn, m.outcome, m.outcome_code, m.outcome_reason,
-                       m.message_id::text AS message_id, m.final_at, {correction}
-                FROM messages m {join} WHERE m.submission_id = %s{extra} ORDER BY m.row_number""",
+                       m.message_id::text AS message_id, m.final_at, {correction},
+                       v.version AS standard_text_version
+                FROM messages m {join}
+                LEFT JOIN standard_text_versions v ON v.id = m.standard_text_version_id
+                WHERE m.submission_id = %s{extra} ORDER BY m.row_number""",
             params,
         )
         yield from cursor

@@ -10,20 +10,22 @@ from __future__ import annotations
 from bbx.domain import standard_texts as rules
 from bbx.store import audit
 
+_VERSION_COLUMNS = "id, version, text, source, actor, created_at, sha256, rolled_back_from"
+
 
 def versions(conn, message_type_id: int) -> list[dict]:
     """Every version, newest first (the first is current)."""
     return conn.execute(
-        """SELECT id, version, text, source, actor, created_at, sha256, rolled_back_from
-           FROM standard_text_versions WHERE message_type_id = %s ORDER BY version DESC""",
+        f"""SELECT {_VERSION_COLUMNS}
+            FROM standard_text_versions WHERE message_type_id = %s ORDER BY version DESC""",
         (message_type_id,),
     ).fetchall()
 
 
 def version(conn, message_type_id: int, number: int) -> dict | None:
     return conn.execute(
-        """SELECT id, version, text, source, actor, created_at, sha256, rolled_back_from
-           FROM standard_text_versions WHERE message_type_id = %s AND version = %s""",
+        f"""SELECT {_VERSION_COLUMNS}
+            FROM standard_text_versions WHERE message_type_id = %s AND version = %s""",
         (message_type_id, number),
     ).fetchone()
 

@@ -86,11 +86,12 @@ def record_file(conn, submission_id: int, *, file_name: str, role: str, size_byt
 
 def add_rows(conn, submission_id: int, *, connection_code: str, connection_id: int,
              message_type_id: int | None, rows: Iterable[NewRow],
-             standard_text_version_id: int | None = None) -> dict[str, int]:
+             standard_text_version_id: int | None) -> dict[str, int]:
     """Write rows as messages (accepted → 'planned', rejected → 'rejected' with reason).
 
-    Accepted rows record ``standard_text_version_id`` (the version the caller checked and
-    filled them with, ``bbx.store.handins.message_type``); without it, the current one.
+    Accepted rows record ``standard_text_version_id``: the version the caller checked and
+    filled them with (``bbx.store.handins.message_type``, read with the text in one
+    statement), so a version uploaded meanwhile cannot slip in between.
 
     Idempotent per submission: rows already written (same row_number) are skipped, so a
     task that crashed half-way can simply run again. Returns counts {accepted, rejected}.
@@ -129,16 +130,6 @@ def add_rows(conn, submission_id: int, *, connection_code: str, connection_id: i
             copy.write("".join(block))
     if attachments:
         _add_attachments(conn, submission_id, attachments)
-    if standard_text_version_id is None:  # the standard text is fixed when the rows are planned
-        conn.execute(
-            """UPDATE messages m SET standard_text_version_id = (
-                   SELECT max(v.id) FROM standard_text_versions v
-                   WHERE v.message_type_id = coalesce(m.message_type_id, s.message_type_id))
-               FROM submissions s
-               WHERE m.submission_id = %s AND s.id = m.submission_id AND m.standard_text_version_id IS NULL
-                 AND m.outcome = 'planned'""",
-            (submission_id,),
-        )
     return counts
 
 
@@ -233,3 +224,20 @@ def close_if_reconciled(conn, submission_id: int, *, actor: str) -> bool:
 def rows_handed_in(conn, submission_id: int) -> int | None:
     return conn.execute("SELECT rows_handed_in FROM submissions WHERE id = %s",
                         (submission_id,)).fetchone()["rows_handed_in"]
+
+
+def record_files(conn, submission_id: int, files: list[tuple[str, str, int, str]]) -> None:
+    """:func:`record_file` for many ``(file name, role, size in bytes, sha256)`` in ONE
+    statement, in order: a web-service call with 10,000 PDFs must not cost 10,000 round trips."""
+    if not files:
+        return
+    names, roles, sizes, hashes = (list(column) for column in zip(*files, strict=True))
+    conn.execute(
+        """INSERT INTO submission_files (submission_id, file_name, role, size_bytes, sha256)
+           SELECT %s, f.name, f.role, f.size, f.sha256
+           FROM unnest(%s::text[], %s::text[], %s::bigint[], %s::text[]) WITH ORDINALITY
+                AS f(name, role, size, sha256, position)
+           ORDER BY f.position
+           ON CONFLICT (submission_id, file_name) DO NOTHING""",
+        (submission_id, names, roles, sizes, hashes),
+    )

@@ -93,7 +93,7 @@ def write_rows(connection: dict, message_type: dict, drop: dict, check: DropChec
             written = submissions.add_rows(conn, submission_id, connection_code=connection["code"],
                                            connection_id=connection["id"], message_type_id=message_type["id"],
                                            rows=chunk,
-                                           standard_text_version_id=message_type.get("standard_text_version_id"))
+                                           standard_text_version_id=message_type["standard_text_version_id"])
             counts = {k: counts[k] + written[k] for k in counts}
         drop_store.set_checked(conn, drop["id"], row_count=check.rows_total, problems=[], notes=check.notes())
         # in the transaction that accepts it: no delivery run takes it before its time
