@@ -167,7 +167,7 @@ def _discard(element: etree._Element) -> None:
 
 def _fields(element: etree._Element) -> dict[str, str]:
     """The values of one ``Abonnement`` by element name; the element is then discarded.
-    (Once per entry of a million: unqualified names skip the namespace split.)"""
+    (The first entry, read with the header; :func:`_entries` reads the rest inline.)"""
     fields = {}
     for child in element:
         tag = child.tag
