@@ -3,8 +3,8 @@
 Targets (issue 6): the full list applied in <= 30 s with peak RSS <= 500 MB; a daily
 change of 10,000 applied in <= 2 s. This script
 
-1. makes a fresh BBX database (``bbx_bench_register`` on the configured server) with
-   one connection;
+1. makes a fresh BBX database (``bbx_bench_register_<pid>`` on the configured server,
+   with ``BBX_BENCH_DB_PREFIX`` in front) with one connection;
 2. writes the answers as MijnOverheid's simulator would (gzip ``AbonnementAntwoord``)
    *before* timing: a full list of N subscribed BSNs, and a change list (half sign-offs
    of subscribed BSNs, half new sign-ups);
@@ -12,11 +12,14 @@ change of 10,000 applied in <= 2 s. This script
    received answer (``store_answer``), then ``apply_answer`` (stream-parse the gzip,
    COPY into staging, set-based merge, one transaction); the child reports its time
    and its own peak RSS (``resource.getrusage``);
-4. checks the result (subscribed counts) and prints the figures;
+4. checks the result (subscribed counts);
 5. runs the **baseline** on the same full answer, in a child process too: a plain script
    (gzip + lxml iterparse + COPY into a staging table + one set-based INSERT into an
-   indexed history table), and prints BBX's time beside it (issue 17: >= 90 % of its
-   rate).
+   indexed history table);
+6. does all this ``--rounds`` times (3; a fresh database each), BBX and baseline taking
+   turns, and prints the best time of each side, their ratio (issue 17: BBX >= 90 % of
+   the baseline's rate) and peak RSS. On a shared machine one pair of runs can be off by
+   half either way; the best of a few is what each side can do.
 
 Run: ``.venv/bin/python bench/bench_register.py`` (``--help`` for options; ``--keep``
 leaves the database for inspection).
@@ -162,7 +165,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--size", type=int, default=1_000_000, help="BSNs in the full list")
     parser.add_argument("--changes", type=int, default=10_000, help="entries in the daily change")
-    parser.add_argument("--keep", action="store_true", help="keep the benchmark database")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="rounds (fresh database each); the best of each side is compared")
+    parser.add_argument("--keep", action="store_true", help="keep the benchmark database (the last round's)")
     parser.add_argument("--json", action="store_true", help="print a BENCHROW line for bench/run_all.py")
     parser.add_argument("--profile", metavar="FILE", help="write a cProfile of the full list's apply to FILE")
     parser.add_argument("--child", nargs=3, metavar=("URL", "REFRESH", "FILE"), help=argparse.SUPPRESS)
@@ -175,60 +180,84 @@ def main(argv: list[str] | None = None) -> int:
         baseline_child(*args.baseline_child)
         return 0
 
+    from bbx.store import db
+
+    # the pid: two runs at once (or beside another bench) never drop each other's database
+    url = bench_database_url(f"bbx_bench_register_{os.getpid()}")
+    rounds = []
+    try:
+        with tempfile.TemporaryDirectory(prefix="bench_register_") as tmp:
+            for n in range(1, args.rounds + 1):
+                print(f"round {n}/{args.rounds}: database {url.rsplit('/', 1)[-1].split('?')[0]}, answers of "
+                      f"{args.size:,} and {args.changes:,} entries ...", flush=True)
+                r = one_round(url, args, Path(tmp), profile=args.profile if n == 1 else None)
+                print(f"  BBX {r['full']['total_s']:.2f} s, baseline {r['base']['total_s']:.2f} s", flush=True)
+                rounds.append(r)
+    finally:
+        if not args.keep:
+            db.drop_database(url)
+
+    # best of the rounds for each side: on a shared machine the slower runs measure the others
+    full = min((r["full"] for r in rounds), key=lambda f: f["total_s"])
+    daily = min((r["daily"] for r in rounds), key=lambda f: f["total_s"])
+    base = min((r["base"] for r in rounds), key=lambda f: f["total_s"])
+    ok_full = all(r["ok_full"] for r in rounds)
+    ok_daily = all(r["ok_daily"] for r in rounds)
+    ok_base = all(r["ok_base"] for r in rounds)
+    best = f"best of {args.rounds}" if args.rounds > 1 else "one round"
+    print()
+    print(f"full list   {args.size:>9,} BSNs: {full['total_s']:6.2f} s (store {full['store_s']:.2f} s + apply "
+          f"{full['apply_s']:.2f} s; {best}), peak RSS {full['peak_rss_mb']:.0f} MB   "
+          f"[target <= 30 s, <= 500 MB]  {'OK' if ok_full else 'WRONG RESULT'}")
+    print(f"daily change {args.changes:>8,} entries: {daily['total_s']:6.2f} s (store {daily['store_s']:.2f} s + apply "
+          f"{daily['apply_s']:.2f} s), peak RSS {daily['peak_rss_mb']:.0f} MB   "
+          f"[target <= 2 s]  {'OK' if ok_daily else 'WRONG RESULT'}")
+    print(f"register: {rounds[-1]['active']:,} subscribed on {BUILD}, {rounds[-1]['active_next']:,} on {NEXT}")
+    ratio = base["total_s"] / full["total_s"]
+    print(f"baseline    {args.size:>9,} BSNs: {base['total_s']:6.2f} s (gzip + lxml iterparse + COPY + one INSERT; "
+          f"{best}), peak RSS {base['peak_rss_mb']:.0f} MB; BBX at {ratio:.0%} of its rate   [target >= 90 %]  "
+          f"{'MET' if ratio >= 0.9 else 'NOT MET'}{'' if ok_base else '  BASELINE WRONG'}")
+    emit_row(args.json, stage=f"register, full list {args.size:,}", bbx=f"{full['total_s']:.1f} s",
+             baseline=f"{base['total_s']:.1f} s", ratio=ratio, rss_mb=full["peak_rss_mb"],
+             target=">= 90 % of baseline", met=ratio >= 0.9 and ok_full, correct=ok_full and ok_daily)
+    return 0 if ok_full and ok_daily and ok_base else 1
+
+
+def one_round(url: str, args, folder: Path, profile: str | None) -> dict:
+    """A fresh database; the full list applied by BBX, then the daily change, then the
+    baseline on the same full answer. Returns the three children's figures and checks."""
     from bbx.domain import register as rules
     from bbx.store import db
     from bbx.store import register as store
     from bbx.store import register_refresh as refresh_store
     from simulator.clock import TZ
 
-    url = bench_database_url("bbx_bench_register")
-    with tempfile.TemporaryDirectory(prefix="bench_register_") as tmp:
-        folder = Path(tmp)
-        print(f"preparing: database bbx_bench_register, answers of {args.size:,} and "
-              f"{args.changes:,} entries ...", flush=True)
-        prep = prepare(url, args.size, args.changes, folder)
-        print(f"  full answer: {prep['full_bytes'] / 1e6:.1f} MB gzip (written in {prep['prepare_s']:.1f} s)")
-
-        if args.profile:
-            os.environ["BBX_BENCH_PROFILE"] = args.profile
-        full = _run_child(url, prep["full_refresh"], folder / "full.xml.gz")
-        os.environ.pop("BBX_BENCH_PROFILE", None)
-        with db.connect(url) as conn:
-            active = store.subscribed_on(conn, prep["connection_id"], BUILD)["count"]
-            with conn.transaction():
-                plan = rules.plan_request("bench", NEXT, refresh_store.latest_snapshot(conn, prep["connection_id"]))
-                change_refresh = refresh_store.start_refresh(conn, prep["connection_id"], NEXT, plan, attempt=1)
-        change_answer = _answer(str(change_refresh["request_id"]), datetime.combine(NEXT, dtime(6), TZ),
-                                prep["change_entries"])
-        (folder / "changes.xml.gz").write_bytes(change_answer)
-        daily = _run_child(url, change_refresh["id"], folder / "changes.xml.gz")
-        with db.connect(url) as conn:
-            active_next = store.subscribed_on(conn, prep["connection_id"], NEXT)["count"]
-        base = _run_child(url, None, folder / "full.xml.gz")
-    if not args.keep:
-        db.drop_database(url)
-
+    prep = prepare(url, args.size, args.changes, folder)
+    print(f"  full answer: {prep['full_bytes'] / 1e6:.1f} MB gzip (written in {prep['prepare_s']:.1f} s)", flush=True)
+    if profile:
+        os.environ["BBX_BENCH_PROFILE"] = profile
+    full = _run_child(url, prep["full_refresh"], folder / "full.xml.gz")
+    os.environ.pop("BBX_BENCH_PROFILE", None)
+    with db.connect(url) as conn:
+        active = store.subscribed_on(conn, prep["connection_id"], BUILD)["count"]
+        with conn.transaction():
+            plan = rules.plan_request("bench", NEXT, refresh_store.latest_snapshot(conn, prep["connection_id"]))
+            change_refresh = refresh_store.start_refresh(conn, prep["connection_id"], NEXT, plan, attempt=1)
+    change_answer = _answer(str(change_refresh["request_id"]), datetime.combine(NEXT, dtime(6), TZ),
+                            prep["change_entries"])
+    (folder / "changes.xml.gz").write_bytes(change_answer)
+    daily = _run_child(url, change_refresh["id"], folder / "changes.xml.gz")
+    with db.connect(url) as conn:
+        active_next = store.subscribed_on(conn, prep["connection_id"], NEXT)["count"]
+    base = _run_child(url, None, folder / "full.xml.gz")
     half = args.changes // 2
-    ok_full = full["outcome"] == "applied" and full["opened"] == args.size == active
-    ok_daily = (daily["outcome"] == "applied" and (daily["opened"], daily["closed"]) == (args.changes - half, half)
-                and active_next == args.size - half + (args.changes - half))
-    print()
-    print(f"full list   {args.size:>9,} BSNs: {full['total_s']:6.2f} s (store {full['store_s']:.2f} s + apply "
-          f"{full['apply_s']:.2f} s), peak RSS {full['peak_rss_mb']:.0f} MB   "
-          f"[target <= 30 s, <= 500 MB]  {'OK' if ok_full else 'WRONG RESULT'}")
-    print(f"daily change {args.changes:>8,} entries: {daily['total_s']:6.2f} s (store {daily['store_s']:.2f} s + apply "
-          f"{daily['apply_s']:.2f} s), peak RSS {daily['peak_rss_mb']:.0f} MB   "
-          f"[target <= 2 s]  {'OK' if ok_daily else 'WRONG RESULT'}")
-    print(f"register: {active:,} subscribed on {BUILD}, {active_next:,} on {NEXT}")
-    ratio = base["total_s"] / full["total_s"]
-    ok_base = base["entries"] == base["inserted"] == args.size
-    print(f"baseline    {args.size:>9,} BSNs: {base['total_s']:6.2f} s (gzip + lxml iterparse + COPY + one INSERT), "
-          f"peak RSS {base['peak_rss_mb']:.0f} MB; BBX at {ratio:.0%} of its rate   [target >= 90 %]  "
-          f"{'MET' if ratio >= 0.9 else 'NOT MET'}{'' if ok_base else '  BASELINE WRONG'}")
-    emit_row(args.json, stage=f"register, full list {args.size:,}", bbx=f"{full['total_s']:.1f} s",
-             baseline=f"{base['total_s']:.1f} s", ratio=ratio, rss_mb=full["peak_rss_mb"],
-             target=">= 90 % of baseline", met=ratio >= 0.9 and ok_full, correct=ok_full and ok_daily)
-    return 0 if ok_full and ok_daily and ok_base else 1
+    return {
+        "full": full, "daily": daily, "base": base, "active": active, "active_next": active_next,
+        "ok_full": full["outcome"] == "applied" and full["opened"] == args.size == active,
+        "ok_daily": (daily["outcome"] == "applied" and (daily["opened"], daily["closed"]) == (args.changes - half, half)
+                     and active_next == args.size - half + (args.changes - half)),
+        "ok_base": base["entries"] == base["inserted"] == args.size,
+    }
 
 
 if __name__ == "__main__":

@@ -150,6 +150,46 @@ def test_register_allows_one_open_period_per_bsn(db):
     db.execute(insert, (conn_id, BSN, "2025-01-01", "2025-06-01", refresh, refresh))  # history is fine
 
 
+def test_register_periods_name_refreshes_of_their_own_connection(db):
+    # checked once per statement (210): a million-row insert is one join, not a million lookups
+    tenant, conn_id = _tenant_and_connection(db)
+    other = db.execute(
+        "INSERT INTO connections (tenant_id, code, name, oin, sender_code, cpa_id, sftp_folder)"
+        " VALUES (%s, 'c2', 'C2', '00000001001234567001', 'S2', 'cpa2', '/t1/c2') RETURNING id",
+        (tenant,),
+    ).fetchone()["id"]
+    refresh, foreign = (
+        db.execute(
+            "INSERT INTO register_refreshes (connection_id, logical_date, kind, request_id)"
+            " VALUES (%s, '2026-11-01', 'full', gen_random_uuid()) RETURNING id",
+            (c,),
+        ).fetchone()["id"]
+        for c in (conn_id, other)
+    )
+    insert = (
+        "INSERT INTO register_periods (connection_id, bsn, begin_date, end_date, opened_by_refresh, closed_by_refresh)"
+        " VALUES (%s, %s, %s, %s, %s, %s)"
+    )
+    refused = pytest.raises(psycopg.errors.ForeignKeyViolation, match="not a refresh of that connection")
+    with refused, db.transaction():
+        db.execute(insert, (conn_id, BSN, "2026-01-01", None, foreign, None))  # another connection's refresh
+    with refused, db.transaction():
+        db.execute(insert, (conn_id, BSN, "2026-01-01", None, refresh + 1000, None))  # no such refresh
+    with refused, db.transaction():
+        db.execute(insert, (conn_id, BSN, "2025-01-01", "2025-06-01", refresh, foreign))  # closed by another's
+    db.execute(insert, (conn_id, BSN, "2026-01-01", None, refresh, None))
+    db.commit()
+    with refused, db.transaction():  # closing it with another connection's refresh
+        db.execute("UPDATE register_periods SET end_date = '2026-02-01', closed_by_refresh = %s", (foreign,))
+    for sql in ("DELETE FROM register_refreshes WHERE id = %s",
+                "UPDATE register_refreshes SET connection_id = %s WHERE id = %s"):
+        with pytest.raises(psycopg.errors.ForeignKeyViolation, match="opened or closed register periods"):
+            with db.transaction():
+                db.execute(sql, (refresh,) if sql.startswith("DELETE") else (other, refresh))
+    db.execute("UPDATE register_refreshes SET attempt = 2 WHERE id = %s", (refresh,))  # other columns: fine
+    db.execute("DELETE FROM register_refreshes WHERE id = %s", (foreign,))  # names no period
+
+
 def test_audit_log_is_append_only(db):
     db.execute("INSERT INTO audit_log (actor, action) VALUES ('test', 'x')")
     db.commit()  # sealed into the chain at commit (140_audit_chain.sql); then it never changes

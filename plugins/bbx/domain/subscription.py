@@ -98,11 +98,12 @@ class SubscriptionStatus(StrEnum):
     ENDED = "ended"  # Beeindigd
 
 
-_STATUSES = {
+_STATUSES = {  # by lower case
     "actief": SubscriptionStatus.ACTIVE,
     "beeindigd": SubscriptionStatus.ENDED,
     "beëindigd": SubscriptionStatus.ENDED,
 }
+_EXACT_STATUSES = {"Actief": SubscriptionStatus.ACTIVE, "Beeindigd": SubscriptionStatus.ENDED}  # as written
 
 
 class SubscriptionEntry(NamedTuple):
@@ -166,7 +167,7 @@ def _discard(element: etree._Element) -> None:
 
 def _fields(element: etree._Element) -> dict[str, str]:
     """The values of one ``Abonnement`` by element name; the element is then discarded.
-    (Once per entry of a million: unqualified names skip the namespace split.)"""
+    (The first entry, read with the header; :func:`_entries` reads the rest inline.)"""
     fields = {}
     for child in element:
         tag = child.tag
@@ -261,12 +262,45 @@ def _entries(events, first: dict[str, str] | None) -> Iterator[SubscriptionEntry
         return
     yield _entry(first, 1)
     position = 1
+    exact, parse, make = _EXACT_STATUSES, _parse_date, SubscriptionEntry._make
+    # Once per entry of a million: one loop without helper calls for an entry as the
+    # simulator and MijnOverheid write it; any other goes through _entry, the one place
+    # of the checks and their texts (it takes it, or says what is wrong).
     try:
         for _, element in events:
-            if _localname(element) != "Abonnement":
+            tag = element.tag
+            if tag != "Abonnement" and tag.rpartition("}")[2] != "Abonnement":
                 continue
             position += 1
-            yield _entry(_fields(element), position)
+            bsn = status = begin = end = None
+            for child in element:
+                tag = child.tag
+                if tag[0] == "{":
+                    tag = tag.rpartition("}")[2]
+                text = child.text
+                text = text.strip() if text else ""
+                if tag == "BSN":
+                    bsn = text
+                elif tag == "Status":
+                    status = text
+                elif tag == "DatumIngang":
+                    begin = text
+                elif tag == "DatumEinde":
+                    end = text
+            _discard(element)
+            kind = exact.get(status)
+            if kind is not None and bsn and len(bsn) == 9 and bsn.isdigit() and bsn.isascii() and begin:
+                try:
+                    entry = make((bsn, kind, parse(begin), parse(end) if end else None))
+                except ValueError:
+                    entry = None
+                if entry is not None:
+                    yield entry
+                    continue
+            fields = {name: value for name, value in (("BSN", bsn), ("Status", status),
+                                                      ("DatumIngang", begin), ("DatumEinde", end))
+                      if value is not None}
+            yield _entry(fields, position)
     except _UNREADABLE as exc:
         raise SubscriptionAnswerError(
             f"subscription answer breaks off after entry {position}: {exc}"

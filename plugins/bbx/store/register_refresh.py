@@ -274,7 +274,6 @@ def _load_staging(conn, entries: Iterable[SubscriptionEntry]) -> tuple[int, bool
                 lines.clear()
         if lines:
             copy.write("".join(lines))
-    conn.execute("ANALYZE register_staging")
     return total, ascending
 
 
@@ -315,10 +314,14 @@ def _merge(conn, refresh: dict, snapshot_day: date, unique_bsns: bool) -> tuple[
     """Set-based merge of ``register_staging`` into the connection's periods.
     Returns (opened, closed, conflicts)."""
     p = {"c": refresh["connection_id"], "r": refresh["id"], "day": snapshot_day}
-    conflicts = 0 if unique_bsns else _tidy_staging(conn)
     has_periods = conn.execute(
         "SELECT EXISTS (SELECT 1 FROM register_periods WHERE connection_id = %(c)s) AS e", p
     ).fetchone()["e"]
+    if has_periods or not unique_bsns:
+        # joins with the register (or the tidy's self-joins) follow: plan them from
+        # statistics; the first build of distinct BSNs only reads the table once
+        conn.execute("ANALYZE register_staging")
+    conflicts = 0 if unique_bsns else _tidy_staging(conn)
     if not has_periods:  # the first build: every entry is new
         inserted = conn.execute(
             """INSERT INTO register_periods (connection_id, bsn, begin_date, end_date,
