@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends
 from pydantic import BaseModel, ConfigDict, Field
 
 from bbx.api import models, service
-from bbx.api.auth import ConnDep, Principal, api_principal
+from bbx.api.auth import ConnDep, Principal, api_principal, no_test_key
 from bbx.api.errors import ApiError
 from bbx.domain import callbacks as rules
 from bbx.store import callbacks as store
@@ -54,6 +54,7 @@ def _summary(conn, connection_id: int, secret: str | None = None) -> dict:
 @router.put("/connections/{connection}/callback", response_model=Callback, tags=["callbacks"],
             summary="Register the connection's callback URL (a new secret each time)")
 def put_callback(connection: str, body: CallbackBody, principal: PrincipalDep, conn: ConnDep):
+    no_test_key(principal)
     row = service.connection_for(conn, principal, connection)
     try:
         url = rules.check_url(body.url)
@@ -73,6 +74,7 @@ def get_callback(connection: str, principal: PrincipalDep, conn: ConnDep):
 @router.delete("/connections/{connection}/callback", response_model=Callback, tags=["callbacks"],
                summary="Stop callbacks for the connection")
 def delete_callback(connection: str, principal: PrincipalDep, conn: ConnDep):
+    no_test_key(principal)
     row = service.connection_for(conn, principal, connection)
     store.remove_endpoint(conn, row["id"], actor=principal.actor)
     conn.commit()
