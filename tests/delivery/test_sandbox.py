@@ -142,6 +142,10 @@ def test_test_key_hand_in_goes_to_the_sandbox_and_closes(world, sandbox):
         assert answer.json()["sandbox"] is True
         submission_id = answer.json()["id"]
 
+        for old in world.outbox("voorbeeld").glob(
+            "api.s*"
+        ):  # the SFTP root outlives each test's database
+            old.unlink()
         planned = deliver(world)
         assert planned["submissions"] == [submission_id]
         assert _received(world.sim) == 0  # the live adapter never saw it
