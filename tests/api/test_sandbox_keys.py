@@ -107,6 +107,13 @@ def test_live_reports_leave_sandbox_out_and_the_log_marks_it(
     assert {e["id"]: e["sandbox"] for e in log} == {sandbox_id: True, live_id: False}
     csv = client.get("/api/v1/submissions?format=csv", headers=auth(keys.a)).text
     assert "sandbox" in csv.splitlines()[0]
+    lookup = client.post("/api/v1/bsn-lookup", json={"bsn": people[0]}, headers=auth(keys.a)).json()
+    marks = {m["submission_id"]: m["sandbox"] for c in lookup["connections"] for m in c["messages"]}
+    assert marks == {sandbox_id: True, live_id: False}
+    sign_in(client, keys.a)  # the pages: the submission, the log and the lookup mark it
+    assert 'id="sandbox-note"' in client.get(f"/submissions/{sandbox_id}").text
+    assert 'id="sandbox-note"' not in client.get(f"/submissions/{live_id}").text
+    assert client.get("/submissions").text.count('class="badge sandbox"') == 1
 
 
 def test_sandbox_sends_have_their_own_daily_cap(
