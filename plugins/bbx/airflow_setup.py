@@ -8,6 +8,10 @@ models in its metadata database (run it with the Airflow environment of the depl
 * ``berichtenbox_<connection>`` — one per configured connection (type ``berichtenbox``):
   the ebMS adapter's base URL, CPA id, party id, client certificate and key, trust chain
   and the ValidateAbonnementen URL;
+* ``bbx_berichtenbox_sandbox`` — with ``--sandbox-url``: where *test* API keys' batches go
+  (the simulator or a sink; never MijnOverheid). It names no CPA or party: each BBX
+  connection's own are used. Its certificate speaks for every connection (an intermediary's;
+  with ``--pki-dir`` the demo's ``DEMO_SANDBOX_OIN``);
 * the pool ``berichtenbox`` (concurrent sends to the ebMS adapter).
 
 A connection that exists with the same values is left alone; one that differs is updated
@@ -22,6 +26,7 @@ import sys
 from pathlib import Path
 
 POOL = "berichtenbox"
+DEMO_SANDBOX_OIN = "00000001009999999000"  # the demo's sandbox certificate (the simulator accepts it on every CPA)
 
 
 def desired_connections(args, connections: list[dict]) -> dict[str, dict]:
@@ -48,6 +53,19 @@ def desired_connections(args, connections: list[dict]) -> dict[str, dict]:
                           "ca_cert": str(pki.ca) if pki else "", "oin": c["oin"],
                           "validatie_url": f"{base}/BerichtenboxValidatieService", "timeout": 30},
             }
+    if args.sandbox_url:
+        from bbx.hooks.berichtenbox import SANDBOX_CONN_ID
+        from simulator.pki import make_test_pki
+
+        pki = make_test_pki(Path(args.pki_dir), [DEMO_SANDBOX_OIN]) if args.pki_dir else None
+        pair = pki.client(DEMO_SANDBOX_OIN) if pki else None
+        wanted[SANDBOX_CONN_ID] = {
+            "conn_type": "berichtenbox", "host": args.sandbox_url.rstrip("/"),
+            "description": "sandbox for test API keys: never MijnOverheid (CPA and party: each connection's own)",
+            "extra": {"client_cert": str(pair.cert) if pair else "", "client_key": str(pair.key) if pair else "",
+                      "ca_cert": str(pki.ca) if pki else "", "oin": DEMO_SANDBOX_OIN if pki else "",
+                      "timeout": 30},
+        }
     return wanted
 
 
@@ -131,6 +149,8 @@ def add_parser(sub) -> None:
     setup.add_argument("--sftp-password", default=os.environ.get("BBX_SFTP_PASSWORD"),
                        help="default: the variable BBX_SFTP_PASSWORD (keeps it off the command line)")
     setup.add_argument("--berichtenbox-url", metavar="URL", help="the ebMS adapter, for berichtenbox_<connection>")
+    setup.add_argument("--sandbox-url", metavar="URL",
+                       help="the sandbox for test API keys (the simulator or a sink), for bbx_berichtenbox_sandbox")
     setup.add_argument("--pki-dir", help="client certificates per OIN in the layout of simulator.pki "
                                          "(the demo's simulator); without it the certificate fields stay empty")
     setup.add_argument("--pool-slots", type=int, default=4)

@@ -61,3 +61,24 @@ def test_setup_registers_connections_and_pool_idempotently(airflow_db, db, sampl
                            env=_env(BBX_ENV="production"), capture_output=True, text=True, timeout=120)
     assert found.returncode == 0, found.stderr
     assert found.stdout.strip().splitlines()[-1] == settings._normalise(url)
+
+
+def test_setup_registers_the_sandbox_for_test_keys(airflow_db, db, sample_config_path, tmp_path):
+    """``--sandbox-url``: the deployment's sandbox Connection, with one certificate (checked
+    like the others) and no CPA or party of its own (each connection's are used)."""
+    administration.apply_config(db, load(sample_config_path), actor="test")
+    db.commit()
+    done = _setup(os.environ["BBX_DATABASE_URL"], tmp_path / "pki", "--sandbox-url", "https://sandbox.test:9443")
+    assert done.returncode == 0, done.stderr
+    assert "connection bbx_berichtenbox_sandbox: created (berichtenbox)" in done.stdout
+    check = (  # as the hook reads it for a connection (the api-server and workers find it the Airflow way)
+        "from airflow.models.connection import Connection as C\n"
+        "from bbx.hooks.berichtenbox import AdapterSettings, BerichtenboxHook as H\n"
+        "h = H.for_sandbox(cpa_id='cpa-gemeente-voorbeeld-bb', oin='00000001001234567000')\n"
+        "s = AdapterSettings.from_connection(h.berichtenbox_conn_id, C.get_connection_from_secrets(h.berichtenbox_conn_id),"
+        " h.identity)\n"
+        "print(h.transport, s.base_url, s.cpa_id, s.from_party_id, s.client_cert.endswith('.pem'))\n")
+    found = subprocess.run([sys.executable, "-c", check], env=_env(), capture_output=True, text=True, timeout=120)
+    assert found.returncode == 0, found.stderr
+    assert found.stdout.splitlines()[-1] == ("sandbox https://sandbox.test:9443 cpa-gemeente-voorbeeld-bb "
+                                             "urn:osb:oin:00000001001234567000 True")

@@ -55,6 +55,12 @@ class Principal:
     label: str  # for people: who is signed in
     via: str  # 'api_key' | 'session' | 'airflow' | 'client_cert'
     scope: str = "full"  # 'full' | 'person_view' (bbx.store.api_keys)
+    key_kind: str = "live"  # 'live' | 'test': a test key's hand-ins are sandbox submissions
+
+    @property
+    def sandbox(self) -> bool:
+        """Hand-ins of this caller are sandbox submissions (a *test* API key)."""
+        return self.key_kind == "test"
 
     @property
     def is_operator(self) -> bool:
@@ -88,7 +94,7 @@ class Principal:
     def from_owner(cls, owner: api_keys.KeyOwner, via: str) -> Principal:
         who = owner.tenant_code if owner.role == "tenant" else "operator"
         return cls(owner.actor, owner.role, owner.tenant_id, owner.tenant_code,
-                   f"{owner.name} ({who}, key {owner.prefix})", via, owner.scope)
+                   f"{owner.name} ({who}, key {owner.prefix})", via, owner.scope, owner.kind)
 
 
 def get_conn():
@@ -170,6 +176,16 @@ def person_view_principal(request: Request, conn: ConnDep) -> Principal:
                        _("The person view needs an API key with scope 'person_view' (bbx api-key create --tenant "
                          "CODE --scope person_view): give the BRP system its own key."))
     return principal
+
+
+def no_test_key(principal: Principal, submission: dict | None = None) -> None:
+    """A test key sends to the sandbox and reads; it changes nothing live: no standard
+    texts, populations or callbacks, and no live submission (``submission``: the one it
+    would change)."""
+    if principal.sandbox and (submission is None or not submission["sandbox"]):
+        raise ApiError(403, "test_key_not_allowed",
+                       _("This is a test API key: it sends to the sandbox and may read, but it cannot change live "
+                         "settings or live submissions. Use a live key for that."))
 
 
 def _key_or_page_principal(request: Request, conn) -> Principal:

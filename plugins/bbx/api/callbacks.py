@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends
 from pydantic import BaseModel, ConfigDict, Field
 
 from bbx.api import models, service
-from bbx.api.auth import ConnDep, Principal, api_principal
+from bbx.api.auth import ConnDep, Principal, api_principal, no_test_key
 from bbx.api.errors import ApiError
 from bbx.delivery import callbacks as deliverer
 from bbx.domain import callbacks as rules
@@ -77,6 +77,7 @@ def _not_configured(conn, row: dict) -> None:
 @router.put("/connections/{connection}/callback", response_model=Callback, tags=["callbacks"],
             summary="Register the connection's callback URL (a new secret each time)")
 def put_callback(connection: str, body: CallbackBody, principal: PrincipalDep, conn: ConnDep):
+    no_test_key(principal)
     row = service.connection_for(conn, principal, connection)
     _not_configured(conn, row)
     try:
@@ -97,6 +98,7 @@ def get_callback(connection: str, principal: PrincipalDep, conn: ConnDep):
 @router.delete("/connections/{connection}/callback", response_model=Callback, tags=["callbacks"],
                summary="Stop callbacks for the connection")
 def delete_callback(connection: str, principal: PrincipalDep, conn: ConnDep):
+    no_test_key(principal)
     row = service.connection_for(conn, principal, connection)
     _not_configured(conn, row)
     store.remove_endpoint(conn, row["id"], actor=principal.actor)

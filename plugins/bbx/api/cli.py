@@ -3,6 +3,8 @@
     bbx api-key create --tenant CODE [--name NAME]   a key for one tenant (shown once)
     bbx api-key create --operator [--name NAME]      an operator key: sees every tenant
         [--scope person_view]                        only the person view (a BRP system)
+        [--kind test]                                a test key: its sends go to the sandbox, never
+                                                     to MijnOverheid (bbx_berichtenbox_sandbox)
         [--days N]                                   valid N days (default 365, at most 730)
     bbx api-key list                                 keys (prefix, tenant, role, expiry, last used)
     bbx api-key revoke PREFIX                        revoke a key and end its page sessions
@@ -26,11 +28,13 @@ def _create(args) -> int:
         with db.transaction() as conn:
             new = api_keys.create_key(conn, tenant_code=args.tenant, operator=args.operator, name=name,
                                       created_by=f"cli:{getpass.getuser()}", scope=args.scope,
-                                      lifetime=timedelta(days=args.days))
+                                      lifetime=timedelta(days=args.days), kind=args.kind)
     except (api_keys.UnknownTenant, ValueError) as exc:
         print(exc, file=sys.stderr)
         return 2
     who = f"tenant {args.tenant}" if args.tenant else "operator (all tenants)"
+    if args.kind == "test":
+        who += ", TEST key: its sends go to the sandbox, never to MijnOverheid"
     print(f"API key for {who}, prefix {new.owner.prefix}, valid {args.days} days (shown once; store it safely):",
           file=sys.stderr)
     print(new.key)
@@ -48,7 +52,7 @@ def _list(args) -> int:
         state = (f"revoked {r['revoked_at']:%Y-%m-%d}" if r["revoked_at"]
                  else f"expired {r['expires_at']:%Y-%m-%d}" if r["expired"] else f"until {r['expires_at']:%Y-%m-%d}")
         used = f"{r['last_used_at']:%Y-%m-%d %H:%M}" if r["last_used_at"] else "never"
-        print(f"{r['prefix']}  {r['role']:<8} {r['scope']:<11} {r['tenant'] or '-':<20} {state:<18} last used {used:<16} {r['name']}")
+        print(f"{r['prefix']}  {r['role']:<8} {r['kind']:<4} {r['scope']:<11} {r['tenant'] or '-':<20} {state:<18} last used {used:<16} {r['name']}")
     return 0
 
 
@@ -72,6 +76,9 @@ def add_parser(sub) -> None:
     create.add_argument("--name", help="what the key is for (e.g. 'zaaksysteem productie')")
     create.add_argument("--scope", choices=("full", "person_view"), default="full",
                         help="full (default) or person_view: only the person view of a BRP system")
+    create.add_argument("--kind", choices=("live", "test"), default="live",
+                        help="live (default) or test: the key's sends go to the sandbox (the Airflow Connection "
+                             "bbx_berichtenbox_sandbox), never to MijnOverheid")
     create.add_argument("--days", type=int, default=365, help="days the key is valid (default 365, at most 730)")
     create.set_defaults(func=_create)
     keys.add_parser("list", help="list keys").set_defaults(func=_list)

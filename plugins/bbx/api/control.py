@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends
 from fastapi.concurrency import run_in_threadpool
 
 from bbx.api import models, service
-from bbx.api.auth import ConnDep, Principal, api_principal
+from bbx.api.auth import ConnDep, Principal, api_principal, no_test_key
 from bbx.api.errors import ApiError
 from bbx.delivery import control
 from bbx.store.cancel import NotCancellable
@@ -29,6 +29,7 @@ _CANCEL_DOC = (
 
 def _cancel(conn, principal: Principal, submission_id: int) -> dict:
     sub = service.submission_for(conn, principal, submission_id)
+    no_test_key(principal, sub)
     conn.commit()
     try:
         result = control.cancel(sub["id"], actor=principal.actor, conn=conn)

@@ -168,6 +168,8 @@ class SubmissionStatus(BaseModel):
     tenant: str
     message_type: str | None
     channel: Literal["sftp", "manual", "api"]
+    sandbox: bool = Field(False, description="handed in with a test API key: delivered to the sandbox, never to "
+                                             "MijnOverheid")
     external_ref: str | None = Field(description="the idempotency key (api), drop id (sftp) or form token (manual)")
     submitted_by: str
     received_at: datetime
@@ -238,6 +240,8 @@ class RegisterPeriod(BaseModel):
 class BsnMessage(BaseModel):
     submission_id: int
     channel: str
+    sandbox: bool = Field(False, description="handed in with a test API key: delivered to the sandbox, never to "
+                                             "MijnOverheid")
     received_at: datetime
     message_type: str | None
     message_type_name: str | None
@@ -279,6 +283,8 @@ class SubmissionLogEntry(BaseModel):
     id: int
     connection: str
     channel: str
+    sandbox: bool = Field(False, description="handed in with a test API key: delivered to the sandbox, never to "
+                                             "MijnOverheid")
     external_ref: str | None
     submitted_by: str
     received_at: datetime

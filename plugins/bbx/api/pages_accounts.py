@@ -49,14 +49,14 @@ def keys_page(request: Request, conn: ConnDep):
 async def create_key(request: Request, conn: ConnDep):
     _same_origin(request)
     form = await request.form()
-    values = {k: str(form.get(k, "")).strip() for k in ("name", "days", "scope", "tenant")}
+    values = {k: str(form.get(k, "")).strip() for k in ("name", "days", "scope", "kind", "tenant")}
     principal = _keys_principal(request, conn, "POST")
     tenant = values["tenant"] if principal.is_operator else principal.tenant_code
     try:
         days = int(values["days"] or 365)
         new = api_keys.create_key(conn, tenant_code=tenant, operator=False, name=values["name"],
                                   created_by=principal.actor, scope=values["scope"] or "full",
-                                  lifetime=timedelta(days=days))
+                                  lifetime=timedelta(days=days), kind=values["kind"] or "live")
     except (ValueError, api_keys.UnknownTenant) as exc:
         conn.rollback()
         problem = _("The key was not made: {reason}", reason=str(exc))

@@ -15,7 +15,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from bbx.api import csvout, models, service
-from bbx.api.auth import ConnDep, Principal, api_principal, person_view_principal
+from bbx.api.auth import ConnDep, Principal, api_principal, no_test_key, person_view_principal
 from bbx.api.errors import ApiError
 from bbx.api.limits import MAX_POPULATION_REQUEST_BYTES
 from bbx.api.routes import _idempotency_key, _period
@@ -174,6 +174,7 @@ async def hand_in_population(connection: str, request: Request, principal: Princ
     from bbx.intake import population as intake
 
     key = _idempotency_key(idempotency_key)
+    no_test_key(principal)
     row = await run_in_threadpool(service.connection_for, conn, principal, connection)
     kind = (request.headers.get("content-type") or "").split(";")[0].strip().lower()
     if kind not in ("text/csv", "text/plain"):

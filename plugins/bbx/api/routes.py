@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
 from bbx.api import audit_views, csvout, models, sending, service, streamed, throttle
-from bbx.api.auth import ConnDep, Principal, api_principal
+from bbx.api.auth import ConnDep, Principal, api_principal, no_test_key
 from bbx.api.errors import ApiError
 from bbx.api.limits import (
     DEFAULT_ROWS_PER_PAGE,
@@ -86,6 +86,7 @@ def get_standard_text(connection: str, code: str, principal: PrincipalDep, conn:
 async def put_standard_text(connection: str, code: str, request: Request, principal: PrincipalDep, conn: ConnDep):
     if request.headers.get("content-type", "").split(";")[0].strip().lower() != "text/plain":
         raise ApiError(415, "unsupported_media_type", _("Send the standard text as text/plain (UTF-8)."))
+    no_test_key(principal)
     raw = await request.body()
     checked = text_rules.check_upload(raw)
     row, message_type = service.message_type_for(conn, principal, connection, code)
@@ -215,11 +216,14 @@ def _send(conn, principal: Principal, connection_code: str, key: str, body: mode
     except schedule_rules.ScheduleError as exc:
         raise sending.schedule_problem(exc) from None
     req = send_request(body, uploads)
-    throttle.check_daily_cap(conn, connection, len(req.bsns if req.messages is None else req.messages))
+    throttle.check_daily_cap(conn, connection, len(req.bsns if req.messages is None else req.messages),
+                             sandbox=principal.sandbox)
     try:
+        if principal.sandbox:
+            sending.check_sandbox()
         prepared = sending.prepare(conn, connection, req)
         handed = sending.hand_in(conn, prepared, channel="api", external_ref=key, actor=principal.actor,
-                                 schedule=schedule)
+                                 schedule=schedule, sandbox=principal.sandbox)
     except ApiError as exc:
         conn.rollback()
         audit_views.hand_in_refused(conn, principal, connection, "api", exc)
@@ -253,7 +257,7 @@ async def send_messages(connection: str, request: Request, principal: PrincipalD
 
 # --------------------------------------------------------------------------- submissions
 
-_LOG_COLUMNS = ("id", "connection", "channel", "external_ref", "submitted_by", "received_at", "message_type",
+_LOG_COLUMNS = ("id", "connection", "channel", "sandbox", "external_ref", "submitted_by", "received_at", "message_type",
                 "status", "status_reason", "rows_handed_in", "closed_at", "rejected", "not_subscribed",
                 "delivered", "failed", "open", "file_name", "file_role", "file_size_bytes", "file_sha256")
 

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import re
 from dataclasses import dataclass, field
 
@@ -41,6 +42,8 @@ from bbx.domain import schedule as schedule_rules
 from bbx.i18n import _, number
 from bbx.store import handins, submissions
 from bbx.store import schedule as schedule_store
+
+log = logging.getLogger(__name__)
 
 REQUEST_FILE = "request.json"  # the submission file that records the request's hash
 _ATTACHMENT_NAME = re.compile(r"(?P<bsn>[0-9]{8,9})_(?P<n>[12])\.pdf", re.IGNORECASE)
@@ -323,6 +326,21 @@ def check_messages(messages: tuple[Personal, ...], message_type: dict, uploads: 
         bad=len(positions), total=len(messages), shown=shown), field="messages", details=details)]
 
 
+def check_sandbox() -> None:
+    """A *test* key's hand-in needs the deployment's sandbox (``bbx_berichtenbox_sandbox``):
+    without one it is refused now, with a 409, rather than accepted and held forever. The
+    tenant is told what to do; the operator's log says what is missing."""
+    from bbx.hooks.berichtenbox import BerichtenboxHook
+
+    if (problem := BerichtenboxHook.sandbox_problem()) is None:
+        return
+    log.warning("a test key's hand-in was refused: no usable sandbox (%s)", problem)
+    raise _problem("sandbox_not_configured", _(
+        "This is a test API key: its messages go to a sandbox, never to MijnOverheid, and this BBX has no sandbox "
+        "configured. Nothing was handed in. Ask your BBX operator to configure the sandbox, or use a live key to "
+        "send for real."), status=409)
+
+
 def prepare(conn, connection: dict, req: SendRequest) -> Prepared:
     """Check everything; raise :class:`ApiErrors` listing every problem, or return the rows."""
     if problem := handins.connection_problem(connection):
@@ -371,7 +389,7 @@ def prepare(conn, connection: dict, req: SendRequest) -> Prepared:
                     tuple(req.uploads))
 
 
-def _without_earlier_hand_ins(conn, prepared: Prepared, submission_id: int) -> list[submissions.NewRow]:
+def _without_earlier_hand_ins(conn, prepared: Prepared, submission_id: int, sandbox: bool) -> list[submissions.NewRow]:
     """The rule of every channel (the SFTP intake applies it too): a BSN already handed in
     for this message type (planned, on its way or delivered) is not sent again; its row is
     kept as rejected with the reason. Serialised per message type until commit."""
@@ -379,7 +397,7 @@ def _without_earlier_hand_ins(conn, prepared: Prepared, submission_id: int) -> l
     handins.lock_message_type(conn, prepared.message_type["id"])
     earlier = handins.handed_in_earlier(
         conn, connection_id=prepared.connection["id"], message_type_id=prepared.message_type["id"],
-        submission_id=submission_id, bsns=[r.bsn for r in prepared.rows],
+        submission_id=submission_id, bsns=[r.bsn for r in prepared.rows], sandbox=sandbox,
     )
     if not earlier:
         return prepared.rows
@@ -398,13 +416,14 @@ def schedule_problem(exc: schedule_rules.ScheduleError) -> ApiError:
 
 
 def hand_in(conn, prepared: Prepared, *, channel: str, external_ref: str, actor: str,
-            schedule: schedule_rules.Schedule = schedule_rules.NOW) -> Handed:
+            schedule: schedule_rules.Schedule = schedule_rules.NOW, sandbox: bool = False) -> Handed:
     """Write the submission and its rows (call inside the request's transaction; commit after).
-    ``schedule`` is set in the same transaction that accepts it: no run takes it before its time."""
+    ``schedule`` is set in the same transaction that accepts it: no run takes it before its time.
+    ``sandbox``: a *test* key's hand-in, delivered to the sandbox and never to MijnOverheid."""
     connection = prepared.connection
     sub = submissions.open_submission(
         conn, connection_id=connection["id"], channel=channel, external_ref=external_ref,
-        submitted_by=actor, message_type_id=prepared.message_type["id"],
+        submitted_by=actor, message_type_id=prepared.message_type["id"], sandbox=sandbox,
     )
     if not sub.created:
         from bbx.store import lookup
@@ -425,7 +444,7 @@ def hand_in(conn, prepared: Prepared, *, channel: str, external_ref: str, actor:
         seen.add(name)
         files.append((name, "personal_attachment", upload.size, upload.sha256))
     submissions.record_files(conn, sub.id, files)
-    rows = _without_earlier_hand_ins(conn, prepared, sub.id)
+    rows = _without_earlier_hand_ins(conn, prepared, sub.id, sandbox)
     submissions.add_rows(conn, sub.id, connection_code=connection["code"], connection_id=connection["id"],
                          message_type_id=prepared.message_type["id"], rows=rows,
                          standard_text_version_id=prepared.message_type["standard_text_version_id"])

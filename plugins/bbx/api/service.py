@@ -90,6 +90,7 @@ def submission_status(conn, sub: dict) -> dict:
         "tenant": sub["tenant"],
         "message_type": sub["message_type"],
         "channel": sub["channel"],
+        "sandbox": sub["sandbox"],
         "external_ref": sub["external_ref"],
         "submitted_by": sub["submitted_by"],
         "received_at": sub["received_at"],

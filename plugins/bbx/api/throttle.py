@@ -13,6 +13,7 @@ from bbx.api.errors import ApiError
 from bbx.api.limits import API_KEY_CONCURRENT_REQUESTS, API_KEY_REQUESTS_PER_MINUTE
 from bbx.domain import localtime
 from bbx.domain import send_limits as rules
+from bbx.i18n import _
 from bbx.store import db
 from bbx.store import send_limits as store
 
@@ -23,8 +24,11 @@ def _refused(refusal: rules.Refusal) -> ApiError:
 
 def _subjects(principal, connection: dict, limits: dict) -> list[tuple[str, str, int, int]]:
     """(subject, what it is called in messages, requests per minute, concurrent requests)."""
-    subjects = [(f"connection:{connection['id']}", f"connection {connection['code']!r}",
-                 limits["rate_limit_per_minute"], limits["concurrency_limit"])]
+    # a test key's sends count in the sandbox's own budget, never in the live one (bbx.domain.send_limits)
+    subjects = [(f"sandbox:{connection['id']}", _("the sandbox of connection {code}", code=repr(connection["code"])),
+                 limits["rate_limit_per_minute"], limits["concurrency_limit"])] if principal.sandbox else [
+        (f"connection:{connection['id']}", f"connection {connection['code']!r}",
+         limits["rate_limit_per_minute"], limits["concurrency_limit"])]
     if principal.via == "api_key":
         key = principal.actor.removeprefix("api-key:")
         subjects.insert(0, (f"key:{key}", f"API key {key}", API_KEY_REQUESTS_PER_MINUTE,
@@ -64,16 +68,17 @@ def send_slot(principal, connection: dict):
                 conn.commit()
 
 
-def check_daily_cap(conn, connection: dict, requested: int) -> None:
-    """In the hand-in's transaction: refuse when the connection's daily cap would be passed.
-    The lock holds until that transaction commits, so two requests cannot both squeeze in."""
-    cap = store.connection_limits(conn, connection["id"])["daily_message_cap"]
+def check_daily_cap(conn, connection: dict, requested: int, *, sandbox: bool = False) -> None:
+    """In the hand-in's transaction: refuse when the connection's daily cap would be passed
+    (``sandbox``: the sandbox's own cap). The lock holds until that transaction commits, so
+    two requests cannot both squeeze in."""
+    cap = rules.SANDBOX_DAILY_MESSAGES if sandbox else store.connection_limits(conn, connection["id"])["daily_message_cap"]
     if cap is None:
         return
     store.lock_connection_day(conn, connection["id"])
     now = datetime.now(UTC)
     since = rules.day_start(now.astimezone(localtime.TIMEZONE).date(), localtime.TIMEZONE)
-    refusal = rules.daily_cap(connection["code"], store.messages_since(conn, connection["id"], since), requested,
-                              cap, now, localtime.TIMEZONE)
+    refusal = rules.daily_cap(connection["code"], store.messages_since(conn, connection["id"], since, sandbox=sandbox),
+                              requested, cap, now, localtime.TIMEZONE, sandbox=sandbox)
     if refusal:
         raise _refused(refusal)

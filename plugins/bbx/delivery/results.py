@@ -7,9 +7,11 @@ one transaction, committed) → ``processMessage``. A crash after the commit and
 ebMS id and only acknowledges it. A duplicate result (a new ebMS id, the same payload)
 finds its messages final already and changes nothing.
 
-After the results of a connection: resend batches (TechnischProbleem) are sent, the
-submissions whose counts add up are closed, and each closed submission's result file
-and undeliverable list go to the tenant's outbox.
+Results are read per connection and transport: the live adapter, and the sandbox
+endpoint for sandbox submissions (*test* API keys); a sandbox result only ever applies
+to sandbox messages. After the results of a connection: resend batches
+(TechnischProbleem) are sent, the submissions whose counts add up are closed, and each
+closed submission's result file and undeliverable list go to the tenant's outbox.
 """
 
 from __future__ import annotations
@@ -80,10 +82,16 @@ def _payload(message) -> bytes:
 def collect_connection(conn, hook, connection: dict, summary: CollectSummary, *,
                        max_attempts: int = config.MAX_SEND_ATTEMPTS,
                        fetch_size: int = config.RESULT_FETCH_SIZE) -> None:
-    """Read every waiting result of one connection (see the module docstring)."""
+    """Read every waiting result of one connection (see the module docstring). A result for
+    a batch of the other transport (a sandbox that shares the live adapter's queue) is left
+    unprocessed for its own reader."""
+    sandbox = connection.get("sandbox", False)
+    left: set[str] = set()
     while True:
         message_ids = hook.unprocessed_message_ids(action=ACTION_DELIVERY_RESULT, max_nr=fetch_size)
         for ebms_id in message_ids:
+            if ebms_id in left:
+                continue
             if result_store.result_recorded(conn, ebms_id):
                 conn.commit()
                 hook.mark_processed(ebms_id)
@@ -109,16 +117,22 @@ def collect_connection(conn, hook, connection: dict, summary: CollectSummary, *,
                 summary.unreadable += 1
                 summary.attention.append(f"unreadable result {ebms_id}: {exc}")
             else:
+                if result_store.batch_is_sandbox(conn, result.batch_id) not in (None, sandbox):
+                    conn.commit()
+                    log.info("connection %s: result %s is for a %s batch: left for its reader", connection["code"],
+                             ebms_id, rules.transport_for(sandbox=not sandbox))
+                    left.add(ebms_id)
+                    continue
                 recorded = result_store.record_result(
                     conn, connection_id=connection["id"], ebms_message_id=ebms_id, payload_sha256=sha,
-                    result=result, max_attempts=max_attempts,
+                    result=result, max_attempts=max_attempts, sandbox=sandbox,
                 )
                 conn.commit()
                 _account(recorded, connection, summary)
             hook.mark_processed(ebms_id)
             result_store.mark_result_processed(conn, ebms_id)
             conn.commit()
-        if len(message_ids) < fetch_size:
+        if len(message_ids) < fetch_size or left.issuperset(message_ids):
             return
 
 
@@ -147,7 +161,8 @@ def send_resends(conn, hooks: Hooks, connection: dict, summary: CollectSummary) 
     """Send the resend batches (TechnischProbleem) of a connection."""
     sets = StandardSets()
     sends = SendSummary()
-    for batch_id in batch_store.pending_resend_batches(conn, connection["id"]):
+    for batch_id in batch_store.pending_resend_batches(conn, connection["id"],
+                                                       sandbox=connection.get("sandbox", False)):
         if send_batch(conn, hooks, batch_id, standard_sets=sets, summary=sends) == "sent":
             summary.resend_batches_sent += 1
     for refused in sends.refused:
@@ -240,13 +255,13 @@ def collect(*, connection_ids: Sequence[int] | None = None, submission_ids: Sequ
                                                            submission_ids=submission_ids,
                                                            recent_days=config.RESULT_POLL_RECENT_DAYS):
             try:
-                hook = hooks(connection["code"])
+                hook = hooks.route(connection)  # the live adapter, or the sandbox for sandbox submissions
                 hook.settings  # noqa: B018 - resolve the Airflow Connection now (clear error)
             except (AirflowNotFoundException, BerichtenboxConfigError) as exc:
                 if not skip_unconfigured:
                     raise
-                log.warning("connection %s: no usable Airflow Connection berichtenbox_%s (%s): skipped",
-                            connection["code"], connection["code"], exc)
+                log.warning("connection %s: no usable Airflow Connection %s (%s): skipped",
+                            connection["code"], hook.berichtenbox_conn_id, exc)
                 summary.skipped_connections.append(connection["code"])
                 continue
             collect_connection(conn, hook, connection, summary, max_attempts=max_attempts)

@@ -9,6 +9,10 @@ makes every crash safe:
 3. ``sendMessage``;
 4. record ``sent`` and commit.
 
+Before step 3 the batch's transport is checked (``bbx.domain.delivery.check_transport``)
+against the hook it is about to go through: a sandbox batch (a *test* key's) never reaches
+the live adapter, whichever path asked for the send (a run, a resend, a redelivery).
+
 A crash between 3 and 4 leaves the batch ``planned``: the rerun sends it again with the
 same BatchID and BerichtIDs, and MijnOverheid answers ``BerichtBestaatAl`` for what the
 citizen already has (counted as delivered). Nothing is lost, nothing is doubled.
@@ -24,6 +28,7 @@ from dataclasses import dataclass, field
 
 from bbx.delivery import config
 from bbx.delivery.build import StandardSets, build
+from bbx.domain import delivery as rules
 from bbx.hooks.berichtenbox import (
     ACTION_DELIVER,
     BerichtenboxHook,
@@ -37,20 +42,36 @@ from bbx.store import cancel as cancel_store
 log = logging.getLogger(__name__)
 
 HookFactory = Callable[[str], BerichtenboxHook]
+SandboxFactory = Callable[[str, str], BerichtenboxHook]  # (cpa_id, oin) -> the sandbox speaking for them
 
 
 class Hooks:
-    """One hook (one zeep client, one TLS session) per connection code, per task."""
+    """One hook (one zeep client, one TLS session) per connection code and transport, per task."""
 
-    def __init__(self, factory: HookFactory | None = None) -> None:
+    def __init__(self, factory: HookFactory | None = None, sandbox_factory: SandboxFactory | None = None) -> None:
         backoff = config.hook_backoff()
         self._factory = factory or (lambda code: BerichtenboxHook.for_connection(code, backoff=backoff))
-        self._hooks: dict[str, BerichtenboxHook] = {}
+        self._sandbox_factory = sandbox_factory or (
+            lambda cpa_id, oin: BerichtenboxHook.for_sandbox(cpa_id=cpa_id, oin=oin, backoff=backoff))
+        self._hooks: dict[tuple[str, str], BerichtenboxHook] = {}
 
     def __call__(self, connection_code: str) -> BerichtenboxHook:
-        hook = self._hooks.get(connection_code)
+        """The live hook of a connection."""
+        hook = self._hooks.get((rules.LIVE, connection_code))
         if hook is None:
-            hook = self._hooks[connection_code] = self._factory(connection_code)
+            hook = self._hooks[(rules.LIVE, connection_code)] = self._factory(connection_code)
+        return hook
+
+    def route(self, connection: dict) -> BerichtenboxHook:
+        """The hook of ``connection``'s transport (a row with ``connection_code`` or ``code``,
+        ``sandbox``, ``cpa_id`` and ``oin``): the sandbox for a sandbox submission's batches."""
+        code = connection.get("connection_code") or connection["code"]
+        if rules.transport_for(sandbox=connection["sandbox"]) == rules.LIVE:
+            return self(code)
+        hook = self._hooks.get((rules.SANDBOX, code))
+        if hook is None:
+            hook = self._hooks[(rules.SANDBOX, code)] = self._sandbox_factory(connection["cpa_id"],
+                                                                             connection["oin"])
         return hook
 
 
@@ -74,7 +95,8 @@ def send_batch(conn, hooks: Hooks, batch_id: str, *, standard_sets: StandardSets
     """Send one batch if it still needs sending. Returns what happened:
     ``sent``, ``already_sent``, ``locked`` (another process is sending it), ``missing``,
     ``cancelled`` (its submission was cancelled: its messages are, instead of sent),
-    ``nothing_left`` (every message was rejected while building), ``refused``.
+    ``nothing_left`` (every message was rejected while building), ``refused`` (the adapter
+    refused it, or it was about to take the wrong transport: not sent).
     Raises :class:`BerichtenboxUnavailable` when the adapter cannot be reached."""
     if not batch_store.lock_for_sending(conn, batch_id):
         conn.commit()
@@ -99,7 +121,18 @@ def send_batch(conn, hooks: Hooks, batch_id: str, *, standard_sets: StandardSets
         conn.commit()
         if built.payload is None:
             return "nothing_left"
-        hook = hooks(row["connection_code"])
+        hook = hooks.route(row)
+        try:  # the last point before the transport: a sandbox batch never goes out live
+            rules.check_transport(sandbox=row["sandbox"], transport=hook.transport, batch_id=batch_id)
+        except rules.WrongTransport as exc:
+            batch_store.record_send_error(conn, batch_id, str(exc))
+            audit.record(conn, actor=batch_store.ACTOR, action="delivery.wrong_transport",
+                         connection_id=row["connection_id"], submission_id=row["submission_id"],
+                         details={"batch_id": batch_id, "sandbox": row["sandbox"], "transport": hook.transport})
+            conn.commit()
+            log.error("%s", exc)
+            summary.refused.append(str(exc))
+            return "refused"
         try:
             ebms_id = hook.send_message(
                 action=ACTION_DELIVER, payload=built.payload, name=f"GLOBE-R-BV-Request-{batch_id}.xml",

@@ -44,6 +44,34 @@ REDELIVERY = "redelivery"
 # Shown to the citizen for personal PDFs. Never derived from the file name: it holds the BSN.
 PERSONAL_ATTACHMENT_DESCRIPTIONS = ("Uw brief", "Uw brief (vervolg)")
 
+# --------------------------------------------------------------------------- transports
+
+# Where a batch may go. A sandbox submission (handed in with a *test* API key) goes to the
+# deployment's sandbox endpoint and never to MijnOverheid; a live one never to the sandbox
+# (its letters would silently not reach the citizen). The senders check this at the last
+# step before the transport, against the transport of the hook they are about to use.
+LIVE = "live"
+SANDBOX = "sandbox"
+
+
+class WrongTransport(RuntimeError):
+    """A batch was about to go through the wrong transport: nothing was sent."""
+
+
+def transport_for(*, sandbox: bool) -> str:
+    """The transport a submission's batches take."""
+    return SANDBOX if sandbox else LIVE
+
+
+def check_transport(*, sandbox: bool, transport: str, batch_id: str) -> None:
+    """The one rule "may this batch reach this transport": raises :class:`WrongTransport`
+    unless ``transport`` is the submission's own."""
+    wanted = transport_for(sandbox=sandbox)
+    if transport != wanted:
+        raise WrongTransport(f"batch {batch_id} belongs to a {wanted} submission and was about to go through the "
+                             f"{transport} transport: not sent")
+
+
 # --------------------------------------------------------------------------- sizes
 
 # Bytes of a Bericht without attachments, at most: every character of the text,

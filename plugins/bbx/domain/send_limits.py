@@ -2,7 +2,13 @@
 
 A rate limit counts requests in fixed one-minute windows; a concurrency limit counts
 requests running at once; a daily cap counts messages handed in on one Dutch calendar
-day. Each refusal tells when to try again (``Retry-After``, whole seconds)."""
+day. Each refusal tells when to try again (``Retry-After``, whole seconds).
+
+Sandbox sends (*test* API keys, issue 14) never reach MijnOverheid, so they do not use up
+the connection's live budget: a test run must never slow down or refuse a real send. They
+count in a budget of their own — the same per-minute and at-once limits under a separate
+subject, and a small fixed daily cap (``SANDBOX_DAILY_MESSAGES``) that keeps one tenant's
+tests from filling the shared sandbox. A test key's own per-key limits apply as to any key."""
 
 from __future__ import annotations
 
@@ -15,6 +21,7 @@ from bbx.i18n import _, number
 WINDOW = timedelta(minutes=1)
 CONCURRENCY_RETRY_SECONDS = 1  # a send request usually finishes within a second or two
 INFLIGHT_EXPIRES = timedelta(minutes=10)  # a request row left by a crashed worker stops counting then
+SANDBOX_DAILY_MESSAGES = 1_000  # sandbox messages per connection per Dutch calendar day
 
 
 @dataclass(frozen=True)
@@ -52,13 +59,21 @@ def concurrency(what: str, running: int, limit: int) -> Refusal | None:
 
 
 def daily_cap(connection: str, handed_in_today: int, requested: int, cap: int | None, now: datetime,
-              zone) -> Refusal | None:
-    """Messages already handed in today (all channels) plus this request, against the cap."""
+              zone, *, sandbox: bool = False) -> Refusal | None:
+    """Messages already handed in today (all channels) plus this request, against the cap
+    (``sandbox``: the sandbox's own, counting sandbox hand-ins only)."""
     if cap is None or handed_in_today + requested <= cap:
         return None
     local = now.astimezone(zone)
     midnight = datetime.combine(local.date() + timedelta(days=1), time(0), tzinfo=zone)
     left = max(cap - handed_in_today, 0)
+    if sandbox:
+        return Refusal("daily_cap_reached",
+                       _("Connection {connection} may hand in at most {cap} sandbox messages (test keys) a day; "
+                         "{today} were handed in today, so {left} more may go today. Live keys are not affected.",
+                         connection=repr(connection), cap=number(cap), today=number(handed_in_today),
+                         left=number(left)),
+                       seconds_left(now, midnight))
     return Refusal("daily_cap_reached",
                    _("Connection {connection} may hand in at most {cap} messages a day; {today} were handed in "
                      "today, so {left} more may go today. Try again tomorrow or ask your BBX operator to raise the cap.",

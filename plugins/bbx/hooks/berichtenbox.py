@@ -17,6 +17,12 @@ Configuration is an Airflow Connection per BBX connection, ``berichtenbox_<code>
     client_cert, client_key, ca_cert   (file paths, PEM)
     timeout (seconds, default 60), retries (default 4), validatie_url (ValidateAbonnementen endpoint)
 
+The sandbox (issue 14: sends of *test* API keys) is one Airflow Connection per deployment,
+``bbx_berichtenbox_sandbox`` (the simulator or a sink): the same fields, but ``cpa_id`` and
+``from_party_id`` may be left out — then each BBX connection's own (its configured CPA id and
+OIN) are used, so the sandbox sees the batches as MijnOverheid would. A hook knows which
+transport it is (``transport``: live or sandbox) from the Connection it uses.
+
 Both WSDLs are BBX's own copies in ``include/schemas`` (the real adapter generates
 its WSDL at run time; Logius's validation WSDL imports from an internal host).
 
@@ -42,6 +48,7 @@ from airflow.sdk import BaseHook
 from requests.adapters import HTTPAdapter
 
 from bbx import settings
+from bbx.domain.delivery import LIVE, SANDBOX
 from bbx.domain.limits import MAX_BSNS_PER_VALIDATE_CALL
 
 log = logging.getLogger(__name__)
@@ -62,6 +69,7 @@ ACTION_SUBSCRIPTIONS_RESULT = "GLOBE-R-A-Result"  # assumption: not published by
 # MijnOverheid's party id in the CPA; Logius states it per CPA, so the Connection's
 # extra ``to_party_id`` overrides this default (assumption: the simulator uses it too).
 MIJNOVERHEID_PARTY_ID = "urn:osb:oin:00000001800866472000"
+SANDBOX_CONN_ID = "bbx_berichtenbox_sandbox"  # one per deployment: where test keys' batches go
 
 SOAP_ENV_NS = "http://schemas.xmlsoap.org/soap/envelope/"
 EBMS_NS = "http://www.ordina.nl/ebms/2.18"  # the WSDL's targetNamespace; children unqualified
@@ -170,8 +178,9 @@ class AdapterSettings:
     validatie_url: str | None
 
     @classmethod
-    def from_connection(cls, conn_id: str, conn) -> AdapterSettings:
-        extra = conn.extra_dejson or {}
+    def from_connection(cls, conn_id: str, conn, defaults: dict | None = None) -> AdapterSettings:
+        """``defaults``: extra values the Connection may leave out (the sandbox's identity)."""
+        extra = {**(defaults or {}), **{k: v for k, v in (conn.extra_dejson or {}).items() if v not in (None, "")}}
         missing = [k for k in ("cpa_id", "from_party_id", "client_cert", "client_key", "ca_cert") if not extra.get(k)]
         host = conn.host or ""
         if not host:
@@ -217,14 +226,44 @@ class BerichtenboxHook(BaseHook):
     conn_type = "berichtenbox"
     hook_name = "Berichtenbox (ebMS adapter)"
 
-    def __init__(self, berichtenbox_conn_id: str = default_conn_name, *, backoff: float = 1.0):
+    def __init__(self, berichtenbox_conn_id: str = default_conn_name, *, backoff: float = 1.0,
+                 identity: dict[str, str] | None = None):
         super().__init__()
         self.berichtenbox_conn_id = berichtenbox_conn_id
         self.backoff = backoff
+        self.identity = identity or {}  # cpa_id / from_party_id when the Connection leaves them out
 
     @classmethod
     def for_connection(cls, connection_code: str, **kwargs) -> BerichtenboxHook:
         return cls(f"berichtenbox_{connection_code}", **kwargs)
+
+    @classmethod
+    def for_sandbox(cls, *, cpa_id: str, oin: str, **kwargs) -> BerichtenboxHook:
+        """The sandbox endpoint, speaking for one BBX connection (its CPA id and OIN)."""
+        return cls(SANDBOX_CONN_ID, identity={"cpa_id": cpa_id, "from_party_id": f"urn:osb:oin:{oin.strip()}"},
+                   **kwargs)
+
+    @property
+    def transport(self) -> str:
+        """Which transport this hook is (``bbx.domain.delivery``): decided by the Connection it
+        uses, so a sender can check it against the batch before anything goes out."""
+        return SANDBOX if self.berichtenbox_conn_id == SANDBOX_CONN_ID else LIVE
+
+    @classmethod
+    def sandbox_problem(cls) -> str | None:
+        """None when the deployment has a usable sandbox Connection, else what is missing
+        (asked at hand-in time: a test key's hand-in is refused rather than held forever)."""
+        from airflow.sdk.exceptions import AirflowNotFoundException
+
+        try:
+            conn = cls.get_connection(SANDBOX_CONN_ID)
+        except AirflowNotFoundException:
+            return f"there is no Airflow Connection {SANDBOX_CONN_ID!r}"
+        try:
+            AdapterSettings.from_connection(SANDBOX_CONN_ID, conn, {"cpa_id": "-", "from_party_id": "-"})
+        except BerichtenboxConfigError as exc:
+            return str(exc)
+        return None
 
     # ------------------------------------------------------------------ plumbing
     @classmethod
@@ -236,7 +275,8 @@ class BerichtenboxHook(BaseHook):
 
     @cached_property
     def settings(self) -> AdapterSettings:
-        return AdapterSettings.from_connection(self.berichtenbox_conn_id, self.get_connection(self.berichtenbox_conn_id))
+        return AdapterSettings.from_connection(self.berichtenbox_conn_id, self.get_connection(self.berichtenbox_conn_id),
+                                               self.identity)
 
     def certificate_problems(self, warnings: list[str] | None = None) -> list[str]:
         """Expiry, OIN in the subject, chain and key of the configured client certificate."""

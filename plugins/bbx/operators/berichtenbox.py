@@ -148,7 +148,10 @@ class BerichtenboxResultsOperator(BaseOperator):
             )
         self.defer(
             trigger=BerichtenboxResultsTrigger(
-                submission_ids=waiting_for, connection_codes=[r["connection_code"] for r in still_open],
+                submission_ids=waiting_for,
+                connection_codes=[r["connection_code"] for r in still_open if not r["sandbox"]],
+                sandbox_connections=[[r["connection_code"], r["cpa_id"], r["oin"].strip()]
+                                     for r in still_open if r["sandbox"]],
                 deadline=deadline.isoformat(), poll_interval=self.poll_interval,
             ),
             method_name="resume",

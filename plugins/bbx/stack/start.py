@@ -62,11 +62,15 @@ def airflow_environment(s: StackSettings, password_file: Path, jwt_secret: str) 
 
 
 def _start_simulator(s: StackSettings, sim_dir: Path) -> tuple[str, Path]:
+    from bbx.airflow_setup import DEMO_SANDBOX_OIN
     from simulator.config import senders_from_tenants
     from simulator.pki import make_test_pki
 
-    senders = [{**x, "population": {"size": s.population_size}} for x in senders_from_tenants(s.tenants_file)]
-    pki = make_test_pki(sim_dir / "pki", [x["oin"] for x in senders])
+    # the simulator is the live adapter and the sandbox of test API keys too: it accepts the
+    # sandbox's certificate on every sender's CPA
+    senders = [{**x, "population": {"size": s.population_size}, "certificate_oins": [x["oin"], DEMO_SANDBOX_OIN]}
+               for x in senders_from_tenants(s.tenants_file)]
+    pki = make_test_pki(sim_dir / "pki", [x["oin"] for x in senders] + [DEMO_SANDBOX_OIN])
     config = {"result_delay": s.result_delay, "register_delay": s.register_delay,
               "result_dialect": s.result_dialect, "senders": senders}
     (sim_dir / "simulator.json").write_text(json.dumps(config))
@@ -157,7 +161,7 @@ def start(s: StackSettings, *, say=print) -> Stack:
     setup = subprocess.run(
         [sys.executable, "-m", "bbx.cli", "airflow", "setup", "--database-url", s.bbx_url,
          "--sftp", f"127.0.0.1:{sftp_port}", "--sftp-login", SFTP_BBX_USER,
-         "--berichtenbox-url", simulator_url, "--pki-dir", str(pki_dir), "--pool-slots", str(s.pool_slots)],
+         "--berichtenbox-url", simulator_url, "--sandbox-url", simulator_url, "--pki-dir", str(pki_dir), "--pool-slots", str(s.pool_slots)],
         env={**env, "BBX_DATABASE_URL": s.bbx_url, "BBX_SFTP_PASSWORD": passwords[SFTP_BBX_USER]},
         capture_output=True, text=True)
     if setup.returncode != 0:

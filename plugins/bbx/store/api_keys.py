@@ -11,6 +11,10 @@ keys see every tenant (for operators' pages and scripts).
 Scopes (issue 16): ``full`` (what the role allows) or ``person_view`` (only the person
 view a BRP system calls: no sending, no reports, no pages).
 
+Kinds (issue 14): ``live`` keys send to MijnOverheid; ``test`` keys hand in *sandbox*
+submissions, which go to the deployment's sandbox endpoint and never to MijnOverheid
+(``bbx.domain.delivery``).
+
 Keys are for systems, not people (issue 14): people sign in with a named account
 (``bbx.store.users``). A key expires (``expires_at``, default a year after it is made);
 ``last_used_at`` is updated at most once a minute. Rotation: make the new key, switch the
@@ -46,6 +50,7 @@ class KeyOwner:
     tenant_code: str | None
     name: str
     scope: str = "full"  # 'full' | 'person_view'
+    kind: str = "live"  # 'live' | 'test' (its sends go to the sandbox)
 
     @property
     def actor(self) -> str:
@@ -67,10 +72,11 @@ def sha256(value: str) -> str:
 
 
 SCOPES = ("full", "person_view")
+KINDS = ("live", "test")
 
 
 def create_key(conn, *, tenant_code: str | None, operator: bool, name: str, created_by: str,
-               scope: str = "full", lifetime: timedelta = DEFAULT_LIFETIME) -> NewKey:
+               scope: str = "full", lifetime: timedelta = DEFAULT_LIFETIME, kind: str = "live") -> NewKey:
     """Create a key for a tenant (``operator=False``) or an operator key (no tenant)."""
     if not timedelta(0) < lifetime <= MAX_LIFETIME:
         raise ValueError(_("a key lives between 1 and {days} days", days=MAX_LIFETIME.days))
@@ -80,6 +86,8 @@ def create_key(conn, *, tenant_code: str | None, operator: bool, name: str, crea
         raise ValueError("give a tenant for a tenant key, or operator=True without a tenant")
     if scope not in SCOPES:
         raise ValueError(_("unknown key scope {scope} (known: {known})", scope=repr(scope), known=", ".join(SCOPES)))
+    if kind not in KINDS:
+        raise ValueError(_("unknown key kind {kind} (known: {known})", kind=repr(kind), known=", ".join(KINDS)))
     tenant_id = None
     if tenant_code:
         row = conn.execute("SELECT id FROM tenants WHERE code = %s", (tenant_code,)).fetchone()
@@ -96,23 +104,23 @@ def create_key(conn, *, tenant_code: str | None, operator: bool, name: str, crea
             break
     key = f"{KEY_PREFIX}{prefix}_{secrets.token_urlsafe(32)}"
     key_id = conn.execute(
-        """INSERT INTO api_keys (prefix, key_sha256, role, tenant_id, name, created_by, scope, expires_at)
-           VALUES (%s, %s, %s, %s, %s, %s, %s, now() + %s) RETURNING id""",
-        (prefix, sha256(key), role, tenant_id, name.strip(), created_by, scope, lifetime),
+        """INSERT INTO api_keys (prefix, key_sha256, role, tenant_id, name, created_by, scope, kind, expires_at)
+           VALUES (%s, %s, %s, %s, %s, %s, %s, %s, now() + %s) RETURNING id""",
+        (prefix, sha256(key), role, tenant_id, name.strip(), created_by, scope, kind, lifetime),
     ).fetchone()["id"]
     audit.record(conn, actor=created_by, action="api_key.created", tenant_id=tenant_id,
-                 details={"prefix": prefix, "role": role, "name": name.strip(), "scope": scope,
+                 details={"prefix": prefix, "role": role, "name": name.strip(), "scope": scope, "kind": kind,
                           "lifetime_days": lifetime.days})
-    return NewKey(key, KeyOwner(key_id, prefix, role, tenant_id, tenant_code, name, scope))
+    return NewKey(key, KeyOwner(key_id, prefix, role, tenant_id, tenant_code, name, scope, kind))
 
 
-_OWNER_SQL = """SELECT k.id AS key_id, k.prefix, k.role, k.tenant_id, t.code AS tenant_code, k.name, k.scope
+_OWNER_SQL = """SELECT k.id AS key_id, k.prefix, k.role, k.tenant_id, t.code AS tenant_code, k.name, k.scope, k.kind
                 FROM api_keys k LEFT JOIN tenants t ON t.id = k.tenant_id"""
 
 
 def _owner(row) -> KeyOwner:
     return KeyOwner(row["key_id"], row["prefix"], row["role"], row["tenant_id"], row["tenant_code"], row["name"],
-                    row["scope"])
+                    row["scope"], row["kind"])
 
 
 def authenticate(conn, key: str) -> KeyOwner | None:
@@ -145,7 +153,7 @@ def list_keys(conn, *, tenant_id: int | None = None) -> list[dict]:
     """Every key (operators), or one tenant's (``tenant_id``)."""
     where, params = ("WHERE k.tenant_id = %s", (tenant_id,)) if tenant_id is not None else ("", ())
     return conn.execute(
-        f"""SELECT k.prefix, k.role, k.scope, t.code AS tenant, k.name, k.created_by, k.created_at,
+        f"""SELECT k.prefix, k.role, k.scope, k.kind, t.code AS tenant, k.name, k.created_by, k.created_at,
                    k.last_used_at, k.revoked_at, k.expires_at, (k.expires_at <= now()) AS expired
             FROM api_keys k LEFT JOIN tenants t ON t.id = k.tenant_id {where} ORDER BY k.created_at, k.id""",
         params).fetchall()

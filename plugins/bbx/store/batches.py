@@ -195,7 +195,7 @@ def unlock_after_sending(conn, batch_id: str) -> None:
 
 def batch(conn, batch_id: str) -> dict | None:
     return conn.execute(
-        """SELECT b.*, c.code AS connection_code, c.oin, s.channel, s.external_ref,
+        """SELECT b.*, c.code AS connection_code, c.oin, c.cpa_id, s.channel, s.external_ref, s.sandbox,
                   s.cancel_requested_at, s.cancelled_by
            FROM batches b JOIN connections c ON c.id = b.connection_id
            JOIN submissions s ON s.id = b.submission_id
@@ -280,14 +280,16 @@ def record_send_error(conn, batch_id: str, error: str) -> None:
     )
 
 
-def pending_resend_batches(conn, connection_id: int) -> list[str]:
-    """Resend batches (TechnischProbleem) of a connection that still wait to be sent."""
+def pending_resend_batches(conn, connection_id: int, *, sandbox: bool = False) -> list[str]:
+    """Resend batches (TechnischProbleem) of a connection's live (or sandbox) submissions
+    that still wait to be sent."""
     return [
         str(r["id"])
         for r in conn.execute(
-            """SELECT id FROM batches WHERE connection_id = %s AND kind = 'resend' AND status = 'planned'
-               ORDER BY created_at, id""",
-            (connection_id,),
+            """SELECT b.id FROM batches b JOIN submissions s ON s.id = b.submission_id
+               WHERE b.connection_id = %s AND b.kind = 'resend' AND b.status = 'planned' AND s.sandbox = %s
+               ORDER BY b.created_at, b.id""",
+            (connection_id, sandbox),
         )
     ]
 

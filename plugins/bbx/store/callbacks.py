@@ -77,11 +77,15 @@ def endpoint(conn, connection_id: int) -> dict | None:
 
 
 def enqueue(conn, submission_id: int, event: str, payload: dict) -> int:
-    """One event for the submission's connection, if it has an endpoint. Returns rows added."""
+    """One event for the submission's connection, if it has an endpoint. Returns rows added.
+    A sandbox submission's events say ``"sandbox": true`` (a test key's: nothing reached
+    MijnOverheid)."""
     assert event in rules.EVENTS, event
     return conn.execute(
         """INSERT INTO callback_outbox (connection_id, submission_id, event, payload)
-           SELECT s.connection_id, s.id, %s, %s FROM submissions s
+           SELECT s.connection_id, s.id, %s,
+                  %s::jsonb || CASE WHEN s.sandbox THEN '{"sandbox": true}'::jsonb ELSE '{}'::jsonb END
+           FROM submissions s
            JOIN callback_endpoints e ON e.connection_id = s.connection_id WHERE s.id = %s""",
         (event, Jsonb(payload), submission_id),
     ).rowcount

@@ -109,9 +109,11 @@ EARLIER_IN_MEMORY = 250_000
 
 
 def handed_in_earlier(conn, *, connection_id: int, message_type_id: int, submission_id: int,
-                      bsns: Iterable[str]) -> dict[str, Earlier]:
+                      bsns: Iterable[str], sandbox: bool = False) -> dict[str, Earlier]:
     """Which of ``bsns`` were handed in for this message type by another submission of the
-    connection (any channel) and are planned, on their way or delivered.
+    connection (any channel) and are planned, on their way or delivered. Only hand-ins of
+    the same kind count: a sandbox test never keeps a live letter from going, nor the
+    other way round.
 
     Set-based, never a query per row: the other submissions of the connection that may
     hold this message type are found first (a small table); their rows of this type are
@@ -121,9 +123,9 @@ def handed_in_earlier(conn, *, connection_id: int, message_type_id: int, submiss
     rows (after ``lock_message_type``).
     """
     candidates = [r["id"] for r in conn.execute(
-        """SELECT id FROM submissions WHERE connection_id = %s AND id <> %s
+        """SELECT id FROM submissions WHERE connection_id = %s AND id <> %s AND sandbox = %s
            AND (message_type_id = %s OR message_type_id IS NULL)""",
-        (connection_id, submission_id, message_type_id))]
+        (connection_id, submission_id, sandbox, message_type_id))]
     if not candidates:
         return {}
     where = f"""m.submission_id = ANY(%(candidates)s) AND m.message_type_id = %(type)s

@@ -102,7 +102,7 @@ def messages_for_bsn(conn, bsn: str, connection_ids: Sequence[int]) -> list[dict
     PDFs were removed after the retention period (``bbx.store.retention``).
     """
     return conn.execute(
-        f"""SELECT m.connection_id, c.code AS connection, m.submission_id, s.channel, s.received_at,
+        f"""SELECT m.connection_id, c.code AS connection, m.submission_id, s.channel, s.sandbox, s.received_at,
                   mt.code AS message_type, mt.name AS message_type_name,
                   coalesce(m.subject, mt.subject) AS subject, m.reference,
                   m.message_id::text AS message_id, m.outcome, m.outcome_code, m.outcome_reason,

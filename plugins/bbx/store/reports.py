@@ -2,6 +2,9 @@
 submission log. Subscribed BSNs on a date and sign-ups/sign-offs come from
 :mod:`bbx.store.register`.
 
+Sandbox submissions (*test* API keys) never reached MijnOverheid: the sent and
+undelivered reports leave them out; the submission log lists them, marked ``sandbox``.
+
 Periods are calendar dates in Dutch time (``REPORT_TIMEZONE``), both ends inclusive:
 ``start=2026-05-01, end=2026-05-31`` is the whole of May as tenants see it.
 """
@@ -38,6 +41,7 @@ def sent_per_message_type(conn, connection_id: int, start: date, end: date) -> l
                    count(*) FILTER (WHERE m.outcome = 'failed')::int AS failed,
                    count(*) FILTER (WHERE m.outcome IN ('planned', 'queued', 'sent'))::int AS awaiting_result
             FROM messages m LEFT JOIN message_types mt ON mt.id = m.message_type_id
+            JOIN submissions s ON s.id = m.submission_id AND NOT s.sandbox
             WHERE m.connection_id = %(cid)s AND {_in_period('m.sent_at')}
             GROUP BY 1, 2 ORDER BY 1""",
         {"cid": connection_id, "start": start, "end": end},
@@ -52,6 +56,7 @@ def undelivered_per_message_type(conn, connection_id: int, start: date, end: dat
                    m.outcome, coalesce(m.outcome_code, '') AS code, coalesce(m.outcome_reason, '') AS reason,
                    count(*)::int AS messages
             FROM messages m LEFT JOIN message_types mt ON mt.id = m.message_type_id
+            JOIN submissions s ON s.id = m.submission_id AND NOT s.sandbox
             WHERE m.connection_id = %(cid)s AND m.outcome IN ('rejected', 'not_subscribed', 'failed')
               AND {_in_period('m.final_at')}
             GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, messages DESC, 3, 4, 5""",
@@ -65,7 +70,8 @@ def submission_log(conn, connection_ids: Sequence[int], start: date, end: date, 
     its state and outcome counts, and every file with its SHA-256. Newest first."""
     subs = conn.execute(
         f"""SELECT s.id, c.code AS connection, s.channel, s.external_ref, s.submitted_by, s.received_at,
-                   mt.code AS message_type, s.status, s.status_reason, s.rows_handed_in, s.closed_at, s.kind
+                   mt.code AS message_type, s.status, s.status_reason, s.rows_handed_in, s.closed_at, s.kind,
+                   s.sandbox
             FROM submissions s JOIN connections c ON c.id = s.connection_id
             LEFT JOIN message_types mt ON mt.id = s.message_type_id
             WHERE s.connection_id = ANY(%(cids)s) AND {_in_period('s.received_at')}

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from uuid import UUID
 
 from bbx.domain import ids, outcomes
+from bbx.domain.delivery import transport_for
 from bbx.domain.globe import BatchResult
 from bbx.domain.outcomes import Outcome
 from bbx.store import audit
@@ -53,6 +54,15 @@ def result_recorded(conn, ebms_message_id: str) -> bool:
 def mark_result_processed(conn, ebms_message_id: str) -> None:
     conn.execute("UPDATE delivery_results SET processed_at = now() WHERE ebms_message_id = %s",
                  (ebms_message_id,))
+
+
+def batch_is_sandbox(conn, batch_id: str) -> bool | None:
+    """Whether a batch belongs to a sandbox submission; None for a batch BBX does not know."""
+    if not _is_uuid(batch_id):
+        return None
+    row = conn.execute("SELECT s.sandbox FROM batches b JOIN submissions s ON s.id = b.submission_id WHERE b.id = %s",
+                       (batch_id,)).fetchone()
+    return row["sandbox"] if row else None
 
 
 def record_unreadable_result(conn, *, connection_id: int, ebms_message_id: str, payload: bytes,
@@ -133,12 +143,16 @@ def _correct(conn, corrections: list[tuple[dict, outcomes.ResultDecision]], *, b
 
 
 def record_result(conn, *, connection_id: int, ebms_message_id: str, payload_sha256: str,
-                  result: BatchResult, max_attempts: int) -> ResultSummary:
+                  result: BatchResult, max_attempts: int, sandbox: bool = False) -> ResultSummary:
     """Apply one ``GLOBE-R-BV-Result`` (call in one transaction, before processMessage).
 
     Idempotent: a result already recorded (same ebMS id) changes nothing; a duplicate
     result (new ebMS id, same payload) finds its messages final or moved on and is
     ignored; a result for a batch BBX does not know is recorded and ignored.
+
+    ``sandbox``: the result came from the sandbox endpoint. It applies only to sandbox
+    submissions' batches and messages (a sandbox can never deliver, fail or correct a live
+    letter), and says nothing about MijnOverheid's subscriptions (no register doubt).
     """
     summary = ResultSummary(ebms_message_id, result.batch_id)
     inserted = conn.execute(
@@ -155,17 +169,19 @@ def record_result(conn, *, connection_id: int, ebms_message_id: str, payload_sha
     batch_row = None
     if _is_uuid(result.batch_id):
         batch_row = conn.execute(
-            """SELECT b.id, b.submission_id, b.connection_id, c.code AS connection_code
+            """SELECT b.id, b.submission_id, b.connection_id, c.code AS connection_code, s.sandbox
                FROM batches b JOIN connections c ON c.id = b.connection_id
+               JOIN submissions s ON s.id = b.submission_id
                WHERE b.id = %s FOR UPDATE OF b""",
             (result.batch_id,),
         ).fetchone()
-    if batch_row is None or batch_row["connection_id"] != connection_id:
+    if batch_row is None or batch_row["connection_id"] != connection_id or batch_row["sandbox"] != sandbox:
         summary.known_batch = False
         summary.ignored = len(result.messages)
         conn.execute(
             "UPDATE delivery_results SET ignored = %s, problems = %s WHERE ebms_message_id = %s",
-            (summary.ignored, "result for a batch this connection never sent", ebms_message_id),
+            (summary.ignored, f"result for a batch this connection never sent through its {transport_for(sandbox=sandbox)}"
+                              " transport", ebms_message_id),
         )
         return summary
 
@@ -189,10 +205,11 @@ def record_result(conn, *, connection_id: int, ebms_message_id: str, payload_sha
     rows = {
         r["message_id"]: r
         for r in conn.execute(
-            """SELECT id, message_id::text AS message_id, bsn, outcome, outcome_code,
-                      batch_id::text AS batch_id, send_attempts, submission_id
-               FROM messages WHERE message_id = ANY(%s::uuid[]) FOR UPDATE""",
-            (wanted,),
+            """SELECT m.id, m.message_id::text AS message_id, m.bsn, m.outcome, m.outcome_code,
+                      m.batch_id::text AS batch_id, m.send_attempts, m.submission_id
+               FROM messages m JOIN submissions s ON s.id = m.submission_id
+               WHERE m.message_id = ANY(%s::uuid[]) AND s.sandbox = %s FOR UPDATE OF m""",
+            (wanted, sandbox),
         )
     }
     finals: list[tuple[int, str, str, str]] = []  # (pk, outcome, code, reason)
@@ -258,7 +275,7 @@ def record_result(conn, *, connection_id: int, ebms_message_id: str, payload_sha
         summary.attention.append(
             f"{len(contradictions)} result line(s) contradict a final outcome, left as they are: "
             + "; ".join(contradictions[:5]))
-    if doubts:
+    if doubts and not sandbox:  # the sandbox's subscriptions are not MijnOverheid's
         from bbx.store import register
 
         for bsn, message_id in doubts:
@@ -307,24 +324,35 @@ def record_result(conn, *, connection_id: int, ebms_message_id: str, payload_sha
 
 def connections_to_poll(conn, *, connection_ids: Sequence[int] | None = None,
                         submission_ids: Sequence[int] | None = None, recent_days: int = 7) -> list[dict]:
-    """Connections whose results to read: the given ones; those of the given
-    submissions; or else every active connection with a submission being delivered or a
-    batch sent within ``recent_days`` (late duplicates are acknowledged too)."""
+    """Where to read results: (connection, transport) pairs, ``sandbox`` false for the live
+    adapter and true for the sandbox, with ``id, code, oin, cpa_id``. The given connections
+    (their sandbox too once they have sandbox submissions); those of the given submissions;
+    or else every active connection with a submission being delivered or a batch sent
+    within ``recent_days`` through that transport (late duplicates are acknowledged too)."""
     if connection_ids is not None:
-        return conn.execute("SELECT id, code, oin FROM connections WHERE id = ANY(%s) ORDER BY code",
-                            (list(connection_ids),)).fetchall()
+        return conn.execute(
+            """SELECT c.id, c.code, c.oin, c.cpa_id, k.sandbox
+               FROM connections c CROSS JOIN (VALUES (false), (true)) AS k(sandbox)
+               WHERE c.id = ANY(%s) AND (NOT k.sandbox OR EXISTS (
+                   SELECT 1 FROM submissions s WHERE s.connection_id = c.id AND s.sandbox))
+               ORDER BY c.code, k.sandbox""",
+            (list(connection_ids),)).fetchall()
     if submission_ids is not None:
         return conn.execute(
-            """SELECT DISTINCT c.id, c.code, c.oin FROM connections c JOIN submissions s ON s.connection_id = c.id
-               WHERE s.id = ANY(%s) ORDER BY c.code""",
+            """SELECT DISTINCT c.id, c.code, c.oin, c.cpa_id, s.sandbox
+               FROM connections c JOIN submissions s ON s.connection_id = c.id
+               WHERE s.id = ANY(%s) ORDER BY c.code, s.sandbox""",
             (list(submission_ids),),
         ).fetchall()
     return conn.execute(
-        """SELECT c.id, c.code, c.oin FROM connections c
+        """SELECT c.id, c.code, c.oin, c.cpa_id, k.sandbox
+           FROM connections c CROSS JOIN (VALUES (false), (true)) AS k(sandbox)
            WHERE c.active AND (
-               EXISTS (SELECT 1 FROM submissions s WHERE s.connection_id = c.id AND s.status = 'delivering')
-            OR EXISTS (SELECT 1 FROM batches b WHERE b.connection_id = c.id
+               EXISTS (SELECT 1 FROM submissions s WHERE s.connection_id = c.id AND s.sandbox = k.sandbox
+                       AND s.status = 'delivering')
+            OR EXISTS (SELECT 1 FROM batches b JOIN submissions s ON s.id = b.submission_id
+                       WHERE b.connection_id = c.id AND s.sandbox = k.sandbox
                        AND b.sent_at > now() - make_interval(days => %s)))
-           ORDER BY c.code""",
+           ORDER BY c.code, k.sandbox""",
         (recent_days,),
     ).fetchall()

@@ -51,10 +51,10 @@ def lock_connection_day(conn, connection_id: int) -> None:
     conn.execute("SELECT pg_advisory_xact_lock(hashtext('bbx.daily_cap'), %s)", (connection_id,))
 
 
-def messages_since(conn, connection_id: int, since: datetime) -> int:
-    """Messages handed in on the connection since ``since`` (every channel)."""
+def messages_since(conn, connection_id: int, since: datetime, *, sandbox: bool = False) -> int:
+    """Messages handed in on the connection since ``since`` (every channel), live or sandbox."""
     return conn.execute(
         """SELECT count(*) AS n FROM messages m JOIN submissions s ON s.id = m.submission_id
-           WHERE s.connection_id = %s AND s.received_at >= %s""",
-        (connection_id, since),
+           WHERE s.connection_id = %s AND s.received_at >= %s AND s.sandbox = %s""",
+        (connection_id, since, sandbox),
     ).fetchone()["n"]

@@ -56,22 +56,25 @@ class Submission:
 
 
 def open_submission(conn, *, connection_id: int, channel: str, external_ref: str | None,
-                    submitted_by: str, message_type_id: int | None = None) -> Submission:
-    """Log a new hand-in, or return the existing one for the same (channel, external_ref)."""
+                    submitted_by: str, message_type_id: int | None = None, sandbox: bool = False) -> Submission:
+    """Log a new hand-in, or return the existing one for the same (channel, external_ref)
+    of the same kind: a ``sandbox`` hand-in (a *test* key's) never meets a live one."""
     row = conn.execute(
-        """INSERT INTO submissions (connection_id, message_type_id, channel, external_ref, submitted_by)
-           VALUES (%s, %s, %s, %s, %s)
-           ON CONFLICT (connection_id, channel, external_ref) DO NOTHING
+        """INSERT INTO submissions (connection_id, message_type_id, channel, external_ref, submitted_by, sandbox)
+           VALUES (%s, %s, %s, %s, %s, %s)
+           ON CONFLICT (connection_id, channel, sandbox, external_ref) DO NOTHING
            RETURNING id, status""",
-        (connection_id, message_type_id, channel, external_ref, submitted_by),
+        (connection_id, message_type_id, channel, external_ref, submitted_by, sandbox),
     ).fetchone()
     if row:
+        details = {"channel": channel, "external_ref": external_ref} | ({"sandbox": True} if sandbox else {})
         audit.record(conn, actor=submitted_by, action="submission.received", connection_id=connection_id,
-                     submission_id=row["id"], details={"channel": channel, "external_ref": external_ref})
+                     submission_id=row["id"], details=details)
         return Submission(row["id"], True, row["status"])
     existing = conn.execute(
-        "SELECT id, status FROM submissions WHERE connection_id = %s AND channel = %s AND external_ref = %s",
-        (connection_id, channel, external_ref),
+        """SELECT id, status FROM submissions
+           WHERE connection_id = %s AND channel = %s AND sandbox = %s AND external_ref = %s""",
+        (connection_id, channel, sandbox, external_ref),
     ).fetchone()
     return Submission(existing["id"], False, existing["status"])
 

@@ -71,7 +71,8 @@ def run_submissions(conn, run_id: str) -> list[dict]:
 def progress(conn, submission_ids: Sequence[int]) -> list[dict]:
     """Per submission: status, rows handed in and rows per outcome (for operators)."""
     rows = conn.execute(
-        """SELECT s.id, s.status, s.channel, s.rows_handed_in, s.delivery_held, c.code AS connection_code,
+        """SELECT s.id, s.status, s.channel, s.rows_handed_in, s.delivery_held, s.sandbox,
+                  c.code AS connection_code, c.cpa_id, c.oin,
                   count(*) FILTER (WHERE m.outcome = 'planned') AS planned,
                   count(*) FILTER (WHERE m.outcome = 'queued') AS queued,
                   count(*) FILTER (WHERE m.outcome = 'sent') AS sent,
@@ -82,7 +83,7 @@ def progress(conn, submission_ids: Sequence[int]) -> list[dict]:
                   count(*) FILTER (WHERE m.outcome = 'cancelled') AS cancelled
            FROM submissions s JOIN connections c ON c.id = s.connection_id
            LEFT JOIN messages m ON m.submission_id = s.id
-           WHERE s.id = ANY(%s) GROUP BY s.id, c.code ORDER BY s.id""",
+           WHERE s.id = ANY(%s) GROUP BY s.id, c.id ORDER BY s.id""",
         (list(submission_ids),),
     ).fetchall()
     return [dict(r) for r in rows]

@@ -7,7 +7,9 @@ work. Each poll asks
 * BBX's database whether the submissions waited for are still open (a parallel
   ``bbx_collect_results`` run may have closed them), and
 * the ebMS adapter of each connection whether ``GLOBE-R-BV-Result`` messages wait
-  (``getUnprocessedMessageIds``, one id is enough),
+  (``getUnprocessedMessageIds``, one id is enough) — and the sandbox endpoint, speaking
+  for each connection in ``sandbox_connections`` (``[code, cpa_id, oin]``), for sandbox
+  submissions,
 
 backing off 1 s, 2 s, 4 s, ... up to ``poll_interval``. It fires once with ``status``:
 
@@ -36,10 +38,12 @@ CLASSPATH = "bbx.triggers.results.BerichtenboxResultsTrigger"
 
 class BerichtenboxResultsTrigger(BaseTrigger):
     def __init__(self, *, submission_ids: list[int], connection_codes: list[str], deadline: str,
-                 poll_interval: float = 30.0, first_wait: float = 1.0) -> None:
+                 poll_interval: float = 30.0, first_wait: float = 1.0,
+                 sandbox_connections: list[list[str]] | None = None) -> None:
         super().__init__()
         self.submission_ids = [int(s) for s in submission_ids]
         self.connection_codes = sorted(set(connection_codes))
+        self.sandbox_connections = sorted({tuple(t) for t in sandbox_connections or ()})
         self.deadline = deadline
         self.poll_interval = float(poll_interval)
         self.first_wait = float(first_wait)
@@ -48,6 +52,7 @@ class BerichtenboxResultsTrigger(BaseTrigger):
         return CLASSPATH, {
             "submission_ids": self.submission_ids, "connection_codes": self.connection_codes,
             "deadline": self.deadline, "poll_interval": self.poll_interval, "first_wait": self.first_wait,
+            "sandbox_connections": [list(t) for t in self.sandbox_connections],
         }
 
     # blocking parts, run in a thread ---------------------------------------------------
@@ -56,11 +61,13 @@ class BerichtenboxResultsTrigger(BaseTrigger):
 
         return [int(r["id"]) for r in open_submissions(self.submission_ids)]
 
-    def _results_waiting(self, code: str) -> bool:
+    def _results_waiting(self, code: str, sandbox: tuple[str, str] | None = None) -> bool:
         from bbx.delivery import config
         from bbx.hooks.berichtenbox import ACTION_DELIVERY_RESULT, BerichtenboxHook
 
-        hook = BerichtenboxHook.for_connection(code, backoff=config.hook_backoff())
+        backoff = config.hook_backoff()
+        hook = (BerichtenboxHook.for_connection(code, backoff=backoff) if sandbox is None
+                else BerichtenboxHook.for_sandbox(cpa_id=sandbox[0], oin=sandbox[1], backoff=backoff))
         return bool(hook.unprocessed_message_ids(action=ACTION_DELIVERY_RESULT, max_nr=1))
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
@@ -77,9 +84,11 @@ class BerichtenboxResultsTrigger(BaseTrigger):
             if not open_ids:
                 yield TriggerEvent({"status": "closed", "polls": polls})
                 return
-            for code in self.connection_codes:
+            targets = [(code, None) for code in self.connection_codes]
+            targets += [(code, (cpa_id, oin)) for code, cpa_id, oin in self.sandbox_connections]
+            for code, sandbox in targets:
                 try:
-                    waiting = await sync_to_async(self._results_waiting)(code)
+                    waiting = await sync_to_async(self._results_waiting)(code, sandbox)
                 except Exception as exc:  # classified by the hook
                     if not is_transient(exc):
                         yield TriggerEvent({"status": "error", "polls": polls, "connection": code,
