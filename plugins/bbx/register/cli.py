@@ -250,15 +250,19 @@ def _doubts(args) -> int:
 
 
 def _export(args) -> int:
+    from bbx.progress import Progress
     from bbx.register.export import export_register
 
-    result = export_register(args.connection, args.day or _today(), force=args.force)
+    with Progress(f"register export {args.connection}", unit="lines", quiet=args.quiet) as progress:
+        result = export_register(args.connection, args.day or _today(), force=args.force, on_lines=progress.update)
     print(result.get("skipped") or f"written {result['path']} ({result['rows']:,} rows, sha256 {result['sha256']})")
     return 0
 
 
 def add_parser(sub) -> None:
     """Add ``bbx register ...`` to the ``bbx`` command's subparsers."""
+    from bbx import progress
+
     register = sub.add_parser("register", help="the BSN register").add_subparsers(dest="action", required=True)
 
     status = register.add_parser("status", help="freshness and last refresh per connection (exit 1: a bulk send is blocked)")
@@ -302,4 +306,5 @@ def add_parser(sub) -> None:
     export.add_argument("connection", metavar="CODE")
     export.add_argument("--day", type=_day, metavar="DAY", help="default: today")
     export.add_argument("--force", action="store_true", help="write it again")
+    progress.add_argument(export)
     export.set_defaults(func=_export)
