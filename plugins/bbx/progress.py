@@ -66,8 +66,10 @@ class Progress:
     def advance(self, n: int = 1) -> None:
         self.update(self.done + n)
 
-    def update(self, done: int) -> None:
+    def update(self, done: int, total: int | None = None) -> None:
         self.done = done
+        if total is not None:
+            self.total = total
         if not self.shown:
             return
         now = self.clock()

@@ -110,3 +110,16 @@ def test_export_shows_the_lines_written_on_a_terminal(db, driver, sftp):
                         lines[-1]), lines  # the header line counted too
     code, out, lines = run_on_terminal("register", "export", "gemeente_t", "--day", DAY.isoformat())
     assert (code, lines) == (0, []) and out.splitlines()[-1].startswith("already exported to ")  # nothing counted: no line
+
+
+def test_population_hand_in_shows_the_rows_on_a_terminal(db, connection, tmp_path):
+    rows = 30_000
+    listing = tmp_path / "inwoners.csv"
+    listing.write_text("bsn\n" + "".join(f"{b}\n" for b in bsn_rules.generate(rows, seed=77)))
+    code, out, lines = run_on_terminal("register", "population", "gemeente_t", "--hand-in", str(listing))
+    assert code == 0
+    assert re.fullmatch(rf"gemeente_t: population version 1 \(full\) from submission \d+: {rows:,} rows, "
+                        rf"0 rejected, \+{rows:,} -0, {rows:,} BSNs now", out.splitlines()[-1]), out
+    assert all(line.startswith("population gemeente_t: ") and f"/{rows:,} rows (" in line for line in lines), lines
+    assert re.fullmatch(rf"population gemeente_t: {rows:,}/{rows:,} rows \(100%\), [\d,]+ rows/s — done in \d+:\d\d",
+                        lines[-1]), lines

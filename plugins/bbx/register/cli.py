@@ -186,6 +186,7 @@ def _population(args) -> int:
     import uuid
     from pathlib import Path
 
+    from bbx.progress import Progress
     from bbx.store import administration, db, population
 
     with db.connect() as conn:
@@ -201,9 +202,10 @@ def _population(args) -> int:
             print(f"{path}: no such file", file=sys.stderr)
             return 2
         try:
-            result = intake.hand_in_file(connection, path, file_name=path.name, mode=args.mode, channel="manual",
-                                         external_ref=f"cli-population:{uuid.uuid4()}",
-                                         submitted_by=f"cli:{getpass.getuser()}")
+            with Progress(f"population {args.connection}", quiet=args.quiet) as progress:
+                result = intake.hand_in_file(connection, path, file_name=path.name, mode=args.mode, channel="manual",
+                                             external_ref=f"cli-population:{uuid.uuid4()}",
+                                             submitted_by=f"cli:{getpass.getuser()}", on_rows=progress.update)
         except intake.PopulationRefused as exc:
             print(f"{path}: not handed in (nothing stored):", file=sys.stderr)
             for problem in exc.problems:
@@ -294,6 +296,7 @@ def add_parser(sub) -> None:
     people.add_argument("connection", metavar="CODE")
     people.add_argument("--hand-in", metavar="FILE", help="hand in a BSN list (one per line)")
     people.add_argument("--mode", choices=("full", "additions", "removals"), default="full")
+    progress.add_argument(people)
     people.set_defaults(func=_population)
 
     doubts = register.add_parser("doubts", help="BSNs MijnOverheid refused although the register had them")
