@@ -117,8 +117,8 @@ def test_a_second_trigger_for_the_same_logical_date_uses_the_existing_run(api):
     ]
     assert [r["dag_run_id"] for r in api.runs(DAG_ID)] == [first]  # never a second run for the date
 
-    # the demo holds the register DAG before its triggers: the run the cleared one became
-    # (queued, DAG unpaused) is let finish first, then the DAG is paused
+    # the demo holds the register DAG before its triggers: in an unpaused DAG the run the
+    # cleared one became (queued) is let finish first, then the DAG is paused
     finisher = threading.Timer(2, _set_state, (api, first, "success"))
     finisher.start()
     try:
@@ -127,3 +127,9 @@ def test_a_second_trigger_for_the_same_logical_date_uses_the_existing_run(api):
         finisher.join()
     assert said[-1] == f"{DAG_ID}: waiting for run {first} (queued) to finish"
     assert api.dag(DAG_ID)["is_paused"] and api.run_state(DAG_ID, first) == "success"
+    # a paused DAG's queued run waits for the unpause: hold leaves it so, at once
+    api.clear(DAG_ID, first)
+    begin, before = time.monotonic(), len(said)
+    api.hold(DAG_ID, say=said.append, timeout=60)
+    assert time.monotonic() - begin < 5 and len(said) == before
+    assert api.dag(DAG_ID)["is_paused"] and api.run_state(DAG_ID, first) == "queued"

@@ -107,20 +107,22 @@ class AirflowApi:
         return "timed out"
 
     def hold(self, dag_id: str, say=None, timeout: float = 180) -> None:
-        """Pause ``dag_id`` with no run of it active: a run the scheduler already started
-        (``make stack`` leaves DAGs unpaused) is let finish first, as a paused DAG's active
-        run would stall."""
-        self.unpause(dag_id, paused=True)
-        active = self.http.get(f"/dags/{dag_id}/dagRuns", params={"state": ["queued", "running"]}
-                               ).raise_for_status().json()["dag_runs"]
-        if not active:
+        """Make sure ``dag_id`` is paused. One ``make stack`` left unpaused may be running a
+        run its scheduler made: that is let finish first, as a paused DAG's active run would
+        stall. The runs of a DAG paused already stay as they are (they wait for the unpause)."""
+        if self.dag(dag_id)["is_paused"]:
             return
-        self.unpause(dag_id)
-        for run in active:
-            (say or (lambda line: None))(f"{dag_id}: waiting for run {run['dag_run_id']} ({run['state']}) to finish")
-            if self.wait_for_run(dag_id, run["dag_run_id"], timeout) not in FINISHED:
-                raise StackError(f"{dag_id} run {run['dag_run_id']} did not finish within {timeout:.0f} s")
+        while active := self.active_runs(dag_id):
+            for run in active:
+                (say or (lambda line: None))(f"{dag_id}: waiting for run {run['dag_run_id']} ({run['state']}) "
+                                             "to finish")
+                if self.wait_for_run(dag_id, run["dag_run_id"], timeout) not in FINISHED:
+                    raise StackError(f"{dag_id} run {run['dag_run_id']} did not finish within {timeout:.0f} s")
         self.unpause(dag_id, paused=True)
+
+    def active_runs(self, dag_id: str) -> list[dict]:
+        return self.http.get(f"/dags/{dag_id}/dagRuns", params={"state": ["queued", "running"]}
+                             ).raise_for_status().json()["dag_runs"]
 
     def runs(self, dag_id: str, limit: int = 20) -> list[dict]:
         return self.http.get(f"/dags/{dag_id}/dagRuns", params={"limit": limit, "order_by": "-start_date"}
