@@ -76,8 +76,11 @@ def _set_state(api: AirflowApi, run_id: str, state: str) -> None:
 
 def test_a_second_trigger_for_the_same_logical_date_uses_the_existing_run(api):
     said: list[str] = []
-    first = api.trigger(DAG_ID, logical_date=LOGICAL_DATE, say=said.append)
+    first = api.trigger(DAG_ID, logical_date=LOGICAL_DATE, run_after=LOGICAL_DATE, say=said.append)
     assert said == [] and api.run_state(DAG_ID, first) == "queued"
+    # run_after: where the scheduler puts it among queued runs (a scheduled run's is its logical date)
+    made = api.http.get(f"/dags/{DAG_ID}/dagRuns/{first}").json()
+    assert made["run_after"] == made["logical_date"] == "2026-12-01T04:00:00Z"
     assert (
         api.http.post(f"/dags/{DAG_ID}/dagRuns", json={"logical_date": LOGICAL_DATE}).status_code
         == 409
@@ -117,19 +120,21 @@ def test_a_second_trigger_for_the_same_logical_date_uses_the_existing_run(api):
     ]
     assert [r["dag_run_id"] for r in api.runs(DAG_ID)] == [first]  # never a second run for the date
 
-    # the demo holds the register DAG before its triggers: in an unpaused DAG the run the
-    # cleared one became (queued) is let finish first, then the DAG is paused
-    finisher = threading.Timer(2, _set_state, (api, first, "success"))
-    finisher.start()
-    try:
-        api.hold(DAG_ID, say=said.append, timeout=60)
-    finally:
-        finisher.join()
-    assert said[-1] == f"{DAG_ID}: waiting for run {first} (queued) to finish"
-    assert api.dag(DAG_ID)["is_paused"] and api.run_state(DAG_ID, first) == "success"
-    # a paused DAG's queued run waits for the unpause: hold leaves it so, at once
-    api.clear(DAG_ID, first)
-    begin, before = time.monotonic(), len(said)
-    api.hold(DAG_ID, say=said.append, timeout=60)
-    assert time.monotonic() - begin < 5 and len(said) == before
-    assert api.dag(DAG_ID)["is_paused"] and api.run_state(DAG_ID, first) == "queued"
+    # the demo holds the register DAG before its triggers: in an unpaused DAG an active run
+    # (here the queued one the clear made) is ended and the DAG paused; the trigger for its
+    # logical date then clears it to run again
+    api.hold(DAG_ID, say=said.append)
+    assert (
+        said[-1]
+        == f"{DAG_ID}: run {first} (queued, started by the scheduler) ended, to be run again in order"
+    )
+    assert api.dag(DAG_ID)["is_paused"] and api.run_state(DAG_ID, first) == "failed"
+    assert api.trigger(DAG_ID, logical_date=LOGICAL_DATE, say=said.append) == first
+    assert (
+        said[-1]
+        == f"{DAG_ID} for {LOGICAL_DATE}: run {first} existed (failed): cleared to run again"
+    )
+    # a paused DAG's queued run waits for the unpause: hold leaves it so
+    before = len(said)
+    api.hold(DAG_ID, say=said.append)
+    assert len(said) == before and api.run_state(DAG_ID, first) == "queued"

@@ -49,11 +49,16 @@ class AirflowApi:
                 time.sleep(1)
 
     def trigger(self, dag_id: str, logical_date: str | None = None, conf: dict | None = None,
-                say=None, timeout: float = 180) -> str:
+                say=None, timeout: float = 180, run_after: str | None = None) -> str:
         """A new run of ``dag_id``; returns its run id. A run with this ``logical_date`` may
         exist already (e.g. the scheduler of ``make stack`` made today's scheduled run):
-        Airflow answers 409, and that run is used instead, see ``_run_again``."""
+        Airflow answers 409, and that run is used instead, see ``_run_again``. The
+        scheduler starts queued runs in the order of their ``run_after`` (default: now),
+        so runs that must go in logical-date order, beside a cleared scheduled run (whose
+        ``run_after`` is its logical date), give their logical date there too."""
         body = {"logical_date": logical_date, "conf": conf or {}}
+        if run_after is not None:
+            body["run_after"] = run_after
         response = self.http.post(f"/dags/{dag_id}/dagRuns", json=body)
         if response.status_code == 409 and logical_date is not None:
             return self._run_again(dag_id, logical_date, say or (lambda line: None), timeout)
@@ -106,19 +111,20 @@ class AirflowApi:
             time.sleep(0.5)
         return "timed out"
 
-    def hold(self, dag_id: str, say=None, timeout: float = 180) -> None:
-        """Make sure ``dag_id`` is paused. One ``make stack`` left unpaused may be running a
-        run its scheduler made: that is let finish first, as a paused DAG's active run would
-        stall. The runs of a DAG paused already stay as they are (they wait for the unpause)."""
+    def hold(self, dag_id: str, say=None) -> None:
+        """Pause ``dag_id`` for a caller that triggers its runs itself, in its own order. A
+        DAG ``make stack`` left unpaused may have a run of its scheduler's going (or waiting
+        minutes for a retry): it is ended (state failed; a paused DAG's active run would
+        stall), and the caller's trigger for that logical date clears it to run again. The
+        runs of a DAG paused already stay as they are (they wait for the unpause)."""
         if self.dag(dag_id)["is_paused"]:
             return
-        while active := self.active_runs(dag_id):
-            for run in active:
-                (say or (lambda line: None))(f"{dag_id}: waiting for run {run['dag_run_id']} ({run['state']}) "
-                                             "to finish")
-                if self.wait_for_run(dag_id, run["dag_run_id"], timeout) not in FINISHED:
-                    raise StackError(f"{dag_id} run {run['dag_run_id']} did not finish within {timeout:.0f} s")
         self.unpause(dag_id, paused=True)
+        for run in self.active_runs(dag_id):
+            self.http.patch(f"/dags/{dag_id}/dagRuns/{run['dag_run_id']}", json={"state": "failed"}
+                            ).raise_for_status()
+            (say or (lambda line: None))(f"{dag_id}: run {run['dag_run_id']} ({run['state']}, started by the "
+                                         "scheduler) ended, to be run again in order")
 
     def active_runs(self, dag_id: str) -> list[dict]:
         return self.http.get(f"/dags/{dag_id}/dagRuns", params={"state": ["queued", "running"]}
