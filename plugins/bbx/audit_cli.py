@@ -31,9 +31,12 @@ def _list(args) -> int:
             print(exc.message, file=sys.stderr)
             return 2
         if args.csv:
+            from bbx.progress import Progress
+
             out = sys.stdout.buffer
-            for chunk in audit_views.csv_chunks(audit.stream(conn, filters)):
-                out.write(chunk)
+            with Progress("audit list", unit="entries", quiet=args.quiet) as progress:
+                for chunk in audit_views.csv_chunks(progress.track(audit.stream(conn, filters))):
+                    out.write(chunk)
             out.flush()
             return 0
         rows = audit.search(conn, filters, limit=args.limit)
@@ -51,10 +54,14 @@ def _list(args) -> int:
 
 
 def _verify(args) -> int:
+    from bbx.progress import Progress
     from bbx.store import audit
 
     started = time.perf_counter()
-    result = audit.verify()
+    with Progress("audit verify", unit="entries", quiet=args.quiet) as progress:
+        if progress.shown:  # the count costs a scan of its own: only for someone watching
+            progress.total = audit.entry_count()
+        result = audit.verify(watch=progress.track)
     seconds = time.perf_counter() - started
     rate = result.checked / seconds if seconds > 0 else 0.0
     print(f"checked {result.checked:,} entries in {seconds:.2f} s ({rate:,.0f} entries/s)")
@@ -82,6 +89,8 @@ def _head_matches(seq_text: str, hash_text: str) -> bool:
 
 def add_parser(sub) -> None:
     """Add ``audit`` to the ``bbx`` command's subparsers."""
+    from bbx import progress
+
     parser = sub.add_parser("audit", help="read and verify the audit log").add_subparsers(dest="action", required=True)
     ls = parser.add_parser("list", help="audit entries (newest 200; --csv for all that match)")
     ls.add_argument("--tenant", help="tenant code")
@@ -92,8 +101,10 @@ def add_parser(sub) -> None:
     ls.add_argument("--until", type=date.fromisoformat, help="last day, YYYY-MM-DD (inclusive)")
     ls.add_argument("--limit", type=int, default=200)
     ls.add_argument("--csv", action="store_true", help="every matching entry as CSV (oldest first) on stdout")
+    progress.add_argument(ls)
     ls.set_defaults(func=_list)
     verify = parser.add_parser("verify", help="check the hash chain; exit 1 and name the first broken entry")
     verify.add_argument("--expect", metavar="SEQ:HASH",
                         help="a head printed by an earlier verify: it must still be in the chain")
+    progress.add_argument(verify)
     verify.set_defaults(func=_verify)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date
 
 import pytest
 from register_helpers import Driver, answer_gzip, moment
+from terminal import run_on_terminal
 
 from bbx.cli import main
 from bbx.domain import bsn as bsn_rules
@@ -91,3 +93,33 @@ def test_population_hand_in_and_split_report(db, connection, capsys, tmp_path):
     listing.write_text(f"bsn;tekst\n{A};x\n")
     assert main(["register", "population", "gemeente_t", "--hand-in", str(listing)]) == 1
     assert "one column of BSNs only" in capsys.readouterr().err
+
+
+
+def test_export_shows_the_lines_written_on_a_terminal(db, driver, sftp):
+    driver.refresh(DAY)
+    subscribed = store.subscribed_on(db, driver.connection["id"], DAY)["count"]
+    assert subscribed > 1000  # a list of some length
+    code, out, lines = run_on_terminal("register", "export", "gemeente_t", "--day", DAY.isoformat())
+    assert code == 0
+    # stdout: the result (after what Airflow logs there in its unit-test mode)
+    assert out.splitlines()[-1].startswith("written /gemeente-t/gemeente_t/outbox/register-gemeente_t-2026-03-02.csv "
+                                           f"({subscribed:,} rows, sha256 ")
+    assert lines and all(line.startswith("register export gemeente_t: ") for line in lines), lines
+    assert re.fullmatch(rf"register export gemeente_t: {subscribed + 1:,} lines, [\d,]+ lines/s — done in \d+:\d\d",
+                        lines[-1]), lines  # the header line counted too
+    code, out, lines = run_on_terminal("register", "export", "gemeente_t", "--day", DAY.isoformat())
+    assert (code, lines) == (0, []) and out.splitlines()[-1].startswith("already exported to ")  # nothing counted: no line
+
+
+def test_population_hand_in_shows_the_rows_on_a_terminal(db, connection, tmp_path):
+    rows = 30_000
+    listing = tmp_path / "inwoners.csv"
+    listing.write_text("bsn\n" + "".join(f"{b}\n" for b in bsn_rules.generate(rows, seed=77)))
+    code, out, lines = run_on_terminal("register", "population", "gemeente_t", "--hand-in", str(listing))
+    assert code == 0
+    assert re.fullmatch(rf"gemeente_t: population version 1 \(full\) from submission \d+: {rows:,} rows, "
+                        rf"0 rejected, \+{rows:,} -0, {rows:,} BSNs now", out.splitlines()[-1]), out
+    assert all(line.startswith("population gemeente_t: ") and f"/{rows:,} rows (" in line for line in lines), lines
+    assert re.fullmatch(rf"population gemeente_t: {rows:,}/{rows:,} rows \(100%\), [\d,]+ rows/s — done in \d+:\d\d",
+                        lines[-1]), lines

@@ -31,8 +31,11 @@ def register_days(stack: Stack, api, url: str, days: int, connections: int) -> N
     sign-offs of the simulator's population), each asked while the simulator's clock
     stands on that day.
 
-    The DAG is still paused: every run is triggered first (today's with the logical date
-    of today's scheduled run, so the scheduler does not add one of its own), then it is
+    The DAG is held paused (``AirflowApi.hold``: a run the scheduler of ``make stack``
+    started is ended, to run again in order), every run is triggered (today's with the
+    logical date of today's scheduled run, so the scheduler does not add one of its own;
+    a run that exists for a date is cleared and used, said in the output; each with its
+    logical date as ``run_after``, the order the scheduler starts them in), then it is
     unpaused; the scheduler runs them in order (``max_active_runs=1``), and the clock moves
     on as soon as the simulator has answered the day's requests."""
     from datetime import timedelta
@@ -40,6 +43,11 @@ def register_days(stack: Stack, api, url: str, days: int, connections: int) -> N
 
 
     today = last_register_day()
+
+    def say(line: str) -> None:
+        print(f"    {line}", flush=True)
+
+    api.hold("bbx_register_refresh", say=say)
     admin = stack.admin()
     try:
         asked_before = len(admin.register_requests())
@@ -48,7 +56,8 @@ def register_days(stack: Stack, api, url: str, days: int, connections: int) -> N
             day = today - timedelta(days=back)
             # 04:00 UTC: the logical date of the 05:00 Europe/Amsterdam scheduled run (winter time)
             moment = datetime.combine(day, datetime.min.time(), tzinfo=ZoneInfo("Europe/Amsterdam")).replace(hour=5)
-            schedule.append((day, api.trigger("bbx_register_refresh", logical_date=moment.isoformat())))
+            schedule.append((day, api.trigger("bbx_register_refresh", logical_date=moment.isoformat(),
+                                                    run_after=moment.isoformat(), say=say)))
         admin.set_today(schedule[0][0])
         api.unpause("bbx_register_refresh")
         for n, (day, _run_id) in enumerate(schedule, 1):

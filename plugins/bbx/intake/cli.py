@@ -17,12 +17,15 @@ from pathlib import Path
 
 
 def add_parser(sub) -> None:
+    from bbx import progress
+
     intake = sub.add_parser("intake", help="SFTP intake (drops)").add_subparsers(dest="action", required=True)
     check = intake.add_parser("check", help="check a local drop folder against the drop protocol")
     check.add_argument("folder")
     check.add_argument("--config", help="tenant configuration file (to check the message type's rules)")
     check.add_argument("--connection", help="connection code in that configuration")
     check.add_argument("--max-rows", type=int, default=50, help="rejected rows to show (default 50)")
+    progress.add_argument(check)
     check.set_defaults(func=check_folder)
     run = intake.add_parser("run", help="one intake cycle for connections (no Airflow scheduler needed)")
     run.add_argument("connections", nargs="*", help="connection codes (default: all active)")
@@ -71,6 +74,7 @@ def check_folder(args) -> int:
     from bbx.domain.drop_check import DropCheck
     from bbx.i18n import local_time
     from bbx.intake import settings
+    from bbx.progress import Progress
 
     folder = Path(args.folder)
     if not folder.is_dir():
@@ -103,12 +107,15 @@ def check_folder(args) -> int:
               f"publication date {manifest.schedule.publication_date or 'at once'}")
     if note and not args.config:
         print(f"note: {note}")
-    rejected = 0
-    for result in check.check_rows(info, standard, {}):
-        if not result.accepted:
-            rejected += 1
-            if rejected <= args.max_rows:
-                print(f"  {result.source} row {result.row.number}: {result.reason}")
+    rejected, shown = 0, []  # the rows shown are printed after the progress line is done
+    with Progress(f"checking {folder.name}", check.rows_total, quiet=args.quiet) as progress:
+        for result in progress.track(check.check_rows(info, standard, {})):
+            if not result.accepted:
+                rejected += 1
+                if rejected <= args.max_rows:
+                    shown.append(f"  {result.source} row {result.row.number}: {result.reason}")
+    for line in shown:
+        print(line)
     if rejected > args.max_rows:
         print(f"  ... and {rejected - args.max_rows:,} more rejected row(s)")
     for line in check.notes():

@@ -58,9 +58,12 @@ class _Tally:
         self.rejected = 0
 
 
-def _valid_bsns(scanned: DropCheck, tally: _Tally, on_rejected: Callable[[RowResult], None]) -> Iterator[str]:
+def _valid_bsns(scanned: DropCheck, tally: _Tally, on_rejected: Callable[[RowResult], None],
+                on_rows: Callable[[int, int], None] | None) -> Iterator[str]:
     for result in scanned.check_bsn_rows():
         tally.rows += 1
+        if on_rows is not None:
+            on_rows(tally.rows, scanned.rows_total)
         if result.accepted:
             yield result.bsn
         else:
@@ -69,12 +72,14 @@ def _valid_bsns(scanned: DropCheck, tally: _Tally, on_rejected: Callable[[RowRes
 
 
 def write(conn, scanned: DropCheck, *, connection_id: int, submission_id: int, mode: str,
-          on_rejected: Callable[[RowResult], None] = lambda result: None, actor: str = store.ACTOR) -> dict:
+          on_rejected: Callable[[RowResult], None] = lambda result: None, actor: str = store.ACTOR,
+          on_rows: Callable[[int, int], None] | None = None) -> dict:
     """Apply the checked list in the caller's transaction; every rejected row goes to
-    ``on_rejected`` on the way (one pass over the file). Returns the version row."""
+    ``on_rejected`` on the way (one pass over the file), ``on_rows(done, total)`` is told
+    the rows so far (progress). Returns the version row."""
     tally = _Tally()
     version = store.apply(conn, connection_id=connection_id, submission_id=submission_id, mode=mode,
-                          bsns=_valid_bsns(scanned, tally, on_rejected), rows_handed_in=lambda: tally.rows,
+                          bsns=_valid_bsns(scanned, tally, on_rejected, on_rows), rows_handed_in=lambda: tally.rows,
                           rows_rejected=lambda: tally.rejected, actor=actor)
     log.info("population of connection %s: version %s (%s), %s rows, %s rejected, +%s -%s = %s members",
              connection_id, version["version"], mode, version["rows_handed_in"], version["rows_rejected"],
@@ -168,12 +173,13 @@ class IdempotencyConflict(ValueError):
 
 
 def hand_in_file(connection: dict, path: Path, *, file_name: str, mode: str, channel: str, external_ref: str,
-                 submitted_by: str, max_rejected_shown: int = 1000) -> dict:
+                 submitted_by: str, max_rejected_shown: int = 1000,
+                 on_rows: Callable[[int, int], None] | None = None) -> dict:
     """Hand in a population list that is a local file (the web service streams the
     request body into one): checked, stored and logged as one submission.
 
     Returns ``{submission_id, replayed, population: {...}, rejected_rows: [{row, value,
-    reason}], notes}``. Raises PopulationRefused (nothing stored) for a problem of the
+    reason}], notes}``; ``on_rows`` as in :func:`write`. Raises PopulationRefused (nothing stored) for a problem of the
     list as a whole, IdempotencyConflict when ``external_ref`` was used for other content.
     """
     import hashlib
@@ -214,7 +220,7 @@ def hand_in_file(connection: dict, path: Path, *, file_name: str, mode: str, cha
         submissions.record_file(conn, submission.id, file_name=file_name, role="population",
                                 size_bytes=size, sha256=sha256)
         version = write(conn, scanned, connection_id=connection["id"], submission_id=submission.id, mode=mode,
-                        on_rejected=keep, actor=submitted_by)
+                        on_rejected=keep, actor=submitted_by, on_rows=on_rows)
     return {"submission_id": submission.id, "replayed": False, "population": summary(version),
             "rejected_rows": rejected, "rejected_rows_shown": len(rejected), "notes": scanned.notes()}
 

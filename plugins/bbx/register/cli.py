@@ -186,6 +186,7 @@ def _population(args) -> int:
     import uuid
     from pathlib import Path
 
+    from bbx.progress import Progress
     from bbx.store import administration, db, population
 
     with db.connect() as conn:
@@ -201,9 +202,10 @@ def _population(args) -> int:
             print(f"{path}: no such file", file=sys.stderr)
             return 2
         try:
-            result = intake.hand_in_file(connection, path, file_name=path.name, mode=args.mode, channel="manual",
-                                         external_ref=f"cli-population:{uuid.uuid4()}",
-                                         submitted_by=f"cli:{getpass.getuser()}")
+            with Progress(f"population {args.connection}", quiet=args.quiet) as progress:
+                result = intake.hand_in_file(connection, path, file_name=path.name, mode=args.mode, channel="manual",
+                                             external_ref=f"cli-population:{uuid.uuid4()}",
+                                             submitted_by=f"cli:{getpass.getuser()}", on_rows=progress.update)
         except intake.PopulationRefused as exc:
             print(f"{path}: not handed in (nothing stored):", file=sys.stderr)
             for problem in exc.problems:
@@ -250,15 +252,19 @@ def _doubts(args) -> int:
 
 
 def _export(args) -> int:
+    from bbx.progress import Progress
     from bbx.register.export import export_register
 
-    result = export_register(args.connection, args.day or _today(), force=args.force)
+    with Progress(f"register export {args.connection}", unit="lines", quiet=args.quiet) as progress:
+        result = export_register(args.connection, args.day or _today(), force=args.force, on_lines=progress.update)
     print(result.get("skipped") or f"written {result['path']} ({result['rows']:,} rows, sha256 {result['sha256']})")
     return 0
 
 
 def add_parser(sub) -> None:
     """Add ``bbx register ...`` to the ``bbx`` command's subparsers."""
+    from bbx import progress
+
     register = sub.add_parser("register", help="the BSN register").add_subparsers(dest="action", required=True)
 
     status = register.add_parser("status", help="freshness and last refresh per connection (exit 1: a bulk send is blocked)")
@@ -290,6 +296,7 @@ def add_parser(sub) -> None:
     people.add_argument("connection", metavar="CODE")
     people.add_argument("--hand-in", metavar="FILE", help="hand in a BSN list (one per line)")
     people.add_argument("--mode", choices=("full", "additions", "removals"), default="full")
+    progress.add_argument(people)
     people.set_defaults(func=_population)
 
     doubts = register.add_parser("doubts", help="BSNs MijnOverheid refused although the register had them")
@@ -302,4 +309,5 @@ def add_parser(sub) -> None:
     export.add_argument("connection", metavar="CODE")
     export.add_argument("--day", type=_day, metavar="DAY", help="default: today")
     export.add_argument("--force", action="store_true", help="write it again")
+    progress.add_argument(export)
     export.set_defaults(func=_export)

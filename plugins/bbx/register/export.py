@@ -40,9 +40,11 @@ log = logging.getLogger(__name__)
 
 
 def export_register(connection_code: str, day: date, *, sftp_conn_id: str | None = None,
-                    force: bool = False) -> dict:
+                    force: bool = False, on_lines=None) -> dict:
     """Write the export of ``day`` (once; ``force`` writes it again). Returns what was
-    written: ``{path, checksum_path, rows, size_bytes, sha256}``, or ``{"skipped": why}``."""
+    written: ``{path, checksum_path, rows, size_bytes, sha256}``, or ``{"skipped": why}``.
+    ``on_lines(n)`` is told the lines written so far, header included (``bbx register
+    export`` shows it as progress)."""
     with db.connect() as conn:
         connection = administration.connection_by_code(conn, connection_code)
         if connection is None:
@@ -77,6 +79,8 @@ def export_register(connection_code: str, day: date, *, sftp_conn_id: str | None
                     remote.write(chunk)
                     size += len(chunk)
                     newlines += chunk.count(b"\n")
+                    if on_lines is not None:
+                        on_lines(newlines)
             folders.replace(folders.part_path(path), path)
             sha256 = digest.hexdigest()
             companion = None

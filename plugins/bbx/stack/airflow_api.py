@@ -6,6 +6,8 @@ import time
 
 from bbx.stack.processes import StackError
 
+FINISHED = ("success", "failed")
+
 
 class AirflowApi:
     """The few calls of Airflow's public REST API (v2) the demo and the tests need."""
@@ -46,12 +48,56 @@ class AirflowApi:
                                      f"import errors: {[e.get('stack_trace', '')[-300:] for e in errors] or 'none'}")
                 time.sleep(1)
 
-    def trigger(self, dag_id: str, logical_date: str | None = None, conf: dict | None = None) -> str:
+    def trigger(self, dag_id: str, logical_date: str | None = None, conf: dict | None = None,
+                say=None, timeout: float = 180, run_after: str | None = None) -> str:
+        """A new run of ``dag_id``; returns its run id. A run with this ``logical_date`` may
+        exist already (e.g. the scheduler of ``make stack`` made today's scheduled run):
+        Airflow answers 409, and that run is used instead, see ``_run_again``. The
+        scheduler starts queued runs in the order of their ``run_after`` (default: now),
+        so runs that must go in logical-date order, beside a cleared scheduled run (whose
+        ``run_after`` is its logical date), give their logical date there too."""
         body = {"logical_date": logical_date, "conf": conf or {}}
+        if run_after is not None:
+            body["run_after"] = run_after
         response = self.http.post(f"/dags/{dag_id}/dagRuns", json=body)
+        if response.status_code == 409 and logical_date is not None:
+            return self._run_again(dag_id, logical_date, say or (lambda line: None), timeout)
         if response.status_code >= 400:
             raise StackError(f"triggering {dag_id} failed: {response.status_code} {response.text[:500]}")
         return response.json()["dag_run_id"]
+
+    def run_at(self, dag_id: str, logical_date: str) -> dict | None:
+        """The run of ``dag_id`` with this logical date (Airflow allows one), or None."""
+        runs = self.http.get(f"/dags/{dag_id}/dagRuns", params={"logical_date_gte": logical_date,
+                                                                 "logical_date_lte": logical_date}
+                             ).raise_for_status().json()["dag_runs"]
+        return runs[0] if runs else None
+
+    def clear(self, dag_id: str, run_id: str) -> None:
+        """Run a finished run again: its task instances are cleared, the run is queued."""
+        self.http.post(f"/dags/{dag_id}/dagRuns/{run_id}/clear", json={"dry_run": False}).raise_for_status()
+
+    def _run_again(self, dag_id: str, logical_date: str, say, timeout: float) -> str:
+        """The existing run for ``logical_date`` made to run (again) as a new one would: a
+        finished run is cleared; an active one is waited for first, then cleared, so that
+        what it does happens after the caller's preparation. An active run of a paused DAG
+        cannot finish (the scheduler leaves paused DAGs alone) and is already due to run
+        once the DAG is unpaused: it is used as it is."""
+        run = self.run_at(dag_id, logical_date)
+        if run is None:  # the 409 was about something else
+            raise StackError(f"triggering {dag_id} for {logical_date} failed: 409, and no run has that logical date")
+        run_id, state = run["dag_run_id"], run["state"]
+        if state not in FINISHED:
+            if self.dag(dag_id)["is_paused"]:
+                say(f"{dag_id} for {logical_date}: run {run_id} exists ({state}, DAG paused): used as it is")
+                return run_id
+            say(f"{dag_id} for {logical_date}: run {run_id} is {state}: waiting for it to finish")
+            state = self.wait_for_run(dag_id, run_id, timeout)
+            if state not in FINISHED:
+                raise StackError(f"{dag_id} run {run_id} did not finish within {timeout:.0f} s")
+        self.clear(dag_id, run_id)
+        say(f"{dag_id} for {logical_date}: run {run_id} existed ({state}): cleared to run again")
+        return run_id
 
     def run_state(self, dag_id: str, run_id: str) -> str:
         return self.http.get(f"/dags/{dag_id}/dagRuns/{run_id}").raise_for_status().json()["state"]
@@ -60,10 +106,29 @@ class AirflowApi:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             state = self.run_state(dag_id, run_id)
-            if state in ("success", "failed"):
+            if state in FINISHED:
                 return state
             time.sleep(0.5)
         return "timed out"
+
+    def hold(self, dag_id: str, say=None) -> None:
+        """Pause ``dag_id`` for a caller that triggers its runs itself, in its own order. A
+        DAG ``make stack`` left unpaused may have a run of its scheduler's going (or waiting
+        minutes for a retry): it is ended (state failed; a paused DAG's active run would
+        stall), and the caller's trigger for that logical date clears it to run again. The
+        runs of a DAG paused already stay as they are (they wait for the unpause)."""
+        if self.dag(dag_id)["is_paused"]:
+            return
+        self.unpause(dag_id, paused=True)
+        for run in self.active_runs(dag_id):
+            self.http.patch(f"/dags/{dag_id}/dagRuns/{run['dag_run_id']}", json={"state": "failed"}
+                            ).raise_for_status()
+            (say or (lambda line: None))(f"{dag_id}: run {run['dag_run_id']} ({run['state']}, started by the "
+                                         "scheduler) ended, to be run again in order")
+
+    def active_runs(self, dag_id: str) -> list[dict]:
+        return self.http.get(f"/dags/{dag_id}/dagRuns", params={"state": ["queued", "running"]}
+                             ).raise_for_status().json()["dag_runs"]
 
     def runs(self, dag_id: str, limit: int = 20) -> list[dict]:
         return self.http.get(f"/dags/{dag_id}/dagRuns", params={"limit": limit, "order_by": "-start_date"}

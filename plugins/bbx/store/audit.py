@@ -164,10 +164,20 @@ def chain_entries(url: str | None = None, *, itersize: int = 20_000) -> Iterator
             yield from map(audit_chain.Entry._make, cur)
 
 
-def verify(url: str | None = None) -> audit_chain.Result:
+def verify(url: str | None = None, *, watch=None) -> audit_chain.Result:
     """The whole chain re-computed (entries cut off the end show only against a head kept
-    elsewhere: :func:`hash_at`, ``bbx audit verify --expect``)."""
-    return audit_chain.check(chain_entries(url))
+    elsewhere: :func:`hash_at`, ``bbx audit verify --expect``). ``watch`` wraps the
+    entries on their way (``bbx.progress.Progress.track``)."""
+    entries = chain_entries(url)
+    return audit_chain.check(watch(entries) if watch else entries)
+
+
+def entry_count(url: str | None = None) -> int:
+    """How many entries the log holds (the total a verify walks)."""
+    from bbx.store import db
+
+    with db.connect(url) as conn:
+        return conn.execute("SELECT count(*) AS n FROM audit_log").fetchone()["n"]
 
 
 def hash_at(seq: int, url: str | None = None) -> str | None:
