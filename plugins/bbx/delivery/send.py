@@ -41,7 +41,8 @@ HookFactory = Callable[[str], BerichtenboxHook]
 
 
 class Hooks:
-    """One hook (one zeep client, one TLS session) per connection code, per task."""
+    """One hook (one zeep client, one TLS session) per connection code, per task (or
+    per wait of the results trigger)."""
 
     def __init__(self, factory: HookFactory | None = None) -> None:
         backoff = config.hook_backoff()
@@ -52,9 +53,13 @@ class Hooks:
         hook = self._hooks.get(connection_code)
         if hook is None:
             hook = self._factory(connection_code)
-            hook.settings  # noqa: B018  the Airflow Connection is read here, in the task's thread
+            hook.settings  # noqa: B018  the Airflow Connection is read in the caller's thread, not the sending one
             self._hooks[connection_code] = hook
         return hook
+
+    def forget(self, connection_code: str) -> None:
+        """The next call makes a new hook: the Connection and certificates are read again."""
+        self._hooks.pop(connection_code, None)
 
 
 @dataclass

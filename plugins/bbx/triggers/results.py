@@ -43,6 +43,7 @@ class BerichtenboxResultsTrigger(BaseTrigger):
         self.deadline = deadline
         self.poll_interval = float(poll_interval)
         self.first_wait = float(first_wait)
+        self._hooks = None  # bbx.delivery.send.Hooks, made in the poll thread on first use
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return CLASSPATH, {
@@ -57,11 +58,19 @@ class BerichtenboxResultsTrigger(BaseTrigger):
         return [int(r["id"]) for r in open_submissions(self.submission_ids)]
 
     def _results_waiting(self, code: str) -> bool:
-        from bbx.delivery import config
-        from bbx.hooks.berichtenbox import ACTION_DELIVERY_RESULT, BerichtenboxHook
+        """One poll on the connection's hook, kept for the whole wait (its zeep client and
+        TLS session are made once, not per poll); after a failed poll it is made anew, so
+        a changed Connection or certificate is picked up."""
+        from bbx.delivery.send import Hooks
+        from bbx.hooks.berichtenbox import ACTION_DELIVERY_RESULT
 
-        hook = BerichtenboxHook.for_connection(code, backoff=config.hook_backoff())
-        return bool(hook.unprocessed_message_ids(action=ACTION_DELIVERY_RESULT, max_nr=1))
+        if self._hooks is None:
+            self._hooks = Hooks()
+        try:
+            return bool(self._hooks(code).unprocessed_message_ids(action=ACTION_DELIVERY_RESULT, max_nr=1))
+        except Exception:
+            self._hooks.forget(code)
+            raise
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         from asgiref.sync import sync_to_async
