@@ -300,6 +300,11 @@ def main(argv: list[str] | None = None) -> int:
 
         from bbx.delivery.plan import plan_run
         from bbx.delivery.send import send_batches  # noqa: F401  loaded before the fork, as in a
+        from bbx.hooks.berichtenbox import BerichtenboxHook
+
+        # ... and a task runner has Airflow's connection lookup (secrets backends, masker)
+        # loaded: without it each worker spent ~3 s importing it, not sending
+        assert BerichtenboxHook.for_connection(CONNECTION).settings.base_url == base_url
 
         t0 = time.perf_counter()
         plan = plan_run(f"bench-send-{time.time_ns()}", max_map_length=1024, url=url)

@@ -62,13 +62,13 @@ class DeliveryWorld:
 
     # ------------------------------------------------------------------ submissions
     def submit(self, code: str, type_code: str, rows: list[submissions.NewRow], *, channel: str = "sftp",
-               external_ref: str | None = None, submitted_by: str = "test") -> int:
+               external_ref: str | None = None, submitted_by: str = "test", sandbox: bool = False) -> int:
         c = self.connections[code]
         conn = self.db
         message_type = handins.message_type(conn, c.id, type_code)  # with its current standard-text version
         sub = submissions.open_submission(
             conn, connection_id=c.id, channel=channel, external_ref=external_ref or f"drop-{uuid.uuid4().hex[:8]}",
-            submitted_by=submitted_by, message_type_id=message_type["id"],
+            submitted_by=submitted_by, message_type_id=message_type["id"], sandbox=sandbox,
         )
         submissions.add_rows(conn, sub.id, connection_code=code, connection_id=c.id,
                              message_type_id=message_type["id"], rows=rows,

@@ -16,7 +16,7 @@ from fastapi.testclient import TestClient
 
 from bbx.delivery import results, send
 from bbx.hooks.berichtenbox import BerichtenboxHook
-from bbx.store import api_keys, submissions
+from bbx.store import api_keys
 from simulator.config import SimulatorConfig
 from simulator.server import RunningSimulator, TlsFiles
 from simulator.testing import INTERMEDIARY, SimulatorHandle
@@ -81,27 +81,8 @@ def _received(sim: SimulatorHandle) -> int:
 
 
 def _submit_sandbox(world, code: str, type_code: str, rows) -> int:
-    c = world.connections[code]
-    sub = submissions.open_submission(
-        world.db,
-        connection_id=c.id,
-        channel="api",
-        external_ref=str(uuid.uuid4()),
-        submitted_by="api-key:testtest",
-        message_type_id=c.types[type_code],
-        sandbox=True,
-    )
-    submissions.add_rows(
-        world.db,
-        sub.id,
-        connection_code=code,
-        connection_id=c.id,
-        message_type_id=c.types[type_code],
-        rows=rows,
-    )
-    submissions.accept(world.db, sub.id, rows_handed_in=len(rows), actor="test")
-    world.db.commit()
-    return sub.id
+    return world.submit(code, type_code, rows, channel="api", external_ref=str(uuid.uuid4()),
+                        submitted_by="api-key:testtest", sandbox=True)
 
 
 def _test_key(world) -> str:

@@ -28,7 +28,7 @@ from airflow.sdk.exceptions import AirflowNotFoundException
 
 from bbx.delivery import config
 from bbx.delivery.build import StandardSets
-from bbx.delivery.send import Hooks, SendSummary, send_batch
+from bbx.delivery.send import Hooks, SendSummary, send_each
 from bbx.domain import delivery as rules
 from bbx.domain import globe
 from bbx.hooks.berichtenbox import ACTION_DELIVERY_RESULT, BerichtenboxConfigError
@@ -159,12 +159,11 @@ def _account(recorded: result_store.ResultSummary, connection: dict, summary: Co
 
 def send_resends(conn, hooks: Hooks, connection: dict, summary: CollectSummary) -> None:
     """Send the resend batches (TechnischProbleem) of a connection."""
-    sets = StandardSets()
     sends = SendSummary()
-    for batch_id in batch_store.pending_resend_batches(conn, connection["id"],
-                                                       sandbox=connection.get("sandbox", False)):
-        if send_batch(conn, hooks, batch_id, standard_sets=sets, summary=sends) == "sent":
-            summary.resend_batches_sent += 1
+    send_each(conn, hooks, batch_store.pending_resend_batches(conn, connection["id"],
+                                                              sandbox=connection.get("sandbox", False)),
+              standard_sets=StandardSets(), summary=sends)
+    summary.resend_batches_sent += sends.outcomes["sent"]
     for refused in sends.refused:
         summary.attention.append(refused)
 

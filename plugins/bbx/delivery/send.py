@@ -23,11 +23,12 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from bbx.delivery import config
-from bbx.delivery.build import StandardSets, build
+from bbx.delivery.build import BuiltBatch, StandardSets, build
 from bbx.domain import delivery as rules
 from bbx.hooks.berichtenbox import (
     ACTION_DELIVER,
@@ -46,7 +47,8 @@ SandboxFactory = Callable[[str, str], BerichtenboxHook]  # (cpa_id, oin) -> the 
 
 
 class Hooks:
-    """One hook (one zeep client, one TLS session) per connection code and transport, per task."""
+    """One hook (one zeep client, one TLS session) per connection code and transport, per
+    task (or per wait of the results trigger)."""
 
     def __init__(self, factory: HookFactory | None = None, sandbox_factory: SandboxFactory | None = None) -> None:
         backoff = config.hook_backoff()
@@ -55,12 +57,17 @@ class Hooks:
             lambda cpa_id, oin: BerichtenboxHook.for_sandbox(cpa_id=cpa_id, oin=oin, backoff=backoff))
         self._hooks: dict[tuple[str, str], BerichtenboxHook] = {}
 
+    def _kept(self, key: tuple[str, str], make: Callable[[], BerichtenboxHook]) -> BerichtenboxHook:
+        hook = self._hooks.get(key)
+        if hook is None:
+            hook = make()
+            hook.settings  # noqa: B018  the Airflow Connection is read in the caller's thread, not the sending one
+            self._hooks[key] = hook
+        return hook
+
     def __call__(self, connection_code: str) -> BerichtenboxHook:
         """The live hook of a connection."""
-        hook = self._hooks.get((rules.LIVE, connection_code))
-        if hook is None:
-            hook = self._hooks[(rules.LIVE, connection_code)] = self._factory(connection_code)
-        return hook
+        return self._kept((rules.LIVE, connection_code), lambda: self._factory(connection_code))
 
     def route(self, connection: dict) -> BerichtenboxHook:
         """The hook of ``connection``'s transport (a row with ``connection_code`` or ``code``,
@@ -68,11 +75,12 @@ class Hooks:
         code = connection.get("connection_code") or connection["code"]
         if rules.transport_for(sandbox=connection["sandbox"]) == rules.LIVE:
             return self(code)
-        hook = self._hooks.get((rules.SANDBOX, code))
-        if hook is None:
-            hook = self._hooks[(rules.SANDBOX, code)] = self._sandbox_factory(connection["cpa_id"],
-                                                                             connection["oin"])
-        return hook
+        return self._kept((rules.SANDBOX, code),
+                          lambda: self._sandbox_factory(connection["cpa_id"], connection["oin"]))
+
+    def forget(self, connection_code: str, *, sandbox: bool = False) -> None:
+        """The next call makes a new hook: the Connection and certificates are read again."""
+        self._hooks.pop((rules.transport_for(sandbox=sandbox), connection_code), None)
 
 
 @dataclass
@@ -90,54 +98,91 @@ class SendSummary:
                 "refused": self.refused, "seconds": round(self.seconds, 3)}
 
 
-def send_batch(conn, hooks: Hooks, batch_id: str, *, standard_sets: StandardSets,
-               summary: SendSummary) -> str:
-    """Send one batch if it still needs sending. Returns what happened:
-    ``sent``, ``already_sent``, ``locked`` (another process is sending it), ``missing``,
-    ``cancelled`` (its submission was cancelled: its messages are, instead of sent),
-    ``nothing_left`` (every message was rejected while building), ``refused`` (the adapter
-    refused it, or it was about to take the wrong transport: not sent).
-    Raises :class:`BerichtenboxUnavailable` when the adapter cannot be reached."""
+@dataclass
+class _Prepared:
+    """A batch locked and built, its rejections committed: ready for ``sendMessage``."""
+
+    batch_id: str
+    row: dict
+    built: BuiltBatch
+    hook: BerichtenboxHook
+
+
+def _unlock(conn, batch_id: str) -> None:
+    batch_store.unlock_after_sending(conn, batch_id)
+    conn.commit()
+
+
+def _prepare(conn, hooks: Hooks, batch_id: str, *, standard_sets: StandardSets,
+             summary: SendSummary) -> str | _Prepared:
+    """Steps 1 and 2. Returns the batch still locked when it is to be sent, else what
+    happened (its lock released): ``locked`` (another process is sending it), ``missing``,
+    ``already_sent``, ``cancelled`` (its submission was cancelled: its messages are,
+    instead of sent), ``nothing_left`` (every message was rejected while building),
+    ``refused`` (it was about to take the wrong transport: not sent)."""
     if not batch_store.lock_for_sending(conn, batch_id):
         conn.commit()
         return "locked"
     try:
         row = batch_store.batch(conn, batch_id)
         if row is None:
-            conn.commit()
-            return "missing"
-        if row["status"] != "planned":
-            conn.commit()
-            return "cancelled" if row["status"] == "cancelled" else "already_sent"
-        if row["cancel_requested_at"] is not None:  # the tenant cancelled: never send it
+            what = "missing"
+        elif row["status"] != "planned":
+            what = "cancelled" if row["status"] == "cancelled" else "already_sent"
+        elif row["cancel_requested_at"] is not None:  # the tenant cancelled: never send it
             cancel_store.cancel_batch(conn, row)
+            what = "cancelled"
+        else:
+            built = build(conn, row, standard_sets=standard_sets)
+            if built.rejections:
+                summary.messages_rejected += batch_store.reject_unsendable(conn, batch_id, built.rejections)
+                log.warning("batch %s: %d message(s) rejected while building (reason in the result file)",
+                            batch_id, len(built.rejections))
             conn.commit()
-            return "cancelled"
-        built = build(conn, row, standard_sets=standard_sets)
-        if built.rejections:
-            summary.messages_rejected += batch_store.reject_unsendable(conn, batch_id, built.rejections)
-            log.warning("batch %s: %d message(s) rejected while building (reason in the result file)",
-                        batch_id, len(built.rejections))
+            what = "nothing_left" if built.payload is None else _transport_refused(conn, hooks, batch_id, row, summary)
+            if not isinstance(what, str):
+                return _Prepared(batch_id, row, built, what)
         conn.commit()
-        if built.payload is None:
-            return "nothing_left"
-        hook = hooks.route(row)
-        try:  # the last point before the transport: a sandbox batch never goes out live
-            rules.check_transport(sandbox=row["sandbox"], transport=hook.transport, batch_id=batch_id)
-        except rules.WrongTransport as exc:
-            batch_store.record_send_error(conn, batch_id, str(exc))
-            audit.record(conn, actor=batch_store.ACTOR, action="delivery.wrong_transport",
-                         connection_id=row["connection_id"], submission_id=row["submission_id"],
-                         details={"batch_id": batch_id, "sandbox": row["sandbox"], "transport": hook.transport})
-            conn.commit()
-            log.error("%s", exc)
-            summary.refused.append(str(exc))
-            return "refused"
+    except BaseException:
+        conn.rollback()
+        _unlock(conn, batch_id)
+        raise
+    _unlock(conn, batch_id)
+    return what
+
+
+def _transport_refused(conn, hooks: Hooks, batch_id: str, row: dict, summary: SendSummary) -> str | BerichtenboxHook:
+    """The hook the batch goes through, or ``refused``: the last point before the
+    transport, where a sandbox batch never goes out live (``rules.check_transport``)."""
+    hook = hooks.route(row)
+    try:
+        rules.check_transport(sandbox=row["sandbox"], transport=hook.transport, batch_id=batch_id)
+    except rules.WrongTransport as exc:
+        batch_store.record_send_error(conn, batch_id, str(exc))
+        audit.record(conn, actor=batch_store.ACTOR, action="delivery.wrong_transport",
+                     connection_id=row["connection_id"], submission_id=row["submission_id"],
+                     details={"batch_id": batch_id, "sandbox": row["sandbox"], "transport": hook.transport})
+        log.error("%s", exc)
+        summary.refused.append(str(exc))
+        return "refused"
+    return hook
+
+
+def _post(prepared: _Prepared) -> str:
+    """Step 3, in the sending thread: only the hook's HTTPS call, no database."""
+    return prepared.hook.send_message(
+        action=ACTION_DELIVER, payload=prepared.built.payload,
+        name=f"GLOBE-R-BV-Request-{prepared.batch_id}.xml", conversation_id=prepared.batch_id,
+    )
+
+
+def _finish(conn, prepared: _Prepared, sending: Future, summary: SendSummary) -> str:
+    """Step 4: record the adapter's answer to ``sending`` and release the lock. Returns
+    ``sent`` or ``refused``; raises :class:`BerichtenboxUnavailable`."""
+    batch_id, row, built = prepared.batch_id, prepared.row, prepared.built
+    try:
         try:
-            ebms_id = hook.send_message(
-                action=ACTION_DELIVER, payload=built.payload, name=f"GLOBE-R-BV-Request-{batch_id}.xml",
-                conversation_id=batch_id,
-            )
+            ebms_id = sending.result()
         except BerichtenboxRequestError as exc:
             batch_store.record_send_error(conn, batch_id, str(exc))
             audit.record(conn, actor=batch_store.ACTOR, action="delivery.batch_refused",
@@ -152,34 +197,79 @@ def send_batch(conn, hooks: Hooks, batch_id: str, *, standard_sets: StandardSets
             raise
         moved = batch_store.mark_sent(conn, batch_id, ebms_message_id=ebms_id, size_bytes=len(built.payload))
         conn.commit()
-        summary.messages_sent += built.message_count
-        summary.bytes_sent += len(built.payload)
-        log.info("batch %s (submission %s, batch %s): %d messages, %.1f MB sent as %s (%d now 'sent')",
-                 batch_id, row["submission_id"], row["batch_number"], built.message_count,
-                 len(built.payload) / 1e6, ebms_id, moved)
-        return "sent"
     except BaseException:
         conn.rollback()
         raise
     finally:
-        batch_store.unlock_after_sending(conn, batch_id)
-        conn.commit()
+        _unlock(conn, batch_id)
+    summary.messages_sent += built.message_count
+    summary.bytes_sent += len(built.payload)
+    log.info("batch %s (submission %s, batch %s): %d messages, %.1f MB sent as %s (%d now 'sent')",
+             batch_id, row["submission_id"], row["batch_number"], built.message_count,
+             len(built.payload) / 1e6, ebms_id, moved)
+    return "sent"
+
+
+def send_each(conn, hooks: Hooks, batch_ids: Iterable[str], *, standard_sets: StandardSets,
+              summary: SendSummary, after_each: Callable[[str, str], None] | None = None) -> None:
+    """Send the batches that still need it, in order, counting each outcome in
+    ``summary.outcomes`` (``sent``, ``refused`` or one of :func:`_prepare`'s).
+
+    Pipelined: batch N+1 is locked and built here while a thread waits for the
+    adapter's answer to batch N. One ``sendMessage`` is in flight at a time, so the
+    Airflow pool's slots stay the cap on concurrent calls to the adapter. Stops at the
+    first :class:`BerichtenboxUnavailable` (raised; a batch built but not yet posted stays
+    ``planned`` and unlocked, for the retry)."""
+
+    def done(batch_id: str, what: str) -> None:
+        summary.outcomes[what] += 1
+        if after_each is not None:
+            after_each(batch_id, what)
+
+    in_flight: tuple[_Prepared, Future] | None = None
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="bbx-sendMessage") as adapter:
+        try:
+            for batch_id in map(str, batch_ids):
+                if in_flight is not None and in_flight[0].batch_id == batch_id:
+                    # listed twice: our own lock would not stop a second send, its answer does
+                    previous, in_flight = in_flight, None
+                    done(batch_id, _finish(conn, *previous, summary))
+                step = _prepare(conn, hooks, batch_id, standard_sets=standard_sets, summary=summary)
+                if in_flight is not None:
+                    previous, in_flight = in_flight, None
+                    try:
+                        done(previous[0].batch_id, _finish(conn, *previous, summary))
+                    except BaseException:
+                        if isinstance(step, _Prepared):
+                            _unlock(conn, step.batch_id)
+                        raise
+                if isinstance(step, _Prepared):
+                    in_flight = (step, adapter.submit(_post, step))
+                else:
+                    done(batch_id, step)
+            if in_flight is not None:
+                previous, in_flight = in_flight, None
+                done(previous[0].batch_id, _finish(conn, *previous, summary))
+        finally:
+            if in_flight is not None:
+                # building the next batch failed while this one was at the adapter: record
+                # its answer (sent, or why not) before the first error goes up
+                try:
+                    _finish(conn, *in_flight, summary)
+                except Exception:
+                    log.exception("batch %s: recording the adapter's answer failed; it stays planned "
+                                  "and is sent again with the same ids", in_flight[0].batch_id)
 
 
 def send_batches(batch_ids: Sequence[str], *, hooks: Hooks | None = None, url: str | None = None,
                  after_each: Callable[[str, str], None] | None = None) -> SendSummary:
-    """Send the batches that still need it, in order. Stops at the first
-    :class:`BerichtenboxUnavailable` (raised: the task's retry continues where this
+    """Send the batches that still need it, in order (:func:`send_each`). Stops at the
+    first :class:`BerichtenboxUnavailable` (raised: the task's retry continues where this
     stopped); batches the adapter refuses are recorded and reported in the summary."""
     hooks = hooks or Hooks()
     summary = SendSummary()
-    standard_sets = StandardSets()
     started = time.monotonic()
     with db.connect(url) as conn:
-        for batch_id in batch_ids:
-            what = send_batch(conn, hooks, str(batch_id), standard_sets=standard_sets, summary=summary)
-            summary.outcomes[what] += 1
-            if after_each is not None:
-                after_each(str(batch_id), what)
+        send_each(conn, hooks, batch_ids, standard_sets=StandardSets(), summary=summary, after_each=after_each)
     summary.seconds = time.monotonic() - started
     return summary

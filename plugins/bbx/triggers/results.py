@@ -47,6 +47,7 @@ class BerichtenboxResultsTrigger(BaseTrigger):
         self.deadline = deadline
         self.poll_interval = float(poll_interval)
         self.first_wait = float(first_wait)
+        self._hooks = None  # bbx.delivery.send.Hooks, made in the poll thread on first use
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return CLASSPATH, {
@@ -62,13 +63,22 @@ class BerichtenboxResultsTrigger(BaseTrigger):
         return [int(r["id"]) for r in open_submissions(self.submission_ids)]
 
     def _results_waiting(self, code: str, sandbox: tuple[str, str] | None = None) -> bool:
-        from bbx.delivery import config
-        from bbx.hooks.berichtenbox import ACTION_DELIVERY_RESULT, BerichtenboxHook
+        """One poll on the connection's hook (or, with ``sandbox`` = (cpa_id, oin), the
+        sandbox's), kept for the whole wait (its zeep client and TLS session are made once,
+        not per poll); after a failed poll it is made anew, so a changed Connection or
+        certificate is picked up."""
+        from bbx.delivery.send import Hooks
+        from bbx.hooks.berichtenbox import ACTION_DELIVERY_RESULT
 
-        backoff = config.hook_backoff()
-        hook = (BerichtenboxHook.for_connection(code, backoff=backoff) if sandbox is None
-                else BerichtenboxHook.for_sandbox(cpa_id=sandbox[0], oin=sandbox[1], backoff=backoff))
-        return bool(hook.unprocessed_message_ids(action=ACTION_DELIVERY_RESULT, max_nr=1))
+        if self._hooks is None:
+            self._hooks = Hooks()
+        hook = (self._hooks(code) if sandbox is None else
+                self._hooks.route({"code": code, "sandbox": True, "cpa_id": sandbox[0], "oin": sandbox[1]}))
+        try:
+            return bool(hook.unprocessed_message_ids(action=ACTION_DELIVERY_RESULT, max_nr=1))
+        except Exception:
+            self._hooks.forget(code, sandbox=sandbox is not None)
+            raise
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         from asgiref.sync import sync_to_async
