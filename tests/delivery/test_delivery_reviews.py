@@ -50,7 +50,13 @@ def _respond(option: str, user: str, errors: list, *, dag_id: str = "bbx_review"
                     session.add(detail)
                     handle_event_submit(TriggerEvent(detail.as_resume_event_payload()), task_instance=ti,
                                         session=session)
+                answered = ti.id if detail is not None else None
+            if answered is not None:
+                # An answer that lands while dag.test() is still recording the deferral is
+                # overwritten (the task stays awaiting_input): answer again until it moves on.
+                if _moved_on(answered, deadline=time.monotonic() + 2.0):
                     return
+                continue
             time.sleep(0.2)
         raise AssertionError("no HITL request waited for an answer")
     except BaseException as exc:
@@ -58,6 +64,20 @@ def _respond(option: str, user: str, errors: list, *, dag_id: str = "bbx_review"
         with create_session() as session:
             for ti in session.scalars(waiting):
                 ti.state = TaskInstanceState.FAILED
+
+
+def _moved_on(ti_id, *, deadline: float) -> bool:
+    """Whether task instance ``ti_id`` left awaiting_input before ``deadline``."""
+    from airflow.models.taskinstance import TaskInstance
+    from airflow.utils.session import create_session
+    from airflow.utils.state import TaskInstanceState
+
+    while time.monotonic() < deadline:
+        with create_session() as session:
+            if session.get(TaskInstance, ti_id).state != TaskInstanceState.AWAITING_INPUT:
+                return True
+        time.sleep(0.1)
+    return False
 
 
 def _review(conf: dict, option: str, user: str):
