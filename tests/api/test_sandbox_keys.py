@@ -42,7 +42,7 @@ def sandbox_connection(monkeypatch, tmp_path):
 
 
 @pytest.fixture
-def test_key(configured) -> str:
+def sandbox_key(configured) -> str:
     new = api_keys.create_key(
         configured,
         tenant_code=TENANT_A,
@@ -56,19 +56,19 @@ def test_key(configured) -> str:
 
 
 def test_idempotency_key_never_crosses_between_live_and_sandbox(
-    client, keys, test_key, sandbox_connection, configured
+    client, keys, sandbox_key, sandbox_connection, configured
 ):
     """The same Idempotency-Key and the same request with a live key and with a test key:
     two submissions, each replayed only to its own kind."""
     body = {"bsns": bsns(2, seed=81)}
-    sandbox = send(client, test_key, idem="same-key", **body)
+    sandbox = send(client, sandbox_key, idem="same-key", **body)
     live = send(client, keys.a, idem="same-key", **body)
     assert sandbox.status_code == 201 and live.status_code == 201
     assert sandbox.json()["sandbox"] is True and live.json()["sandbox"] is False
     assert sandbox.json()["id"] != live.json()["id"]
     again_live, again_sandbox = (
         send(client, keys.a, idem="same-key", **body),
-        send(client, test_key, idem="same-key", **body),
+        send(client, sandbox_key, idem="same-key", **body),
     )
     assert (again_live.status_code, again_live.json()["id"]) == (200, live.json()["id"])
     assert (again_sandbox.status_code, again_sandbox.json()["id"]) == (200, sandbox.json()["id"])
@@ -83,11 +83,11 @@ def test_idempotency_key_never_crosses_between_live_and_sandbox(
 
 
 def test_live_reports_leave_sandbox_out_and_the_log_marks_it(
-    client, keys, test_key, sandbox_connection, configured
+    client, keys, sandbox_key, sandbox_connection, configured
 ):
     people = bsns(2, seed=82)
     seed_register(configured, "voorbeeld", [(b, date(2020, 1, 1), None) for b in people])
-    sandbox_id = send(client, test_key, bsns=people).json()["id"]
+    sandbox_id = send(client, sandbox_key, bsns=people).json()["id"]
     live_id = send(client, keys.a, bsns=people).json()["id"]
     for sid in (sandbox_id, live_id):
         set_outcomes(
@@ -117,7 +117,7 @@ def test_live_reports_leave_sandbox_out_and_the_log_marks_it(
 
 
 def test_sandbox_sends_have_their_own_daily_cap(
-    client, keys, test_key, sandbox_connection, configured, monkeypatch
+    client, keys, sandbox_key, sandbox_connection, configured, monkeypatch
 ):
     """The live daily cap counts live messages only; the sandbox's own cap counts sandbox
     messages only (and refuses in the tenant's words)."""
@@ -127,12 +127,12 @@ def test_sandbox_sends_have_their_own_daily_cap(
     configured.commit()
     monkeypatch.setattr(send_limits, "SANDBOX_DAILY_MESSAGES", 4)
     assert (
-        send(client, test_key, bsns=bsns(4, seed=83)).status_code == 201
+        send(client, sandbox_key, bsns=bsns(4, seed=83)).status_code == 201
     )  # not against the live cap of 3
     assert (
         send(client, keys.a, bsns=bsns(3, seed=84)).status_code == 201
     )  # the live cap is untouched
-    refused = send(client, test_key, bsns=bsns(1, seed=85))
+    refused = send(client, sandbox_key, bsns=bsns(1, seed=85))
     assert refused.status_code == 429 and refused.json()["error"]["code"] == "daily_cap_reached"
     assert (
         "sandbox" in refused.json()["error"]["message"]
@@ -141,34 +141,34 @@ def test_sandbox_sends_have_their_own_daily_cap(
     assert send(client, keys.a, bsns=bsns(1, seed=86)).status_code == 429  # the live cap is its own
 
 
-def test_a_test_key_changes_nothing_live(client, keys, test_key, sandbox_connection):
+def test_a_test_key_changes_nothing_live(client, keys, sandbox_key, sandbox_connection):
     live_id = send(client, keys.a).json()["id"]
-    sandbox_id = send(client, test_key).json()["id"]
+    sandbox_id = send(client, sandbox_key).json()["id"]
     refused = [
         client.put(
             "/api/v1/connections/voorbeeld/message-types/PASPRT/standard-text",
             content="Nieuwe tekst",
-            headers={**auth(test_key), "Content-Type": "text/plain"},
+            headers={**auth(sandbox_key), "Content-Type": "text/plain"},
         ),
         client.post(
             "/api/v1/connections/voorbeeld/population",
             content="249566758\n",
-            headers={**auth(test_key), "Content-Type": "text/csv", "Idempotency-Key": "p1"},
+            headers={**auth(sandbox_key), "Content-Type": "text/csv", "Idempotency-Key": "p1"},
         ),
         client.put(
             "/api/v1/connections/voorbeeld/callback",
             json={"url": "https://example.org/hook"},
-            headers=auth(test_key),
+            headers=auth(sandbox_key),
         ),
-        client.post(f"/api/v1/submissions/{live_id}/cancel", headers=auth(test_key)),
+        client.post(f"/api/v1/submissions/{live_id}/cancel", headers=auth(sandbox_key)),
     ]
     assert [(r.status_code, r.json()["error"]["code"]) for r in refused] == [
         (403, "test_key_not_allowed")
     ] * 4
-    mine = client.post(f"/api/v1/submissions/{sandbox_id}/cancel", headers=auth(test_key))
+    mine = client.post(f"/api/v1/submissions/{sandbox_id}/cancel", headers=auth(sandbox_key))
     assert mine.status_code == 200, mine.text
     assert (
-        client.get(f"/api/v1/submissions/{live_id}", headers=auth(test_key)).json()["status"]
+        client.get(f"/api/v1/submissions/{live_id}", headers=auth(sandbox_key)).json()["status"]
         == "accepted"
     )
 
