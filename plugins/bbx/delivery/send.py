@@ -139,9 +139,13 @@ def _prepare(conn, hooks: Hooks, batch_id: str, *, standard_sets: StandardSets,
                 log.warning("batch %s: %d message(s) rejected while building (reason in the result file)",
                             batch_id, len(built.rejections))
             conn.commit()
-            what = "nothing_left" if built.payload is None else _transport_refused(conn, hooks, batch_id, row, summary)
-            if not isinstance(what, str):
-                return _Prepared(batch_id, row, built, what)
+            if built.payload is None:
+                what = "nothing_left"
+            else:
+                hook = _checked_hook(conn, hooks, batch_id, row, summary)
+                if hook is not None:
+                    return _Prepared(batch_id, row, built, hook)
+                what = "refused"
         conn.commit()
     except BaseException:
         conn.rollback()
@@ -151,9 +155,10 @@ def _prepare(conn, hooks: Hooks, batch_id: str, *, standard_sets: StandardSets,
     return what
 
 
-def _transport_refused(conn, hooks: Hooks, batch_id: str, row: dict, summary: SendSummary) -> str | BerichtenboxHook:
-    """The hook the batch goes through, or ``refused``: the last point before the
-    transport, where a sandbox batch never goes out live (``rules.check_transport``)."""
+def _checked_hook(conn, hooks: Hooks, batch_id: str, row: dict, summary: SendSummary) -> BerichtenboxHook | None:
+    """The hook the batch goes through, or None when it was refused (recorded, audited):
+    the last point before the transport, where a sandbox batch never goes out live
+    (``rules.check_transport``)."""
     hook = hooks.route(row)
     try:
         rules.check_transport(sandbox=row["sandbox"], transport=hook.transport, batch_id=batch_id)
@@ -164,7 +169,7 @@ def _transport_refused(conn, hooks: Hooks, batch_id: str, row: dict, summary: Se
                      details={"batch_id": batch_id, "sandbox": row["sandbox"], "transport": hook.transport})
         log.error("%s", exc)
         summary.refused.append(str(exc))
-        return "refused"
+        return None
     return hook
 
 
