@@ -9,7 +9,7 @@ CONNECTION ?= voorbeeld
 EXECUTOR ?= local
 WORKERS ?= default,berichtenbox,berichtenbox
 
-.PHONY: demo stack stop status test lint bench setup airflow-standalone clean messages
+.PHONY: demo stack stop status test lint bench setup airflow-standalone clean messages tour
 
 setup: $(STAMP)
 
@@ -56,3 +56,8 @@ clean: stop
 # the Dutch and English catalogues (plugins/bbx/locale/*/LC_MESSAGES/bbx.po); see bbx/i18n.py
 messages: $(STAMP)
 	$(BIN)/python -m bbx.i18n_catalogues
+
+# issue 18's features checked on the RUNNING demo stack (after `make demo`, same BBX_API_PORT):
+# one line per feature x channel, exit 0 only when all pass (plugins/bbx/demo/tour.py)
+tour: $(STAMP)
+	$(BIN)/python -m bbx.demo.tour
