@@ -28,6 +28,13 @@ def _setup(database_url: str, pki_dir, *extra: str) -> subprocess.CompletedProce
          *extra], env=env, capture_output=True, text=True, timeout=300)
 
 
+def _python(code: str, **env) -> list[str]:
+    """Runs ``code`` in a fresh interpreter (Airflow's own lookup, no cached state); its output lines."""
+    done = subprocess.run([sys.executable, "-c", code], env=_env(**env), capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip().splitlines()
+
+
 def test_setup_registers_connections_and_pool_idempotently(airflow_db, db, sample_config_path, tmp_path):
     administration.apply_config(db, load(sample_config_path), actor="test")
     db.commit()
@@ -50,17 +57,13 @@ def test_setup_registers_connections_and_pool_idempotently(airflow_db, db, sampl
         "c = C.get_connection_from_secrets('berichtenbox_voorbeeld'); s = C.get_connection_from_secrets('bbx_sftp')\n"
         "print(c.conn_type, c.host, c.extra_dejson['from_party_id'], c.extra_dejson['client_cert'].endswith('.pem'))\n"
         "print(s.password, s.port)\n")
-    found = subprocess.run([sys.executable, "-c", check], env=_env(), capture_output=True, text=True, timeout=120)
-    assert found.returncode == 0, found.stderr
-    assert found.stdout.splitlines()[-2:] == [
+    assert _python(check)[-2:] == [
         "berichtenbox https://adapter.test:8443 urn:osb:oin:00000001001234567000 True",
         "geheim 2222"]  # the password from the environment, not the command line
 
     # a deployment without BBX_DATABASE_URL / AIRFLOW_CONN_BBX_DB finds bbx_db in the metadata DB
-    found = subprocess.run([sys.executable, "-c", "from bbx import settings; print(settings.database_url())"],
-                           env=_env(BBX_ENV="production"), capture_output=True, text=True, timeout=120)
-    assert found.returncode == 0, found.stderr
-    assert found.stdout.strip().splitlines()[-1] == settings._normalise(url)
+    found = _python("from bbx import settings; print(settings.database_url())", BBX_ENV="production")
+    assert found[-1] == settings._normalise(url)
 
 
 def test_setup_registers_the_sandbox_for_test_keys(airflow_db, db, sample_config_path, tmp_path):
@@ -78,7 +81,5 @@ def test_setup_registers_the_sandbox_for_test_keys(airflow_db, db, sample_config
         "s = AdapterSettings.from_connection(h.berichtenbox_conn_id, C.get_connection_from_secrets(h.berichtenbox_conn_id),"
         " h.identity)\n"
         "print(h.transport, s.base_url, s.cpa_id, s.from_party_id, s.client_cert.endswith('.pem'))\n")
-    found = subprocess.run([sys.executable, "-c", check], env=_env(), capture_output=True, text=True, timeout=120)
-    assert found.returncode == 0, found.stderr
-    assert found.stdout.splitlines()[-1] == ("sandbox https://sandbox.test:9443 cpa-gemeente-voorbeeld-bb "
-                                             "urn:osb:oin:00000001001234567000 True")
+    assert _python(check)[-1] == ("sandbox https://sandbox.test:9443 cpa-gemeente-voorbeeld-bb "
+                                  "urn:osb:oin:00000001001234567000 True")

@@ -133,17 +133,24 @@ def test_rejected_rows_are_kept_with_a_reason(db):
     )
 
 
-def test_register_allows_one_open_period_per_bsn(db):
-    _, conn_id = _tenant_and_connection(db)
-    refresh = db.execute(
+_INSERT_PERIOD = (
+    "INSERT INTO register_periods (connection_id, bsn, begin_date, end_date, opened_by_refresh, closed_by_refresh)"
+    " VALUES (%s, %s, %s, %s, %s, %s)"
+)
+
+
+def _refresh(db, conn_id) -> int:
+    return db.execute(
         "INSERT INTO register_refreshes (connection_id, logical_date, kind, request_id)"
         " VALUES (%s, '2026-11-01', 'full', gen_random_uuid()) RETURNING id",
         (conn_id,),
     ).fetchone()["id"]
-    insert = (
-        "INSERT INTO register_periods (connection_id, bsn, begin_date, end_date, opened_by_refresh, closed_by_refresh)"
-        " VALUES (%s, %s, %s, %s, %s, %s)"
-    )
+
+
+def test_register_allows_one_open_period_per_bsn(db):
+    _, conn_id = _tenant_and_connection(db)
+    refresh = _refresh(db, conn_id)
+    insert = _INSERT_PERIOD
     db.execute(insert, (conn_id, BSN, "2026-01-01", None, refresh, None))
     _assert_refused(db, insert, (conn_id, BSN, "2026-02-01", None, refresh, None))  # second open period
     _assert_refused(db, insert, (conn_id, BSN, "2026-02-01", "2026-01-01", refresh, refresh))  # ends before begin
@@ -158,18 +165,8 @@ def test_register_periods_name_refreshes_of_their_own_connection(db):
         " VALUES (%s, 'c2', 'C2', '00000001001234567001', 'S2', 'cpa2', '/t1/c2') RETURNING id",
         (tenant,),
     ).fetchone()["id"]
-    refresh, foreign = (
-        db.execute(
-            "INSERT INTO register_refreshes (connection_id, logical_date, kind, request_id)"
-            " VALUES (%s, '2026-11-01', 'full', gen_random_uuid()) RETURNING id",
-            (c,),
-        ).fetchone()["id"]
-        for c in (conn_id, other)
-    )
-    insert = (
-        "INSERT INTO register_periods (connection_id, bsn, begin_date, end_date, opened_by_refresh, closed_by_refresh)"
-        " VALUES (%s, %s, %s, %s, %s, %s)"
-    )
+    refresh, foreign = _refresh(db, conn_id), _refresh(db, other)
+    insert = _INSERT_PERIOD
     refused = pytest.raises(psycopg.errors.ForeignKeyViolation, match="not a refresh of that connection")
     with refused, db.transaction():
         db.execute(insert, (conn_id, BSN, "2026-01-01", None, foreign, None))  # another connection's refresh
