@@ -2,7 +2,7 @@
 
 Real parts: PostgreSQL is the server on 127.0.0.1:5432 (or BBX_TEST_SERVER_URL, or an
 embedded pgserver when neither is there). Each test session makes its own databases,
-named with the process id, and drops them at the end:
+named with the process id (after ``BBX_TEST_DB_PREFIX``, when set), and drops them at the end:
 - ``bbx_t<pid>_tpl``  BBX's schema, migrated once; a template for fresh copies;
 - ``bbx_t<pid>_af``   Airflow's metadata database, for DAG tests (migrated on demand).
 """
@@ -19,7 +19,8 @@ import pytest
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 SHARED_LOGIUS = PROJECT_ROOT.parent / "shared" / "reference" / "logius"
-_RUN = f"bbx_t{os.getpid()}"
+# BBX_TEST_DB_PREFIX (e.g. ``alice_``): two people's runs on one server keep apart by name
+_RUN = f"{os.environ.get('BBX_TEST_DB_PREFIX', '')}bbx_t{os.getpid()}"
 _TMP = Path(tempfile.mkdtemp(prefix=f"{_RUN}_"))
 
 
