@@ -20,6 +20,7 @@ import pytest
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 SHARED_LOGIUS = PROJECT_ROOT.parent / "shared" / "reference" / "logius"
+# BBX_TEST_DB_PREFIX (e.g. ``alice_``): two people's runs on one server keep apart by name
 _RUN = f"{os.environ.get('BBX_TEST_DB_PREFIX', '')}bbx_t{os.getpid()}"
 _TMP = Path(tempfile.mkdtemp(prefix=f"{_RUN}_"))
 

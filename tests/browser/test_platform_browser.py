@@ -43,8 +43,9 @@ def platform(tmp_path_factory):
 
     work = tmp_path_factory.mktemp("platform")
     base = settings.database_url()
-    bbx_url = sibling_url(base, f"bbx_test_platform_{os.getpid()}")
-    airflow_url = sibling_url(base, f"bbx_test_platform_af_{os.getpid()}")
+    prefix = f"{os.environ.get('BBX_TEST_DB_PREFIX', '')}bbx_test_platform"
+    bbx_url = sibling_url(base, f"{prefix}_{os.getpid()}")
+    airflow_url = sibling_url(base, f"{prefix}_af_{os.getpid()}")
     for url in (bbx_url, airflow_url):
         db.drop_database(url)
     db.ensure_database(bbx_url)

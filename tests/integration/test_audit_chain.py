@@ -4,7 +4,6 @@ deleted or moved."""
 
 from __future__ import annotations
 
-import os
 import threading
 
 import psycopg
@@ -159,8 +158,7 @@ def test_migration_chains_existing_entries(database_url):
     from bbx import settings
     from bbx.store import migrations
 
-    name = f"audit_mig_{os.getpid()}"
-    url = store_db.sibling_url(database_url, name)
+    url = store_db.sibling_url(database_url, database_url.rsplit("/", 1)[-1] + "_mig")
     store_db.drop_database(url)
     store_db.ensure_database(url)
     try:
