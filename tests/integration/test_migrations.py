@@ -194,3 +194,53 @@ def test_audit_log_is_append_only(db):
         with pytest.raises(psycopg.errors.InsufficientPrivilege, match="append-only"):
             with db.transaction():
                 db.execute(sql)
+
+
+def test_messages_name_an_existing_submission_type_and_version(db):
+    # checked once per statement (230): a COPY of a million messages is one join
+    tenant, conn_id = _tenant_and_connection(db)
+    other = db.execute(
+        "INSERT INTO connections (tenant_id, code, name, oin, sender_code, cpa_id, sftp_folder)"
+        " VALUES (%s, 'c2', 'C2', '00000001001234567001', 'S2', 'cpa2', '/t1/c2') RETURNING id",
+        (tenant,),
+    ).fetchone()["id"]
+    sub = _submission(db, conn_id)
+    mtype = db.execute(
+        "INSERT INTO message_types (connection_id, code, name, subject) VALUES (%s, 'T1', 'T', 'S') RETURNING id",
+        (conn_id,),
+    ).fetchone()["id"]
+    version = db.execute(
+        "INSERT INTO standard_text_versions (message_type_id, version, source, actor) VALUES (%s, 1, 'config', 't')"
+        " RETURNING id", (mtype,),
+    ).fetchone()["id"]
+    insert = ("INSERT INTO messages (submission_id, connection_id, message_type_id, standard_text_version_id,"
+              " row_number, bsn, message_id) VALUES (%s, %s, %s, %s, %s, %s, gen_random_uuid())")
+    refused = pytest.raises(psycopg.errors.ForeignKeyViolation, match="does not exist")
+    for values in ((sub + 1000, conn_id, mtype, version),  # no such submission
+                   (sub, other, mtype, version),  # not the submission's connection
+                   (sub, conn_id, mtype + 1000, version),  # no such type
+                   (sub, conn_id, mtype, version + 1000)):  # no such version
+        with refused, db.transaction():
+            db.execute(insert, (*values, 1, BSN))
+    with refused, db.transaction(), db.cursor().copy(
+            "COPY messages (submission_id, connection_id, row_number, bsn, message_id) FROM STDIN") as copy:
+        copy.write_row((sub, conn_id, 1, BSN, "6f1e2d3c-0000-5000-8000-000000000001"))
+        copy.write_row((sub + 1000, conn_id, 2, BSN, "6f1e2d3c-0000-5000-8000-000000000002"))  # one bad row in a COPY
+    db.execute(insert, (sub, conn_id, mtype, version, 1, BSN))
+    db.execute(insert, (sub, conn_id, None, None, 2, BSN))
+    db.commit()
+    with refused, db.transaction():  # moved to a submission that does not exist
+        db.execute("UPDATE messages SET submission_id = %s WHERE row_number = 1", (sub + 1000,))
+    named = pytest.raises(psycopg.errors.ForeignKeyViolation, match="is named by messages")
+    for sql, params in (("DELETE FROM submissions WHERE id = %s", (sub,)),
+                        ("UPDATE submissions SET connection_id = %s WHERE id = %s", (other, sub)),
+                        ("DELETE FROM standard_text_versions WHERE id = %s", (version,)),
+                        ("DELETE FROM message_types WHERE id = %s", (mtype,)),
+                        ("UPDATE message_types SET id = id + 1000 WHERE id = %s", (mtype,))):
+        with named, db.transaction():
+            db.execute(sql, params)
+    db.execute("UPDATE submissions SET status = 'accepted' WHERE id = %s", (sub,))  # other columns: fine
+    db.execute("UPDATE messages SET publication_date = '2026-12-01'")  # sending-side updates: no check
+    db.execute("DELETE FROM messages")
+    db.execute("DELETE FROM standard_text_versions WHERE id = %s", (version,))  # named by no message any more
+    db.execute("DELETE FROM submissions WHERE id = %s", (sub,))
