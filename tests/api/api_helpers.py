@@ -88,10 +88,13 @@ def bsns(count: int, seed: int = 7) -> list[str]:
     return list(bsn_rules.generate(count, seed=seed))
 
 
-def send(client, key: str, connection: str = "voorbeeld", *, idem: str | None = None, **body):
+def send(client, key: str, connection: str = "voorbeeld", *, idem: str | None = None, lang: str | None = None,
+         **body):
     body.setdefault("message_type", "PASPRT")
     body.setdefault("bsns", bsns(3))
     headers = {**auth(key), "Idempotency-Key": idem or str(uuid.uuid4())}
+    if lang:
+        headers["Accept-Language"] = lang
     return client.post(f"/api/v1/connections/{connection}/messages", json=body, headers=headers)
 
 

@@ -92,3 +92,50 @@ def test_schedule_errors_name_the_field(client, keys, configured):
     # a moment in the past is "now": accepted, not scheduled
     r = send(client, keys.a, bsns=bsns(1, seed=189), send_at=(now - timedelta(minutes=1)).isoformat())
     assert r.status_code == 201 and r.json()["send_at"] is None
+
+
+def test_the_same_key_with_another_schedule_is_a_conflict_and_with_the_same_one_a_replay(client, keys, configured):
+    later = (datetime.now(UTC) + timedelta(hours=3)).replace(microsecond=0)
+    publish = (later.astimezone(TIMEZONE) + timedelta(days=2)).date()
+    body = {"bsns": bsns(2, seed=190), "send_at": later.isoformat(), "publication_date": publish.isoformat()}
+    first = send(client, keys.a, idem="schedule-key", **body)
+    assert first.status_code == 201, first.text
+    sid = first.json()["id"]
+    # the same moment written in another offset is the same schedule: the first answer again
+    again = send(client, keys.a, idem="schedule-key", **{**body, "send_at": later.astimezone(TIMEZONE).isoformat()})
+    assert again.status_code == 200 and again.headers["idempotent-replayed"] == "true" and again.json()["id"] == sid
+    for changed, field in [({"send_at": (later + timedelta(hours=1)).isoformat()}, "send_at"),
+                           ({"send_at": None}, "send_at"),
+                           ({"publication_date": (publish + timedelta(days=1)).isoformat()}, "publication_date"),
+                           ({"publication_date": None}, "publication_date")]:
+        other = send(client, keys.a, idem="schedule-key", **{**body, **changed})
+        assert other.status_code == 409, (changed, other.text)
+        error = other.json()["error"]
+        assert error["code"] == "idempotency_key_reused" and error["field"] == field
+        assert f"already used for submission {sid} with another schedule" in error["message"]
+        assert publish.isoformat() in error["message"]
+        assert error["details"] == [{"submission_id": sid, "send_at": later.isoformat(),
+                                     "publication_date": publish.isoformat()}]
+    dutch = send(client, keys.a, idem="schedule-key", **{**body, "send_at": None}, lang="nl")
+    assert dutch.status_code == 409 and "met een andere planning" in dutch.json()["error"]["message"], dutch.text
+    configured.rollback()
+    assert configured.execute("SELECT count(*) AS n FROM submissions").fetchone()["n"] == 1
+
+
+def test_a_retry_after_the_moment_came_is_still_the_same_request(client, keys, configured):
+    """send_at a moment ago at the retry, still ahead at the first hand-in: the same request
+    (compared as asked, not as "now" makes of it)."""
+    soon = datetime.now(UTC) + timedelta(hours=1)
+    body = {"bsns": bsns(2, seed=191), "send_at": soon.isoformat()}
+    sid = send(client, keys.a, idem="retry-key", **body).json()["id"]
+    # as if the first hand-in was two hours ago and the moment has come since
+    configured.execute("UPDATE submissions SET received_at = received_at - interval '2 hours' WHERE id = %s", (sid,))
+    configured.execute("UPDATE submissions SET send_at = %s WHERE id = %s", (soon - timedelta(hours=2), sid))
+    configured.commit()
+    late = send(client, keys.a, idem="retry-key", **{**body, "send_at": (soon - timedelta(hours=2)).isoformat()})
+    assert late.status_code == 200 and late.json()["id"] == sid, late.text
+    # a request without a schedule, repeated with a moment that was already past when it came: the same
+    plain = {"bsns": bsns(2, seed=192)}
+    first = send(client, keys.a, idem="plain-key", **plain)
+    past = (datetime.now(UTC) - timedelta(minutes=5)).isoformat()
+    assert send(client, keys.a, idem="plain-key", **plain, send_at=past).json()["id"] == first.json()["id"]

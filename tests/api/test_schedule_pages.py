@@ -105,3 +105,17 @@ def test_a_large_scheduled_send_says_when_in_its_confirmation(signed_in, configu
     assert page.status_code == 200 and "Confirm a send of 2 messages" in page.text
     assert f"Will be sent on {moment.strftime('%Y-%m-%d')} 09:00 (time zone Europe/Amsterdam)" in page.text
     assert f'value="{moment.strftime("%Y-%m-%dT%H:%M")}"' in page.text  # kept for the confirming post
+
+
+def test_the_same_form_posted_again_with_another_moment_is_refused_not_replayed(signed_in, configured):
+    client = signed_in
+    moment = (datetime.now(TIMEZONE) + timedelta(hours=2)).replace(second=0, microsecond=0)
+    data = form(client, message_type="voorbeeld/PASPRT", bsns="\n".join(bsns(2, seed=412)),
+                send_at=moment.strftime("%Y-%m-%dT%H:%M"))
+    first = _sid(client.post("/send", data=data, follow_redirects=False))
+    assert _sid(client.post("/send", data=data, follow_redirects=False)) == first  # a double click: replayed
+    later = {**data, "send_at": (moment + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M")}
+    refused = client.post("/send", data=later, follow_redirects=False)
+    assert refused.status_code == 409, refused.text
+    assert f"already used for submission {first} with another schedule" in html.unescape(refused.text)
+    assert _submissions(configured) == 1

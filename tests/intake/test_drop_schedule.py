@@ -112,9 +112,9 @@ def test_a_wrong_schedule_rejects_the_whole_drop_with_a_manifest_error(tenant, c
     numbers = list(bsn_rules.generate(2, seed=403))
     files = {"lijst.csv": csv_bytes("bsn\n" + "\n".join(numbers) + "\n")}
     body = ready("PASPRT", **content) if marker == "READY" else manifest("PASPRT", files, **content)
-    folder = tenant.upload_drop("fout", files, marker=marker, marker_content=body)
-    if marker == "manifest.json":  # a broken manifest may still be being written: rejected after the grace
-        tenant.sftp.utime(f"{folder}/{marker}", (0, 0))
+    tenant.upload_drop("fout", files, marker=marker, marker_content=body)
+    # judged on the first poll: a whole manifest with a wrong value waits no grace (the
+    # marker was written just now)
     (result,) = run_intake()
     sid = result["submission_id"]
     outbox = tenant.outbox()
@@ -125,6 +125,33 @@ def test_a_wrong_schedule_rejects_the_whole_drop_with_a_manifest_error(tenant, c
     configured.rollback()
     assert configured.execute("SELECT count(*) AS n FROM messages WHERE submission_id = %s",
                               (sid,)).fetchone()["n"] == 0
+
+
+@pytest.mark.dutch  # the connection keeps the default language, or is set to English
+@pytest.mark.parametrize(("lang", "expected"), [
+    ("nl", "publication_date '2026-05-01 08:00' is geen dag: schrijf hem als 2026-05-01"),
+    ("en", "publication_date '2026-05-01 08:00' is not a day: write it as 2026-05-01"),
+])
+def test_a_wrong_manifest_schedule_is_rejected_at_once_in_the_connection_language(tenant, configured, lang,
+                                                                                  expected):
+    configured.execute("UPDATE connections SET language = %s WHERE code = %s", (lang, CONNECTION))
+    configured.commit()
+    files = {"lijst.csv": csv_bytes("bsn\n" + "\n".join(bsn_rules.generate(2, seed=404)) + "\n")}
+    tenant.upload_drop("fout-nl", files, marker="manifest.json",
+                       marker_content=manifest("PASPRT", files, publication_date="2026-05-01 08:00"))
+    (result,) = run_intake()
+    notice = tenant.outbox()[f"fout-nl.s{result['submission_id']}.rejected.txt"].decode()
+    assert expected in notice, notice
+
+
+def test_half_written_manifest_waits_for_the_grace_a_whole_one_does_not():
+    with pytest.raises(drop_rules.ManifestError) as half:
+        drop_rules.parse_manifest("manifest.json", b'{"protocol": "bbx-drop/1", "mess')
+    assert half.value.unfinished
+    with pytest.raises(drop_rules.ManifestError) as whole:
+        drop_rules.parse_manifest("manifest.json", b'{"protocol": "bbx-drop/1", "message_type": "X", '
+                                                   b'"files": [], "send_at": "morgen"}')
+    assert not whole.value.unfinished and "send_at" in str(whole.value)
 
 
 def test_the_schedule_rules_of_a_marker():

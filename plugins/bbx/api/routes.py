@@ -110,7 +110,8 @@ not have to filter them.
 
 **Idempotency**: the `Idempotency-Key` header is required. The same key with the same
 request returns the submission of the first call (200 instead of 201, header
-`Idempotent-Replayed: true`); the same key with a different request is refused (409).
+`Idempotent-Replayed: true`); the same key with a different request is refused (409), and so
+is the same body with another `send_at` or `publication_date`.
 
 **Personal PDFs** (optional): send `multipart/form-data` with a part `request` holding the
 JSON body and one file part per PDF, named `<BSN>_1.pdf` / `<BSN>_2.pdf` (at most 2 per BSN,

@@ -18,7 +18,8 @@ Idempotency: the channel's ``external_ref`` (the web service's ``Idempotency-Key
 manual page's form token) identifies the hand-in. The SHA-256 of the canonical request
 is kept as the submission's file ``request.json`` (the content itself is not stored):
 the same key with the same request returns the first submission; the same key with a
-different request is refused (409).
+different request is refused (409), and so is the same body with another schedule
+(``send_at`` / ``publication_date``, compared as they were asked: ``schedule.repeats``).
 
 Over ~400 lines on purpose: one request's whole path from checks to hand-in, shared by the
 web service and the manual page (the row rules themselves are ``bbx.domain.rows``).
@@ -415,6 +416,25 @@ def schedule_problem(exc: schedule_rules.ScheduleError) -> ApiError:
     return _problem("invalid_schedule", str(exc), field=exc.field)
 
 
+def _same_schedule(submission_id: int, earlier: dict, schedule: schedule_rules.Schedule) -> None:
+    """A repeated request with the same body but another send_at or publication_date is not
+    the same request: refused like another body (409), saying what was scheduled."""
+    stored = schedule_rules.Schedule(earlier["send_at"], earlier["publication_date"])
+    if schedule_rules.repeats(schedule, stored, handed_in_at=earlier["received_at"]):
+        return
+    send_at = stored.send_at.isoformat() if stored.send_at else None
+    day = stored.publication_date.isoformat() if stored.publication_date else None
+    raise ApiError(
+        409, "idempotency_key_reused",
+        _("This idempotency key was already used for submission {id} with another schedule (send_at {send_at}, "
+          "publication_date {day}). Use a new key for a new request; repeat a request only unchanged.",
+          id=submission_id, send_at=send_at or _("none: at once"), day=day or _("none: at once")),
+        field="publication_date" if stored.publication_date != schedule.publication_date
+        and stored.send_at == (schedule.asked_send_at or schedule.send_at) else "send_at",
+        details=[{"submission_id": submission_id, "send_at": send_at, "publication_date": day}],
+    )
+
+
 def hand_in(conn, prepared: Prepared, *, channel: str, external_ref: str, actor: str,
             schedule: schedule_rules.Schedule = schedule_rules.NOW, sandbox: bool = False) -> Handed:
     """Write the submission and its rows (call inside the request's transaction; commit after).
@@ -436,6 +456,7 @@ def hand_in(conn, prepared: Prepared, *, channel: str, external_ref: str, actor:
                   "Use a new key for a new request; repeat a request only unchanged.", id=sub.id),
                 details=[{"submission_id": sub.id}],
             )
+        _same_schedule(sub.id, lookup.submission_schedule(conn, sub.id), schedule)
         return Handed(sub.id, False)
     files = [(REQUEST_FILE, "request", prepared.request_size, prepared.request_sha256)]
     seen = {REQUEST_FILE}

@@ -109,7 +109,14 @@ DEFAULT_WITHOUT_PDFS = PdfRule(0, 0)
 
 
 class ManifestError(ValueError):
-    """The drop's manifest or ready marker is broken: the whole drop is rejected with this."""
+    """The drop's manifest or ready marker is broken: the whole drop is rejected with this.
+    ``unfinished``: the text may be a marker still being uploaded (not yet whole JSON or
+    UTF-8), so intake waits the grace before rejecting it; a whole document with a wrong
+    value (a schedule, an unknown field) is final and rejected at once."""
+
+    def __init__(self, message: str, *, unfinished: bool = False):
+        super().__init__(message)
+        self.unfinished = unfinished
 
 
 @dataclass(frozen=True)
@@ -172,7 +179,7 @@ def _decode_marker(name: str, data: bytes) -> str:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise ManifestError(_("{name} is not UTF-8 text (byte {byte}): save it as UTF-8",
-                               name=name, byte=exc.start)) from None
+                               name=name, byte=exc.start), unfinished=True) from None
 
 
 def _no_duplicate_keys(pairs: list[tuple[str, object]]) -> dict:
@@ -191,7 +198,7 @@ def parse_manifest(name: str, data: bytes, *, now: datetime | None = None) -> Ma
     except json.JSONDecodeError as exc:
         raise ManifestError(_(
             "{name} is not valid JSON (line {line}, column {column}: {error}); upload a corrected manifest.json",
-            name=name, line=exc.lineno, column=exc.colno, error=exc.msg)) from None
+            name=name, line=exc.lineno, column=exc.colno, error=exc.msg), unfinished=True) from None
     if not isinstance(doc, dict):
         raise ManifestError(_("{name} must hold one JSON object {{...}}", name=name))
     problems: list[str] = []

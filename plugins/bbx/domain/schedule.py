@@ -21,7 +21,7 @@ send never runs into ``AanmaakDatumLigtTeVerInHetVerleden``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
 from bbx.domain import limits
@@ -35,6 +35,9 @@ MAX_SEND_AT_DAYS_AHEAD = 30
 class Schedule:
     send_at: datetime | None  # None: as soon as possible
     publication_date: date | None  # None: publish at once
+    # send_at as asked, also a moment already past (then send_at is None): what a repeated
+    # request is compared by (:func:`repeats`)
+    asked_send_at: datetime | None = field(default=None, compare=False, repr=False)
 
 
 NOW = Schedule(None, None)  # no schedule: sent as soon as possible, published at once
@@ -49,6 +52,7 @@ class ScheduleError(ValueError):
 def check(send_at: datetime | None, publication_date: date | None, *, now: datetime | None = None) -> Schedule:
     """The schedule to store, or :class:`ScheduleError` naming the field and what to do."""
     now = now or datetime.now(TIMEZONE)
+    asked = send_at
     if send_at is not None:
         if send_at.tzinfo is None:
             raise ScheduleError("send_at", _("send_at needs a time zone, e.g. 2026-05-01T08:00:00+02:00."))
@@ -69,7 +73,18 @@ def check(send_at: datetime | None, publication_date: date | None, *, now: datet
                 "publication_date may lie at most {days} days after the send day ({latest} for a send on "
                 "{send}): MijnOverheid refuses a later one.", days=limits.MAX_PUBLICATION_DAYS_AHEAD,
                 latest=latest.isoformat(), send=send_day.isoformat()))
-    return Schedule(send_at, publication_date)
+    return Schedule(send_at, publication_date, asked_send_at=asked)
+
+
+def repeats(asked: Schedule, stored: Schedule, *, handed_in_at: datetime) -> bool:
+    """Whether a request repeated under an idempotency key asks for the schedule its first
+    hand-in stored: the asked values judged as at that hand-in (a moment that was past then
+    meant "now" then too), so a retry after the moment came is still the same request."""
+    try:
+        again = check(asked.asked_send_at or asked.send_at, asked.publication_date, now=handed_in_at)
+    except ScheduleError:
+        return False  # not even allowed then: not what was handed in
+    return again == stored
 
 
 def parse_send_at(text: str | None, *, dutch_time: bool) -> datetime | None:

@@ -75,7 +75,9 @@ def _is_complete(folders: ConnectionFolders, name: str, now: datetime) -> bool:
     overdue = mtime is not None and now - datetime.fromtimestamp(mtime, UTC) > settings.MANIFEST_GRACE
     try:
         manifest = parse_marker(marker, folders.read_bytes("inbox", name, marker))
-    except ManifestError:
-        return overdue  # maybe still being written; rejected as broken once overdue
+    except ManifestError as exc:
+        # half-written text may still be arriving: rejected once overdue; a whole manifest
+        # with a wrong value (e.g. send_at) is judged now, like a READY marker
+        return overdue or not exc.unfinished
     return manifest_complete(manifest, listing) or overdue
 
