@@ -157,14 +157,18 @@ def test_register_allows_one_open_period_per_bsn(db):
     db.execute(insert, (conn_id, BSN, "2025-01-01", "2025-06-01", refresh, refresh))  # history is fine
 
 
-def test_register_periods_name_refreshes_of_their_own_connection(db):
-    # checked once per statement (210): a million-row insert is one join, not a million lookups
-    tenant, conn_id = _tenant_and_connection(db)
-    other = db.execute(
+def _second_connection(db, tenant) -> int:
+    return db.execute(
         "INSERT INTO connections (tenant_id, code, name, oin, sender_code, cpa_id, sftp_folder)"
         " VALUES (%s, 'c2', 'C2', '00000001001234567001', 'S2', 'cpa2', '/t1/c2') RETURNING id",
         (tenant,),
     ).fetchone()["id"]
+
+
+def test_register_periods_name_refreshes_of_their_own_connection(db):
+    # checked once per statement (210): a million-row insert is one join, not a million lookups
+    tenant, conn_id = _tenant_and_connection(db)
+    other = _second_connection(db, tenant)
     refresh, foreign = _refresh(db, conn_id), _refresh(db, other)
     insert = _INSERT_PERIOD
     refused = pytest.raises(psycopg.errors.ForeignKeyViolation, match="not a refresh of that connection")
@@ -199,11 +203,7 @@ def test_audit_log_is_append_only(db):
 def test_messages_name_an_existing_submission_type_and_version(db):
     # checked once per statement (230): a COPY of a million messages is one join
     tenant, conn_id = _tenant_and_connection(db)
-    other = db.execute(
-        "INSERT INTO connections (tenant_id, code, name, oin, sender_code, cpa_id, sftp_folder)"
-        " VALUES (%s, 'c2', 'C2', '00000001001234567001', 'S2', 'cpa2', '/t1/c2') RETURNING id",
-        (tenant,),
-    ).fetchone()["id"]
+    other = _second_connection(db, tenant)
     sub = _submission(db, conn_id)
     mtype = db.execute(
         "INSERT INTO message_types (connection_id, code, name, subject) VALUES (%s, 'T1', 'T', 'S') RETURNING id",
