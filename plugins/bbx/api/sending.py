@@ -424,13 +424,14 @@ def _same_schedule(submission_id: int, earlier: dict, schedule: schedule_rules.S
         return
     send_at = stored.send_at.isoformat() if stored.send_at else None
     day = stored.publication_date.isoformat() if stored.publication_date else None
+    same_send_at = stored.send_at == (schedule.asked_send_at or schedule.send_at)
     raise ApiError(
         409, "idempotency_key_reused",
         _("This idempotency key was already used for submission {id} with another schedule (send_at {send_at}, "
           "publication_date {day}). Use a new key for a new request; repeat a request only unchanged.",
           id=submission_id, send_at=send_at or _("none: at once"), day=day or _("none: at once")),
-        field="publication_date" if stored.publication_date != schedule.publication_date
-        and stored.send_at == (schedule.asked_send_at or schedule.send_at) else "send_at",
+        field="publication_date" if same_send_at and stored.publication_date != schedule.publication_date
+        else "send_at",
         details=[{"submission_id": submission_id, "send_at": send_at, "publication_date": day}],
     )
 
@@ -456,7 +457,7 @@ def hand_in(conn, prepared: Prepared, *, channel: str, external_ref: str, actor:
                   "Use a new key for a new request; repeat a request only unchanged.", id=sub.id),
                 details=[{"submission_id": sub.id}],
             )
-        _same_schedule(sub.id, lookup.submission_schedule(conn, sub.id), schedule)
+        _same_schedule(sub.id, lookup.submission(conn, sub.id), schedule)
         return Handed(sub.id, False)
     files = [(REQUEST_FILE, "request", prepared.request_size, prepared.request_sha256)]
     seen = {REQUEST_FILE}

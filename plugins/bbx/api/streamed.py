@@ -168,7 +168,7 @@ async def read(request: Request) -> StreamedForm:
 
     async def hand_over():
         nonlocal pending_bytes
-        form.uploads.extend(await run_in_threadpool(spool.add_all, pending.copy()))
+        form.uploads.extend(await run_in_threadpool(spool.add_all, list(pending)))
         pending.clear()
         pending_bytes = 0
 

@@ -50,12 +50,6 @@ def submission(conn, submission_id: int) -> dict | None:
     ).fetchone()
 
 
-def submission_schedule(conn, submission_id: int) -> dict:
-    """What a submission was scheduled for, and when it was handed in."""
-    return conn.execute("SELECT send_at, publication_date, received_at FROM submissions WHERE id = %s",
-                        (submission_id,)).fetchone()
-
-
 def submission_files(conn, submission_id: int) -> list[dict]:
     """The files of a submission with their SHA-256 (the audit trail of what came in)."""
     return conn.execute(
