@@ -90,7 +90,7 @@ def _csv(rows: list[list[str]], header: list[str]) -> bytes:
     return out.getvalue().encode("utf-8-sig")  # as Excel writes it
 
 
-def _letter_pdf(title: str, body: str) -> bytes:
+def letter_pdf(title: str, body: str) -> bytes:
     from fpdf import FPDF
 
     pdf = FPDF()
@@ -102,7 +102,7 @@ def _letter_pdf(title: str, body: str) -> bytes:
     return bytes(pdf.output())
 
 
-def _fresh(admin, oin: str, status: str, count: int, used: set[str]) -> list[str]:
+def fresh_bsns(admin, oin: str, status: str, count: int, used: set[str]) -> list[str]:
     """``count`` citizens of the simulator's population not handed in before, so that a
     second demo run shows a new delivery (BBX would rightly refuse to send twice)."""
     found = [b for b in admin.sample(oin, status=status, limit=count + len(used)) if b not in used]
@@ -121,8 +121,8 @@ def sample_drops(stack: Stack, tenants, url: str) -> list[tuple[str, str, str, l
         used = demo_store.used_bsns(conn)
     for tenant in tenants:
         for c in tenant.connections:
-            subscribed = _fresh(admin, c.oin, "active", 12, used)
-            not_subscribed = _fresh(admin, c.oin, "never", 6, used)
+            subscribed = fresh_bsns(admin, c.oin, "active", 12, used)
+            not_subscribed = fresh_bsns(admin, c.oin, "never", 6, used)
             inbox = c.sftp_folder.removeprefix(f"/{tenant.code}") + f"/inbox/demo-{stamp}"
             if c.code == "voorbeeld":
                 rows = [[b] for b in subscribed[:8] + not_subscribed[:4]]
@@ -132,7 +132,7 @@ def sample_drops(stack: Stack, tenants, url: str) -> list[tuple[str, str, str, l
                 bsns = subscribed[:6] + not_subscribed[:2]
                 files = {"deelnemers.csv": _csv([[b] for b in bsns], ["bsn"])}
                 for b in bsns:
-                    files[f"{b}_1.pdf"] = _letter_pdf("Uniform Pensioenoverzicht 2026", "Uw opgebouwde pensioen per 1 januari 2026.")
+                    files[f"{b}_1.pdf"] = letter_pdf("Uniform Pensioenoverzicht 2026", "Uw opgebouwde pensioen per 1 januari 2026.")
                 files["READY"] = b"message_type: UPO2026\npdfs_per_bsn: 1\n"
             else:
                 rows = [[b, f"Beste deelnemer,\nuw pensioen gaat in op 1-{i + 1}-2027.", "", f"PZ-{i:05d}"]

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from bbx.demo.common import EXIT_FAILED, EXIT_OK, EXIT_USAGE
-from bbx.demo.drops import _fresh, _letter_pdf
+from bbx.demo.drops import fresh_bsns, letter_pdf
 from bbx.stack import Stack, default_state_dir
 from bbx.store import db
 from bbx.store import demo as demo_store
@@ -89,7 +89,7 @@ def personal_letters(tour: Tour, client, subscribed: list[str], never: list[str]
     body = {"message_type": TYPE, "messages": [
         {"bsn": b, "text": f"Beste deelnemer,\nuw persoonlijke brief {i + 1}.", "subject": "Uw pensioenbrief",
          "reference": f"TOUR-{i + 1}"} for i, b in enumerate(bsns)]}
-    pdf = {f"{bsns[0]}_1.pdf": _letter_pdf("Pensioenbrief", "Een persoonlijke bijlage.")}
+    pdf = {f"{bsns[0]}_1.pdf": letter_pdf("Pensioenbrief", "Een persoonlijke bijlage.")}
     preview = client.post(f"/connections/{CONNECTION}/messages/preview", params={"row": 1},
                           data={"request": json.dumps(body)},
                           files=[("attachments", (n, c, "application/pdf")) for n, c in pdf.items()])
@@ -117,7 +117,7 @@ def run(timeout: float = 240) -> int:
     admin = stack.admin()
     with db.connect(stack.bbx_url) as conn:
         used = demo_store.used_bsns(conn)
-    subscribed, never = _fresh(admin, OIN, "active", 6, used), _fresh(admin, OIN, "never", 2, used)
+    subscribed, never = fresh_bsns(admin, OIN, "active", 6, used), fresh_bsns(admin, OIN, "never", 2, used)
     admin.close()
     with tour.http() as client:
         personal = personal_letters(tour, client, subscribed, never)
