@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from bbx.api.limits import MAX_BSNS_PER_CALL
 from bbx.domain import limits
 from bbx.domain.schedule import MAX_SEND_AT_DAYS_AHEAD
+
+# fields a row of a submission and a message of a BSN lookup share
+PurgedAt = Annotated[datetime | None, Field(description="when the personal text and PDFs were removed after the "
+                                                        "retention period (null: still kept)")]
+PlannedTextVersion = Annotated[int | None, Field(description="the version of the message type's standard text "
+                                                             "this message was planned with (GET .../message-types/"
+                                                             "{code}/standard-text shows its text); null for a "
+                                                             "rejected row")]
 
 
 class ErrorDetail(BaseModel):
@@ -218,12 +226,8 @@ class RowOutcome(BaseModel):
     created_at: datetime
     sent_at: datetime | None
     final_at: datetime | None
-    purged_at: datetime | None = Field(None, description="when the personal text and PDFs were removed after "
-                                                         "the retention period (null: still kept)")
-    standard_text_version: int | None = Field(None, description="the version of the message type's standard "
-                                                             "text this message was planned with (GET "
-                                                             ".../message-types/{code}/standard-text shows its "
-                                                             "text); null for a rejected row")
+    purged_at: PurgedAt = None
+    standard_text_version: PlannedTextVersion = None
 
 
 class RowPage(BaseModel):
@@ -255,12 +259,8 @@ class BsnMessage(BaseModel):
     created_at: datetime
     sent_at: datetime | None
     final_at: datetime | None
-    purged_at: datetime | None = Field(None, description="when the personal text and PDFs were removed after "
-                                                         "the retention period (null: still kept)")
-    standard_text_version: int | None = Field(None, description="the version of the message type's standard "
-                                                             "text this message was planned with (GET "
-                                                             ".../message-types/{code}/standard-text shows its "
-                                                             "text); null for a rejected row")
+    purged_at: PurgedAt = None
+    standard_text_version: PlannedTextVersion = None
 
 
 class BsnConnection(BaseModel):

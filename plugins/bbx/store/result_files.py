@@ -14,16 +14,22 @@ from bbx.store.batches import ACTOR
 _OPEN = outcomes.sql_list(outcomes.OPEN_OUTCOMES)
 
 
-def closable_submissions(conn, *, connection_id: int | None = None,
-                         submission_ids: Sequence[int] | None = None) -> list[int]:
-    """Submissions being delivered whose messages all have a final outcome."""
-    where, params = ["s.status = 'delivering'"], []
+def _narrow(where: list[str], params: list, connection_id: int | None,
+            submission_ids: Sequence[int] | None) -> None:
+    """Limit a query over submissions ``s`` to one connection and/or some submissions."""
     if connection_id is not None:
         where.append("s.connection_id = %s")
         params.append(connection_id)
     if submission_ids is not None:
         where.append("s.id = ANY(%s)")
         params.append(list(submission_ids))
+
+
+def closable_submissions(conn, *, connection_id: int | None = None,
+                         submission_ids: Sequence[int] | None = None) -> list[int]:
+    """Submissions being delivered whose messages all have a final outcome."""
+    where, params = ["s.status = 'delivering'"], []
+    _narrow(where, params, connection_id, submission_ids)
     return [
         r["id"]
         for r in conn.execute(
@@ -42,12 +48,7 @@ def unreported_submissions(conn, *, connection_id: int | None = None,
     where, params = ["s.status = 'closed'", "s.results_written_at IS NULL",
                      "s.channel IN ('sftp', 'manual', 'api')",
                      "s.kind = 'messages'"], []  # a population list (issue 16) has no results
-    if connection_id is not None:
-        where.append("s.connection_id = %s")
-        params.append(connection_id)
-    if submission_ids is not None:
-        where.append("s.id = ANY(%s)")
-        params.append(list(submission_ids))
+    _narrow(where, params, connection_id, submission_ids)
     return conn.execute(
         f"""SELECT s.id, s.external_ref, s.channel, s.connection_id, c.code AS connection_code,
                    c.sftp_folder, c.language, t.code AS tenant_code, d.name AS drop_name, s.results_version
