@@ -261,7 +261,7 @@ def timeline(bbx_url: str, submission_ids: list[int], t0) -> dict[str, float]:
 
 def run_once(*, messages: int, submissions: int, share: float, send_workers: int, concurrency: int,
              pool_slots: int, latency: float, timeout: float, chaos: bool, kill_scheduler: bool,
-             keep: bool = False, say=print) -> dict:
+             keep: bool = False, extra_env: dict | None = None, say=print) -> dict:
     """One workload on a fresh Celery stack; returns figures and the check."""
     from datetime import UTC, datetime
 
@@ -280,7 +280,7 @@ def run_once(*, messages: int, submissions: int, share: float, send_workers: int
     killer = None
     try:
         running, admin = start_stack(work, bbx_url, af_url, plan, send_workers=send_workers,
-                                     concurrency=concurrency, pool_slots=pool_slots)
+                                     concurrency=concurrency, pool_slots=pool_slots, extra_env=extra_env)
         if latency:
             admin.set_faults(latency=latency)
         api = running.api()

@@ -57,7 +57,7 @@ after an outage: trigger `bbx_redeliver`.
     doc_md=DOC,
     deadline=when_enabled(delivery_run_open()),
     tags=["bbx", "delivery"],
-    default_args={"owner": "bbx", "retries": 3, "retry_delay": timedelta(minutes=1),
+    default_args={"owner": "bbx", "retries": 3, "retry_delay": timedelta(seconds=config.RETRY_DELAY_SECONDS),
                   "retry_exponential_backoff": 2.0, "max_retry_delay": timedelta(minutes=30)},
 )
 def bbx_deliver():

@@ -1,19 +1,19 @@
 """A drop that schedules its send (issue 18, docs/drop-protocol.md §2.8): ``send_at`` and
 ``publication_date`` in READY or manifest.json, checked by the rules of every channel
 (bbx.domain.schedule). Real SFTP server over TCP, real PostgreSQL, the real intake steps and
-the real delivery planner; the moment is a few seconds ahead, not minutes."""
+the real delivery planner; the moment passes as in tests/moment_passes.py, without waiting."""
 
 from __future__ import annotations
 
 import io
 import json
 import re
-import time
 import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from intake_helpers import CONNECTION, csv_bytes, manifest, ready, run_intake
+from moment_passes import ahead, moment_passes, send_day
 
 from bbx.delivery import plan
 from bbx.domain import bsn as bsn_rules
@@ -52,9 +52,9 @@ def _planned(database_url: str, run_id: str) -> set[int]:
 def test_a_drop_scheduled_in_ready_waits_for_its_moment_then_is_planned(tenant, configured, database_url):
     numbers = list(bsn_rules.generate(2, seed=401))
     _subscribed(configured, numbers)
-    # typed by a person: Dutch time without an offset; a few seconds ahead
-    moment = (datetime.now(TIMEZONE) + timedelta(seconds=12)).replace(microsecond=0)
-    publish = moment.date() + timedelta(days=13)  # the contract's limit
+    # typed by a person: Dutch time without an offset; an hour ahead
+    moment = ahead()
+    publish = send_day() + timedelta(days=13)  # the contract's limit
     tenant.upload_drop("later", {"lijst.csv": csv_bytes("bsn\n" + "\n".join(numbers) + "\n")},
                        marker_content=ready("PASPRT", send_at=moment.strftime("%Y-%m-%d %H:%M:%S"),
                                             publication_date=publish.isoformat()))
@@ -70,10 +70,9 @@ def test_a_drop_scheduled_in_ready_waits_for_its_moment_then_is_planned(tenant, 
     assert days == {publish}
     configured.commit()
 
-    assert datetime.now(TIMEZONE) < moment, "the intake took longer than the test's margin"
     assert sid not in _planned(database_url, "run-early")  # not before its moment ...
     assert _submission(configured, sid)["status"] == "accepted"
-    time.sleep(max((moment - datetime.now(TIMEZONE)).total_seconds(), 0) + 0.5)
+    moment_passes(configured, sid)
     assert sid in _planned(database_url, "run-late")  # ... and on the first run after it
     assert _submission(configured, sid)["status"] == "delivering"
 
@@ -81,7 +80,7 @@ def test_a_drop_scheduled_in_ready_waits_for_its_moment_then_is_planned(tenant, 
 def test_a_scheduled_drop_is_cancelled_with_cancel_before_it_starts(tenant, configured, database_url):
     numbers = list(bsn_rules.generate(3, seed=402))
     _subscribed(configured, numbers)
-    moment = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=8)
+    moment = ahead().astimezone(UTC)
     files = {"lijst.csv": csv_bytes("bsn\n" + "\n".join(numbers) + "\n")}
     tenant.upload_drop("geannuleerd", files, marker="manifest.json",
                        marker_content=manifest("PASPRT", files, send_at=moment.isoformat()))
@@ -92,7 +91,7 @@ def test_a_scheduled_drop_is_cancelled_with_cancel_before_it_starts(tenant, conf
     steps.find_drops(CONNECTION)
     answer = json.loads(tenant.outbox()[f"CANCEL.s{sid}.cancel.json"])
     assert (answer["cancelled"], answer["not_cancelled"], answer["closed"]) == (3, 0, True)
-    time.sleep(max((moment - datetime.now(UTC)).total_seconds(), 0) + 0.5)
+    moment_passes(configured, sid)
     assert sid not in _planned(database_url, "run-after-cancel")  # its moment came: nothing of it is sent
     configured.rollback()
     outcomes = {r["outcome"] for r in configured.execute(

@@ -52,18 +52,20 @@ def test_setup_registers_connections_and_pool_idempotently(airflow_db, db, sampl
     third = _setup(url, tmp_path / "pki", "--pool-slots", "6")
     assert "pool berichtenbox: 6 slots (updated)" in third.stdout
 
+    # one fresh interpreter, as a deployment runs: without BBX_DATABASE_URL / AIRFLOW_CONN_BBX_DB
+    # (``_env``) BBX finds bbx_db in the metadata DB; the other Connections read the Airflow way
     check = (
         "from airflow.models.connection import Connection as C\n"
+        "from bbx import settings\n"
         "c = C.get_connection_from_secrets('berichtenbox_voorbeeld'); s = C.get_connection_from_secrets('bbx_sftp')\n"
+        "found = settings.database_url()\n"  # the lines after Airflow's log lines, together
         "print(c.conn_type, c.host, c.extra_dejson['from_party_id'], c.extra_dejson['client_cert'].endswith('.pem'))\n"
-        "print(s.password, s.port)\n")
-    assert _python(check)[-2:] == [
+        "print(s.password, s.port)\n"
+        "print(found)\n")
+    assert _python(check, BBX_ENV="production")[-3:] == [
         "berichtenbox https://adapter.test:8443 urn:osb:oin:00000001001234567000 True",
-        "geheim 2222"]  # the password from the environment, not the command line
-
-    # a deployment without BBX_DATABASE_URL / AIRFLOW_CONN_BBX_DB finds bbx_db in the metadata DB
-    found = _python("from bbx import settings; print(settings.database_url())", BBX_ENV="production")
-    assert found[-1] == settings._normalise(url)
+        "geheim 2222",  # the password from the environment, not the command line
+        settings._normalise(url)]
 
 
 def test_setup_registers_the_sandbox_for_test_keys(airflow_db, db, sample_config_path, tmp_path):

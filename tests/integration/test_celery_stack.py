@@ -25,11 +25,18 @@ def test_celery_stack_loses_nothing_when_a_sending_worker_is_killed(monkeypatch)
     # a task the killed worker had received but not started waits in `queued` for this
     # long (600 s in a deployment); the pool keeps tasks from waiting in Celery otherwise
     monkeypatch.setenv("BBX_TASK_QUEUED_TIMEOUT", "90")
+    # the killed worker's send is re-run sooner, not otherwise: its task instance is failed
+    # after 30 s without heartbeat (the bench 60 s, a deployment 300 s; tasks heartbeat
+    # every 5 s) and retried after 5 s (60 s otherwise)
+    short = {"AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "30",
+             "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT_DETECTION_INTERVAL": "5",
+             "BBX_DELIVERY_RETRY_DELAY_SECONDS": "5"}
     import bench_celery
 
     result = bench_celery.run_once(messages=3000, submissions=5, share=0.9, send_workers=2, concurrency=2,
-                                   pool_slots=4, latency=1.0, timeout=1200, chaos=True, kill_scheduler=False,
+                                   pool_slots=4, latency=1.0, timeout=1200, chaos=True, kill_scheduler=False, extra_env=short,
                                    say=lambda line: print(line, file=sys.stderr))
+    print(f"closed after {result['closed']} s; timeline {result['timeline']}; {result['chaos']}", file=sys.stderr)
     assert any(step.startswith("kill -9 celery-worker-") for step in result["chaos"]), result["chaos"]
     assert any(step.startswith("replacement celery-worker-") for step in result["chaos"]), result["chaos"]
     assert result["closed"] is not None, f"not every submission closed: {result['counts']}"

@@ -16,6 +16,10 @@ MAX_SEND_ATTEMPTS = int(os.environ.get("BBX_MAX_SEND_ATTEMPTS", "3"))
 # would otherwise be exceeded).
 BATCHES_PER_SLICE = int(os.environ.get("BBX_BATCHES_PER_SLICE", "10"))
 
+# Delay before bbx_deliver's first retry of a task (doubling after each); the Celery
+# worker-loss test shortens it, its stack re-runs a killed worker's send sooner.
+RETRY_DELAY_SECONDS = float(os.environ.get("BBX_DELIVERY_RETRY_DELAY_SECONDS", "60"))
+
 # The Airflow pool every call to the Berichtenbox runs in (caps concurrent sends).
 POOL = os.environ.get("BBX_BERICHTENBOX_POOL", "berichtenbox")
 POOL_SLOTS_DEFAULT = 4
