@@ -6,6 +6,8 @@ from __future__ import annotations
 import csv
 import io
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -37,21 +39,30 @@ def drop_entries(folder: Path) -> list[tuple[str, str, bytes | str]]:
     return entries
 
 
-def upload(stack: Stack, tenant_code: str, remote_folder: str, entries: list[tuple[str, str, bytes | str]]) -> list[str]:
-    """Upload a drop as the tenant would: folders, files, links; the READY marker last,
-    and only when the server took everything else (a tenant's client stops at an error).
-    Returns what the server refused (e.g. links), as the tenant's client would show it."""
+@contextmanager
+def tenant_sftp(stack: Stack, tenant_code: str) -> Iterator:
+    """A paramiko ``SFTPClient`` logged in with the tenant's own account (chrooted to its
+    folder), as the tenant's SFTP client would be."""
     import logging
 
     import paramiko
 
     logging.getLogger("paramiko").setLevel(logging.WARNING)
     transport = paramiko.Transport(("127.0.0.1", stack.sftp_port))
-    transport.connect(username=tenant_code, password=stack.tenant_passwords[tenant_code])
-    refused = []
     try:
-        sftp = paramiko.SFTPClient.from_transport(transport)
-        _makedirs(sftp, remote_folder)
+        transport.connect(username=tenant_code, password=stack.tenant_passwords[tenant_code])
+        yield paramiko.SFTPClient.from_transport(transport)
+    finally:
+        transport.close()
+
+
+def upload(stack: Stack, tenant_code: str, remote_folder: str, entries: list[tuple[str, str, bytes | str]]) -> list[str]:
+    """Upload a drop as the tenant would: folders, files, links; the READY marker last,
+    and only when the server took everything else (a tenant's client stops at an error).
+    Returns what the server refused (e.g. links), as the tenant's client would show it."""
+    refused = []
+    with tenant_sftp(stack, tenant_code) as sftp:
+        makedirs(sftp, remote_folder)
         ordered = sorted(entries, key=lambda e: (e[0] == "file" and e[1].upper().startswith("READY"), e[0] != "dir"))
         for kind, name, content in ordered:
             if refused and kind == "file" and name.upper().startswith("READY"):
@@ -67,12 +78,10 @@ def upload(stack: Stack, tenant_code: str, remote_folder: str, entries: list[tup
                         handle.write(content)
             except OSError as exc:
                 refused.append(f"{name}: the SFTP server refused the {kind} ({exc})")
-    finally:
-        transport.close()
     return refused
 
 
-def _makedirs(sftp, path: str) -> None:
+def makedirs(sftp, path: str) -> None:
     current = ""
     for part in path.strip("/").split("/"):
         current += "/" + part
@@ -82,7 +91,7 @@ def _makedirs(sftp, path: str) -> None:
             sftp.mkdir(current)
 
 
-def _csv(rows: list[list[str]], header: list[str]) -> bytes:
+def csv_bytes(rows: list[list[str]], header: list[str]) -> bytes:
     out = io.StringIO()
     writer = csv.writer(out, delimiter=";", lineterminator="\r\n")
     writer.writerow(header)
@@ -127,10 +136,10 @@ def sample_drops(stack: Stack, tenants, url: str) -> list[tuple[str, str, str, l
             if c.code == "voorbeeld":
                 rows = [[b] for b in subscribed[:8] + not_subscribed[:4]]
                 rows += [["123456789"], [subscribed[0]], [subscribed[8][1:] if subscribed[8].startswith("0") else "12345"]]
-                files = {"bsns.csv": _csv(rows, ["bsn"]), "READY": b"message_type: PASPRT\ndrop_id: demo-" + stamp.encode() + b"\n"}
+                files = {"bsns.csv": csv_bytes(rows, ["bsn"]), "READY": b"message_type: PASPRT\ndrop_id: demo-" + stamp.encode() + b"\n"}
             elif c.code == "pf_metaal":
                 bsns = subscribed[:6] + not_subscribed[:2]
-                files = {"deelnemers.csv": _csv([[b] for b in bsns], ["bsn"])}
+                files = {"deelnemers.csv": csv_bytes([[b] for b in bsns], ["bsn"])}
                 for b in bsns:
                     files[f"{b}_1.pdf"] = letter_pdf("Uniform Pensioenoverzicht 2026", "Uw opgebouwde pensioen per 1 januari 2026.")
                 files["READY"] = b"message_type: UPO2026\npdfs_per_bsn: 1\n"
@@ -138,7 +147,7 @@ def sample_drops(stack: Stack, tenants, url: str) -> list[tuple[str, str, str, l
                 rows = [[b, f"Beste deelnemer,\nuw pensioen gaat in op 1-{i + 1}-2027.", "", f"PZ-{i:05d}"]
                         for i, b in enumerate(subscribed[:6] + not_subscribed[:2])]
                 rows.append([str(next(generate(1, seed=99))), "x" * 4001, "", ""])  # text too long
-                files = {"teksten.csv": _csv(rows, ["bsn", "tekst", "onderwerp", "referentie"]),
+                files = {"teksten.csv": csv_bytes(rows, ["bsn", "tekst", "onderwerp", "referentie"]),
                          "READY": b"message_type: UPO2026\n"}
             drops.append((tenant.code, c.code, inbox, [("file", n, b) for n, b in files.items()]))
     admin.close()

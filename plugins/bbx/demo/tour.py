@@ -5,7 +5,8 @@ the scheduler doing the rest (no ``dag.test``, no direct calls of the pipeline).
 
 One line per feature × channel with what was observed; exit 0 when all pass, 1 otherwise
 (naming what failed), 2 when no demo stack runs. This first version covers the web
-service and the CLI (see docs/operations.md, *The tour*, for what it does not cover yet).
+service, the CLI and the SFTP channel (``bbx.demo.tour_sftp``; see docs/operations.md,
+*The tour*, for what it does not cover yet).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from datetime import UTC, datetime, timedelta
 
 from bbx.demo.common import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 from bbx.demo.drops import fresh_bsns, letter_pdf
+from bbx.demo.tour_sftp import sftp_channel
 from bbx.stack import Stack, default_state_dir
 from bbx.store import db
 from bbx.store import demo as demo_store
@@ -151,6 +153,7 @@ def run(timeout: float = 240) -> int:
         tour.check("progress / web service", p["stage"] == "done" and p["final"] == 3 and p["percent"] == 100,
                    f"submission {personal}: stage {p['stage']}, handed in {p['handed_in']}, "
                    f"in batches {p['in_batches']}, acknowledged {p['acknowledged']}, final {p['final']}")
+    sftp_channel(tour, used, _api_key, timeout)
     failed = [name for name, ok, _ in tour.results if not ok]
     print(f"tour: {len(tour.results) - len(failed)} of {len(tour.results)} passed in "
           f"{time.monotonic() - begin:.0f} s" + (f"; FAILED: {', '.join(failed)}" if failed else ""))
