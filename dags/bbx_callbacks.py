@@ -15,8 +15,11 @@ the connection's HMAC secret (`BBX-Signature`). A post without a 2xx is tried ag
 exponential backoff (30 s doubling, at most 4 h apart, 12 attempts in all), then listed as
 a failed delivery (the connection's Callbacks page, `GET
 /api/v1/connections/{c}/callback/failed`, `bbx callbacks failed`; audit `callback.failed`),
-where a tenant or operator can retry it at once. The outbox is written in the same transaction as the change it
-reports, so a receiver that is down loses nothing. See `docs/api.md`, "Callbacks".
+where a tenant or operator can retry it ("Retry now" makes it due for the next pass;
+`bbx callbacks retry` posts at once). The receiver's certificate is always verified: public
+CAs, `BBX_CALLBACK_CA_FILE` and the connection's `callback.ca_file`. The outbox is
+written in the same transaction as the change it reports, so a receiver that is down
+loses nothing. See `docs/api.md`, "Callbacks".
 """
 
 

@@ -177,9 +177,10 @@ def _issue(
 
 
 def issue_server_cert(
-    folder: Path, hosts: tuple[str, ...] = DEFAULT_HOSTS, valid_days: int = 825
+    folder: Path, hosts: tuple[str, ...] = DEFAULT_HOSTS, valid_days: int = 825, out: CertPair | None = None
 ) -> CertPair:
-    """The simulator's server certificate, signed by the test root in ``folder``."""
+    """The simulator's server certificate, signed by the test root in ``folder`` (``out``:
+    another server of the same root, e.g. the demo's callback receiver)."""
     root = make_root(folder)
     subject = x509.Name(
         [
@@ -188,7 +189,7 @@ def issue_server_cert(
             x509.NameAttribute(NameOID.COMMON_NAME, hosts[0]),
         ]
     )
-    out = CertPair(folder / "server.pem", folder / "server-key.pem")
+    out = out or CertPair(folder / "server.pem", folder / "server-key.pem")
     return _issue(
         root, subject, ExtendedKeyUsageOID.SERVER_AUTH, out, hosts=hosts, valid_days=valid_days
     )

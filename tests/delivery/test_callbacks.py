@@ -56,13 +56,13 @@ def test_signed_events_reach_the_receiver_after_it_recovers(tenants, receiver, m
         cancel_store.cancel_submission(tenants.db, sid, actor="test")  # closes → closed + 2 pages
     receiver.status = 503  # the receiver is down
     now = datetime.now(UTC)
-    first = deliverer.deliver_due(url=tenants.url, verify=receiver.ca, now=now)
+    first = deliverer.deliver_due(url=tenants.url, now=now)
     assert (first.delivered, first.retried) == (0, 4) and len(receiver.posts) == 4
     # nothing is due before its backoff has passed
-    assert deliverer.deliver_due(url=tenants.url, verify=receiver.ca, now=now + timedelta(seconds=10)).retried == 0
+    assert deliverer.deliver_due(url=tenants.url, now=now + timedelta(seconds=10)).retried == 0
     receiver.status = 200
     receiver.posts.clear()
-    later = deliverer.deliver_due(url=tenants.url, verify=receiver.ca,
+    later = deliverer.deliver_due(url=tenants.url,
                                   now=now + timedelta(seconds=rules.delay_after(1) + 1))
     assert later.delivered == 4 and len(receiver.posts) == 4
     events = []
@@ -80,7 +80,7 @@ def test_signed_events_reach_the_receiver_after_it_recovers(tenants, receiver, m
     assert [m["row"] for m in finals] == [1, 2, 3] and {m["outcome"] for m in finals} == {"cancelled"}
     assert "bsn" not in json.dumps(events)  # no BSN leaves BBX in a callback
     # delivered once: a further pass posts nothing
-    assert deliverer.deliver_due(url=tenants.url, verify=receiver.ca, now=now + timedelta(hours=1)).delivered == 0
+    assert deliverer.deliver_due(url=tenants.url, now=now + timedelta(hours=1)).delivered == 0
 
 
 def test_a_receiver_that_stays_down_ends_in_the_failed_list(tenants, receiver, monkeypatch):
@@ -90,17 +90,18 @@ def test_a_receiver_that_stays_down_ends_in_the_failed_list(tenants, receiver, m
     receiver.status = 500
     now = datetime.now(UTC)
     for attempt in range(1, 4):
-        summary = deliverer.deliver_due(url=tenants.url, verify=receiver.ca, now=now)
+        summary = deliverer.deliver_due(url=tenants.url, now=now)
         assert len(receiver.posts) == attempt
         now += timedelta(seconds=rules.delay_after(attempt) + 1)  # exponential: 30 s, 60 s, ...
     assert summary.failed and len(summary.failed) == 1
-    assert deliverer.deliver_due(url=tenants.url, verify=receiver.ca, now=now + timedelta(days=1)).retried == 0
+    assert deliverer.deliver_due(url=tenants.url, now=now + timedelta(days=1)).retried == 0
     (failed,) = _failed_via_api(tenants)
     assert (failed["event"], failed["attempts"], failed["last_status"]) == ("submission.accepted", 3, 500)
     # an untrusted certificate is a failed try too (never posted in clear or unverified)
     receiver.posts.clear()
     tenants.submit("voorbeeld", "PASPRT", rows_for(bsns(1, seed=200)))
-    unverified = deliverer.deliver_due(url=tenants.url, verify=True, now=now + timedelta(days=2))
+    monkeypatch.delenv("BBX_CALLBACK_CA_FILE")  # public CAs only
+    unverified = deliverer.deliver_due(url=tenants.url, now=now + timedelta(days=2))
     assert unverified.retried == 1 and receiver.posts == []
 
 
@@ -126,10 +127,10 @@ def test_the_housekeeping_purge_removes_delivered_and_failed_events_after_their_
     _register(tenants, receiver.url)
     tenants.submit("voorbeeld", "PASPRT", rows_for(bsns(1, seed=201)))
     now = datetime.now(UTC) + timedelta(seconds=1)
-    assert deliverer.deliver_due(url=tenants.url, verify=receiver.ca, now=now).delivered == 1
+    assert deliverer.deliver_due(url=tenants.url, now=now).delivered == 1
     receiver.status = 500
     tenants.submit("voorbeeld", "PASPRT", rows_for(bsns(1, seed=202)))
-    failed = deliverer.deliver_due(url=tenants.url, verify=receiver.ca, now=datetime.now(UTC) + timedelta(seconds=1))
+    failed = deliverer.deliver_due(url=tenants.url, now=datetime.now(UTC) + timedelta(seconds=1))
     assert len(failed.failed) == 1
     tenants.submit("voorbeeld", "PASPRT", rows_for(bsns(1, seed=203)))  # still to be tried
     accepted = "submission.accepted"

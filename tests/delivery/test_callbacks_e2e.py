@@ -3,7 +3,9 @@
 every event (accepted, closed with counts, per-message final outcomes in pages) posted
 to a real HTTPS receiver in the test process and verified with the documented check; a
 receiver answering 500 is retried with backoff, ends as failed, shows on the connection's
-callbacks page, and "retry now" there delivers it (audited). Real PostgreSQL."""
+callbacks page, and "retry now" there queues it for the deliverer's next pass, which
+delivers it (audited). The receiver's private CA is trusted through the configuration's
+``callback.ca_file``. Real PostgreSQL."""
 
 from __future__ import annotations
 
@@ -59,6 +61,13 @@ def test_the_configuration_checks_the_callback(tmp_path, sample_config_path):
         "secret_variable"]
     assert _problems(tmp_path, sample_config_path, {"url": "https://example.nl/x", "secret_variable": "a b"})[0] \
         .startswith(f"{where}.secret_variable: 'a b' does not match")
+    (tmp_path / "not-a-ca.pem").write_text("hello")
+    assert _problems(tmp_path, sample_config_path, {"url": "https://example.nl/x", "secret_variable": VARIABLE,
+                                                    "ca_file": "not-a-ca.pem"}) == [
+        f"{where}.ca_file: 'not-a-ca.pem' holds no PEM certificate (-----BEGIN CERTIFICATE-----)"]
+    assert _problems(tmp_path, sample_config_path, {"url": "https://example.nl/x", "secret_variable": VARIABLE,
+                                                    "ca_file": "missing.pem"}) == [
+        f"{where}.ca_file: cannot read 'missing.pem': No such file or directory"]
 
 
 def _sign_in(client, username: str, role: str, tenant: str | None, db) -> None:
@@ -73,8 +82,10 @@ def test_callbacks_from_the_configuration_reach_a_real_receiver_fail_and_are_ret
         world, receiver, tmp_path, sample_config_path, monkeypatch, capsys):
     monkeypatch.setattr(rules, "MESSAGES_PER_EVENT", 2)  # 3 messages: 2 pages of final outcomes
     monkeypatch.setattr(rules, "MAX_ATTEMPTS", 3)
-    monkeypatch.setenv("SSL_CERT_FILE", receiver.ca)  # "retry now" trusts the receiver like any public CA
-    path = _config(tmp_path, sample_config_path, {"url": receiver.url, "secret_variable": VARIABLE})
+    monkeypatch.delenv("BBX_CALLBACK_CA_FILE")  # trusted only through the connection's own CA bundle
+    shutil.copy(receiver.ca, tmp_path / "receiver-ca.pem")
+    path = _config(tmp_path, sample_config_path, {"url": receiver.url, "secret_variable": VARIABLE,
+                                                  "ca_file": "receiver-ca.pem"})
 
     # the apply refuses a callback whose secret BBX cannot find: nothing posted unsigned
     assert cli.main(["config", "apply", str(path)]) == 2
@@ -114,14 +125,14 @@ def test_callbacks_from_the_configuration_reach_a_real_receiver_fail_and_are_ret
 
     receiver.status = 500
     now = datetime.now(UTC) + timedelta(seconds=1)
-    first = deliverer.deliver_due(url=world.url, verify=receiver.ca, now=now)
+    first = deliverer.deliver_due(url=world.url, now=now)
     assert (first.delivered, first.retried, len(receiver.posts)) == (0, 4, 4)
-    assert deliverer.deliver_due(url=world.url, verify=receiver.ca, now=now + timedelta(seconds=29)).retried == 0
+    assert deliverer.deliver_due(url=world.url, now=now + timedelta(seconds=29)).retried == 0
     for attempt in (2, 3):  # after each backoff (30 s, then 60 s) one more try of each
         now += timedelta(seconds=rules.delay_after(attempt - 1) + 1)
-        deliverer.deliver_due(url=world.url, verify=receiver.ca, now=now)
+        deliverer.deliver_due(url=world.url, now=now)
         assert len(receiver.posts) == 4 * attempt
-    assert len(deliverer.deliver_due(url=world.url, verify=receiver.ca, now=now).failed) == 0
+    assert len(deliverer.deliver_due(url=world.url, now=now).failed) == 0
     first_posts = receiver.posts[:4]
     events = []
     for headers, body in first_posts:
@@ -149,16 +160,23 @@ def test_callbacks_from_the_configuration_reach_a_real_receiver_fail_and_are_ret
         receiver.status = 200
         receiver.posts.clear()
         retried = api.post(f"/connections/voorbeeld/callbacks/{ids[1]}/retry", follow_redirects=False)
-        assert retried.status_code == 303
-        done = api.get(retried.headers["location"])
-        assert "Bezorgd: de ontvanger" in done.text and f'id="retry-{ids[1]}"' not in done.text
+        assert retried.status_code == 303 and receiver.posts == []  # queued, not posted inside the request
+        queued = api.get(retried.headers["location"])
+        assert "In de wachtrij: BBX verstuurt" in queued.text and f'id="retry-{ids[1]}"' not in queued.text
+        assert f'id="retry-{ids[0]}"' in queued.text  # the others are still failed
+        assert deliverer.deliver_due(url=world.url).delivered == 1  # the deliverer's next pass posts it
         ((headers_1, body_1),) = receiver.posts
         assert json.loads(body_1)["event"] == "submission.closed"
         assert rules.verify(SECRET, body_1, headers_1[rules.HEADER])
+        assert f'id="event-{ids[1]}"' not in api.get("/connections/voorbeeld/callbacks").text  # delivered
         # the rest through the web service (the same rule)
         for event_id in (ids[0], ids[2], ids[3]):
             answer = api.post(f"/api/v1/connections/voorbeeld/callback/events/{event_id}/retry", headers=headers)
-            assert answer.json() == {"id": event_id, "result": "delivered"}, answer.text
+            assert answer.json() == {"id": event_id, "result": "queued"}, answer.text
+        states = api.get("/api/v1/connections/voorbeeld/callback/failed?retrying=true", headers=headers).json()
+        assert sorted((f["id"], f["state"]) for f in states["failed"]) == [(i, "queued") for i in (ids[0], ids[2],
+                                                                                                     ids[3])]
+        assert deliverer.deliver_due(url=world.url).delivered == 3
         again = api.post(f"/api/v1/connections/voorbeeld/callback/events/{ids[0]}/retry", headers=headers)
         assert again.status_code == 404 and again.json()["error"]["code"] == "callback_event_not_found"
         assert api.get("/api/v1/connections/voorbeeld/callback/failed?retrying=true",
@@ -187,7 +205,7 @@ def test_the_page_is_read_only_for_auditors_and_hidden_from_other_tenants(tenant
     store.set_endpoint(tenants.db, connection_id, receiver.url, actor="test")
     tenants.db.commit()
     tenants.submit("voorbeeld", "PASPRT", rows_for(bsns(1, seed=182)))
-    (event_id,) = deliverer.deliver_due(url=tenants.url, verify=receiver.ca,
+    (event_id,) = deliverer.deliver_due(url=tenants.url,
                                         now=datetime.now(UTC) + timedelta(seconds=1)).failed
     for username, role, tenant, status in (("olga", "auditor", None, 200), ("piet", "tenant", "pensioenuitvoerder", 404),
                                            ("otto", "operator", None, 200)):
@@ -213,12 +231,11 @@ def test_the_operators_command_lists_and_retries(tenants, receiver, monkeypatch,
     from bbx.store import callbacks as store
 
     monkeypatch.setattr(rules, "MAX_ATTEMPTS", 2)
-    monkeypatch.setenv("SSL_CERT_FILE", receiver.ca)
     receiver.status = 503
     store.set_endpoint(tenants.db, tenants.connections["voorbeeld"].id, receiver.url, actor="test")
     tenants.db.commit()
     tenants.submit("voorbeeld", "PASPRT", rows_for(bsns(1, seed=183)))
-    deliverer.deliver_due(url=tenants.url, verify=receiver.ca, now=datetime.now(UTC) + timedelta(seconds=1))
+    deliverer.deliver_due(url=tenants.url, now=datetime.now(UTC) + timedelta(seconds=1))
     assert cli.main(["callbacks", "failed", "voorbeeld"]) == 0
     assert capsys.readouterr().out.endswith("0 event(s) of connection voorbeeld\n")
     assert cli.main(["callbacks", "failed", "voorbeeld", "--retrying"]) == 0
@@ -241,7 +258,6 @@ def test_the_bbx_callbacks_dag_signs_with_the_variable_through_the_task_sdk(tena
     from bbx.store import callbacks as store
 
     monkeypatch.setenv(f"AIRFLOW_VAR_{VARIABLE.upper()}", SECRET)  # the task asks its own secrets chain
-    monkeypatch.setenv("SSL_CERT_FILE", receiver.ca)
     store.configure_endpoint(tenants.db, tenants.connections["voorbeeld"].id, receiver.url, VARIABLE, actor="test")
     tenants.db.commit()
     sid = tenants.submit("voorbeeld", "PASPRT", rows_for(bsns(1, seed=184)))

@@ -40,7 +40,8 @@ class FailedDelivery(BaseModel):
     id: int = Field(description="the event id (the BBX-Event-Id header)")
     submission_id: int | None
     event: str
-    state: str = Field(description="failed (given up on) or retrying (the next try at next_attempt_at)")
+    state: str = Field(description="failed (given up on), retrying (the next try at next_attempt_at) or queued "
+                                   "(due now, e.g. after retry: posted by BBX's next delivery pass, within a minute)")
     created_at: datetime
     attempts: int
     failed_at: datetime | None
@@ -51,8 +52,9 @@ class FailedDelivery(BaseModel):
 
 class RetryAnswer(BaseModel):
     id: int
-    result: str = Field(description="delivered, retrying (refused again; tried later by the backoff) or failed "
-                                    "(refused again; back in the failed list)")
+    result: str = Field(description="queued: due now; BBX's next delivery pass (within a minute) posts it — follow "
+                                    "it in GET .../callback/failed?retrying=true (gone from there: delivered; "
+                                    "failed again: back in the list)")
 
 
 class FailedList(BaseModel):
@@ -114,9 +116,10 @@ def failed_callbacks(connection: str, principal: PrincipalDep, conn: ConnDep, re
 
 
 def retry(conn, principal: Principal, connection: dict, event_id: int) -> str:
-    """Post one failed or retrying event now (the page and the web service); 404 when the
-    connection has no such undelivered event."""
-    result = deliverer.retry_now(conn, connection["id"], event_id, actor=principal.actor)
+    """Queue one failed or retrying event for an immediate try (the page and the web
+    service; never posted inside the request); 404 when the connection has no such
+    undelivered event."""
+    result = deliverer.request_retry(conn, connection["id"], event_id, actor=principal.actor)
     if result is None:
         raise ApiError(404, "callback_event_not_found",
                        _("Connection {code} has no undelivered callback event {id} (delivered, removed after its "
@@ -126,7 +129,7 @@ def retry(conn, principal: Principal, connection: dict, event_id: int) -> str:
 
 
 @router.post("/connections/{connection}/callback/events/{event_id}/retry", response_model=RetryAnswer,
-             tags=["callbacks"], summary="Post a failed or retrying callback event now (audited)")
+             tags=["callbacks"], summary="Try a failed or retrying callback event again now (queued; audited)")
 def retry_callback(connection: str, event_id: int, principal: PrincipalDep, conn: ConnDep):
     return {"id": event_id, "result": retry(conn, principal, service.connection_for(conn, principal, connection),
                                             event_id)}

@@ -1,6 +1,8 @@
 """The callbacks page of a connection (issue 18): its callback URL, the posts BBX gave up
 on and those still being retried, with an audited "retry now" (a tenant user of that
-tenant or an operator; auditors read only; another tenant's connection is a 404)."""
+tenant or an operator; auditors read only; another tenant's connection is a 404). Retry
+now queues the post for the deliverer and answers at once (a hanging receiver never
+holds up the page)."""
 
 from __future__ import annotations
 
@@ -19,13 +21,12 @@ from bbx.i18n import _
 from bbx.store import callbacks as store
 
 router = APIRouter(include_in_schema=False)
-RESULTS = ("delivered", "retrying", "failed")
+RESULTS = ("queued",)
 
 
 def result_text(result: str) -> str:
-    return {"delivered": _("Delivered: the receiver answered with a 2xx."),
-            "retrying": _("Refused again; BBX tries it again later (exponential backoff)."),
-            "failed": _("Refused again; it stays in the list of failed deliveries.")}[result]
+    return {"queued": _("Queued: BBX posts it again within a minute. Reload this page to see its state: gone from "
+                        "the list when the receiver accepted it, back as failed or retrying when it refused.")}[result]
 
 
 @router.get("/connections/{code}/callbacks", response_class=HTMLResponse)

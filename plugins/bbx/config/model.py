@@ -77,6 +77,7 @@ class ConnectionSpec:
     daily_message_cap: int | None = None
     callback_url: str | None = None  # status callbacks (bbx.domain.callbacks), set by the configuration
     callback_secret_variable: str | None = None  # the Airflow Variable holding its HMAC secret
+    callback_ca_pem: str | None = None  # extra CAs to trust for the receiver (callback.ca_file)
 
 
 @dataclass(frozen=True)
@@ -186,6 +187,7 @@ def _resolve_tenants(document: dict, base: Path, problems: list[str]):
                         callbacks.check_url(callback["url"])
                 except callbacks.CallbackUrlError as exc:
                     problems.append(f"{c_where}.callback.url: {exc}")
+            ca_pem = _callback_ca(callback, c_where, base, problems)
             connections.append(
                 ConnectionSpec(
                     code=conn["code"], name=conn["name"], oin=conn["oin"],
@@ -204,9 +206,23 @@ def _resolve_tenants(document: dict, base: Path, problems: list[str]):
                     daily_message_cap=conn.get("send_limits", {}).get("daily_messages"),
                     callback_url=callback["url"].strip() if callback else None,
                     callback_secret_variable=callback.get("secret_variable"),
+                    callback_ca_pem=ca_pem,
                 )
             )
         yield TenantSpec(tenant["code"], tenant["name"], tuple(connections))
+
+
+def _callback_ca(callback: dict, c_where: str, base: Path, problems: list[str]) -> str | None:
+    if not callback.get("ca_file"):
+        return None
+    try:
+        return callbacks.check_ca_bundle((base / callback["ca_file"]).read_text(encoding="ascii"))
+    except (OSError, UnicodeDecodeError) as exc:
+        problems.append(f"{c_where}.callback.ca_file: cannot read {callback['ca_file']!r}: "
+                        f"{getattr(exc, 'strerror', None) or exc}")
+    except callbacks.CallbackCaError as exc:
+        problems.append(f"{c_where}.callback.ca_file: {callback['ca_file']!r} {exc}")
+    return None
 
 
 def _resolve_attachments(conn: dict, c_where: str, base: Path, problems: list[str]):

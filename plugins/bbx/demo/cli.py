@@ -13,6 +13,7 @@ import bbx.demo
 from bbx import crypto, settings
 from bbx import stack as stack_module
 from bbx.config.model import ConfigError, load
+from bbx.demo import tour_callbacks
 from bbx.demo.common import (
     DEMO_DIR,
     DEMO_TIMINGS,
@@ -94,11 +95,13 @@ def main(argv: list[str] | None = None) -> int:
     try:
         stack = stack_module.start(settings_, say=step)
         api = stack.api()
-        dag_ids = ["bbx_register_refresh", "bbx_deliver", "bbx_collect_results"]
+        dag_ids = ["bbx_register_refresh", "bbx_deliver", "bbx_collect_results", "bbx_callbacks"]
         dag_ids += [f"bbx_ingest__{c.code}" for t in tenants for c in t.connections]
         fresh_register = not _register_done_today(url)
         api.wait_for_dags(dag_ids, keep_paused=("bbx_register_refresh",) if fresh_register else ())
         step(f"DAGs parsed and unpaused: {', '.join(dag_ids)}")
+        step(f"status callbacks of {tour_callbacks.CONNECTION} to the stack's receiver {stack.callback_url}: "
+             f"{tour_callbacks.register(stack, url)} (secret: Airflow Variable {stack.callback_secret_variable})")
     except stack_module.StackError as exc:
         print(f"the platform did not start: {exc}", file=sys.stderr)
         return EXIT_FAILED

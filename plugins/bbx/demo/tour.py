@@ -20,6 +20,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+from bbx.demo import tour_callbacks
 from bbx.demo.common import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 from bbx.demo.drops import fresh_bsns, letter_pdf
 from bbx.demo.tour_sftp import sftp_channel
@@ -154,6 +155,7 @@ def run(timeout: float = 240) -> int:
                    f"submission {personal}: stage {p['stage']}, handed in {p['handed_in']}, "
                    f"in batches {p['in_batches']}, acknowledged {p['acknowledged']}, final {p['final']}")
     sftp_channel(tour, used, _api_key, timeout)
+    tour_callbacks.check(tour)
     failed = [name for name, ok, _ in tour.results if not ok]
     print(f"tour: {len(tour.results) - len(failed)} of {len(tour.results)} passed in "
           f"{time.monotonic() - begin:.0f} s" + (f"; FAILED: {', '.join(failed)}" if failed else ""))

@@ -17,6 +17,11 @@ keeps it encrypted; set in the tenant configuration (``callback.secret_variable`
 secret lives in Airflow's secrets chain under that Variable name and never in a file or in
 BBX's database. Either way it must be at least :data:`MIN_SECRET_CHARS` characters.
 
+Trust: the receiver's certificate is always verified (host name and chain). Besides the
+public CAs, BBX trusts the deployment's ``BBX_CALLBACK_CA_FILE`` and a connection's own CA
+bundle (``callback.ca_file`` in the tenant configuration) — for a receiver behind a private
+CA; :func:`check_ca_bundle` is the check of such a bundle.
+
 Retention of the outbox: a delivered event is kept :data:`KEEP_DELIVERED_DAYS` (enough to
 answer "did you post it?"), a failed one :data:`KEEP_FAILED_DAYS` (the tenant must have time
 to see and retry it); events still being tried are never removed.
@@ -27,6 +32,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import ssl
 import time
 from urllib.parse import urlsplit
 
@@ -79,6 +85,21 @@ def check_secret(secret: str | None, variable: str) -> str:
                                   f"{len(secret.strip())} characters; use at least {MIN_SECRET_CHARS} random ones "
                                   "(e.g. python -c 'import secrets; print(secrets.token_urlsafe(32))')")
     return secret.strip()
+
+
+class CallbackCaError(ValueError):
+    pass
+
+
+def check_ca_bundle(pem: str) -> str:
+    """A PEM bundle of CA certificates to trust for a connection's receiver (operator-facing)."""
+    if "-----BEGIN CERTIFICATE-----" not in pem:
+        raise CallbackCaError("holds no PEM certificate (-----BEGIN CERTIFICATE-----)")
+    try:
+        ssl.create_default_context(cadata=pem)
+    except (ssl.SSLError, ValueError) as exc:
+        raise CallbackCaError(f"is not a readable PEM bundle of CA certificates: {exc}") from None
+    return pem
 
 
 def new_secret() -> str:

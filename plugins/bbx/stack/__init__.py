@@ -3,8 +3,10 @@
 Used by ``make demo`` / ``make stop`` (``python -m bbx.stack``), the browser test and
 ``bench/bench_delivery_e2e.py``, so each starts the platform the same way:
 
-* the MijnOverheid simulator (HTTPS, client certificates, its own test PKI) and the
-  tenant SFTP server;
+* the MijnOverheid simulator (HTTPS, client certificates, its own test PKI), the
+  tenant SFTP server and a tenant's HTTPS receiver of status callbacks
+  (``simulator.callback_receiver``; certificate of the same test root, its HMAC secret the
+  Airflow Variable ``bbx_demo_callback_secret``);
 * Airflow's api-server, scheduler, dag-processor and triggerer (LocalExecutor), with
   BBX's Airflow Connections and pool registered in the metadata database by
   ``bbx airflow setup`` (not through environment variables);

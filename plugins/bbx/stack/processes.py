@@ -11,7 +11,7 @@ from pathlib import Path
 
 from bbx import settings
 
-SERVICES_ORDER = ("simulator", "sftp", "api-server", "scheduler", "dag-processor", "triggerer")
+SERVICES_ORDER = ("simulator", "sftp", "callback-receiver", "api-server", "scheduler", "dag-processor", "triggerer")
 AIRFLOW_COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
 WORKER_PREFIX = "celery-worker-"
 

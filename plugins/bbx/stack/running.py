@@ -93,6 +93,10 @@ class Stack:
     env: dict[str, str]
     executor: str = "local"
     worker_concurrency: int = 2
+    # the tenant-side HTTPS receiver of status callbacks (start._start_callback_receiver)
+    callback_url: str = ""
+    callback_record: str = ""  # one JSON line per post it received
+    callback_secret_variable: str = ""  # the Airflow Variable (metadata database) with its HMAC secret
     reused: bool = False
 
     @classmethod

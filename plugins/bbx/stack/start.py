@@ -1,6 +1,7 @@
-"""``start``: the whole stack in order — simulator, SFTP server, Airflow's metadata
-database and ``bbx airflow setup``, Airflow's components (and Celery workers) — or the
-running one reused."""
+"""``start``: the whole stack in order — simulator, SFTP server, a tenant's callback
+receiver, Airflow's metadata database (with the receiver's secret as a Variable) and
+``bbx airflow setup``, Airflow's components (and Celery workers) — or the running one
+reused."""
 
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ from bbx.stack.running import ADMIN_USER, Stack, StackSettings, stop
 from bbx.stack.workers import celery_environment, ensure_redis
 
 SFTP_BBX_USER = "bbx"
+CALLBACK_SECRET_VARIABLE = "bbx_demo_callback_secret"
 
 
 def airflow_environment(s: StackSettings, password_file: Path, jwt_secret: str) -> dict[str, str]:
@@ -101,6 +103,40 @@ def _start_sftp(s: StackSettings, root: Path, users: dict[str, str]) -> int:
     return port
 
 
+def _start_callback_receiver(s: StackSettings, pki_dir: Path) -> tuple[str, Path, Path]:
+    """A tenant's HTTPS receiver of status callbacks, its certificate from the stack's test
+    root (``pki_dir/ca.pem``) and a fresh HMAC secret (a 0600 file it checks posts with).
+    Returns its URL, the record file and the secret file."""
+    folder = s.state_dir / "callback-receiver"
+    folder.mkdir(exist_ok=True)
+    secret_file, record, ready = folder / "secret", folder / "received.jsonl", folder / "ready.json"
+    secret_file.write_text(secrets.token_urlsafe(32) + "\n")
+    secret_file.chmod(0o600)
+    record.unlink(missing_ok=True)
+    ready.unlink(missing_ok=True)
+    argv = [sys.executable, "-m", "simulator.callback_receiver", "--pki-dir", str(pki_dir),
+            "--secret-file", str(secret_file), "--record", str(record), "--ready-file", str(ready)]
+    pid = spawn(s.state_dir, "callback-receiver", argv)
+    _wait_for("the callback receiver", lambda: ready.exists() and ready.read_text().strip(), 30,
+              s.state_dir / "logs" / "callback-receiver.log", pid)
+    return json.loads(ready.read_text())["url"], record, secret_file
+
+
+def _store_callback_secret(stack: Stack, secret_file: Path) -> None:
+    """The receiver's secret as an Airflow Variable in the metadata database — which exists
+    only once ``airflow db migrate`` ran, so this comes after it and before the components
+    start (the secret never goes into a command line or ``stack.json``)."""
+    variables = secret_file.with_name("variables.json")
+    variables.write_text(json.dumps({CALLBACK_SECRET_VARIABLE: secret_file.read_text().strip()}))
+    variables.chmod(0o600)
+    try:
+        run = stack.airflow_cli("variables", "import", str(variables), check=False)
+    finally:
+        variables.unlink()
+    if run.returncode != 0:
+        raise StackError(f"airflow variables import failed:\n{run.stdout[-2000:]}{run.stderr[-2000:]}")
+
+
 def _tenant_codes(tenants_file: Path) -> list[str]:
     from bbx.config.model import load
 
@@ -135,6 +171,8 @@ def start(s: StackSettings, *, say=print) -> Stack:
     passwords.update({code: f"{code}-demo" for code in _tenant_codes(s.tenants_file)})
     sftp_port = _start_sftp(s, sftp_root, passwords)
     say(f"SFTP server at 127.0.0.1:{sftp_port} (root {sftp_root}), one chrooted account per tenant")
+    callback_url, callback_record, callback_secret = _start_callback_receiver(s, pki_dir)
+    say(f"callback receiver (a tenant's HTTPS endpoint, certificate of the test root) at {callback_url}")
 
     s.airflow_home.mkdir(parents=True, exist_ok=True)
     password_file = s.state_dir / "airflow-passwords.json"
@@ -150,7 +188,8 @@ def start(s: StackSettings, *, say=print) -> Stack:
                   simulator_url=simulator_url, pki_dir=str(pki_dir), sftp_port=sftp_port, sftp_root=str(sftp_root),
                   tenant_passwords={k: v for k, v in passwords.items() if k != SFTP_BBX_USER},
                   bbx_sftp_password=passwords[SFTP_BBX_USER], env=env, executor=s.executor,
-                  worker_concurrency=s.worker_concurrency)
+                  worker_concurrency=s.worker_concurrency, callback_url=callback_url,
+                  callback_record=str(callback_record), callback_secret_variable=CALLBACK_SECRET_VARIABLE)
 
     db.ensure_database(s.airflow_url)
     t = time.monotonic()
@@ -158,6 +197,8 @@ def start(s: StackSettings, *, say=print) -> Stack:
     if run.returncode != 0:
         raise StackError(f"airflow db migrate failed:\n{run.stdout[-2000:]}{run.stderr[-2000:]}")
     say(f"Airflow metadata database {s.airflow_url.split('?')[0]} migrated ({time.monotonic() - t:.0f} s)")
+    _store_callback_secret(stack, callback_secret)
+    say(f"the callback receiver's HMAC secret is the Airflow Variable {CALLBACK_SECRET_VARIABLE}")
     setup = subprocess.run(
         [sys.executable, "-m", "bbx.cli", "airflow", "setup", "--database-url", s.bbx_url,
          "--sftp", f"127.0.0.1:{sftp_port}", "--sftp-login", SFTP_BBX_USER,

@@ -81,7 +81,7 @@ def _apply_connection(conn, tenant_id: int, spec: ConnectionSpec, summary: Apply
     )
     summary.count(action)
     action = callbacks.configure_endpoint(conn, connection_id, spec.callback_url, spec.callback_secret_variable,
-                                          actor=actor)
+                                          ca_pem=spec.callback_ca_pem, actor=actor)
     if action == "removed":  # the file no longer sets it (a tenant's own registration is left alone)
         summary.deactivated += 1
     elif spec.callback_url:

@@ -26,8 +26,8 @@ def set_endpoint(conn, connection_id: int, url: str, *, actor: str) -> str:
         """INSERT INTO callback_endpoints (connection_id, url, secret_encrypted, registered_by)
            VALUES (%s, %s, %s, %s)
            ON CONFLICT (connection_id) DO UPDATE SET url = EXCLUDED.url,
-                  secret_encrypted = EXCLUDED.secret_encrypted, secret_variable = NULL, registered_by = EXCLUDED.registered_by,
-                  registered_at = now()""",
+                  secret_encrypted = EXCLUDED.secret_encrypted, secret_variable = NULL, ca_pem = NULL,
+                  registered_by = EXCLUDED.registered_by, registered_at = now()""",
         (connection_id, url, crypto.encrypt(secret), actor),
     )
     audit.record(conn, actor=actor, action="callback.registered", connection_id=connection_id, details={"url": url})
@@ -45,26 +45,28 @@ def remove_endpoint(conn, connection_id: int, *, actor: str, configured: bool = 
 
 
 def configure_endpoint(conn, connection_id: int, url: str | None, secret_variable: str | None, *,
-                       actor: str) -> str:
-    """The configuration's callback (``callback.url`` + ``callback.secret_variable``) for a
-    connection: created, updated or unchanged; with ``url`` None a configured one is removed
-    (``removed``, else ``unchanged``)."""
+                       actor: str, ca_pem: str | None = None) -> str:
+    """The configuration's callback (``callback.url`` + ``callback.secret_variable``, and the
+    receiver's CA bundle ``callback.ca_file``) for a connection: created, updated or
+    unchanged; with ``url`` None a configured one is removed (``removed``, else ``unchanged``)."""
     if url is None:
         return "removed" if remove_endpoint(conn, connection_id, actor=actor, configured=True) else "unchanged"
-    current = conn.execute("SELECT url, secret_variable FROM callback_endpoints WHERE connection_id = %s",
+    current = conn.execute("SELECT url, secret_variable, ca_pem FROM callback_endpoints WHERE connection_id = %s",
                            (connection_id,)).fetchone()
-    if current is not None and (current["url"], current["secret_variable"]) == (url, secret_variable):
+    if current is not None and (current["url"], current["secret_variable"], current["ca_pem"]) == (
+            url, secret_variable, ca_pem):
         return "unchanged"
     conn.execute(
-        """INSERT INTO callback_endpoints (connection_id, url, secret_variable, registered_by)
-           VALUES (%s, %s, %s, %s)
+        """INSERT INTO callback_endpoints (connection_id, url, secret_variable, ca_pem, registered_by)
+           VALUES (%s, %s, %s, %s, %s)
            ON CONFLICT (connection_id) DO UPDATE SET url = EXCLUDED.url, secret_encrypted = NULL,
-                  secret_variable = EXCLUDED.secret_variable, registered_by = EXCLUDED.registered_by,
-                  registered_at = now()""",
-        (connection_id, url, secret_variable, actor),
+                  secret_variable = EXCLUDED.secret_variable, ca_pem = EXCLUDED.ca_pem,
+                  registered_by = EXCLUDED.registered_by, registered_at = now()""",
+        (connection_id, url, secret_variable, ca_pem, actor),
     )
     audit.record(conn, actor=actor, action="callback.registered", connection_id=connection_id,
-                 details={"url": url, "secret_variable": secret_variable, "source": "config"})
+                 details={"url": url, "secret_variable": secret_variable, "own_ca": ca_pem is not None,
+                          "source": "config"})
     return "created" if current is None else "updated"
 
 
@@ -72,7 +74,7 @@ def endpoint(conn, connection_id: int) -> dict | None:
     """The endpoint; ``configured``: set by the tenant configuration (not changeable through
     the web service)."""
     return conn.execute("SELECT connection_id, url, registered_by, registered_at, "
-                        "secret_variable IS NOT NULL AS configured FROM callback_endpoints "
+                        "secret_variable IS NOT NULL AS configured, ca_pem IS NOT NULL AS own_ca FROM callback_endpoints "
                         "WHERE connection_id = %s", (connection_id,)).fetchone()
 
 
@@ -132,7 +134,7 @@ def due(conn, *, now: datetime, limit: int = 100) -> list[dict]:
     """Events due for a try, locked for this deliverer (a second one skips them)."""
     return conn.execute(
         """SELECT o.id, o.connection_id, o.submission_id, o.event, o.payload, o.attempts, o.created_at,
-                  e.url, e.secret_encrypted, e.secret_variable
+                  e.url, e.secret_encrypted, e.secret_variable, e.ca_pem
            FROM callback_outbox o JOIN callback_endpoints e ON e.connection_id = o.connection_id
            WHERE o.delivered_at IS NULL AND o.failed_at IS NULL AND o.next_attempt_at <= %s
            ORDER BY o.id LIMIT %s FOR UPDATE OF o SKIP LOCKED""",
@@ -146,13 +148,13 @@ def stored_secret(row: dict) -> str:
 
 
 def take_for_retry(conn, connection_id: int, event_id: int, *, actor: str) -> dict | None:
-    """Lock one not yet delivered event of the connection for an immediate try (the tenant's
-    or operator's "retry now"): a failed one is taken back from the failed list. Audited.
-    None when the connection has no such event (delivered, purged, another connection's) or
-    a deliverer is posting it right now."""
+    """Make one not yet delivered event of the connection due now (the tenant's or operator's
+    "retry now"; the row is locked, for the operator's immediate post): a failed one is taken
+    back from the failed list. Audited. None when the connection has no such event
+    (delivered, purged, another connection's) or a deliverer is posting it right now."""
     row = conn.execute(
         """SELECT o.id, o.connection_id, o.submission_id, o.event, o.payload, o.attempts, o.created_at,
-                  o.failed_at, e.url, e.secret_encrypted, e.secret_variable
+                  o.failed_at, e.url, e.secret_encrypted, e.secret_variable, e.ca_pem
            FROM callback_outbox o JOIN callback_endpoints e ON e.connection_id = o.connection_id
            WHERE o.id = %s AND o.connection_id = %s AND o.delivered_at IS NULL
            FOR UPDATE OF o SKIP LOCKED""",
@@ -190,12 +192,14 @@ def attempt_failed(conn, row: dict, *, status: int | None, error: str, now: date
 
 def failed_deliveries(conn, connection_id: int, *, retrying: bool = False, limit: int = 200) -> list[dict]:
     """Events given up on, newest first; ``retrying``: then also those still being tried
-    after a failed post (``state`` says which)."""
+    after a failed post (``state`` says which: failed, retrying — waiting for its backoff —
+    or queued — due now, e.g. after "retry now", for the deliverer's next pass)."""
     still = " OR (delivered_at IS NULL AND attempts > 0)" if retrying else ""
     return conn.execute(
         f"""SELECT id, submission_id, event, created_at, attempts, failed_at, last_status, last_error,
                    CASE WHEN failed_at IS NULL THEN next_attempt_at END AS next_attempt_at,
-                   CASE WHEN failed_at IS NULL THEN 'retrying' ELSE 'failed' END AS state
+                   CASE WHEN failed_at IS NOT NULL THEN 'failed'
+                        WHEN next_attempt_at <= now() THEN 'queued' ELSE 'retrying' END AS state
             FROM callback_outbox WHERE connection_id = %s AND (failed_at IS NOT NULL{still})
             ORDER BY coalesce(failed_at, created_at) DESC, id DESC LIMIT %s""",
         (connection_id, limit),
