@@ -108,7 +108,7 @@ def run(tour, client, taken: set[str], timeout: float) -> None:
                    f"HTTP {checked.status_code}: {_text(checked.text, 'check-forecast')!r}")
         sent = _post(page, {**fields, "action": "send"})
         done = page.get(sent.headers.get("location", "/send").removeprefix("/bbx"))
-        small_id = int(re.search(r"done=(\d+)", sent.headers.get("location", "done=0")).group(1))
+        small_id = int(re.search(r"done=(\d+)", sent.headers.get("location") or "done=0").group(1))
         tour.check("send: the result / manual page", sent.status_code == 303 and _forecast(done.text, "done-forecast")
                    == (2, 1), f"submission {small_id}: {_text(done.text, 'done-forecast')[:70]!r}")
 
@@ -131,6 +131,8 @@ def run(tour, client, taken: set[str], timeout: float) -> None:
                    f"submission {large_id}: stage {status['progress'].get('stage')}, send_at {status.get('send_at')}; "
                    f"{_text(scheduled.text, 'done-schedule')[:60]!r}")
 
+        if not large_id:  # not scheduled (a FAIL above): nothing to cancel
+            return
         before = page.get(f"/submissions/{large_id}")
         cancelled = page.post(f"/submissions/{large_id}/cancel")
         after = page.get(cancelled.headers.get("location", f"/submissions/{large_id}").removeprefix("/bbx"))
@@ -143,6 +145,8 @@ def run(tour, client, taken: set[str], timeout: float) -> None:
                    f"{status['counts']['cancelled']}, not subscribed {status['counts']['not_subscribed']}, "
                    f"{status['status']}")
 
+        if not small_id:  # not sent (a FAIL above): no progress to show
+            return
         closed = tour.wait_closed(client, small_id, timeout)
         shown = page.get(f"/submissions/{small_id}")
         figures = _text(shown.text, "progress-figures")
