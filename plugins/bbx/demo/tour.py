@@ -4,9 +4,10 @@ to the web service with an API key made by the ``bbx`` CLI, the ``bbx`` CLI itse
 the scheduler doing the rest (no ``dag.test``, no direct calls of the pipeline).
 
 One line per feature × channel with what was observed; exit 0 when all pass, 1 otherwise
-(naming what failed), 2 when no demo stack runs. This first version covers the web
-service, the CLI and the SFTP channel (``bbx.demo.tour_sftp``; see docs/operations.md,
-*The tour*, for what it does not cover yet).
+(naming what failed), 2 when no demo stack runs. It covers the web service and the CLI
+here, fill-in templates and standard texts in ``tour_templates``, the manual page in
+``tour_manual``, the SFTP channel in ``tour_sftp`` and status callbacks in
+``tour_callbacks`` (see docs/operations.md, *The tour*).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from bbx.demo import tour_callbacks
+from bbx.demo import tour_callbacks, tour_manual, tour_templates
 from bbx.demo.common import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 from bbx.demo.drops import fresh_bsns, letter_pdf
 from bbx.demo.tour_sftp import sftp_channel
@@ -124,6 +125,8 @@ def run(timeout: float = 240) -> int:
     admin.close()
     with tour.http() as client:
         personal = personal_letters(tour, client, subscribed, never)
+        tour_templates.run(tour, client, set(subscribed + never))
+        tour_manual.run(tour, client, set(subscribed + never), timeout)
         by_api, by_cli = scheduled(client, subscribed[2:4], 20), scheduled(client, subscribed[4:6], 20)
         for name, sub in (("schedule / web service", by_api), ("schedule / web service (2)", by_cli)):
             tour.check(name, sub["progress"]["stage"] == "scheduled" and sub["counts"]["sent"] == 0,
