@@ -45,23 +45,17 @@ def _complete(posts: list[dict], rows: int) -> bool:
 
 
 def check(tour, timeout: float = 180) -> None:
-    """A standard letter to 3 citizens (2 subscribed in the simulator) through the web
+    """A standard letter to 3 citizens (2 subscribed) through the web
     service; once it is closed, the receiver must have got its accepted, closed-with-counts
     (those of the submission's status) and per-message final callbacks (every row, adding
     up to the counts), each with a signature that verifies, and the failed-deliveries API
     must list nothing of the connection."""
-    from bbx.demo.drops import fresh_bsns
-    from bbx.demo.tour import OIN, TYPE, _send
-    from bbx.store import demo as demo_store
+    from bbx.demo.tour import CONNECTION, OIN, TYPE, _send
 
     if not tour.stack.callback_url:
         tour.check("callbacks / receiver", False, "this stack has no callback receiver: make stop, then make demo")
         return
-    with db.connect(tour.stack.bbx_url) as conn:
-        used = demo_store.used_bsns(conn)
-    admin = tour.stack.admin()
-    bsns = fresh_bsns(admin, OIN, "active", 2, used) + fresh_bsns(admin, OIN, "never", 1, used)
-    admin.close()
+    bsns = tour.citizens(CONNECTION, OIN, "active", 2) + tour.citizens(CONNECTION, OIN, "never", 1)
     with tour.http() as client:
         sid = _send(client, {"message_type": TYPE, "text": "Een brief met statusberichten.", "bsns": bsns})["id"]
         status = tour.wait_closed(client, sid, timeout)

@@ -16,10 +16,6 @@ import sys
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from bbx.demo.drops import fresh_bsns
-from bbx.store import administration, db, register
-from bbx.store import demo as demo_store
-
 VALUES = "naam: deelnemer\ningangsdatum: 1 april 2027\nheeft_partner: nee"
 
 
@@ -51,18 +47,6 @@ def _person(tenant: str) -> tuple[str, str]:
     return name, password
 
 
-def _agreed(admin, conn, status: str, count: int, used: set[str]) -> list[str]:
-    """Fresh citizens whose subscription the simulator and BBX's register agree on today (a
-    sign-up or sign-off of today reaches the register with tomorrow's refresh), so that the
-    page's "N will be sent, M not subscribed" can be checked against what is known."""
-    from bbx.api import service
-    from bbx.demo.tour import CONNECTION, OIN
-
-    connection_id, today = administration.connection_by_code(conn, CONNECTION)["id"], service.today()
-    return [b for b in fresh_bsns(admin, OIN, status, count + 20, used)
-            if register.is_subscribed(conn, connection_id, b, today) == (status == "active")][:count]
-
-
 def _browser(tour):
     import httpx
 
@@ -76,18 +60,13 @@ def _post(page, fields: dict[str, str]):
     return page.post("/send", data=fields, files=[("pdfs", empty), ("pdfs", empty)])
 
 
-def run(tour, client, taken: set[str], timeout: float) -> None:
+def run(tour, client, timeout: float) -> None:
     from bbx.api.control_pages import CONFIRM_ABOVE_DEFAULT
-    from bbx.demo.tour import CONNECTION, TENANT, TYPE, _counts_rule
+    from bbx.demo.tour import CONNECTION, OIN, TENANT, TYPE, _counts_rule
 
     threshold = int(tour.stack.env.get("BBX_MANUAL_CONFIRM_ABOVE", CONFIRM_ABOVE_DEFAULT))
-    admin = tour.stack.admin()
-    with db.connect(tour.stack.bbx_url) as conn:
-        used = demo_store.used_bsns(conn) | taken
-        small = _agreed(admin, conn, "active", 2, used) + _agreed(admin, conn, "never", 1, used)
-        large = (_agreed(admin, conn, "active", threshold, used | set(small))
-                 + _agreed(admin, conn, "never", 1, used | set(small)))
-    admin.close()
+    small = tour.citizens(CONNECTION, OIN, "active", 2) + tour.citizens(CONNECTION, OIN, "never", 1)
+    large = tour.citizens(CONNECTION, OIN, "active", threshold) + tour.citizens(CONNECTION, OIN, "never", 1)
     name, password = _person(TENANT)
     with _browser(tour) as page:
         signed = page.post("/login", data={"username": name, "password": password, "next": "/bbx/send"})

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 
 from bbx.config.model import load
 from bbx.demo.common import SAMPLE_CONFIG
-from bbx.demo.drops import csv_bytes, fresh_bsns, makedirs, tenant_sftp, upload
+from bbx.demo.drops import csv_bytes, makedirs, tenant_sftp, upload
 from bbx.domain.drop import safe_label
 from bbx.domain.localtime import TIMEZONE
 
@@ -38,14 +38,12 @@ TEMPLATE = ("Beste ((naam)),\n\nDe WOZ-waarde van uw woning voor 2026 is ((waard
 COLUMNS = ["bsn", "((naam))", "((waarde))", "((heeft_partner))"]
 
 
-def sftp_channel(tour: Tour, used: set[str], api_key: Callable[[str], str], timeout: float = 240) -> None:
+def sftp_channel(tour: Tour, api_key: Callable[[str], str], timeout: float = 240) -> None:
     """The three SFTP checks of issue 18 (module docstring); one ``tour.check`` line each."""
     tenant, connection = _sample_connection()
     home = connection.sftp_folder.removeprefix(f"/{tenant}")  # the tenant's chroot starts at its folder
-    admin = tour.stack.admin()
-    subscribed = fresh_bsns(admin, connection.oin, "active", 5, used)
-    never = fresh_bsns(admin, connection.oin, "never", 1, used)
-    admin.close()
+    subscribed = tour.citizens(connection.code, connection.oin, "active", 5)
+    never = tour.citizens(connection.code, connection.oin, "never", 1)
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     filled, later = f"tour-sjabloon-{stamp}", f"tour-later-{stamp}"
     api = tour.stack.api()

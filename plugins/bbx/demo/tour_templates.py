@@ -9,10 +9,6 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 
-from bbx.demo.drops import fresh_bsns
-from bbx.store import db
-from bbx.store import demo as demo_store
-
 # PENSBRF has no standard text in the sample configuration: a template there changes no
 # other demo letter (UPO2026's drops carry no values), and a personal text still wins.
 TEMPLATE = ("Beste ((naam)),\n\nUw pensioen gaat in op ((ingangsdatum)).((heeft_partner??"
@@ -20,17 +16,12 @@ TEMPLATE = ("Beste ((naam)),\n\nUw pensioen gaat in op ((ingangsdatum)).((heeft_
             "(tour {stamp})")
 
 
-def run(tour, client, taken: set[str]) -> None:
+def run(tour, client) -> None:
     """The whole part: upload, fill in, and the version on the messages (recorded at hand-in;
-    their delivery goes on while the tour does the rest). ``taken``: BSNs the rest of the
-    tour uses (a citizen gets each letter once)."""
-    from bbx.demo.tour import OIN
+    their delivery goes on while the tour does the rest)."""
+    from bbx.demo.tour import CONNECTION, OIN
 
-    with db.connect(tour.stack.bbx_url) as conn:
-        used = demo_store.used_bsns(conn) | taken
-    admin = tour.stack.admin()
-    bsns = fresh_bsns(admin, OIN, "active", 3, used)
-    admin.close()
+    bsns = tour.citizens(CONNECTION, OIN, "active", 3)
     version = upload_template(tour, client)
     versions_recorded(tour, client, tour.status(client, fill_in(tour, client, bsns)), version)
 
