@@ -6,8 +6,10 @@ minutes), the simulator without added
 latency. This script
 
 1. makes fresh databases (``bbx_bench_delivery`` for BBX, ``bbx_bench_delivery_af`` for
-   Airflow) on the configured server, applies the sample configuration, and seeds the
-   register of connection ``voorbeeld`` with 40 % of the citizens (untimed);
+   Airflow) on the configured server, applies the sample configuration (without the
+   four-eyes threshold of ``voorbeeld``: a held submission waits for a person, not for
+   BBX), and seeds the register of connection ``voorbeeld`` with 40 % of the citizens
+   (untimed);
 2. starts the platform the way ``make demo`` does (``bbx.stack``: the simulator with
    result delay 0, no faults and the same 40 % subscribed; the SFTP server for the
    result files; Airflow's api-server, scheduler, dag-processor and triggerer with the
@@ -38,7 +40,7 @@ import time
 from datetime import date
 from pathlib import Path
 
-from _common import DB_PREFIX, prepare_databases  # noqa: F401 (bench_soak imports it from here)
+from _common import DB_PREFIX, lift_four_eyes, prepare_databases  # noqa: F401 (bench_soak imports it from here)
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -88,10 +90,12 @@ class Sampler(threading.Thread):
             self.peak_total = max(self.peak_total, total + _rss_mb(os.getpid()))
 
 
-def start_platform(work: Path, bbx_url: str, af_url: str, subscribed: list[str]):
+def start_platform(work: Path, bbx_url: str, af_url: str, subscribed: list[str],
+                   extra_env: dict[str, str] | None = None):
     """The platform as ``make demo`` starts it (``bbx.stack``), tuned for the bench:
     no population in the simulator (only the subscribed citizens), no result delay,
-    LocalExecutor parallelism 8, pool ``berichtenbox`` 4 slots, DAGs paused at creation."""
+    LocalExecutor parallelism 8, pool ``berichtenbox`` 4 slots, DAGs paused at creation
+    (``extra_env``: more environment for every component, e.g. the demo's timings)."""
     from bbx import stack
     from simulator.config import senders_from_tenants
 
@@ -99,7 +103,8 @@ def start_platform(work: Path, bbx_url: str, af_url: str, subscribed: list[str])
         bbx_url=bbx_url, airflow_url=af_url, state_dir=work / "stack", airflow_home=work / "airflow_home",
         api_port=stack.free_port(), population_size=0, result_delay=0.0, register_delay=0.0,
         parallelism=8, pool_slots=4, paused_at_creation=True,
-        extra_env={"BBX_KEY_FILE": str(work / "content.key"), "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO"})
+        extra_env={"BBX_KEY_FILE": str(work / "content.key"), "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
+                   **(extra_env or {})})
     running = stack.start(s, say=lambda line: print(f"  {line}", flush=True))
     admin = running.admin()
     admin.http.timeout = 300
@@ -148,11 +153,13 @@ def main(argv: list[str] | None = None) -> int:
     print(f"work folder {work}", flush=True)
     t = time.monotonic()
     numbers, subscribed = prepare_databases(bbx_url, af_url, args.rows, args.subscribed)
+    lift_four_eyes(bbx_url, CONNECTION)  # 100,000 rows would wait for a second person
     print(f"databases ready ({len(numbers):,} citizens, {len(subscribed):,} in the register): "
           f"{time.monotonic() - t:.1f} s", flush=True)
 
     running = None
     sampler = None
+    finished = False  # set at the end of the timed part: anything else keeps the logs
     try:
         t = time.monotonic()
         running, admin = start_platform(work, bbx_url, af_url, subscribed)
@@ -200,6 +207,7 @@ def main(argv: list[str] | None = None) -> int:
                 "SELECT outcome, count(*) AS n FROM messages WHERE submission_id = %s GROUP BY outcome",
                 (submission_id,))}
         stats = admin.stats()
+        finished = True
     finally:
         if sampler is not None:
             sampler.stop.set()
@@ -208,7 +216,14 @@ def main(argv: list[str] | None = None) -> int:
             from bbx import stack
 
             stack.stop(running.state_dir, quiet=True)
-        if not args.keep:
+        if not finished:
+            # a failed or timed-out run keeps its work folder and databases: the stack's
+            # logs (scheduler, dag-processor, triggerer, api-server, simulator) and the
+            # task logs under airflow_home/logs are what says why
+            print(f"run did not finish: kept {work} (stack logs {work / 'stack' / 'logs'}, "
+                  f"task logs {work / 'airflow_home' / 'logs'}), databases {bbx_url.split('?')[0]} "
+                  f"and {af_url.split('?')[0]}", flush=True)
+        elif not args.keep:
             import shutil
 
             from bbx.store import db as store_db
