@@ -63,7 +63,7 @@ def own_stack(work: Path, citizens: int = 200):
     _, subscribed = prepare_databases(bbx_url, af_url, citizens, 1.0)
     running, admin = start_platform(work, bbx_url, af_url, subscribed, extra_env=DEMO_TIMINGS)
     admin.close()
-    running.api().wait_for_dags(["bbx_deliver"])
+    running.api().wait_for_dags(["bbx_deliver"], timeout=600)
     return running
 
 
