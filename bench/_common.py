@@ -59,11 +59,37 @@ def seed_register(url: str, connection_code: str, subscribed: list[str], begin: 
                 copy.write_row((connection["id"], b, begin, refresh))
 
 
+def lift_four_eyes(url: str, connection_code: str) -> None:
+    """No approval threshold on ``connection_code``: a bench's large submission would
+    otherwise wait in bbx_review for a second person (the sample configuration's
+    ``approval_threshold: 10000``), and the timed part would never end."""
+    from bbx.store import administration, db
+
+    with db.transaction(url) as conn:
+        connection = administration.connection_by_code(conn, connection_code)
+        conn.execute("UPDATE connections SET approval_threshold = NULL WHERE id = %s", (connection["id"],))
+
+
+def standard_text_only(url: str, connection_code: str, message_type: str) -> None:
+    """``message_type`` of ``connection_code`` without its standard attachments (the
+    sample PASPRT carries two PDFs, ~48 KB a message: 48 MB a 1,000-message batch), as
+    ``bench_send`` measures the sending target on standard text."""
+    from bbx.store import administration, db
+
+    with db.transaction(url) as conn:
+        connection = administration.connection_by_code(conn, connection_code)
+        conn.execute(
+            """DELETE FROM message_type_attachments WHERE message_type_id IN
+                 (SELECT id FROM message_types WHERE connection_id = %s AND code = %s)""",
+            (connection["id"], message_type))
+
+
 def prepare_databases(bbx_url: str, af_url: str, rows: int, share: float,
                       connection_code: str = "voorbeeld") -> tuple[list[str], list[str]]:
     """Fresh BBX (sample tenants) and Airflow databases; ``rows`` citizens, the first
-    ``share`` of them in the register of ``connection_code``. Used by bench_delivery_e2e
-    and bench_soak."""
+    ``share`` of them in the register of ``connection_code``. Used by bench_delivery_e2e,
+    bench_send_to_closed and bench_soak (the four-eyes threshold stays: ``lift_four_eyes``
+    lifts it, bench_soak cuts its hand-in below it)."""
     from bbx.domain import bsn as bsn_rules
     from bbx.store import db
 

@@ -6,7 +6,10 @@ minutes), the simulator without added
 latency. This script
 
 1. makes fresh databases (``bbx_bench_delivery`` for BBX, ``bbx_bench_delivery_af`` for
-   Airflow) on the configured server, applies the sample configuration, and seeds the
+   Airflow) on the configured server, applies the sample configuration (without the
+   four-eyes threshold of ``voorbeeld``: a held submission waits for a person, not for
+   BBX) and, unless ``--attachments``, without PASPRT's two standard PDFs (standard text
+   only, as ``bench_send``: with them every 1,000-message batch is 48 MB), and seeds the
    register of connection ``voorbeeld`` with 40 % of the citizens (untimed);
 2. starts the platform the way ``make demo`` does (``bbx.stack``: the simulator with
    result delay 0, no faults and the same 40 % subscribed; the SFTP server for the
@@ -14,7 +17,8 @@ latency. This script
    LocalExecutor, parallelism 8, pool ``berichtenbox`` 4 slots, Connections registered by
    ``bbx airflow setup``); waits until ``bbx_deliver`` is parsed and unpaused (untimed);
 3. **timed**: hands in the submission (100,000 rows through ``bbx.store.submissions``,
-   as every channel does), triggers ``bbx_deliver`` (as intake's asset event would), and
+   as every channel does), triggers ``bbx_deliver`` through the REST API (as intake's
+   asset event would; the ``airflow dags trigger`` CLI took 45 s to start at load 24), and
    waits until the submission is closed and its result file is in the tenant's outbox;
 4. prints the timeline (hand-in, plan, last batch acknowledged, last result, closed,
    result file written), messages/s, the peak RSS per component and of all processes
@@ -30,7 +34,6 @@ from __future__ import annotations
 import argparse
 import os
 import resource
-import subprocess
 import sys
 import tempfile
 import threading
@@ -38,7 +41,12 @@ import time
 from datetime import date
 from pathlib import Path
 
-from _common import DB_PREFIX, prepare_databases  # noqa: F401 (bench_soak imports it from here)
+from _common import (  # noqa: F401 (bench_soak imports prepare_databases from here)
+    DB_PREFIX,
+    lift_four_eyes,
+    prepare_databases,
+    standard_text_only,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -88,10 +96,12 @@ class Sampler(threading.Thread):
             self.peak_total = max(self.peak_total, total + _rss_mb(os.getpid()))
 
 
-def start_platform(work: Path, bbx_url: str, af_url: str, subscribed: list[str]):
+def start_platform(work: Path, bbx_url: str, af_url: str, subscribed: list[str],
+                   extra_env: dict[str, str] | None = None):
     """The platform as ``make demo`` starts it (``bbx.stack``), tuned for the bench:
     no population in the simulator (only the subscribed citizens), no result delay,
-    LocalExecutor parallelism 8, pool ``berichtenbox`` 4 slots, DAGs paused at creation."""
+    LocalExecutor parallelism 8, pool ``berichtenbox`` 4 slots, DAGs paused at creation
+    (``extra_env``: more environment for every component, e.g. the demo's timings)."""
     from bbx import stack
     from simulator.config import senders_from_tenants
 
@@ -99,7 +109,8 @@ def start_platform(work: Path, bbx_url: str, af_url: str, subscribed: list[str])
         bbx_url=bbx_url, airflow_url=af_url, state_dir=work / "stack", airflow_home=work / "airflow_home",
         api_port=stack.free_port(), population_size=0, result_delay=0.0, register_delay=0.0,
         parallelism=8, pool_slots=4, paused_at_creation=True,
-        extra_env={"BBX_KEY_FILE": str(work / "content.key"), "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO"})
+        extra_env={"BBX_KEY_FILE": str(work / "content.key"), "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
+                   **(extra_env or {})})
     running = stack.start(s, say=lambda line: print(f"  {line}", flush=True))
     admin = running.admin()
     admin.http.timeout = 300
@@ -133,6 +144,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--subscribed", type=float, default=0.4)
     parser.add_argument("--timeout", type=float, default=900)
     parser.add_argument("--keep", action="store_true")
+    parser.add_argument("--attachments", action="store_true",
+                        help="keep PASPRT's two standard PDFs (~48 MB a batch); default standard text only")
     parser.add_argument("--json", action="store_true", help="print a BENCHROW line for bench/run_all.py")
     args = parser.parse_args(argv)
 
@@ -148,18 +161,21 @@ def main(argv: list[str] | None = None) -> int:
     print(f"work folder {work}", flush=True)
     t = time.monotonic()
     numbers, subscribed = prepare_databases(bbx_url, af_url, args.rows, args.subscribed)
+    lift_four_eyes(bbx_url, CONNECTION)  # 100,000 rows would wait for a second person
+    if not args.attachments:
+        standard_text_only(bbx_url, CONNECTION, MESSAGE_TYPE)
     print(f"databases ready ({len(numbers):,} citizens, {len(subscribed):,} in the register): "
           f"{time.monotonic() - t:.1f} s", flush=True)
 
     running = None
     sampler = None
+    finished = False  # set at the end of the timed part: anything else keeps the logs
     try:
         t = time.monotonic()
         running, admin = start_platform(work, bbx_url, af_url, subscribed)
         sampler = Sampler(running.state_dir)
         sampler.start()
-        running.api().wait_for_dags(["bbx_deliver"])
-        env = {**os.environ, **running.env}
+        running.api().wait_for_dags(["bbx_deliver"], timeout=600)
         logs = running.state_dir / "logs"
         print(f"platform up (simulator, SFTP, metadata DB migrated, 4 Airflow components, bbx_deliver parsed): "
               f"{time.monotonic() - t:.1f} s", flush=True)
@@ -168,8 +184,7 @@ def main(argv: list[str] | None = None) -> int:
         started = time.monotonic()
         submission_id = hand_in(bbx_url, numbers)
         handed_in = time.monotonic() - started
-        trigger = subprocess.Popen([sys.executable, "-m", "airflow", "dags", "trigger", "bbx_deliver"], env=env,
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        running.api().trigger("bbx_deliver")
         from bbx.store import db
 
         closed_at = None
@@ -184,8 +199,6 @@ def main(argv: list[str] | None = None) -> int:
                 time.sleep(0.5)
             if closed_at is None:
                 raise SystemExit(f"not finished within {args.timeout:.0f} s; see {logs}")
-            if trigger.wait(60) != 0:
-                raise SystemExit("airflow dags trigger bbx_deliver failed")
             timeline = conn.execute(
                 """SELECT s.received_at,
                           (SELECT min(b.created_at) FROM batches b WHERE b.submission_id = s.id) AS planned,
@@ -200,6 +213,7 @@ def main(argv: list[str] | None = None) -> int:
                 "SELECT outcome, count(*) AS n FROM messages WHERE submission_id = %s GROUP BY outcome",
                 (submission_id,))}
         stats = admin.stats()
+        finished = True
     finally:
         if sampler is not None:
             sampler.stop.set()
@@ -208,7 +222,14 @@ def main(argv: list[str] | None = None) -> int:
             from bbx import stack
 
             stack.stop(running.state_dir, quiet=True)
-        if not args.keep:
+        if not finished:
+            # a failed or timed-out run keeps its work folder and databases: the stack's
+            # logs (scheduler, dag-processor, triggerer, api-server, simulator) and the
+            # task logs under airflow_home/logs are what says why
+            print(f"run did not finish: kept {work} (stack logs {work / 'stack' / 'logs'}, "
+                  f"task logs {work / 'airflow_home' / 'logs'}), databases {bbx_url.split('?')[0]} "
+                  f"and {af_url.split('?')[0]}", flush=True)
+        elif not args.keep:
             import shutil
 
             from bbx.store import db as store_db
@@ -225,10 +246,11 @@ def main(argv: list[str] | None = None) -> int:
 
     sent = counts.get("delivered", 0) + counts.get("failed", 0)
     print()
-    print(f"delivery end to end: {args.rows:,} standard-text messages, {args.subscribed:.0%} subscribed, "
+    kind = "standard text + 2 standard PDFs" if args.attachments else "standard-text"
+    print(f"delivery end to end: {args.rows:,} {kind} messages, {args.subscribed:.0%} subscribed, "
           "LocalExecutor, simulator without added latency")
     print(f"  hand-in (all rows written, accepted)            {handed_in:7.1f} s   (from the start)")
-    print("  then `airflow dags trigger bbx_deliver`; below: seconds after the submission was received")
+    print("  then bbx_deliver triggered (REST API); below: seconds after the submission was received")
     print(f"  first batch planned                             {since(timeline['planned'])}")
     print(f"  last batch acknowledged                         {since(timeline['last_sent'])}")
     print(f"  last result recorded                            {since(timeline['last_result'])}")

@@ -15,10 +15,12 @@ manual send of 10 BSNs      bench_send_to_closed.py                <= 30 s
 
 and prints one table: stage, BBX, baseline, ratio (BBX's rate / the baseline's), peak
 RSS, target met. ``--quick`` uses a tenth of the sizes (a figure for a change, not for
-the README); ``--only intake,register`` picks stages. The manual send needs the running
-``make demo`` stack (``BBX_API_PORT``); without one its row says so. The end-to-end run
-starts a whole Airflow (``bbx.stack``); it has no baseline of its own (its parts' are
-the rows above).
+the README); ``--only intake,register`` picks stages. The manual send runs on the
+``make demo`` stack of ``BBX_STACK_DIR`` when one is running, else it starts a stack of
+its own (``bbx.stack``, fresh bench databases) and stops it afterwards. The end-to-end
+run starts a whole Airflow (``bbx.stack``) too; it has no baseline of its own (its
+parts' are the rows above). A stage that fails or times out keeps its work folder; its
+log (below) says where.
 
 Every bench database is prefixed with ``BBX_BENCH_DB_PREFIX`` (e.g. ``perf_``) when set.
 """
@@ -44,25 +46,12 @@ STAGES: dict[str, tuple[str, list[str], list[str]]] = {
     "sending": ("bench_send.py", ["--messages", "400000"], ["--messages", "40000"]),
     "e2e": ("bench_delivery_e2e.py", ["--rows", "1000000", "--subscribed", "0.4", "--timeout", "3600"],
             ["--rows", "100000", "--subscribed", "0.4"]),
-    "manual": ("bench_send_to_closed.py", ["--rounds", "1"], ["--rounds", "1"]),
+    "manual": ("bench_send_to_closed.py", ["--rounds", "1", "--own-stack"], ["--rounds", "1", "--own-stack"]),
 }
-
-
-def _demo_stack_running() -> bool:
-    """Is the ``make demo`` stack of BBX_STACK_DIR running (bench_send_to_closed needs it)?"""
-    sys.path.insert(0, str(HERE.parent / "plugins"))
-    from bbx import stack
-
-    running = stack.Stack.load(stack.default_state_dir())
-    return running is not None and running.running()
 
 
 def run_stage(name: str, quick: bool, log_dir: Path) -> dict:
     script, full, small = STAGES[name]
-    if name == "manual" and not _demo_stack_running():
-        return {"stage": "manual send of 10 BSNs → closed", "bbx": "not run", "baseline": "-", "ratio": None,
-                "rss_mb": None, "target": "<= 30 s", "met": None,
-                "note": "needs the running `make demo` stack (BBX_STACK_DIR): `make demo`, then `make bench` again"}
     argv = [sys.executable, str(HERE / script), *(small if quick else full)]
     argv.append("--json")
     log = log_dir / f"{name}.log"

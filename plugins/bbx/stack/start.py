@@ -216,7 +216,9 @@ def start(s: StackSettings, *, say=print) -> Stack:
         for queues in s.celery_workers:
             stack.start_worker(queues)
     stack.save()
-    _wait_for("the Airflow api-server", stack.api_healthy, 180, s.state_dir / "logs" / "api-server.log",
+    # up to 10 minutes: on a loaded 2-core machine the api-server took 172 s to answer;
+    # a dead one still fails at once (_wait_for watches its pid)
+    _wait_for("the Airflow api-server", stack.api_healthy, 600, s.state_dir / "logs" / "api-server.log",
               read_pids(s.state_dir)["api-server"])
     say(f"Airflow api-server, scheduler, dag-processor, triggerer up ({time.monotonic() - started:.0f} s "
         f"since the first service)")
