@@ -148,6 +148,7 @@ def assign_to_batches(conn, assignments: Iterable[tuple[int, str]], *, expected:
     with conn.cursor().copy("COPY _batch_assignment (id, batch_id) FROM STDIN") as copy:
         for row in assignments:
             copy.write_row(row)
+    conn.execute("ANALYZE _batch_assignment")  # a temp table has no statistics until asked: the join's plan needs them
     moved = conn.execute(
         """UPDATE messages m SET outcome = 'queued', batch_id = t.batch_id,
                   send_attempts = m.send_attempts + 1, sent_at = NULL
