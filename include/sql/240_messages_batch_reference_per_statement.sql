@@ -75,19 +75,40 @@ BEGIN
     END IF;
 END $$;
 
--- A COPY into messages names no batch (one scan of its rows); an INSERT that does is checked.
-CREATE FUNCTION messages_batches_inserted() RETURNS trigger LANGUAGE plpgsql AS $$
+-- Inserted messages: the batch is one more column of 230's one pass over the distinct
+-- references of the statement (a COPY names no batch: still one group), locked as it is
+-- found.
+CREATE OR REPLACE FUNCTION messages_references_exist() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
-    named uuid[] := ARRAY(SELECT DISTINCT batch_id FROM written WHERE batch_id IS NOT NULL);
+    bad record;
 BEGIN
-    IF cardinality(named) > 0 THEN
-        PERFORM messages_batches_exist(named);
+    -- each distinct reference once (a COPY: one of each), the referenced rows locked
+    PERFORM 1 FROM submissions s WHERE s.id IN (SELECT DISTINCT submission_id FROM written) FOR KEY SHARE;
+    PERFORM 1 FROM message_types t WHERE t.id IN (SELECT DISTINCT message_type_id FROM written) FOR KEY SHARE;
+    PERFORM 1 FROM standard_text_versions v WHERE v.id IN (SELECT DISTINCT standard_text_version_id FROM written)
+        FOR KEY SHARE;
+    SELECT * INTO bad FROM (
+        SELECT DISTINCT w.submission_id, w.connection_id, w.message_type_id, w.standard_text_version_id, w.batch_id
+          FROM written w
+    ) r
+     WHERE NOT EXISTS (SELECT 1 FROM submissions s WHERE s.id = r.submission_id AND s.connection_id = r.connection_id)
+        OR (r.message_type_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM message_types t WHERE t.id = r.message_type_id))
+        OR (r.standard_text_version_id IS NOT NULL
+            AND NOT EXISTS (SELECT 1 FROM standard_text_versions v WHERE v.id = r.standard_text_version_id))
+        OR (r.batch_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM batches b WHERE b.id = r.batch_id FOR KEY SHARE))
+     LIMIT 1;
+    IF FOUND AND bad.batch_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM batches b WHERE b.id = bad.batch_id) THEN
+        RAISE EXCEPTION 'a message would name batch %, which does not exist', bad.batch_id
+            USING ERRCODE = 'foreign_key_violation';
+    END IF;
+    IF FOUND THEN
+        RAISE EXCEPTION 'a message names submission % of connection %, message type %, standard-text version %: '
+            'one of these does not exist (or the submission is not of that connection)',
+            bad.submission_id, bad.connection_id, coalesce(bad.message_type_id::text, '-'),
+            coalesce(bad.standard_text_version_id::text, '-') USING ERRCODE = 'foreign_key_violation';
     END IF;
     RETURN NULL;
 END $$;
-
-CREATE TRIGGER messages_batches_inserted AFTER INSERT ON messages
-    REFERENCING NEW TABLE AS written FOR EACH STATEMENT EXECUTE FUNCTION messages_batches_inserted();
 
 CREATE FUNCTION batches_keep_messages() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
