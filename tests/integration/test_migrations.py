@@ -244,3 +244,32 @@ def test_messages_name_an_existing_submission_type_and_version(db):
     db.execute("DELETE FROM messages")
     db.execute("DELETE FROM standard_text_versions WHERE id = %s", (version,))  # named by no message any more
     db.execute("DELETE FROM submissions WHERE id = %s", (sub,))
+
+
+def test_messages_name_an_existing_batch(db):
+    # checked once per statement (240): planning moves a whole submission into its batches in one UPDATE
+    _, conn_id = _tenant_and_connection(db)
+    sub = _submission(db, conn_id)
+    batch = db.execute(
+        "INSERT INTO batches (id, connection_id, submission_id, batch_number, message_count, size_bytes)"
+        " VALUES (gen_random_uuid(), %s, %s, 1, 2, 1) RETURNING id", (conn_id, sub),
+    ).fetchone()["id"]
+    db.execute("INSERT INTO messages (submission_id, connection_id, row_number, bsn, message_id)"
+               " SELECT %s, %s, n, %s, gen_random_uuid() FROM generate_series(1, 2) n", (sub, conn_id, BSN))
+    db.commit()
+    refused = pytest.raises(psycopg.errors.ForeignKeyViolation, match="which does not exist")
+    with refused, db.transaction():  # one row of the statement names a batch that does not exist
+        db.execute("UPDATE messages SET outcome = 'queued', batch_id = CASE row_number WHEN 1 THEN %s"
+                   " ELSE gen_random_uuid() END", (batch,))
+    with refused, db.transaction():
+        db.execute("INSERT INTO messages (submission_id, connection_id, row_number, bsn, message_id, outcome, batch_id)"
+                   " VALUES (%s, %s, 3, %s, gen_random_uuid(), 'queued', gen_random_uuid())", (sub, conn_id, BSN))
+    db.execute("UPDATE messages SET outcome = 'queued', batch_id = %s", (batch,))
+    db.execute("UPDATE messages SET outcome = 'sent', sent_at = now()")  # the same batch: fine
+    db.commit()
+    named = pytest.raises(psycopg.errors.ForeignKeyViolation, match="is named by messages")
+    for sql in ("DELETE FROM batches WHERE id = %s", "UPDATE batches SET id = gen_random_uuid() WHERE id = %s"):
+        with named, db.transaction():
+            db.execute(sql, (batch,))
+    db.execute("UPDATE batches SET status = 'sent', sent_at = now() WHERE id = %s", (batch,))  # other columns: fine
+    assert db.execute("SELECT count(*) AS n FROM messages WHERE batch_id = %s", (batch,)).fetchone()["n"] == 2

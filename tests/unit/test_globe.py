@@ -234,6 +234,17 @@ def test_control_character_is_refused_naming_the_message_not_the_bsn():
     assert BSNS[4] not in str(caught.value)
 
 
+def test_subject_and_reference_are_escaped_and_control_characters_refused_in_each():
+    # plain ASCII values take a short path in the escaping: markup and the refusal still hold
+    msg = message(5, subject="A & B <c>", reference="R>1&2")
+    root = etree.fromstring(build_batch(header(), [msg]))
+    assert [e.text for e in root.iter(m("Onderwerp"))] == ["A & B <c>"]
+    assert [e.text for e in root.iter(m("Referentie"))] == ["R>1&2"]
+    for field_name, value in (("subject", "tab\x0bbed"), ("reference", "del\x1f"), ("subject", "é\x01")):
+        with pytest.raises(MessageContentError, match=field_name):
+            build_batch(header(), [message(5, **{field_name: value})])
+
+
 def test_naive_datetime_is_refused():
     with pytest.raises(MessageContentError, match="timezone-aware"):
         build_batch(header(), [message(0, publication_date=datetime(2026, 3, 5, 8, 0))])

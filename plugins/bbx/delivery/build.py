@@ -54,8 +54,9 @@ def build(conn, batch_row: dict, *, standard_sets: StandardSets | None = None,
     standard_sets = standard_sets or StandardSets()
     batch_id = str(batch_row["id"])
     rows = batch_store.batch_messages(conn, batch_id)
-    with_attachments = [r["id"] for r in rows]
-    personal = batch_store.personal_attachments(conn, with_attachments) if rows else {}
+    # most batches have no personal PDF at all: then no second query
+    with_attachments = [r["id"] for r in rows if r["has_own"]]
+    personal = batch_store.personal_attachments(conn, with_attachments) if with_attachments else {}
     rejections: dict[int, str] = {}
     messages: list[globe.OutgoingMessage] = []
     pk_by_message_id: dict[str, int] = {}

@@ -133,6 +133,12 @@ def unsendable_character(value: str) -> str | None:
 
 def _escape(value: str) -> str:
     """Escape a value for XML character data; raises ValueError on non-XML characters."""
+    if value.isascii() and value.isprintable():
+        # the common case (BerichtID, BSN, type code, most subjects): no control character
+        # and no CR, so only the markup characters can need escaping (four per message)
+        if "&" in value or "<" in value or ">" in value:
+            return value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+        return value
     if problem := unsendable_character(value):
         raise ValueError(problem)
     return (

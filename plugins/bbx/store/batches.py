@@ -78,22 +78,25 @@ def _planned_with_sizes(conn, submission_id: int) -> Iterator[tuple[str, int]]:
                           WHERE m.submission_id = %s AND m.outcome = 'planned') AS any""",
         (submission_id,),
     ).fetchone()["any"]
+    # the submission's own type once, not joined per message (a fresh submission has no
+    # statistics yet: the join was planned as a loop over 100k lookups of one row)
+    submission_type = conn.execute(
+        "SELECT message_type_id FROM submissions WHERE id = %s", (submission_id,)
+    ).fetchone()["message_type_id"]
     bound_cache: dict[int | None, int] = {}
     if has_personal:
-        query = """SELECT m.id, coalesce(m.message_type_id, s.message_type_id) AS type_id,
+        query = """SELECT m.id, coalesce(m.message_type_id, %s) AS type_id,
                           array_remove(array_agg(a.size_bytes ORDER BY a.position), NULL) AS sizes
-                   FROM messages m JOIN submissions s ON s.id = m.submission_id
-                   LEFT JOIN message_attachments a ON a.message_id = m.id
+                   FROM messages m LEFT JOIN message_attachments a ON a.message_id = m.id
                    WHERE m.submission_id = %s AND m.outcome = 'planned'
-                   GROUP BY m.id, s.message_type_id ORDER BY m.row_number"""
+                   GROUP BY m.id ORDER BY m.row_number"""
     else:
-        query = """SELECT m.id, coalesce(m.message_type_id, s.message_type_id) AS type_id,
-                          NULL::int[] AS sizes
-                   FROM messages m JOIN submissions s ON s.id = m.submission_id
+        query = """SELECT m.id, coalesce(m.message_type_id, %s) AS type_id, NULL::int[] AS sizes
+                   FROM messages m
                    WHERE m.submission_id = %s AND m.outcome = 'planned' ORDER BY m.row_number"""
     with conn.cursor(name=f"plan_{submission_id}") as cursor:
         cursor.itersize = 20_000
-        cursor.execute(query, (submission_id,))
+        cursor.execute(query, (submission_type, submission_id))
         for r in cursor:
             if r["sizes"]:
                 yield str(r["id"]), rules.size_bound(r["sizes"], standard.get(r["type_id"], ()))
@@ -148,6 +151,7 @@ def assign_to_batches(conn, assignments: Iterable[tuple[int, str]], *, expected:
     with conn.cursor().copy("COPY _batch_assignment (id, batch_id) FROM STDIN") as copy:
         for row in assignments:
             copy.write_row(row)
+    conn.execute("ANALYZE _batch_assignment")  # a temp table has no statistics until asked: the join's plan needs them
     moved = conn.execute(
         """UPDATE messages m SET outcome = 'queued', batch_id = t.batch_id,
                   send_attempts = m.send_attempts + 1, sent_at = NULL
@@ -206,9 +210,11 @@ def batch(conn, batch_id: str) -> dict | None:
 
 def batch_messages(conn, batch_id: str) -> list[dict]:
     """The messages still to send in a batch, in row order, with what building needs
-    (personal content still encrypted)."""
+    (personal content still encrypted; ``has_own``: it has personal PDFs, see
+    :func:`personal_attachments`)."""
     return conn.execute(
         f"""SELECT m.id, m.message_id::text AS message_id, m.bsn, m.row_number,
+                  EXISTS (SELECT 1 FROM message_attachments a WHERE a.message_id = m.id) AS has_own,
                   coalesce(m.subject, mt.subject) AS subject, m.text_encrypted,
                   CASE WHEN v.id IS NULL THEN mt.standard_text ELSE v.text END AS standard_text,
                   m.reference, m.publication_date, mt.code AS type_code, mt.id AS type_id, m.purged_at
