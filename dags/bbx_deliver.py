@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
 from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable, XComArg, dag, task
 
-from bbx.assets import ACCEPTED_SUBMISSIONS
+from bbx.assets import ACCEPTED_SUBMISSIONS, SCHEDULED_SENDS_DUE
 from bbx.deadlines import delivery_run_open, when_enabled
 from bbx.delivery import config
 from bbx.domain.localtime import TIMEZONE_NAME
@@ -20,9 +20,10 @@ from bbx.operators.berichtenbox import (
 DOC = """
 ### Delivery: accepted submissions → Berichtenbox
 
-Runs when intake marks new accepted submissions (asset `bbx://submissions/accepted`) and
-every 5 minutes (for channels that emit no asset event, and for scheduled submissions: one
-with `send_at` is taken by the first run after that moment, without an operator).
+Runs when intake marks new accepted submissions (asset `bbx://submissions/accepted`), when
+a scheduled submission's `send_at` comes (asset `bbx://submissions/scheduled-due`, watched in
+the triggerer: within about 15 seconds, without an operator) and every 5 minutes as the
+fallback.
 
 1. **plan** — takes accepted submissions, decides per message against the BSN register on
    today's date (*not subscribed* is final, never sent), cuts the rest into GLOBE batches
@@ -49,7 +50,7 @@ after an outage: trigger `bbx_redeliver`.
     dag_id="bbx_deliver",
     schedule=AssetOrTimeSchedule(
         timetable=CronTriggerTimetable("*/5 * * * *", timezone=TIMEZONE_NAME),
-        assets=ACCEPTED_SUBMISSIONS,
+        assets=ACCEPTED_SUBMISSIONS | SCHEDULED_SENDS_DUE,
     ),
     start_date=datetime(2026, 1, 1),
     catchup=False,

@@ -56,6 +56,7 @@ def _config_check(args) -> int:
 
 def _config_apply(args) -> int:
     from bbx.config.model import ConfigError, load
+    from bbx.progress import Progress
     from bbx.store import administration, db
 
     try:
@@ -68,8 +69,11 @@ def _config_apply(args) -> int:
     if problems := configured_secret_problems(config):  # never a callback BBX cannot sign
         print(ConfigError(args.file, problems), file=sys.stderr)
         return 2
-    with db.transaction() as conn:
-        summary = administration.apply_config(conn, config, actor=f"cli:{getpass.getuser()}")
+    connections = sum(len(t.connections) for t in config.tenants)
+    with Progress("config apply", connections, unit="connections", quiet=args.quiet) as progress:
+        with db.transaction() as conn:
+            summary = administration.apply_config(conn, config, actor=f"cli:{getpass.getuser()}",
+                                                  connection_done=progress.advance)
     print(
         f"applied {args.file}: {summary.created} created, {summary.updated} updated, "
         f"{summary.unchanged} unchanged, {summary.deactivated} deactivated"
@@ -185,6 +189,8 @@ AREA_COMMANDS = (
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from bbx import progress as progress_cli
+
     parser = argparse.ArgumentParser(prog="bbx", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -197,6 +203,7 @@ def build_parser() -> argparse.ArgumentParser:
     check.set_defaults(func=_config_check)
     apply = config.add_parser("apply", help="check and load a configuration file")
     apply.add_argument("file")
+    progress_cli.add_argument(apply)
     apply.set_defaults(func=_config_apply)
     config.add_parser("show", help="print what is configured").set_defaults(func=_config_show)
 

@@ -77,6 +77,14 @@ class Progress:
             self._drawn_at = now
             self._draw(self.line(now))
 
+    def clear(self) -> None:
+        """Erase the drawn line before the command prints a line of its own (stdout on the
+        same terminal would otherwise run on after it); the next update draws it again."""
+        if self.shown and self._drawn_at is not None:
+            self.stream.write("\r\x1b[K")
+            self.stream.flush()
+            self._drawn_at = self.clock() - self.interval
+
     def track(self, items: Iterable[T]) -> Iterator[T]:
         """``items`` as they are, each one counted."""
         for item in items:

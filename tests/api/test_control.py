@@ -139,3 +139,27 @@ def test_a_retry_after_the_moment_came_is_still_the_same_request(client, keys, c
     first = send(client, keys.a, idem="plain-key", **plain)
     past = (datetime.now(UTC) - timedelta(minutes=5)).isoformat()
     assert send(client, keys.a, idem="plain-key", **plain, send_at=past).json()["id"] == first.json()["id"]
+
+
+def test_a_retry_days_later_with_a_publication_date_past_since_replays(client, keys, configured):
+    """The schedule of a repeated key is judged as at its first hand-in: a publication_date
+    that has passed since is no invalid_schedule but the same request (a replay); another
+    one is still refused as another schedule, and a new key with it is invalid_schedule."""
+    today = datetime.now(TIMEZONE).date()
+    body = {"bsns": bsns(2, seed=193), "publication_date": (today + timedelta(days=2)).isoformat()}
+    first = send(client, keys.a, idem="days-later", **body)
+    assert first.status_code == 201, first.text
+    sid = first.json()["id"]
+    # as if the first hand-in was five days ago: its publication date lies three days back now
+    past = today - timedelta(days=3)
+    configured.execute("UPDATE submissions SET received_at = received_at - interval '5 days', publication_date = %s "
+                       "WHERE id = %s", (past, sid))
+    configured.commit()
+    retry = {**body, "publication_date": past.isoformat()}
+    again = send(client, keys.a, idem="days-later", **retry)
+    assert again.status_code == 200 and again.headers["idempotent-replayed"] == "true", again.text
+    assert again.json()["id"] == sid
+    other = send(client, keys.a, idem="days-later", **{**retry, "publication_date": (past - timedelta(days=1)).isoformat()})
+    assert other.status_code == 409 and other.json()["error"]["field"] == "publication_date", other.text
+    new = send(client, keys.a, idem="days-later-new-key", **retry)
+    assert new.status_code == 422 and new.json()["error"]["code"] == "invalid_schedule", new.text

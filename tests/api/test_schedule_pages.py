@@ -118,3 +118,18 @@ def test_the_same_form_posted_again_with_another_moment_is_refused_not_replayed(
     assert refused.status_code == 409, refused.text
     assert f"already used for submission {first} with another schedule" in html.unescape(refused.text)
     assert _submissions(configured) == 1
+
+
+def test_the_same_form_posted_again_days_later_replays_though_its_publication_date_passed(signed_in, configured):
+    client = signed_in
+    today = datetime.now(TIMEZONE).date()
+    data = form(client, message_type="voorbeeld/PASPRT", bsns="\n".join(bsns(2, seed=413)),
+                publication_date=(today + timedelta(days=2)).isoformat())
+    first = _sid(client.post("/send", data=data, follow_redirects=False))
+    past = today - timedelta(days=3)  # as if the form was sent five days ago
+    configured.execute("UPDATE submissions SET received_at = received_at - interval '5 days', publication_date = %s "
+                       "WHERE id = %s", (past, first))
+    configured.commit()
+    again = {**data, "publication_date": past.isoformat()}
+    assert _sid(client.post("/send", data=again, follow_redirects=False)) == first
+    assert _submissions(configured) == 1

@@ -244,3 +244,25 @@ def test_a_multipart_send_above_the_json_limit_is_read_streamed(client, keys, co
     refused = client.post(URL, content=json.dumps(big), headers={**auth(keys.a), "Idempotency-Key": "json-big",
                                                                 "Content-Type": "application/json"})
     assert refused.status_code == 413 and refused.json()["error"]["code"] == "request_too_large"
+
+
+def test_the_checks_decrypt_each_spooled_pdf_once(client, keys, configured, monkeypatch):
+    """A streamed request's PDFs wait encrypted in the spool: the checks (inspection at
+    streaming, composition per message) and the hand-in (the token stored as it is) decrypt
+    each PDF once, for the composition, and none twice."""
+    decrypted: list[str] = []
+    real = crypto.decrypt
+
+    def counting(token):
+        content = real(token)
+        if content.startswith(b"%PDF"):
+            decrypted.append(hashlib.sha256(content).hexdigest())
+        return content
+
+    monkeypatch.setattr(crypto, "decrypt", counting)
+    a, b = bsns(2, seed=187)
+    pdfs_sent = {f"{a}_1.pdf": make_pdf("a1"), f"{a}_2.pdf": make_pdf("a2", pages=2), f"{b}_1.pdf": make_pdf("b")}
+    body = {"message_type": "WOZ2026", "messages": [{"bsn": a, "text": "Uw aanslag"}, {"bsn": b}]}
+    response = _post(client, keys.a, body, [upload(n, c) for n, c in pdfs_sent.items()])
+    assert response.status_code == 201, response.text
+    assert sorted(decrypted) == sorted(hashlib.sha256(c).hexdigest() for c in pdfs_sent.values())

@@ -55,3 +55,28 @@ def test_reading_a_drop_never_logs_its_file_names(sftp_server, tmp_path, caplog,
     assert not drop.exists()
     printed = capfd.readouterr()  # the hooks' own log is structlog, printed
     assert "123456782" not in caplog.text + printed.out + printed.err
+
+
+def test_the_hook_keeps_its_own_settings_and_imports_no_channel_module(sftp_server, monkeypatch):
+    """The SFTP connection's settings are the hook's (hooks own their protocol; a hook that
+    imported ``bbx.intake`` would pull intake into delivery and the register export)."""
+    import ast
+    from pathlib import Path
+
+    from bbx.hooks import tenant_sftp
+
+    monkeypatch.setenv("BBX_SFTP_CONNECT_ATTEMPTS", "2")
+    hook = tenant_sftp.TenantSFTPHook()
+    assert (hook.ssh_conn_id, hook.conn_retry_attempts) == ("bbx_sftp", 2)
+    base = f"/{TENANT}/voorbeeld"
+    with hook.session():  # the gateway connection works with them: the connection's tree
+        hook.folders(base).ensure_tree()
+        assert sorted(hook.sftp.listdir(base)) == sorted(tenant_sftp.FOLDERS)
+    imported = set()
+    for node in ast.walk(ast.parse(Path(tenant_sftp.__file__).read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            imported.add(node.module)
+        elif isinstance(node, ast.Import):
+            imported.update(a.name for a in node.names)
+    assert not {m for m in imported if m.split(".")[:2] in (["bbx", "intake"], ["bbx", "delivery"],
+                                                            ["bbx", "api"], ["bbx", "register"])}, imported

@@ -85,3 +85,22 @@ def test_intake_check_of_a_big_list_shows_rows_checked(tmp_path):
     drawn = _drawn(lines, f"checking {tmp_path.name}")
     assert all(_number(m["total"]) == rows for m in drawn) and drawn[-1]["end"]
     assert _number(drawn[-1]["done"]) == rows
+
+
+def test_config_apply_shows_connections_applied_and_prints_its_summary_as_before(db, database_url,
+                                                                                  sample_config_path):
+    from bbx.config.model import load
+
+    connections = sum(len(t.connections) for t in load(sample_config_path).tenants)
+    code, out, lines = run_on_terminal("config", "apply", str(sample_config_path))
+    assert code == 0 and re.fullmatch(rf"applied {re.escape(str(sample_config_path))}: \d+ created, 0 updated, "
+                                      r"0 unchanged, 0 deactivated\n", out), out
+    drawn = _drawn(lines, "config apply")
+    assert all(_number(m["total"]) == connections and m["unit"] == "connections" for m in drawn)
+    assert drawn[-1]["end"] and _number(drawn[-1]["done"]) == connections
+
+    code, out, lines = run_on_terminal("config", "apply", "--quiet", str(sample_config_path))
+    assert code == 0 and "0 created" in out and lines == []
+    piped = subprocess.run([BBX, "config", "apply", str(sample_config_path)], capture_output=True, text=True,
+                           timeout=120)
+    assert piped.returncode == 0 and piped.stderr == "" and "0 created" in piped.stdout

@@ -32,10 +32,16 @@ def parse_values(text: str) -> tuple[dict[str, str], list[ApiError]]:
     return values, []
 
 
-def schedule(send_at: str, publication_date: str) -> tuple[schedule_rules.Schedule, list[ApiError]]:
-    """The form's schedule: typed by a person, so a time is Dutch time (the page says so)."""
+def schedule(conn, connection: dict | None, token: str, send_at: str,
+             publication_date: str) -> tuple[schedule_rules.Schedule, list[ApiError]]:
+    """The form's schedule: typed by a person, so a time is Dutch time (the page says so);
+    a form sent again (its token) is judged as at its first hand-in (``sending.schedule_for``)."""
     try:
-        return schedule_rules.from_text(send_at, publication_date, dutch_time=True), []
+        if connection is None:
+            return schedule_rules.from_text(send_at, publication_date, dutch_time=True), []
+        return sending.schedule_for(conn, connection, channel="manual", external_ref=token,
+                                    check=schedule_rules.from_text, send_at=send_at,
+                                    publication_date=publication_date, dutch_time=True), []
     except schedule_rules.ScheduleError as exc:
         return schedule_rules.NOW, [sending.schedule_problem(exc)]
 

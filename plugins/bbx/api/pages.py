@@ -244,7 +244,6 @@ async def send(request: Request, conn: ConnDep):
         principal = _principal(request, conn, method="POST", personal=True)
         connection = message_type = None
         code, _sep, type_code = values["message_type"].partition("/")
-        schedule, schedule_problems = page_letters.schedule(values["send_at"], values["publication_date"])
         problems: list[ApiError] = []
         try:
             if not code or not type_code:
@@ -261,6 +260,8 @@ async def send(request: Request, conn: ConnDep):
             problems = exc.problems
         except ApiError as exc:
             problems = [exc]
+        schedule, schedule_problems = page_letters.schedule(conn, connection, values["token"], values["send_at"],
+                                                            values["publication_date"])
         problems += schedule_problems
         if problems and connection is not None and values["action"] != "check":
             conn.rollback()

@@ -213,7 +213,8 @@ def _send(conn, principal: Principal, connection_code: str, key: str, body: mode
           uploads: tuple) -> tuple[dict, bool]:
     connection = service.connection_for(conn, principal, connection_code)
     try:
-        schedule = schedule_rules.check(body.send_at, body.publication_date)
+        schedule = sending.schedule_for(conn, connection, channel="api", external_ref=key, sandbox=principal.sandbox,
+                                        send_at=body.send_at, publication_date=body.publication_date)
     except schedule_rules.ScheduleError as exc:
         raise sending.schedule_problem(exc) from None
     req = send_request(body, uploads)

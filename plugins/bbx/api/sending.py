@@ -416,6 +416,18 @@ def schedule_problem(exc: schedule_rules.ScheduleError) -> ApiError:
     return _problem("invalid_schedule", str(exc), field=exc.field)
 
 
+def schedule_for(conn, connection: dict, *, channel: str, external_ref: str | None, sandbox: bool = False,
+                 check=schedule_rules.check, **asked) -> schedule_rules.Schedule:
+    """The asked schedule, checked as at the first hand-in under this key (a retry days later
+    of a publication_date that has passed since is still the same request: it replays, or is
+    refused as another schedule by :func:`_same_schedule`); a new key: as now. ``check``:
+    :func:`schedule_rules.check` or, for text, :func:`schedule_rules.from_text` (``asked``
+    are its arguments)."""
+    first = None if not external_ref else submissions.first_received_at(
+        conn, connection_id=connection["id"], channel=channel, external_ref=external_ref, sandbox=sandbox)
+    return check(**asked, now=first)
+
+
 def _same_schedule(submission_id: int, earlier: dict, schedule: schedule_rules.Schedule) -> None:
     """A repeated request with the same body but another send_at or publication_date is not
     the same request: refused like another body (409), saying what was scheduled."""

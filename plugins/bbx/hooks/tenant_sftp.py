@@ -35,7 +35,15 @@ from typing import BinaryIO
 from airflow.providers.sftp.hooks.sftp import SFTPHook
 
 from bbx.domain.drop import ListedFile
-from bbx.intake import settings
+
+#: The Airflow connection of the SFTP server (user ``bbx``, sees every tenant's tree).
+SFTP_CONN_ID = os.environ.get("BBX_SFTP_CONN_ID", "bbx_sftp")
+
+#: Connection attempts per SFTP session (the task's own retries come on top).
+SFTP_CONNECT_ATTEMPTS = int(os.environ.get("BBX_SFTP_CONNECT_ATTEMPTS", "3"))
+
+#: The folders below a connection's ``sftp_folder``.
+FOLDERS = ("inbox", "processing", "archive", "outbox")
 
 
 class TenantSFTPHook(SFTPHook):
@@ -45,8 +53,8 @@ class TenantSFTPHook(SFTPHook):
 
     def __init__(self, ssh_conn_id: str | None = None, **kwargs) -> None:
         kwargs.setdefault("conn_retry_attempts", int(os.environ.get("BBX_SFTP_CONNECT_ATTEMPTS",
-                                                                    settings.SFTP_CONNECT_ATTEMPTS)))
-        super().__init__(ssh_conn_id=ssh_conn_id or settings.SFTP_CONN_ID, **kwargs)
+                                                                    SFTP_CONNECT_ATTEMPTS)))
+        super().__init__(ssh_conn_id=ssh_conn_id or SFTP_CONN_ID, **kwargs)
 
     @property
     def sftp(self):
@@ -168,7 +176,7 @@ class ConnectionFolders:
             if not self.hook.isdir(current):
                 self.hook.mkdir(current)
                 created.append(current)
-        for folder in settings.FOLDERS:
+        for folder in FOLDERS:
             path = self.path(folder)
             if not self.hook.isdir(path):
                 self.hook.mkdir(path)

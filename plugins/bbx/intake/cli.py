@@ -29,6 +29,7 @@ def add_parser(sub) -> None:
     check.set_defaults(func=check_folder)
     run = intake.add_parser("run", help="one intake cycle for connections (no Airflow scheduler needed)")
     run.add_argument("connections", nargs="*", help="connection codes (default: all active)")
+    progress.add_argument(run)
     run.set_defaults(func=run_cycle)
 
 
@@ -132,18 +133,28 @@ def check_folder(args) -> int:
 
 def run_cycle(args) -> int:
     from bbx.intake import steps
+    from bbx.progress import Progress
     from bbx.store import administration, db
 
     codes = args.connections
     if not codes:
         with db.connect() as conn:
             codes = [c["code"] for c in administration.active_connections(conn)]
-    for code in codes:
-        for found in steps.find_drops(code):
-            result = steps.acknowledge_drop(steps.validate_drop(steps.receive_drop(found)))
+    drops = [(code, found) for code in codes for found in steps.find_drops(code)]
+    # progress in steps (receive, validate, acknowledge per drop) on stderr; stdout as before
+    with Progress("intake run", len(drops) * 3, unit="steps", quiet=args.quiet) as progress:
+        for code, found in drops:
+            received = steps.receive_drop(found)
+            progress.advance()
+            validated = steps.validate_drop(received)
+            progress.advance()
+            result = steps.acknowledge_drop(validated)
+            progress.advance()
+            progress.clear()
             if result.get("skip"):
-                print(f"{code}: {found['name']}: skipped ({result['skip']})")
+                print(f"{code}: {found['name']}: skipped ({result['skip']})", flush=True)
                 continue
             print(f"{code}: {found['name']} → submission {result['submission_id']}: {result['status']}, "
-                  f"{result.get('accepted_rows', 0):,} accepted, {result.get('rejected_rows', 0):,} rejected")
+                  f"{result.get('accepted_rows', 0):,} accepted, {result.get('rejected_rows', 0):,} rejected",
+                  flush=True)
     return 0

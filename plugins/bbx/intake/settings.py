@@ -1,4 +1,5 @@
-"""Intake settings: one place, each with an environment variable to change it."""
+"""Intake settings: one place, each with an environment variable to change it (the SFTP
+connection's own are the hook's: :mod:`bbx.hooks.tenant_sftp`)."""
 
 from __future__ import annotations
 
@@ -6,12 +7,6 @@ import os
 from datetime import timedelta
 
 from bbx.domain.drop import IntakeLimits
-
-#: The Airflow connection of the SFTP server (user ``bbx``, sees every tenant's tree).
-SFTP_CONN_ID = os.environ.get("BBX_SFTP_CONN_ID", "bbx_sftp")
-
-#: Connection attempts per SFTP session (the task's own retries come on top).
-SFTP_CONNECT_ATTEMPTS = int(os.environ.get("BBX_SFTP_CONNECT_ATTEMPTS", "3"))
 
 #: How often each ``bbx_ingest__<connection>`` DAG looks for drops.
 POLL_INTERVAL = timedelta(minutes=int(os.environ.get("BBX_INTAKE_POLL_MINUTES", "5")))
@@ -25,10 +20,6 @@ MAX_DROPS_PER_RUN = int(os.environ.get("BBX_INTAKE_MAX_DROPS_PER_RUN", "100"))
 
 #: Rows with personal PDFs are written in chunks of at most this many PDF bytes.
 WRITE_CHUNK_BYTES = 64 * 1024 * 1024
-
-#: The folders below a connection's ``sftp_folder``.
-FOLDERS = ("inbox", "processing", "archive", "outbox")
-
 
 def limits() -> IntakeLimits:
     return IntakeLimits(

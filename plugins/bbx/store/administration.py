@@ -7,6 +7,7 @@ deactivated, never deleted (submissions and messages keep referring to them).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from bbx.config.model import ConnectionSpec, TenantConfig
@@ -44,8 +45,10 @@ def _upsert(conn, table: str, key: dict, values: dict) -> tuple[int, str]:
     return row["id"], "updated"
 
 
-def apply_config(conn, config: TenantConfig, actor: str) -> ApplySummary:
-    """Make the database match ``config`` (call inside one transaction)."""
+def apply_config(conn, config: TenantConfig, actor: str,
+                 connection_done: Callable[[], None] | None = None) -> ApplySummary:
+    """Make the database match ``config`` (call inside one transaction). ``connection_done``:
+    called after each connection (``bbx config apply`` shows progress with it)."""
     summary = ApplySummary()
     seen_connections: list[int] = []
     for tenant in config.tenants:
@@ -53,6 +56,8 @@ def apply_config(conn, config: TenantConfig, actor: str) -> ApplySummary:
         summary.count(action)
         for spec in tenant.connections:
             seen_connections.append(_apply_connection(conn, tenant_id, spec, summary, actor))
+            if connection_done is not None:
+                connection_done()
     result = conn.execute(
         "UPDATE connections SET active = false, updated_at = now() WHERE active AND NOT (id = ANY(%s))",
         (seen_connections,),

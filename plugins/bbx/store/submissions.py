@@ -79,6 +79,17 @@ def open_submission(conn, *, connection_id: int, channel: str, external_ref: str
     return Submission(existing["id"], False, existing["status"])
 
 
+def first_received_at(conn, *, connection_id: int, channel: str, external_ref: str,
+                      sandbox: bool = False):
+    """When the hand-in under this (channel, external_ref) was received, or None (a new one)."""
+    row = conn.execute(
+        """SELECT received_at FROM submissions
+           WHERE connection_id = %s AND channel = %s AND sandbox = %s AND external_ref = %s""",
+        (connection_id, channel, sandbox, external_ref),
+    ).fetchone()
+    return row["received_at"] if row else None
+
+
 def record_file(conn, submission_id: int, *, file_name: str, role: str, size_bytes: int, sha256: str) -> None:
     conn.execute(
         """INSERT INTO submission_files (submission_id, file_name, role, size_bytes, sha256)

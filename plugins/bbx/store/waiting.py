@@ -106,3 +106,16 @@ def batches_waiting(conn, submission_ids: Sequence[int]) -> dict[int, list[dict]
     ):
         found.setdefault(r["submission_id"], []).append(r)
     return found
+
+
+def scheduled_due(conn) -> list[dict]:
+    """Scheduled submissions whose ``send_at`` has come and that no delivery run has taken
+    (nor held) yet, with how long they are due; what ``bbx.triggers.scheduled`` announces."""
+    return conn.execute(
+        """SELECT s.id, c.code AS connection_code, s.send_at,
+                  extract(epoch FROM now() - s.send_at)::float AS due_seconds
+           FROM submissions s JOIN connections c ON c.id = s.connection_id
+           WHERE s.status = 'accepted' AND s.delivery_run_id IS NULL AND s.delivery_held IS NULL
+             AND s.send_at IS NOT NULL AND s.send_at <= now()
+           ORDER BY s.send_at, s.id""",
+    ).fetchall()
