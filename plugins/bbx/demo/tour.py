@@ -133,6 +133,23 @@ def scheduled(client, bsns: list[str], minutes: int) -> dict:
                           "send_at": send_at})
 
 
+def scheduled_went_out(tour: Tour, client, due: dict, timeout: float) -> None:
+    """A send scheduled a minute ahead at the tour's start: by now the scheduler started it
+    at its moment (the triggerer's watcher, not the 5-minute timer) and it closed delivered,
+    with no message sent before send_at."""
+    status = tour.wait_closed(client, due["id"], timeout)
+    rows = client.get(f"/submissions/{due['id']}/messages").raise_for_status().json()["rows"]
+    send_at = datetime.fromisoformat(due["send_at"])
+    sent = sorted(datetime.fromisoformat(r["sent_at"]) for r in rows if r["sent_at"])
+    early = [t for t in sent if t < send_at]
+    went = f"first sent {sent[0]:%H:%M:%S} ({(sent[0] - send_at).total_seconds():.0f} s after)" if sent else "none sent"
+    tour.check("scheduled send went out / web service",
+               status["status"] == "closed" and status["counts"]["delivered"] == 2 and len(sent) == 2
+               and not early and _counts_rule(status),
+               f"submission {due['id']}: {status['status']}, delivered {status['counts']['delivered']}, "
+               f"send_at {send_at:%H:%M:%S}, {went}, before send_at {len(early)}")
+
+
 def run(timeout: float = 240) -> int:
     stack = Stack.load(default_state_dir())
     if stack is None or not stack.running():
@@ -143,6 +160,7 @@ def run(timeout: float = 240) -> int:
     tour = Tour(stack, _api_key(TENANT))
     subscribed, never = tour.citizens(CONNECTION, OIN, "active", 6), tour.citizens(CONNECTION, OIN, "never", 2)
     with tour.http() as client:
+        due = scheduled(client, tour.citizens(CONNECTION, OIN, "active", 2), minutes=1)  # waited for at the end
         personal = personal_letters(tour, client, subscribed, never)
         tour_templates.run(tour, client)
         tour_manual.run(tour, client, timeout)
@@ -178,6 +196,8 @@ def run(timeout: float = 240) -> int:
                    f"in batches {p['in_batches']}, acknowledged {p['acknowledged']}, final {p['final']}")
     sftp_channel(tour, _api_key, timeout)
     tour_callbacks.check(tour)
+    with tour.http() as client:
+        scheduled_went_out(tour, client, due, timeout)
     failed = [name for name, ok, _ in tour.results if not ok]
     print(f"tour: {len(tour.results) - len(failed)} of {len(tour.results)} passed in "
           f"{time.monotonic() - begin:.0f} s" + (f"; FAILED: {', '.join(failed)}" if failed else ""))
