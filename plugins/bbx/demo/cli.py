@@ -119,9 +119,8 @@ def main(argv: list[str] | None = None) -> int:
         for tenant_code, connection_code, inbox, files in population:
             upload(stack, tenant_code, inbox, [("file", name, content) for name, content in files.items()])
             step(f"{tenant_code} dropped its population list into {inbox} over SFTP ({connection_code})")
-            run_id = api.trigger(f"bbx_ingest__{connection_code}")
-            print(f"    bbx_ingest__{connection_code} {run_id}: "
-                  f"{api.wait_for_run(f'bbx_ingest__{connection_code}', run_id, 180)}", flush=True)
+            if not _intake(api, connection_code, api.trigger(f"bbx_ingest__{connection_code}")):
+                return EXIT_FAILED
         step(f"register over {args.register_days} simulated days (bbx_register_refresh, run by the scheduler)")
         register_days(stack, api, url, args.register_days, sum(len(t.connections) for t in tenants))
     else:
@@ -141,10 +140,8 @@ def main(argv: list[str] | None = None) -> int:
     step("intake (bbx_ingest__<connection>), then delivery on intake's asset event (bbx_deliver) and results")
     runs = {code: api.trigger(f"bbx_ingest__{code}") for code in sorted({d[1] for d in drops})}
     for code, run_id in runs.items():
-        state = api.wait_for_run(f"bbx_ingest__{code}", run_id, 180)
-        print(f"    bbx_ingest__{code} {run_id}: {state}", flush=True)
-        if state != "success":
-            print(f"    see the task logs in the UI or {stack.airflow_home}/logs", flush=True)
+        if not _intake(api, code, run_id):
+            return EXIT_FAILED
     deadline = time.monotonic() + args.timeout
     subs = submission_report(url, started)
     while not all(s["status"] in ("closed", "rejected") for s in subs) and time.monotonic() < deadline:
@@ -169,6 +166,19 @@ def main(argv: list[str] | None = None) -> int:
         print("your drop was rejected by intake, as designed: see the report in demo-out/", file=sys.stderr)
         return EXIT_REJECTED
     return EXIT_OK if reconciled else EXIT_FAILED
+
+
+def _intake(api, connection_code: str, run_id: str) -> bool:
+    """Wait on an intake run for as long as Airflow has it queued or running; False (the
+    run and its failed tasks' logs said) when it failed."""
+    dag_id = f"bbx_ingest__{connection_code}"
+    try:
+        state = api.await_run(dag_id, run_id, say=lambda line: print(f"    {line}", flush=True))
+    except stack_module.StackError as exc:
+        print(f"    {exc}", file=sys.stderr, flush=True)
+        return False
+    print(f"    {dag_id} {run_id}: {state}", flush=True)
+    return True
 
 
 def run(argv: list[str] | None = None) -> int:

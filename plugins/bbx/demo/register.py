@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import time
+import sys
 from datetime import datetime
 
 from bbx.demo.common import EXIT_FAILED
 from bbx.stack import Stack
+from bbx.stack.processes import StackError
 from bbx.store import db
 from bbx.store import demo as demo_store
 
@@ -60,21 +61,27 @@ def register_days(stack: Stack, api, url: str, days: int, connections: int) -> N
                                                     run_after=moment.isoformat(), say=say)))
         admin.set_today(schedule[0][0])
         api.unpause("bbx_register_refresh")
-        for n, (day, _run_id) in enumerate(schedule, 1):
+        for n, (day, run_id) in enumerate(schedule, 1):
             # always the explicit day: "today" is the Dutch date, which is not the simulator's
             # own (UTC) date around midnight
             admin.set_today(day)
-            deadline = time.monotonic() + 180
-            while time.monotonic() < deadline:  # the simulator answers at once, for its "today"
+
+            def day_answered(n=n) -> bool:  # the simulator answers at once, for its "today"
                 answered = [r for r in admin.register_requests()[asked_before:] if r.get("outcome") == "answered"]
-                if len(answered) >= connections * n:
-                    break
-                time.sleep(0.3)
+                return len(answered) >= connections * n
+
+            # the clock moves on once the day's requests are answered; until then the run is
+            # waited on for as long as Airflow has it queued or running (not a fixed timer)
+            state = api.await_run("bbx_register_refresh", run_id, say=say, done=day_answered)
+            if state == "success" and not day_answered():
+                raise StackError(f"bbx_register_refresh for {day} ({run_id}) succeeded without asking "
+                                 "the simulator for that day's register")
         for day, run_id in schedule:
-            state = api.wait_for_run("bbx_register_refresh", run_id, 180)
-            print(f"    bbx_register_refresh for {day} ({run_id}): {state}", flush=True)
-            if state != "success":
-                raise SystemExit(EXIT_FAILED)
+            print(f"    bbx_register_refresh for {day} ({run_id}): "
+                  f"{api.await_run('bbx_register_refresh', run_id, say=say)}", flush=True)
+    except StackError as exc:
+        print(f"    {exc}", file=sys.stderr, flush=True)
+        raise SystemExit(EXIT_FAILED) from None
     finally:
         admin.set_today(None)
         admin.close()
