@@ -26,7 +26,7 @@ from bbx.demo.common import (
     step,
 )
 from bbx.demo.drops import DropError, own_drop, sample_drops, upload
-from bbx.demo.register import _register_done_today, register_days
+from bbx.demo.register import _register_done, last_register_day, register_days
 from bbx.demo.report import copy_outboxes, print_report, submission_report
 from bbx.store import administration, db, migrations
 
@@ -97,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
         api = stack.api()
         dag_ids = ["bbx_register_refresh", "bbx_deliver", "bbx_collect_results", "bbx_callbacks"]
         dag_ids += [f"bbx_ingest__{c.code}" for t in tenants for c in t.connections]
-        fresh_register = not _register_done_today(url)
+        fresh_register = not _register_done(url)
         api.wait_for_dags(dag_ids, keep_paused=("bbx_register_refresh",) if fresh_register else ())
         step(f"DAGs parsed and unpaused: {', '.join(dag_ids)}")
         step(f"status callbacks of {tour_callbacks.CONNECTION} to the stack's receiver {stack.callback_url}: "
@@ -124,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
         step(f"register over {args.register_days} simulated days (bbx_register_refresh, run by the scheduler)")
         register_days(stack, api, url, args.register_days, sum(len(t.connections) for t in tenants))
     else:
-        step("register: already refreshed today")
+        step(f"register: already refreshed for {last_register_day()}")
 
     drops = own if args.drop else sample_drops(stack, tenants, url)
     for tenant_code, connection_code, inbox, entries in drops:

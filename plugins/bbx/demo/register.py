@@ -6,6 +6,7 @@ import sys
 from datetime import datetime
 
 from bbx.demo.common import EXIT_FAILED
+from bbx.domain import register as register_rules
 from bbx.stack import Stack
 from bbx.stack.processes import StackError
 from bbx.store import db
@@ -13,17 +14,9 @@ from bbx.store import demo as demo_store
 
 
 def last_register_day():
-    """The last simulated register day: today (the Dutch date), or yesterday before today's
-    05:00 run is due (its logical date must not lie ahead)."""
-    from datetime import timedelta
-    from zoneinfo import ZoneInfo
-
-    from bbx.api import service
-
-    today = service.today()
-    if datetime.now(ZoneInfo("Europe/Amsterdam")).hour < 5:
-        today -= timedelta(days=1)
-    return today
+    """The last simulated register day: the one rule ``due_register_day`` (today, or
+    yesterday before today's 05:00 run is due), shared with the "already refreshed" check."""
+    return register_rules.due_register_day(datetime.now(register_rules.TZ))
 
 
 def register_days(stack: Stack, api, url: str, days: int, connections: int) -> None:
@@ -56,7 +49,8 @@ def register_days(stack: Stack, api, url: str, days: int, connections: int) -> N
         for back in range(days - 1, -1, -1):
             day = today - timedelta(days=back)
             # 04:00 UTC: the logical date of the 05:00 Europe/Amsterdam scheduled run (winter time)
-            moment = datetime.combine(day, datetime.min.time(), tzinfo=ZoneInfo("Europe/Amsterdam")).replace(hour=5)
+            moment = datetime.combine(day, datetime.min.time(), tzinfo=ZoneInfo("Europe/Amsterdam")).replace(
+                hour=register_rules.REFRESH_HOUR)
             schedule.append((day, api.trigger("bbx_register_refresh", logical_date=moment.isoformat(),
                                                     run_after=moment.isoformat(), say=say)))
         admin.set_today(schedule[0][0])
@@ -94,8 +88,8 @@ def register_days(stack: Stack, api, url: str, days: int, connections: int) -> N
           f"{stack.api_url}/bbx/lookup or `bbx register lookup CODE BSN`)")
 
 
-def _register_done_today(url: str) -> bool:
-    from bbx.api import service
-
+def _register_done(url: str) -> bool:
+    """The register is refreshed for its last day (the demo's shortcut): the same day the
+    demo would refresh up to, also before 05:00 Dutch time."""
     with db.connect(url) as conn:
-        return demo_store.register_done(conn, service.today())
+        return demo_store.register_done(conn, last_register_day())
