@@ -67,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--config", default=str(SAMPLE_CONFIG), help="tenant configuration file")
     parser.add_argument("--drop", help="a drop folder of your own (docs/drop-protocol.md) instead of the samples")
     parser.add_argument("--connection", default="voorbeeld", help="connection that receives --drop (default voorbeeld)")
-    parser.add_argument("--timeout", type=float, default=300, help="seconds to wait for all outcomes")
+    parser.add_argument("--timeout", type=float, default=300, help="seconds to wait for all outcomes once nothing runs or changes any more")
     parser.add_argument("--register-days", type=int, default=2,
                         help="simulated days of register refreshes on a fresh register (default 2)")
     parser.add_argument("--result-dialect", choices=("live", "documented"), default="live",
@@ -142,11 +142,9 @@ def main(argv: list[str] | None = None) -> int:
     for code, run_id in runs.items():
         if not _intake(api, code, run_id):
             return EXIT_FAILED
-    deadline = time.monotonic() + args.timeout
-    subs = submission_report(url, started)
-    while not all(s["status"] in ("closed", "rejected") for s in subs) and time.monotonic() < deadline:
-        time.sleep(1)
-        subs = submission_report(url, started)
+    subs = _wait_outcomes(api, url, started, args.timeout)
+    if subs is None:
+        return EXIT_FAILED
 
     reconciled = print_report(subs)
     for run in api.runs("bbx_deliver", limit=5):
@@ -179,6 +177,40 @@ def _intake(api, connection_code: str, run_id: str) -> bool:
         return False
     print(f"    {dag_id} {run_id}: {state}", flush=True)
     return True
+
+
+DELIVERY_DAGS = ("bbx_deliver", "bbx_collect_results")
+
+
+def _wait_outcomes(api, url: str, started: datetime, idle: float, limit: float = 3600) -> list[dict] | None:
+    """Wait for every submission to close: as long as a delivery run is queued or running,
+    or the submissions still change (at most ``limit`` s), and ``idle`` s beyond that. None
+    (said with the run and its failed tasks' logs) as soon as a bbx_deliver run of this demo failed."""
+    begin = last_change = shown = time.monotonic()
+    subs = submission_report(url, started)
+    while not all(s["status"] in ("closed", "rejected") for s in subs):
+        now = time.monotonic()
+        runs = [(d, r) for d in DELIVERY_DAGS for r in api.runs(d, limit=10)
+                if r["start_date"] and r["start_date"] >= started.isoformat()]
+        for dag_id, r in runs:  # bbx_collect_results runs again by itself; a failed delivery does not
+            if dag_id == "bbx_deliver" and r["state"] == "failed":
+                print(f"    {dag_id} run {r['dag_run_id']} failed: {api.failed_logs(dag_id, r['dag_run_id'])}",
+                      file=sys.stderr, flush=True)
+                return None
+        if any(r["state"] in ("queued", "running") for _d, r in runs):
+            last_change = now
+        if now - last_change > idle or now - begin > limit:
+            break
+        if now - shown >= 30:
+            shown = now
+            still = sum(s["status"] not in ("closed", "rejected") for s in subs)
+            print(f"    {still} submission(s) still open ({now - begin:.0f} s), waiting", flush=True)
+        time.sleep(1)
+        fresh = submission_report(url, started)
+        if [(s["status"], s["counts"]) for s in fresh] != [(s["status"], s["counts"]) for s in subs]:
+            last_change = time.monotonic()
+        subs = fresh
+    return subs
 
 
 def run(argv: list[str] | None = None) -> int:
