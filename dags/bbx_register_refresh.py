@@ -34,7 +34,7 @@ from airflow.sdk import CronTriggerTimetable, Param, dag, task, task_group
 from bbx.assets import REGISTER_REFRESHED
 from bbx.deadlines import REGISTER_APPLIED_BY_9, when_enabled
 from bbx.domain.localtime import TIMEZONE_NAME
-from bbx.domain.register import ANSWER_TIMEOUT
+from bbx.domain.register import ANSWER_TIMEOUT, REFRESH_HOUR
 
 POKE_SECONDS = float(os.environ.get("BBX_REGISTER_POKE_SECONDS", "300"))
 LABEL = "{{ connection_code }}"
@@ -94,7 +94,7 @@ def refresh(connection: dict):
 
 @dag(
     dag_id="bbx_register_refresh",
-    schedule=CronTriggerTimetable("0 5 * * *", timezone=TIMEZONE_NAME),
+    schedule=CronTriggerTimetable(f"0 {REFRESH_HOUR} * * *", timezone=TIMEZONE_NAME),
     start_date=pendulum.datetime(2026, 1, 1, tz=TIMEZONE_NAME),
     catchup=False,
     max_active_runs=1,

@@ -29,6 +29,8 @@ CONN_FIELDS = {
     "ca_cert": _text("Trust chain (path)", "PEM file with the root and intermediate certificates to trust"),
     "validatie_url": _text("ValidateAbonnementen URL", "endpoint of the Berichtenbox validation service"),
     "timeout": {"label": "Timeout (seconds)", "schema": {"type": ["integer", "null"], "default": 60}},
+    "timeout_per_mb": {"label": "Extra send timeout per MB (seconds)",
+                       "schema": {"type": ["number", "null"], "default": 2}},
 }
 
 UI_FIELD_BEHAVIOUR = {

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -138,3 +139,37 @@ def test_a_second_trigger_for_the_same_logical_date_uses_the_existing_run(api):
     before = len(said)
     api.hold(DAG_ID, say=said.append)
     assert len(said) == before and api.run_state(DAG_ID, first) == "queued"
+
+
+def test_await_run_waits_while_queued_and_names_the_log_of_a_failed_run(api):
+    """``make demo`` under load: a run Airflow still has queued is waited on (progress lines),
+    not given up after a fixed timer; a failed run ends the wait at once, naming its log."""
+    from bbx.stack.processes import StackError
+
+    said: list[str] = []
+    run_id = api.trigger(DAG_ID, logical_date="2026-12-02T05:00:00+01:00")
+    finisher = threading.Timer(4, _set_state, (api, run_id, "success"))
+    finisher.start()
+    try:
+        assert api.await_run(DAG_ID, run_id, say=said.append, every=1) == "success"
+    finally:
+        finisher.join()
+    assert said and all(line.startswith(f"{DAG_ID} run {run_id}: queued (") for line in said)
+
+    # still queued when the (generous) limit is reached: said, with its state
+    stuck = api.trigger(DAG_ID, logical_date="2026-12-03T05:00:00+01:00")
+    with pytest.raises(StackError, match=re.escape(f"{DAG_ID} run {stuck} still queued after 1 s")):
+        api.await_run(DAG_ID, stuck, limit=1)
+
+    # failed: at once, with the failed task and where its log is
+    api.http.patch(f"/dags/{DAG_ID}/dagRuns/{stuck}/taskInstances/nothing",
+                   json={"new_state": "failed"}).raise_for_status()
+    _set_state(api, stuck, "failed")
+    with pytest.raises(StackError) as failed:
+        api.await_run(DAG_ID, stuck, limit=3600)
+    assert str(failed.value).startswith(f"{DAG_ID} run {stuck} failed: task nothing (try ")
+    assert f"log: {api.base_url}/dags/{DAG_ID}/runs/{stuck}/tasks/nothing" in str(failed.value)
+
+    # done: the caller's own check ends the wait while the run is active
+    active = api.trigger(DAG_ID, logical_date="2026-12-04T05:00:00+01:00")
+    assert api.await_run(DAG_ID, active, done=lambda: True) == "queued"

@@ -26,7 +26,7 @@ from bbx.demo.common import (
     step,
 )
 from bbx.demo.drops import DropError, own_drop, sample_drops, upload
-from bbx.demo.register import _register_done_today, register_days
+from bbx.demo.register import _register_done, last_register_day, register_days
 from bbx.demo.report import copy_outboxes, print_report, submission_report
 from bbx.store import administration, db, migrations
 
@@ -67,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--config", default=str(SAMPLE_CONFIG), help="tenant configuration file")
     parser.add_argument("--drop", help="a drop folder of your own (docs/drop-protocol.md) instead of the samples")
     parser.add_argument("--connection", default="voorbeeld", help="connection that receives --drop (default voorbeeld)")
-    parser.add_argument("--timeout", type=float, default=300, help="seconds to wait for all outcomes")
+    parser.add_argument("--timeout", type=float, default=300, help="seconds to wait for all outcomes once nothing runs or changes any more")
     parser.add_argument("--register-days", type=int, default=2,
                         help="simulated days of register refreshes on a fresh register (default 2)")
     parser.add_argument("--result-dialect", choices=("live", "documented"), default="live",
@@ -97,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
         api = stack.api()
         dag_ids = ["bbx_register_refresh", "bbx_deliver", "bbx_collect_results", "bbx_callbacks"]
         dag_ids += [f"bbx_ingest__{c.code}" for t in tenants for c in t.connections]
-        fresh_register = not _register_done_today(url)
+        fresh_register = not _register_done(url)
         api.wait_for_dags(dag_ids, keep_paused=("bbx_register_refresh",) if fresh_register else ())
         step(f"DAGs parsed and unpaused: {', '.join(dag_ids)}")
         step(f"status callbacks of {tour_callbacks.CONNECTION} to the stack's receiver {stack.callback_url}: "
@@ -119,13 +119,12 @@ def main(argv: list[str] | None = None) -> int:
         for tenant_code, connection_code, inbox, files in population:
             upload(stack, tenant_code, inbox, [("file", name, content) for name, content in files.items()])
             step(f"{tenant_code} dropped its population list into {inbox} over SFTP ({connection_code})")
-            run_id = api.trigger(f"bbx_ingest__{connection_code}")
-            print(f"    bbx_ingest__{connection_code} {run_id}: "
-                  f"{api.wait_for_run(f'bbx_ingest__{connection_code}', run_id, 180)}", flush=True)
+            if not _intake(api, connection_code, api.trigger(f"bbx_ingest__{connection_code}")):
+                return EXIT_FAILED
         step(f"register over {args.register_days} simulated days (bbx_register_refresh, run by the scheduler)")
         register_days(stack, api, url, args.register_days, sum(len(t.connections) for t in tenants))
     else:
-        step("register: already refreshed today")
+        step(f"register: already refreshed for {last_register_day()}")
 
     drops = own if args.drop else sample_drops(stack, tenants, url)
     for tenant_code, connection_code, inbox, entries in drops:
@@ -141,15 +140,11 @@ def main(argv: list[str] | None = None) -> int:
     step("intake (bbx_ingest__<connection>), then delivery on intake's asset event (bbx_deliver) and results")
     runs = {code: api.trigger(f"bbx_ingest__{code}") for code in sorted({d[1] for d in drops})}
     for code, run_id in runs.items():
-        state = api.wait_for_run(f"bbx_ingest__{code}", run_id, 180)
-        print(f"    bbx_ingest__{code} {run_id}: {state}", flush=True)
-        if state != "success":
-            print(f"    see the task logs in the UI or {stack.airflow_home}/logs", flush=True)
-    deadline = time.monotonic() + args.timeout
-    subs = submission_report(url, started)
-    while not all(s["status"] in ("closed", "rejected") for s in subs) and time.monotonic() < deadline:
-        time.sleep(1)
-        subs = submission_report(url, started)
+        if not _intake(api, code, run_id):
+            return EXIT_FAILED
+    subs = _wait_outcomes(api, url, started, args.timeout)
+    if subs is None:
+        return EXIT_FAILED
 
     reconciled = print_report(subs)
     for run in api.runs("bbx_deliver", limit=5):
@@ -169,6 +164,53 @@ def main(argv: list[str] | None = None) -> int:
         print("your drop was rejected by intake, as designed: see the report in demo-out/", file=sys.stderr)
         return EXIT_REJECTED
     return EXIT_OK if reconciled else EXIT_FAILED
+
+
+def _intake(api, connection_code: str, run_id: str) -> bool:
+    """Wait on an intake run for as long as Airflow has it queued or running; False (the
+    run and its failed tasks' logs said) when it failed."""
+    dag_id = f"bbx_ingest__{connection_code}"
+    try:
+        state = api.await_run(dag_id, run_id, say=lambda line: print(f"    {line}", flush=True))
+    except stack_module.StackError as exc:
+        print(f"    {exc}", file=sys.stderr, flush=True)
+        return False
+    print(f"    {dag_id} {run_id}: {state}", flush=True)
+    return True
+
+
+DELIVERY_DAGS = ("bbx_deliver", "bbx_collect_results")
+
+
+def _wait_outcomes(api, url: str, started: datetime, idle: float, limit: float = 3600) -> list[dict] | None:
+    """Wait for every submission to close: as long as a delivery run is queued or running,
+    or the submissions still change (at most ``limit`` s), and ``idle`` s beyond that. None
+    (said with the run and its failed tasks' logs) as soon as a bbx_deliver run of this demo failed."""
+    begin = last_change = shown = time.monotonic()
+    subs = submission_report(url, started)
+    while not all(s["status"] in ("closed", "rejected") for s in subs):
+        now = time.monotonic()
+        runs = [(d, r) for d in DELIVERY_DAGS for r in api.runs(d, limit=10)
+                if r["start_date"] and r["start_date"] >= started.isoformat()]
+        for dag_id, r in runs:  # bbx_collect_results runs again by itself; a failed delivery does not
+            if dag_id == "bbx_deliver" and r["state"] == "failed":
+                print(f"    {dag_id} run {r['dag_run_id']} failed: {api.failed_logs(dag_id, r['dag_run_id'])}",
+                      file=sys.stderr, flush=True)
+                return None
+        if any(r["state"] in ("queued", "running") for _d, r in runs):
+            last_change = now
+        if now - last_change > idle or now - begin > limit:
+            break
+        if now - shown >= 30:
+            shown = now
+            still = sum(s["status"] not in ("closed", "rejected") for s in subs)
+            print(f"    {still} submission(s) still open ({now - begin:.0f} s), waiting", flush=True)
+        time.sleep(1)
+        fresh = submission_report(url, started)
+        if [(s["status"], s["counts"]) for s in fresh] != [(s["status"], s["counts"]) for s in subs]:
+            last_change = time.monotonic()
+        subs = fresh
+    return subs
 
 
 def run(argv: list[str] | None = None) -> int:

@@ -2,27 +2,21 @@
 
 from __future__ import annotations
 
-import time
+import sys
 from datetime import datetime
 
 from bbx.demo.common import EXIT_FAILED
+from bbx.domain import register as register_rules
 from bbx.stack import Stack
+from bbx.stack.processes import StackError
 from bbx.store import db
 from bbx.store import demo as demo_store
 
 
 def last_register_day():
-    """The last simulated register day: today (the Dutch date), or yesterday before today's
-    05:00 run is due (its logical date must not lie ahead)."""
-    from datetime import timedelta
-    from zoneinfo import ZoneInfo
-
-    from bbx.api import service
-
-    today = service.today()
-    if datetime.now(ZoneInfo("Europe/Amsterdam")).hour < 5:
-        today -= timedelta(days=1)
-    return today
+    """The last simulated register day: the one rule ``due_register_day`` (today, or
+    yesterday before today's 05:00 run is due), shared with the "already refreshed" check."""
+    return register_rules.due_register_day(datetime.now(register_rules.TZ))
 
 
 def register_days(stack: Stack, api, url: str, days: int, connections: int) -> None:
@@ -55,26 +49,31 @@ def register_days(stack: Stack, api, url: str, days: int, connections: int) -> N
         for back in range(days - 1, -1, -1):
             day = today - timedelta(days=back)
             # 04:00 UTC: the logical date of the 05:00 Europe/Amsterdam scheduled run (winter time)
-            moment = datetime.combine(day, datetime.min.time(), tzinfo=ZoneInfo("Europe/Amsterdam")).replace(hour=5)
+            moment = datetime.combine(day, datetime.min.time(), tzinfo=ZoneInfo("Europe/Amsterdam")).replace(
+                hour=register_rules.REFRESH_HOUR)
             schedule.append((day, api.trigger("bbx_register_refresh", logical_date=moment.isoformat(),
                                                     run_after=moment.isoformat(), say=say)))
         admin.set_today(schedule[0][0])
         api.unpause("bbx_register_refresh")
-        for n, (day, _run_id) in enumerate(schedule, 1):
+        for n, (day, run_id) in enumerate(schedule, 1):
             # always the explicit day: "today" is the Dutch date, which is not the simulator's
             # own (UTC) date around midnight
             admin.set_today(day)
-            deadline = time.monotonic() + 180
-            while time.monotonic() < deadline:  # the simulator answers at once, for its "today"
+
+            def day_answered(n=n) -> bool:  # the simulator answers at once, for its "today"
                 answered = [r for r in admin.register_requests()[asked_before:] if r.get("outcome") == "answered"]
-                if len(answered) >= connections * n:
-                    break
-                time.sleep(0.3)
+                return len(answered) >= connections * n
+
+            # the clock moves on once the day's requests are answered, or the day's run finished
+            # (a day applied before is not asked again); until then the run is waited on for as
+            # long as Airflow has it queued or running, not a fixed timer; failed: at once
+            api.await_run("bbx_register_refresh", run_id, say=say, done=day_answered)
         for day, run_id in schedule:
-            state = api.wait_for_run("bbx_register_refresh", run_id, 180)
-            print(f"    bbx_register_refresh for {day} ({run_id}): {state}", flush=True)
-            if state != "success":
-                raise SystemExit(EXIT_FAILED)
+            print(f"    bbx_register_refresh for {day} ({run_id}): "
+                  f"{api.await_run('bbx_register_refresh', run_id, say=say)}", flush=True)
+    except StackError as exc:
+        print(f"    {exc}", file=sys.stderr, flush=True)
+        raise SystemExit(EXIT_FAILED) from None
     finally:
         admin.set_today(None)
         admin.close()
@@ -87,8 +86,8 @@ def register_days(stack: Stack, api, url: str, days: int, connections: int) -> N
           f"{stack.api_url}/bbx/lookup or `bbx register lookup CODE BSN`)")
 
 
-def _register_done_today(url: str) -> bool:
-    from bbx.api import service
-
+def _register_done(url: str) -> bool:
+    """The register is refreshed for its last day (the demo's shortcut): the same day the
+    demo would refresh up to, also before 05:00 Dutch time."""
     with db.connect(url) as conn:
-        return demo_store.register_done(conn, service.today())
+        return demo_store.register_done(conn, last_register_day())

@@ -43,6 +43,18 @@ class RegisterError(ValueError):
 
 # --------------------------------------------------------------------------- days
 
+#: The daily refresh is scheduled at 05:00 Dutch time (bbx_register_refresh's cron).
+REFRESH_HOUR = 5
+
+
+def due_register_day(now: datetime) -> date:
+    """The latest register day whose scheduled refresh is due at ``now``: today (the Dutch
+    date) from 05:00, yesterday before then (a run's logical date must not lie ahead)."""
+    if now.tzinfo is None:
+        raise ValueError("refusing a naive datetime: the register day is a Dutch calendar day")
+    local = now.astimezone(TZ)
+    return local.date() if local.hour >= REFRESH_HOUR else local.date() - timedelta(days=1)
+
 
 def register_day(logical_date: datetime | None, run_after: datetime | None = None) -> date:
     """The Dutch calendar day a refresh run is for.

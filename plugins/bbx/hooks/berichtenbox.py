@@ -16,6 +16,9 @@ Configuration is an Airflow Connection per BBX connection, ``berichtenbox_<code>
     from_role ("SR"), to_role ("SP"),
     client_cert, client_key, ca_cert   (file paths, PEM)
     timeout (seconds, default 60), retries (default 4), validatie_url (ValidateAbonnementen endpoint)
+    timeout_per_mb (seconds, default 2): added to sendMessage's read timeout per MB of the
+        request body (a 48 MB batch with PDFs: 60 + 96 s), so a big batch is not given up
+        (and resent whole) while the adapter is still taking it in
 
 The sandbox (issue 14: sends of *test* API keys) is one Airflow Connection per deployment,
 ``bbx_berichtenbox_sandbox`` (the simulator or a sink): the same fields, but ``cpa_id`` and
@@ -176,6 +179,12 @@ class AdapterSettings:
     timeout: float
     retries: int
     validatie_url: str | None
+    timeout_per_mb: float = 2.0
+
+    def read_timeout(self, body_bytes: int) -> float:
+        """The read timeout for a request of ``body_bytes``: ``timeout`` plus ``timeout_per_mb``
+        per MB (10^6 bytes); the adapter reads and stores the whole body before it answers."""
+        return self.timeout + self.timeout_per_mb * body_bytes / 1_000_000
 
     @classmethod
     def from_connection(cls, conn_id: str, conn, defaults: dict | None = None) -> AdapterSettings:
@@ -201,7 +210,7 @@ class AdapterSettings:
             to_role=extra.get("to_role", TO_ROLE), client_cert=extra["client_cert"],
             client_key=extra["client_key"], ca_cert=extra["ca_cert"],
             timeout=float(extra.get("timeout", 60)), retries=int(extra.get("retries", 4)),
-            validatie_url=extra.get("validatie_url"),
+            validatie_url=extra.get("validatie_url"), timeout_per_mb=float(extra.get("timeout_per_mb", 2.0)),
         )
 
 
@@ -381,10 +390,11 @@ class BerichtenboxHook(BaseHook):
         from lxml.etree import XMLSyntaxError
 
         headers = {"Content-Type": "text/xml; charset=utf-8", "SOAPAction": '""'}
+        timeout = (self.settings.timeout, self.settings.read_timeout(len(body)))  # (connect, read)
 
         def once():
             try:
-                response = self._session.post(url, data=body, headers=headers, timeout=self.settings.timeout)
+                response = self._session.post(url, data=body, headers=headers, timeout=timeout)
                 content = response.content
             except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as exc:
                 raise _Retry(type(exc).__name__) from None

@@ -111,6 +111,40 @@ class AirflowApi:
             time.sleep(0.5)
         return "timed out"
 
+    def await_run(self, dag_id: str, run_id: str, limit: float = 3600, say=None, every: float = 30,
+                  done=None) -> str:
+        """Wait on what the run does, not on a short timer: while Airflow has it queued or
+        running (a loaded machine may take minutes) keep waiting, with a progress line every
+        ``every`` s; ``failed`` raises at once, naming the run and the failed tasks' logs. Only
+        ``limit`` (generous) ends a wait on a run that never finishes. ``done`` (optional): a
+        check that ends the wait early while the run is still active (returns its state)."""
+        say = say or (lambda line: None)
+        begin = time.monotonic()
+        shown = begin
+        while True:
+            state = self.run_state(dag_id, run_id)
+            if state == "success" or (state not in FINISHED and done is not None and done()):
+                return state
+            if state == "failed":
+                raise StackError(f"{dag_id} run {run_id} failed: {self.failed_logs(dag_id, run_id)}")
+            now = time.monotonic()
+            if now - begin > limit:
+                raise StackError(f"{dag_id} run {run_id} still {state} after {limit:.0f} s")
+            if now - shown >= every:
+                shown = now
+                say(f"{dag_id} run {run_id}: {state} ({now - begin:.0f} s), waiting")
+            time.sleep(0.5)
+
+    def failed_logs(self, dag_id: str, run_id: str) -> str:
+        """Where to read why a run failed: each failed task and its log (in the UI)."""
+        tis = self.http.get(f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances",
+                            params={"state": ["failed", "upstream_failed"]}).raise_for_status().json()
+        failed = [ti for ti in tis["task_instances"] if ti["state"] == "failed"]
+        if not failed:
+            return f"no failed task (the run was set to failed); see {self.base_url}/dags/{dag_id}/runs/{run_id}"
+        return "; ".join(f"task {ti['task_id']} (try {ti['try_number']}), log: "
+                         f"{self.base_url}/dags/{dag_id}/runs/{run_id}/tasks/{ti['task_id']}" for ti in failed)
+
     def hold(self, dag_id: str, say=None) -> None:
         """Pause ``dag_id`` for a caller that triggers its runs itself, in its own order. A
         DAG ``make stack`` left unpaused may have a run of its scheduler's going (or waiting

@@ -95,8 +95,10 @@ def result_rows(conn, submission_id: int, *, undeliverable_only: bool = False,
 
 
 def mark_results_written(conn, submission_id: int, files: Iterable[str], *, version: int = 1) -> None:
-    """The result file ``version`` is in the outbox; the corrections it reports are told."""
-    conn.execute("""UPDATE submissions SET results_written_at = now(), results_purged_at = NULL,
+    """The result file ``version`` is in the outbox; the corrections it reports are told.
+    Called after the upload: clock_timestamp(), not now() (the transaction's start, which can
+    lie a minute before a 1M-row file was in the outbox)."""
+    conn.execute("""UPDATE submissions SET results_written_at = clock_timestamp(), results_purged_at = NULL,
                            results_version = %s WHERE id = %s""",
                  (version, submission_id))
     told = conn.execute(
