@@ -15,16 +15,26 @@ newest first (so keys can rotate), from the first of:
 ``bbx keys add`` puts a new key first in the key file; ``bbx keys rotate`` re-encrypts
 stored content with the newest key, after which the older keys can be removed
 (``docs/privacy.md``).
+
+Secrets BBX checks but never shows again (API keys, page session tokens) are stored as
+their SHA-256 (``secret_digest``), not encrypted.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 from functools import lru_cache
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
 from bbx import settings
+
+
+def secret_digest(secret: str) -> str:
+    """What is stored of a high-entropy secret: its SHA-256 (hex); no salt or slow hash
+    is needed, guessing the secret is hopeless either way."""
+    return hashlib.sha256(secret.encode("utf-8")).hexdigest()
 
 
 class MissingKeyError(RuntimeError):

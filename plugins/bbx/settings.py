@@ -24,6 +24,7 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DATA_DIR = Path(os.environ.get("BBX_DATA_DIR", PROJECT_ROOT / "data"))
 SQL_DIR = PROJECT_ROOT / "include" / "sql"
 SCHEMAS_DIR = PROJECT_ROOT / "include" / "schemas"
+SAMPLE_CONFIG = PROJECT_ROOT / "config" / "sample" / "tenants.yaml"  # the demo's tenants
 LOCAL_SERVER = ("127.0.0.1", 5432)
 DEFAULT_DB_NAME = "bbx"
 BBX_SCHEMA = "bbx"

@@ -14,13 +14,13 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from bbx.api import (
     audit_routes,
     client_certs,
-    control_pages,
     errors,
     language,
     pages,
     pages_accounts,
     pages_audit,
     pages_callbacks,
+    pages_cancel,
     pages_reports,
     pages_standard_texts,
     preview,
@@ -203,7 +203,7 @@ def create_app() -> FastAPI:
     app.include_router(population_routes.router)
     app.include_router(preview.router)
     app.include_router(audit_routes.router)
-    app.include_router(control_pages.router)
+    app.include_router(pages_cancel.router)
     app.include_router(pages.router)
     app.include_router(pages_accounts.router)
     app.include_router(pages_audit.router)

@@ -36,6 +36,7 @@ from urllib.parse import unquote
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from bbx.api.errors import ApiError
+from bbx.api.principal import Principal
 from bbx.i18n import _
 
 log = logging.getLogger(__name__)
@@ -142,7 +143,6 @@ def principal(request, conn):
     """The tenant of the request's client certificate; None when none was presented (or
     client certificates are off). Refuses a certificate that does not verify or maps to
     no tenant."""
-    from bbx.api.auth import Principal
     from bbx.hooks.certificates import subject_oin
     from bbx.store import client_subjects
 

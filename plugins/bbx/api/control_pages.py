@@ -1,29 +1,20 @@
-"""Pages: control over a send (issue 18) — the cancel button on the submission page, the
-progress bar's figures, and what the manual page says before and after a send ("N will be
-sent, M not subscribed"; a confirmation above a configurable number of messages).
+"""The pages' part in control over a send (issue 18): whether the submission page offers
+the cancel button, the progress bar's figures, and what the manual page says before and
+after a send ("N will be sent, M not subscribed"; a confirmation above a configurable
+number of messages).
 
-Kept apart from ``pages.py`` (which is at its size limit); the page helpers come from there.
+Kept apart from ``pages.py`` (which is at its size limit) and free of page rendering, so
+``pages.py`` can use it; the cancel button's route is :mod:`bbx.api.pages_cancel`.
 """
 
 from __future__ import annotations
 
 import os
-from urllib.parse import urlencode
-
-from fastapi import APIRouter, Request
-from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import HTMLResponse, RedirectResponse
 
 from bbx.api import service
-from bbx.api.auth import ConnDep
-from bbx.api.errors import ApiError
-from bbx.delivery import control
 from bbx.i18n import _
 from bbx.store import lookup, register
 from bbx.store import progress as progress_store
-from bbx.store.cancel import NotCancellable
-
-router = APIRouter()
 
 CONFIRM_ABOVE_DEFAULT = 100
 
@@ -61,30 +52,3 @@ def submission_forecast(conn, status: dict) -> dict:
 def cancellable(status: dict) -> bool:
     return status["status"] in ("accepted", "delivering") and any(
         status["counts"][o] for o in ("planned", "queued"))
-
-
-@router.post("/submissions/{submission_id}/cancel", response_class=HTMLResponse)
-async def cancel_page(submission_id: int, request: Request, conn: ConnDep):
-    from bbx.api import pages  # pages imports this module
-
-    pages._same_origin(request)
-
-    def work():
-        principal = pages._principal(request, conn, method="POST")
-        try:
-            sub = service.submission_for(conn, principal, submission_id)
-        except ApiError as exc:
-            return pages._render(request, "error.html", principal, status_code=404, error=exc)
-        conn.commit()
-        try:
-            result = control.cancel(sub["id"], actor=principal.actor, conn=conn)
-        except NotCancellable as exc:
-            return pages._render(request, "error.html", principal, status_code=409,
-                                 error=ApiError(409, "not_cancellable", str(exc)))
-        query = urlencode({"cancelled": result.cancelled, "not_cancelled": result.not_cancelled})
-        return RedirectResponse(f"{pages.base(request)}/submissions/{submission_id}?{query}", status_code=303)
-
-    try:
-        return await run_in_threadpool(work)
-    except pages.SignInRequired as exc:
-        return pages.sign_in_redirect(request, exc)

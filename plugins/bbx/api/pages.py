@@ -147,7 +147,7 @@ async def login(request: Request, conn: ConnDep):
 @router.post("/logout")
 def logout(request: Request, conn: ConnDep):
     _same_origin(request)
-    api_keys.end_session(conn, request.cookies.get(SESSION_COOKIE, ""))
+    users.end_session(conn, request.cookies.get(SESSION_COOKIE, ""))
     conn.commit()
     response = RedirectResponse(f"{base(request)}/login", status_code=303)
     response.delete_cookie(SESSION_COOKIE, path=base(request) or "/")

@@ -28,7 +28,7 @@ from airflow.sdk.exceptions import AirflowNotFoundException
 
 from bbx.delivery import config
 from bbx.delivery.build import StandardSets
-from bbx.delivery.send import Hooks, SendSummary, send_each
+from bbx.delivery.send import Hooks, Route, SendSummary, send_each
 from bbx.domain import delivery as rules
 from bbx.domain import globe
 from bbx.hooks.berichtenbox import ACTION_DELIVERY_RESULT, BerichtenboxConfigError
@@ -254,7 +254,7 @@ def collect(*, connection_ids: Sequence[int] | None = None, submission_ids: Sequ
                                                            submission_ids=submission_ids,
                                                            recent_days=config.RESULT_POLL_RECENT_DAYS):
             try:
-                hook = hooks.route(connection)  # the live adapter, or the sandbox for sandbox submissions
+                hook = hooks.route(Route.of(connection))  # the live adapter, or the sandbox for sandbox submissions
                 hook.settings  # noqa: B018 - resolve the Airflow Connection now (clear error)
             except (AirflowNotFoundException, BerichtenboxConfigError) as exc:
                 if not skip_unconfigured:

@@ -23,7 +23,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -44,6 +44,27 @@ log = logging.getLogger(__name__)
 
 HookFactory = Callable[[str], BerichtenboxHook]
 SandboxFactory = Callable[[str, str], BerichtenboxHook]  # (cpa_id, oin) -> the sandbox speaking for them
+
+
+@dataclass(frozen=True)
+class Route:
+    """Which transport a connection's batches take (``Hooks.route``): the live adapter, or
+    the sandbox speaking for the connection's ``cpa_id`` and ``oin``."""
+
+    code: str  # the connection
+    sandbox: bool = False
+    cpa_id: str | None = None
+    oin: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.sandbox and not (self.cpa_id and self.oin):
+            raise ValueError(f"connection {self.code}: the sandbox speaks for a cpa_id and an oin")
+
+    @classmethod
+    def of(cls, row: Mapping) -> Route:
+        """From a store row with ``connection_code`` (a batch) or ``code`` (a connection),
+        ``sandbox``, ``cpa_id`` and ``oin``."""
+        return cls(row.get("connection_code") or row["code"], bool(row["sandbox"]), row.get("cpa_id"), row.get("oin"))
 
 
 class Hooks:
@@ -69,14 +90,11 @@ class Hooks:
         """The live hook of a connection."""
         return self._kept((rules.LIVE, connection_code), lambda: self._factory(connection_code))
 
-    def route(self, connection: dict) -> BerichtenboxHook:
-        """The hook of ``connection``'s transport (a row with ``connection_code`` or ``code``,
-        ``sandbox``, ``cpa_id`` and ``oin``): the sandbox for a sandbox submission's batches."""
-        code = connection.get("connection_code") or connection["code"]
-        if rules.transport_for(sandbox=connection["sandbox"]) == rules.LIVE:
-            return self(code)
-        return self._kept((rules.SANDBOX, code),
-                          lambda: self._sandbox_factory(connection["cpa_id"], connection["oin"]))
+    def route(self, route: Route) -> BerichtenboxHook:
+        """The hook of ``route``'s transport: the sandbox for a sandbox submission's batches."""
+        if rules.transport_for(sandbox=route.sandbox) == rules.LIVE:
+            return self(route.code)
+        return self._kept((rules.SANDBOX, route.code), lambda: self._sandbox_factory(route.cpa_id, route.oin))
 
     def forget(self, connection_code: str, *, sandbox: bool = False) -> None:
         """The next call makes a new hook: the Connection and certificates are read again."""
@@ -159,7 +177,7 @@ def _checked_hook(conn, hooks: Hooks, batch_id: str, row: dict, summary: SendSum
     """The hook the batch goes through, or None when it was refused (recorded, audited):
     the last point before the transport, where a sandbox batch never goes out live
     (``rules.check_transport``)."""
-    hook = hooks.route(row)
+    hook = hooks.route(Route.of(row))
     try:
         rules.check_transport(sandbox=row["sandbox"], transport=hook.transport, batch_id=batch_id)
     except rules.WrongTransport as exc:

@@ -10,9 +10,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import bbx.demo
-from bbx import crypto, settings
 from bbx import stack as stack_module
-from bbx.config.model import ConfigError, load
+from bbx.config.model import load
 from bbx.demo import tour_callbacks
 from bbx.demo.common import (
     DEMO_DIR,
@@ -28,28 +27,13 @@ from bbx.demo.common import (
 from bbx.demo.drops import DropError, own_drop, sample_drops, upload
 from bbx.demo.register import _register_done, last_register_day, register_days
 from bbx.demo.report import copy_outboxes, print_report, submission_report
-from bbx.store import administration, db, migrations
+from bbx.stack.prepare import prepare as prepare_bbx
+from bbx.store import administration, db
 
 
 def prepare(config_file: Path = SAMPLE_CONFIG) -> str:
-    """Database, migrations, key, configuration. Returns the BBX DB URL."""
-    url = settings.database_url()
-    step(f"BBX database: {url.split('?')[0]}")
-    db.ensure_database(url)
-    applied = migrations.migrate(url)
-    step(f"migrations applied: {', '.join(applied) or 'none (up to date)'}")
-    if crypto.create_key_file():
-        step(f"created a development content key at {settings.encryption_key_file()}")
-    try:
-        config = load(config_file)
-    except ConfigError as exc:
-        print(exc, file=sys.stderr)
-        raise SystemExit(2) from None
-    with db.transaction(url) as conn:
-        summary = administration.apply_config(conn, config, actor="demo")
-    step(f"configuration {config_file.name}: {summary.created} created, {summary.updated} updated, "
-         f"{summary.unchanged} unchanged")
-    return url
+    """Database, migrations, key, configuration (as ``python -m bbx.stack start``)."""
+    return prepare_bbx(config_file, say=step)
 
 
 def show_configuration(url: str) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from bbx import settings
 
-SAMPLE_CONFIG = settings.PROJECT_ROOT / "config" / "sample" / "tenants.yaml"
+SAMPLE_CONFIG = settings.SAMPLE_CONFIG
 DEMO_DIR = settings.DATA_DIR / "demo"
 OUT_DIR = settings.PROJECT_ROOT / "demo-out"
 # The simulator answers within a second, so the demo polls every second instead of the

@@ -5,7 +5,7 @@ the scheduler doing the rest (no ``dag.test``, no direct calls of the pipeline).
 
 One line per feature × channel with what was observed; exit 0 when all pass, 1 otherwise
 (naming what failed), 2 when no demo stack runs. It covers the web service and the CLI
-here, fill-in templates and standard texts in ``tour_templates``, the manual page in
+here (the parts share ``tour_common``), fill-in templates and standard texts in ``tour_templates``, the manual page in
 ``tour_manual``, the SFTP channel in ``tour_sftp`` and status callbacks in
 ``tour_callbacks`` (see docs/operations.md, *The tour*).
 """
@@ -17,72 +17,14 @@ import os
 import subprocess
 import sys
 import time
-import uuid
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from bbx.demo import tour_callbacks, tour_manual, tour_templates
 from bbx.demo.common import EXIT_FAILED, EXIT_OK, EXIT_USAGE
-from bbx.demo.drops import fresh_bsns, letter_pdf
+from bbx.demo.drops import letter_pdf
+from bbx.demo.tour_common import CONNECTION, OIN, TENANT, TYPE, Tour, counts_rule, send
 from bbx.demo.tour_sftp import sftp_channel
 from bbx.stack import Stack, default_state_dir
-from bbx.store import administration, db, register
-from bbx.store import demo as demo_store
-
-TENANT, CONNECTION, OIN, TYPE = "pensioenuitvoerder", "pf_metaal", "00000003123456780000", "PENSBRF"
-FINAL = ("closed", "rejected")
-
-
-@dataclass
-class Tour:
-    stack: Stack
-    key: str
-    results: list[tuple[str, bool, str]] = field(default_factory=list)
-    taken: set[str] = field(default_factory=set)  # citizens a part of this tour already uses
-
-    def citizens(self, connection: str, oin: str, status: str, count: int) -> list[str]:
-        """Fresh citizens (never handed in, not taken by another part of the tour) whose
-        subscription the simulator and BBX's register agree on today: a sign-up or sign-off of
-        today reaches the register only with tomorrow's refresh, so the simulator's "active"
-        alone can be "not subscribed" in BBX."""
-        from bbx.api import service
-
-        admin = self.stack.admin()
-        try:
-            with db.connect(self.stack.bbx_url) as conn:
-                used = demo_store.used_bsns(conn) | self.taken
-                connection_id = administration.connection_by_code(conn, connection)["id"]
-                today = service.today()
-                found = [b for b in fresh_bsns(admin, oin, status, count + 20, used)
-                         if register.is_subscribed(conn, connection_id, b, today) == (status == "active")][:count]
-        finally:
-            admin.close()
-        if len(found) < count:
-            raise RuntimeError(f"only {len(found)} fresh {status} citizens of {connection} left; run make demo again")
-        self.taken.update(found)
-        return found
-
-    def check(self, name: str, ok: bool, observed: str) -> bool:
-        self.results.append((name, ok, observed))
-        print(f"{'PASS' if ok else 'FAIL'}  {name:<34} {observed}", flush=True)
-        return ok
-
-    def http(self):
-        import httpx
-
-        return httpx.Client(base_url=f"{self.stack.api_url}/bbx/api/v1", timeout=120,
-                            headers={"Authorization": f"Bearer {self.key}"})
-
-    def status(self, client, sid: int) -> dict:
-        return client.get(f"/submissions/{sid}").raise_for_status().json()
-
-    def wait_closed(self, client, sid: int, timeout: float) -> dict:
-        deadline = time.monotonic() + timeout
-        status = self.status(client, sid)
-        while status["status"] not in FINAL and time.monotonic() < deadline:
-            time.sleep(2)
-            status = self.status(client, sid)
-        return status
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess:
@@ -95,19 +37,6 @@ def _api_key(tenant: str) -> str:
     if made.returncode != 0:
         raise RuntimeError(f"bbx api-key create failed: {made.stdout}{made.stderr}")
     return next(line.strip() for line in made.stdout.splitlines() if line.strip().startswith("bbx_"))
-
-
-def _counts_rule(status: dict) -> bool:
-    c = status["counts"]
-    return (c["rejected"] + c["not_subscribed"] + c["delivered"] + c["failed"] + c.get("cancelled", 0)
-            == status["rows_handed_in"])
-
-
-def _send(client, body: dict, pdfs: dict[str, bytes] | None = None) -> dict:
-    files = [("attachments", (name, content, "application/pdf")) for name, content in (pdfs or {}).items()]
-    response = client.post(f"/connections/{CONNECTION}/messages", headers={"Idempotency-Key": uuid.uuid4().hex},
-                           data={"request": json.dumps(body)}, files=files or [("request", (None, json.dumps(body)))])
-    return response.raise_for_status().json()
 
 
 def personal_letters(tour: Tour, client, subscribed: list[str], never: list[str]) -> int:
@@ -123,13 +52,13 @@ def personal_letters(tour: Tour, client, subscribed: list[str], never: list[str]
     ok = preview.status_code == 200 and "persoonlijke brief 1" in preview.json().get("text", "")
     tour.check("dry run / web service", ok, f"HTTP {preview.status_code}, row 1 text "
                f"{preview.json().get('text', '')[:40]!r}, pdfs {preview.json().get('attachments')}")
-    sent = _send(client, body, pdf)
+    sent = send(client, body, pdf)
     return sent["id"]
 
 
 def scheduled(client, bsns: list[str], minutes: int) -> dict:
     send_at = (datetime.now(UTC) + timedelta(minutes=minutes)).isoformat(timespec="seconds")
-    return _send(client, {"message_type": TYPE, "text": "Een brief die later gaat.", "bsns": bsns,
+    return send(client, {"message_type": TYPE, "text": "Een brief die later gaat.", "bsns": bsns,
                           "send_at": send_at})
 
 
@@ -145,7 +74,7 @@ def scheduled_went_out(tour: Tour, client, due: dict, timeout: float) -> None:
     went = f"first sent {sent[0]:%H:%M:%S} ({(sent[0] - send_at).total_seconds():.0f} s after)" if sent else "none sent"
     tour.check("scheduled send went out / web service",
                status["status"] == "closed" and status["counts"]["delivered"] == 2 and len(sent) == 2
-               and not early and _counts_rule(status),
+               and not early and counts_rule(status),
                f"submission {due['id']}: {status['status']}, delivered {status['counts']['delivered']}, "
                f"send_at {send_at:%H:%M:%S}, {went}, before send_at {len(early)}")
 
@@ -171,12 +100,12 @@ def run(timeout: float = 240) -> int:
                        f"sent {sub['counts']['sent']}")
         answer = client.post(f"/submissions/{by_api['id']}/cancel").raise_for_status().json()
         tour.check("cancel / web service", answer["cancelled"] == 2 and answer["status"]["status"] == "closed"
-                   and _counts_rule(answer["status"]),
+                   and counts_rule(answer["status"]),
                    f"submission {by_api['id']}: cancelled {answer['cancelled']}, closed {answer['closed']}")
         cli = _cli("submissions", "cancel", str(by_cli["id"]), "--by", "tour")
         after = tour.status(client, by_cli["id"])
         tour.check("cancel / bbx CLI", cli.returncode == 0 and after["counts"]["cancelled"] == 2
-                   and after["status"] == "closed" and _counts_rule(after),
+                   and after["status"] == "closed" and counts_rule(after),
                    f"submission {by_cli['id']}: exit {cli.returncode}, cancelled {after['counts']['cancelled']}, "
                    f"status {after['status']}")
         box = stack.admin()
@@ -187,7 +116,7 @@ def run(timeout: float = 240) -> int:
         status = tour.wait_closed(client, personal, timeout)
         c = status["counts"]
         tour.check("personal letters / web service", status["status"] == "closed" and c["delivered"] == 2
-                   and c["not_subscribed"] == 1 and _counts_rule(status),
+                   and c["not_subscribed"] == 1 and counts_rule(status),
                    f"submission {personal}: {status['status']}, delivered {c['delivered']}, "
                    f"not subscribed {c['not_subscribed']}, failed {c['failed']}")
         p = status["progress"]

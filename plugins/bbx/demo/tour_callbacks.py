@@ -18,10 +18,9 @@ import json
 import time
 from pathlib import Path
 
+from bbx.demo.tour_common import CONNECTION, OIN, TYPE, send
 from bbx.store import administration, db
 from bbx.store import callbacks as store
-
-CONNECTION = "pf_metaal"  # the tour's connection (bbx.demo.tour)
 
 
 def register(stack, url: str) -> str:
@@ -50,14 +49,12 @@ def check(tour, timeout: float = 180) -> None:
     (those of the submission's status) and per-message final callbacks (every row, adding
     up to the counts), each with a signature that verifies, and the failed-deliveries API
     must list nothing of the connection."""
-    from bbx.demo.tour import CONNECTION, OIN, TYPE, _send
-
     if not tour.stack.callback_url:
         tour.check("callbacks / receiver", False, "this stack has no callback receiver: make stop, then make demo")
         return
     bsns = tour.citizens(CONNECTION, OIN, "active", 2) + tour.citizens(CONNECTION, OIN, "never", 1)
     with tour.http() as client:
-        sid = _send(client, {"message_type": TYPE, "text": "Een brief met statusberichten.", "bsns": bsns})["id"]
+        sid = send(client, {"message_type": TYPE, "text": "Een brief met statusberichten.", "bsns": bsns})["id"]
         status = tour.wait_closed(client, sid, timeout)
         deadline = time.monotonic() + timeout  # bbx_callbacks posts once a minute
         posts = _received(tour.stack, sid)

@@ -16,6 +16,8 @@ import sys
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from bbx.demo.tour_common import CONNECTION, OIN, TENANT, TYPE, counts_rule
+
 VALUES = "naam: deelnemer\ningangsdatum: 1 april 2027\nheeft_partner: nee"
 
 
@@ -62,8 +64,6 @@ def _post(page, fields: dict[str, str]):
 
 def run(tour, client, timeout: float) -> None:
     from bbx.api.control_pages import CONFIRM_ABOVE_DEFAULT
-    from bbx.demo.tour import CONNECTION, OIN, TENANT, TYPE, _counts_rule
-
     threshold = int(tour.stack.env.get("BBX_MANUAL_CONFIRM_ABOVE", CONFIRM_ABOVE_DEFAULT))
     small = tour.citizens(CONNECTION, OIN, "active", 2) + tour.citizens(CONNECTION, OIN, "never", 1)
     large = tour.citizens(CONNECTION, OIN, "active", threshold) + tour.citizens(CONNECTION, OIN, "never", 1)
@@ -118,7 +118,7 @@ def run(tour, client, timeout: float) -> None:
         status = tour.status(client, large_id)
         said = re.search(r"\d+ messages? cancelled[^.]*", after.text)
         tour.check("cancel / manual page", 'id="cancel-button"' in before.text and cancelled.status_code == 303
-                   and status["status"] == "closed" and _counts_rule(status)
+                   and status["status"] == "closed" and counts_rule(status)
                    and status["counts"]["cancelled"] + status["counts"]["not_subscribed"] == len(large),
                    f"submission {large_id}: page {said.group(0) if said else None!r}; cancelled "
                    f"{status['counts']['cancelled']}, not subscribed {status['counts']['not_subscribed']}, "

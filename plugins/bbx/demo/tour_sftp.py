@@ -19,16 +19,13 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
 
 from bbx.config.model import load
 from bbx.demo.common import SAMPLE_CONFIG
 from bbx.demo.drops import csv_bytes, makedirs, tenant_sftp, upload
+from bbx.demo.tour_common import Tour
 from bbx.domain.drop import safe_label
 from bbx.domain.localtime import TIMEZONE
-
-if TYPE_CHECKING:
-    from bbx.demo.tour import Tour
 
 # A type of the sample configuration that no other part of the demo sends and that has no
 # standard text of its own (config/sample/tenants.yaml): the tour's versions change nothing else.
@@ -107,7 +104,7 @@ def sftp_channel(tour: Tour, api_key: Callable[[str], str], timeout: float = 240
     reached = sum(len(box.box(b)) for b in subscribed[3:5])
     box.close()
     tour.check("cancel marker / SFTP", answer.get("cancelled") == 2 and answer.get("closed") and outcomes == {"cancelled": 2}
-               and _counts_rule(outcomes, ack.get("rows", {}).get("handed_in")) and reached == 0,
+               and counts_rule(outcomes, ack.get("rows", {}).get("handed_in")) and reached == 0,
                f"submission {cancelled_sid}: bbx_ingest {state}; cancel.json cancelled {answer.get('cancelled')}, "
                f"closed {answer.get('closed')}; result file {dict(outcomes)}; letters in the simulator: {reached}")
 
@@ -118,7 +115,7 @@ def sftp_channel(tour: Tour, api_key: Callable[[str], str], timeout: float = 240
     outcomes = Counter(r["outcome"] for r in results)
     rejected = [r for r in results if r["outcome"] == "rejected"]
     tour.check("template values / SFTP", outcomes == {"delivered": 2, "not_subscribed": 1, "rejected": 1}
-               and bool(ack) and _counts_rule(outcomes, ack.get("rows", {}).get("handed_in"))
+               and bool(ack) and counts_rule(outcomes, ack.get("rows", {}).get("handed_in"))
                and len(rejected) == 1 and "((naam))" in rejected[0]["reason"],
                f"submission {ack.get('submission')}: result file {dict(outcomes)} of {len(results)} rows; "
                f"rejected: {rejected[0]['reason'][:60] if rejected else '-'!r}")
@@ -141,7 +138,7 @@ def _ingest(api, connection_code: str, timeout: float) -> str:
     return api.wait_for_run(dag_id, api.trigger(dag_id), timeout)
 
 
-def _counts_rule(outcomes: Counter, handed_in: int | None) -> bool:
+def counts_rule(outcomes: Counter, handed_in: int | None) -> bool:
     return sum(outcomes[o] for o in ("rejected", "not_subscribed", "delivered", "failed", "cancelled")) \
         == handed_in == sum(outcomes.values())
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 
+from bbx.demo.tour_common import CONNECTION, OIN, TYPE, send
+
 # PENSBRF has no standard text in the sample configuration: a template there changes no
 # other demo letter (UPO2026's drops carry no values), and a personal text still wins.
 TEMPLATE = ("Beste ((naam)),\n\nUw pensioen gaat in op ((ingangsdatum)).((heeft_partner??"
@@ -19,8 +21,6 @@ TEMPLATE = ("Beste ((naam)),\n\nUw pensioen gaat in op ((ingangsdatum)).((heeft_
 def run(tour, client) -> None:
     """The whole part: upload, fill in, and the version on the messages (recorded at hand-in;
     their delivery goes on while the tour does the rest)."""
-    from bbx.demo.tour import CONNECTION, OIN
-
     bsns = tour.citizens(CONNECTION, OIN, "active", 3)
     version = upload_template(tour, client)
     versions_recorded(tour, client, tour.status(client, fill_in(tour, client, bsns)), version)
@@ -28,8 +28,6 @@ def run(tour, client) -> None:
 
 def upload_template(tour, client) -> int:
     """A standard text uploaded through the API: the answer's newest version is it."""
-    from bbx.demo.tour import CONNECTION, TYPE
-
     text = TEMPLATE.format(stamp=f"{datetime.now(UTC):%Y-%m-%d %H:%M:%S}")
     path = f"/connections/{CONNECTION}/message-types/{TYPE}/standard-text"
     before = client.get(path).raise_for_status().json()["current"]
@@ -47,8 +45,6 @@ def upload_template(tour, client) -> int:
 def fill_in(tour, client, bsns: list[str]) -> int:
     """Letters filled per row; a row lacking a value refuses the call naming the
     placeholder (nothing handed in), the same rows without it go. Returns the submission."""
-    from bbx.demo.tour import CONNECTION, TYPE, _send
-
     rows = [{"bsn": bsns[0], "values": {"naam": "mevrouw De Vries", "ingangsdatum": "1 maart 2027",
                                         "heeft_partner": "ja"}},
             {"bsn": bsns[1], "values": {"naam": "de heer Bakker", "ingangsdatum": "1 juli 2027",
@@ -70,7 +66,7 @@ def fill_in(tour, client, bsns: list[str]) -> int:
     tour.check("fill-in: dry run / web service",
                text.startswith("Beste mevrouw De Vries,") and "1 maart 2027" in text and "eigen brief" in text
                and "((" not in text, f"HTTP {preview.status_code}, row 1 {text.splitlines()[0] if text else ''!r}")
-    sent = _send(client, body)
+    sent = send(client, body)
     tour.check("fill-in: accepted / web service", sent["rows_handed_in"] == 2 and sent["counts"]["rejected"] == 0,
                f"submission {sent['id']}: {sent['rows_handed_in']} rows handed in, "
                f"rejected {sent['counts']['rejected']}")

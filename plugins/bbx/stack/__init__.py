@@ -29,8 +29,9 @@ database), ``BBX_AIRFLOW_DATABASE_URL`` (Airflow's metadata database, default: d
 ``bbx_airflow`` beside BBX's), ``BBX_API_PORT`` (default 8080), ``BBX_STACK_DIR``,
 ``BBX_AIRFLOW_HOME``.
 
-The package: ``processes`` (sessions, pid files, logs), ``running`` (``StackSettings``,
-``Stack``, ``stop``), ``start``, ``workers`` (Celery: environment, Redis, workers),
+The package: ``processes`` (sessions, pid files, logs), ``stack_settings``
+(``StackSettings``), ``running`` (``Stack``, ``stop``), ``prepare`` (BBX's database and
+configuration), ``start``, ``workers`` (Celery: environment, Redis, workers),
 ``airflow_api`` (Airflow's REST API), ``cli`` (``python -m bbx.stack``). The names below
 are the ones the demo, the benches and the tests use.
 """
@@ -49,7 +50,8 @@ from bbx.stack.processes import (
     read_pids,
     spawn,
 )
-from bbx.stack.running import ADMIN_USER, Stack, StackSettings, stop
+from bbx.stack.running import ADMIN_USER, Stack, stop
+from bbx.stack.stack_settings import StackSettings
 from bbx.stack.start import SFTP_BBX_USER, airflow_environment, settings_pool, start
 from bbx.stack.workers import (
     _forget_broker_keys,

@@ -6,8 +6,10 @@ import sys
 
 import bbx.stack
 from bbx import settings
+from bbx.stack.prepare import prepare
 from bbx.stack.processes import StackError, _session_members, default_state_dir, read_pids
-from bbx.stack.running import ADMIN_USER, Stack, StackSettings, stop
+from bbx.stack.running import ADMIN_USER, Stack, stop
+from bbx.stack.stack_settings import StackSettings
 from bbx.stack.start import start
 
 
@@ -27,9 +29,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     state_dir = default_state_dir()
     if args.action == "start":
-        from bbx import demo
-
-        demo.prepare()  # BBX's database, migrations, content key, sample configuration (as make demo)
+        # BBX's database, migrations, content key, sample configuration (as make demo)
+        prepare(say=lambda line: print(f"==> {line}", flush=True))
         s = StackSettings.default(executor=args.executor, pool_slots=args.pool_slots,
                                   worker_concurrency=args.worker_concurrency,
                                   celery_workers=tuple(w.replace("+", ",") for w in args.workers.split(",") if w))

@@ -23,7 +23,8 @@ from bbx.stack.processes import (
     read_pids,
     spawn,
 )
-from bbx.stack.running import ADMIN_USER, Stack, StackSettings, stop
+from bbx.stack.running import ADMIN_USER, Stack, stop
+from bbx.stack.stack_settings import StackSettings
 from bbx.stack.workers import celery_environment, ensure_redis
 
 SFTP_BBX_USER = "bbx"

@@ -6,12 +6,9 @@ from __future__ import annotations
 import socket
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from bbx.stack.processes import WORKER_PREFIX, StackError, _wait_for, free_port, read_pids, spawn
-
-if TYPE_CHECKING:
-    from bbx.stack.running import StackSettings
+from bbx.stack.stack_settings import StackSettings
 
 
 def celery_environment(s: StackSettings, broker_url: str | None = None) -> dict[str, str]:

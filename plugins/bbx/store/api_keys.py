@@ -1,4 +1,4 @@
-"""API keys (web service) and page sessions, stored hashed.
+"""API keys (web service), stored hashed; page sessions of people are ``bbx.store.users``.
 
 A key looks like ``bbx_<prefix>_<secret>``: ``prefix`` (8 characters) names the key in
 lists, the audit log and ``submitted_by``; ``secret`` carries 256 random bits. Only the
@@ -23,12 +23,12 @@ system over, revoke the old one — both are valid meanwhile.
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 import string
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from bbx.crypto import secret_digest
 from bbx.i18n import _
 from bbx.store import audit
 
@@ -67,10 +67,6 @@ class UnknownTenant(LookupError):
     pass
 
 
-def sha256(value: str) -> str:
-    return hashlib.sha256(value.encode("utf-8")).hexdigest()
-
-
 SCOPES = ("full", "person_view")
 KINDS = ("live", "test")
 
@@ -106,7 +102,7 @@ def create_key(conn, *, tenant_code: str | None, operator: bool, name: str, crea
     key_id = conn.execute(
         """INSERT INTO api_keys (prefix, key_sha256, role, tenant_id, name, created_by, scope, kind, expires_at)
            VALUES (%s, %s, %s, %s, %s, %s, %s, %s, now() + %s) RETURNING id""",
-        (prefix, sha256(key), role, tenant_id, name.strip(), created_by, scope, kind, lifetime),
+        (prefix, secret_digest(key), role, tenant_id, name.strip(), created_by, scope, kind, lifetime),
     ).fetchone()["id"]
     audit.record(conn, actor=created_by, action="api_key.created", tenant_id=tenant_id,
                  details={"prefix": prefix, "role": role, "name": name.strip(), "scope": scope, "kind": kind,
@@ -128,7 +124,7 @@ def authenticate(conn, key: str) -> KeyOwner | None:
     if not key or not key.startswith(KEY_PREFIX) or len(key) > 200:
         return None
     row = conn.execute(f"{_OWNER_SQL} WHERE k.key_sha256 = %s AND k.revoked_at IS NULL AND k.expires_at > now()",
-                       (sha256(key),)).fetchone()
+                       (secret_digest(key),)).fetchone()
     if row is None:
         return None
     conn.execute(
@@ -145,7 +141,7 @@ def expired_at(conn, key: str) -> datetime | None:
     if not key or not key.startswith(KEY_PREFIX) or len(key) > 200:
         return None
     row = conn.execute("SELECT expires_at FROM api_keys WHERE key_sha256 = %s AND revoked_at IS NULL"
-                       " AND expires_at <= now()", (sha256(key),)).fetchone()
+                       " AND expires_at <= now()", (secret_digest(key),)).fetchone()
     return row["expires_at"] if row else None
 
 
@@ -174,17 +170,7 @@ def revoke(conn, prefix: str, *, actor: str, tenant_id: int | None = None) -> bo
     return True
 
 
-# --------------------------------------------------------------------------- page sessions
-
-
-def end_session(conn, token: str) -> None:
-    """Sign out: the page session ends (a person's; sessions of keys are no longer made)."""
-    from bbx.store import users
-
-    owner = users.session_user(conn, token or "")
-    conn.execute("DELETE FROM web_sessions WHERE token_sha256 = %s", (sha256(token or ""),))
-    if owner is not None:
-        audit.record(conn, actor=owner.actor, action="web_session.ended", tenant_id=owner.tenant_id)
+# --------------------------------------------------------------------------- page sign-in with a key
 
 
 def sign_in_refused(conn, key: str) -> None:

@@ -18,6 +18,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 
+from bbx.crypto import secret_digest
 from bbx.i18n import _
 from bbx.store import audit
 
@@ -188,26 +189,30 @@ def new_password() -> str:
 
 def start_session(conn, user: User) -> str:
     """A new page session for a signed-in person; returns the cookie value."""
-    from bbx.store.api_keys import sha256
-
     token = secrets.token_urlsafe(32)
     conn.execute("DELETE FROM web_sessions WHERE expires_at < now()")
     conn.execute("INSERT INTO web_sessions (token_sha256, user_id, expires_at) VALUES (%s, %s, now() + %s)",
-                 (sha256(token), user.user_id, SESSION_LIFETIME))
+                 (secret_digest(token), user.user_id, SESSION_LIFETIME))
     audit.record(conn, actor=user.actor, action="web_session.started", tenant_id=user.tenant_id)
     return token
 
 
 def session_user(conn, token: str) -> User | None:
-    from bbx.store.api_keys import sha256
-
     if not token or len(token) > 200:
         return None
     row = conn.execute(
         f"""{_USER_SQL} JOIN web_sessions s ON s.user_id = u.id
             WHERE s.token_sha256 = %s AND s.expires_at > now() AND u.disabled_at IS NULL""",
-        (sha256(token),)).fetchone()
+        (secret_digest(token),)).fetchone()
     return _user(row) if row else None
+
+
+def end_session(conn, token: str) -> None:
+    """Sign out: the page session ends (a person's; sessions of keys are no longer made)."""
+    owner = session_user(conn, token or "")
+    conn.execute("DELETE FROM web_sessions WHERE token_sha256 = %s", (secret_digest(token or ""),))
+    if owner is not None:
+        audit.record(conn, actor=owner.actor, action="web_session.ended", tenant_id=owner.tenant_id)
 
 
 def sign_in_refused(conn, username: str) -> None:

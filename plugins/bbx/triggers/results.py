@@ -67,17 +67,17 @@ class BerichtenboxResultsTrigger(BaseTrigger):
         sandbox's), kept for the whole wait (its zeep client and TLS session are made once,
         not per poll); after a failed poll it is made anew, so a changed Connection or
         certificate is picked up."""
-        from bbx.delivery.send import Hooks
+        from bbx.delivery.send import Hooks, Route
         from bbx.hooks.berichtenbox import ACTION_DELIVERY_RESULT
 
         if self._hooks is None:
             self._hooks = Hooks()
-        hook = (self._hooks(code) if sandbox is None else
-                self._hooks.route({"code": code, "sandbox": True, "cpa_id": sandbox[0], "oin": sandbox[1]}))
+        route = Route(code) if sandbox is None else Route(code, sandbox=True, cpa_id=sandbox[0], oin=sandbox[1])
+        hook = self._hooks.route(route)
         try:
             return bool(hook.unprocessed_message_ids(action=ACTION_DELIVERY_RESULT, max_nr=1))
         except Exception:
-            self._hooks.forget(code, sandbox=sandbox is not None)
+            self._hooks.forget(code, sandbox=route.sandbox)
             raise
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
