@@ -15,13 +15,33 @@ that refuses, for a deliberately failing callback).
 from __future__ import annotations
 
 import argparse
+import hashlib
+import hmac
 import json
 import ssl
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from simulator.pki import CertPair, issue_server_cert
+
+SIGNATURE_HEADER = "BBX-Signature"
+
+
+def verified(secret: str, body: bytes, header: str, *, tolerance: int = 300) -> bool:
+    """The check a tenant writes from docs/api.md (*Callbacks*), not BBX's own code (the
+    simulator imports nothing from ``bbx``): ``t=<unix seconds>,v1=<hex HMAC-SHA256 of
+    "<t>.<raw body>">``, at most five minutes old."""
+    try:
+        fields = dict(part.strip().split("=", 1) for part in header.split(","))
+        t = int(fields["t"])
+    except (ValueError, KeyError):
+        return False
+    if abs(time.time() - t) > tolerance:
+        return False
+    expected = hmac.new(secret.encode(), f"{t}.".encode() + body, hashlib.sha256).hexdigest()
+    return hmac.compare_digest(expected, fields.get("v1", ""))
 
 
 class Receiver:
@@ -66,8 +86,6 @@ class Receiver:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from bbx.domain.callbacks import HEADER, verify
-
     parser = argparse.ArgumentParser(prog="python -m simulator.callback_receiver", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--pki-dir", required=True, help="a simulator.pki folder: its root issues the certificate")
@@ -85,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
         except ValueError:
             parsed = None
         line = {"event_id": headers.get("BBX-Event-Id"), "event": headers.get("BBX-Event"), "answered": status,
-                "verified": verify(secret, body, headers.get(HEADER, "")), "body": parsed}
+                "verified": verified(secret, body, headers.get(SIGNATURE_HEADER, "")), "body": parsed}
         with lock, record.open("a") as out:
             out.write(json.dumps(line) + "\n")
 
