@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
 from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable, XComArg, dag, task
 
 from bbx.assets import ACCEPTED_SUBMISSIONS, SCHEDULED_SENDS_DUE
@@ -16,6 +15,7 @@ from bbx.operators.berichtenbox import (
     BerichtenboxOperator,
     BerichtenboxResultsOperator,
 )
+from bbx.operators.trigger import TriggerRunOperator
 
 DOC = """
 ### Delivery: accepted submissions → Berichtenbox
@@ -74,18 +74,20 @@ def bbx_deliver():
         task_id="send", pool=config.POOL, queue=config.QUEUE, map_index_template=SLICE_LABEL_TEMPLATE,
         execution_timeout=timedelta(hours=2),
     ).expand(delivery_slice=planned)
+    # a plan that found nothing is skipped, and so is everything after it: no task start-ups
     results = BerichtenboxResultsOperator(
         task_id="await_results", submission_ids=XComArg(planned.operator, key="submissions"),
-        trigger_rule="none_failed",
+        trigger_rule="none_failed_min_one_success",
     )
     sent >> results
     @task
     def new_holds(reviews: list[dict]) -> list[dict]:
-        """Holds seen for the first time (each asks a person once), as trigger arguments."""
+        """Holds seen for the first time (each asks a person once), as trigger arguments
+        (a task: Airflow maps only over a return value, not over the plan's "reviews" XCom)."""
         return reviews
 
     # one bbx_review run per new hold; the run id is the review's, so asking twice is a no-op
-    TriggerDagRunOperator.partial(
+    TriggerRunOperator.partial(
         task_id="request_review", trigger_dag_id="bbx_review", skip_when_already_exists=True,
     ).expand_kwargs(new_holds(XComArg(planned.operator, key="reviews")))
 

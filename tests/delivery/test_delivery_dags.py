@@ -64,6 +64,16 @@ def test_bbx_deliver_runs_plan_send_results(world, airflow_db, short_waits):
     assert len(read_csv(world.outbox("pf_metaal") / f"api.s{b}.undeliverable.csv")) == 10
 
 
+def test_bbx_deliver_with_nothing_to_plan_starts_no_downstream_task(world, airflow_db):
+    """A timer or asset run that finds nothing: plan is skipped, and with it send,
+    await_results, new_holds and request_review (none of them starts a task process)."""
+    run = _dag("bbx_deliver").test()
+    assert run.state == "success", _states(run)
+    states = _states(run)
+    assert states["plan"] == states["await_results"] == states["new_holds"] == ["skipped"]
+    assert set(states["send"]) == set(states["request_review"]) == {"skipped"}
+
+
 def test_bbx_redeliver_after_an_outage(world, airflow_db, short_waits):
     """TechnischProbleem on every attempt (an outage at MijnOverheid) → failed; after the
     outage an operator triggers bbx_redeliver for that code → delivered, same BerichtIDs."""

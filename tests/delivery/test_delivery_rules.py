@@ -82,6 +82,16 @@ def test_a_million_message_submission_respects_max_map_length():
     assert delivery.plan_slices([], max_map_length=64) == []
 
 
+def test_slices_are_as_many_as_the_send_pool_runs_at_once():
+    # 400 batches (1M rows, 40 % subscribed), pool of 4: 4 send tasks of 100, not 40 of 10
+    slices = delivery.plan_slices(_pending({1: 400}), batches_per_slice=10, max_slices=4)
+    assert [len(s["batch_ids"]) for s in slices] == [100, 100, 100, 100]
+    # few batches stay in one task: a task start-up costs more than sending them
+    assert len(delivery.plan_slices(_pending({1: 7}), batches_per_slice=10, max_slices=4)) == 1
+    # max_map_length still bounds it
+    assert len(delivery.plan_slices(_pending({1: 50}), batches_per_slice=1, max_slices=8, max_map_length=5)) == 5
+
+
 def _read(chunks) -> list[list[str]]:
     data = b"".join(chunks)
     assert data.startswith("\ufeff".encode())

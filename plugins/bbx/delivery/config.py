@@ -12,8 +12,8 @@ SEND_TIMEZONE = TIMEZONE
 # Sends of one message (first send + resends after TechnischProbleem) before it fails.
 MAX_SEND_ATTEMPTS = int(os.environ.get("BBX_MAX_SEND_ATTEMPTS", "3"))
 
-# GLOBE batches per mapped delivery task (more per task when [core] max_map_length
-# would otherwise be exceeded).
+# GLOBE batches per mapped delivery task, at least (more per task when there would be
+# more slices than send_slices() or [core] max_map_length).
 BATCHES_PER_SLICE = int(os.environ.get("BBX_BATCHES_PER_SLICE", "10"))
 
 # Delay before bbx_deliver's first retry of a task (doubling after each); the Celery
@@ -23,6 +23,15 @@ RETRY_DELAY_SECONDS = float(os.environ.get("BBX_DELIVERY_RETRY_DELAY_SECONDS", "
 # The Airflow pool every call to the Berichtenbox runs in (caps concurrent sends).
 POOL = os.environ.get("BBX_BERICHTENBOX_POOL", "berichtenbox")
 POOL_SLOTS_DEFAULT = 4
+
+
+def send_slices() -> int:
+    """Slices (mapped send tasks) per run at most: the ``berichtenbox`` pool's slots
+    (``BBX_SEND_SLICES``, set by ``bbx.stack``). Each send task costs a task start-up
+    (seconds under load); more slices than slots only wait in the pool."""
+    return max(1, int(os.environ.get("BBX_SEND_SLICES", POOL_SLOTS_DEFAULT)))
+
+
 # the Celery queue of every task that talks to the ebMS adapter (send, collect results):
 # sending capacity is added by starting workers on this queue, apart from the workers of
 # the default queue (intake, register, plan); the LocalExecutor ignores queues

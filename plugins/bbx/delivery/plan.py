@@ -133,7 +133,8 @@ def plan_run(run_id: str, *, max_map_length: int, batches_per_slice: int = confi
         pending = batch_store.pending_batches(conn, submission_ids)
         closed = close_finished(conn, submission_ids)
         conn.commit()
-    slices = plan_slices(pending, batches_per_slice=batches_per_slice, max_map_length=max_map_length)
+    slices = plan_slices(pending, batches_per_slice=batches_per_slice, max_map_length=max_map_length,
+                         max_slices=config.send_slices())
     log.info("run %s: %d submission(s), %d batch(es) to send in %d slice(s), %d closed at once, %d held "
              "(%d new review request(s))",
              run_id, len(submission_ids), len(pending), len(slices), len(closed), len(held), len(reviews))
@@ -168,7 +169,8 @@ def plan_redelivery(run_id: str, submission_id: int, *, include_failed: bool, fa
             planned = plan_submission(conn, sub, day=day, kind="resend")
             close_finished(conn, [submission_id])
         pending = batch_store.pending_batches(conn, [submission_id])
-    slices = plan_slices(pending, batches_per_slice=batches_per_slice, max_map_length=max_map_length)
+    slices = plan_slices(pending, batches_per_slice=batches_per_slice, max_map_length=max_map_length,
+                         max_slices=config.send_slices())
     summary = {**counts, **planned, "slices": len(slices)}
     log.info("redelivery of submission %s: %s", submission_id, summary)
     return {"submissions": [submission_id], "slices": slices, "summary": summary}

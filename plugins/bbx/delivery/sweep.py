@@ -51,7 +51,8 @@ def sweep_stuck(run_id: str, *, stuck_minutes: int | None = None, max_sends: int
         resent += planned["summary"]["stuck_resent"]
     with db.connect(url) as conn:
         pending = batch_store.pending_batches(conn, submissions)
-    slices = plan_slices(pending, batches_per_slice=config.BATCHES_PER_SLICE, max_map_length=max_map_length)
+    slices = plan_slices(pending, batches_per_slice=config.BATCHES_PER_SLICE, max_map_length=max_map_length,
+                         max_slices=config.send_slices())
     log.info("sweep %s: %d submission(s) with stuck messages, %d resent, %d failed", run_id, len(submissions),
              resent, failed)
     return {"submissions": submissions, "slices": slices, "failed": failed, "resent": resent}

@@ -11,7 +11,7 @@ Kept out of the DAG files so that they stay wiring only; imported inside the tas
 from __future__ import annotations
 
 from airflow.sdk.configuration import conf
-from airflow.sdk.exceptions import AirflowFailException
+from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 
 def _max_map_length() -> int:
@@ -23,6 +23,10 @@ def plan(ti, run_id: str) -> list[dict]:
     from bbx.delivery.plan import plan_run
 
     planned = plan_run(run_id, max_map_length=_max_map_length())
+    if not (planned["submissions"] or planned["slices"] or planned["reviews"]):
+        # a timer or asset run that found nothing: skipped, so that no downstream task starts
+        # (each costs a task start-up); the next run takes what comes later
+        raise AirflowSkipException(f"nothing to plan ({len(planned['held'])} held, already asked about)")
     ti.xcom_push(key="submissions", value=planned["submissions"])
     ti.xcom_push(key="held", value=planned["held"])
     ti.xcom_push(key="reviews", value=planned["reviews"])

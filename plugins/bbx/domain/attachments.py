@@ -44,10 +44,9 @@ import io
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-import pikepdf
 from lxml import etree
-from pypdf import PdfReader
 
 from bbx.domain.globe import Attachment
 from bbx.domain.limits import (
@@ -58,6 +57,10 @@ from bbx.domain.limits import (
     MAX_STANDARD_ATTACHMENTS_PER_MESSAGE_TYPE,
 )
 from bbx.i18n import _, number
+
+if TYPE_CHECKING:  # pikepdf and pypdf load only when a PDF is read or merged (~1 s of a task's start-up)
+    import pikepdf
+    from pypdf import PdfReader
 
 DEFAULT_DESCRIPTION = "Bijlage"  # shown to the citizen when no description was given
 _JOIN = " + "
@@ -144,6 +147,8 @@ def inspect_pdf(data: bytes) -> PdfInfo | PdfProblem:
             "not a PDF: the file does not start with a PDF header (%PDF-); "
             "export or print the document as PDF"
         ))
+    from pypdf import PdfReader
+
     try:
         reader = PdfReader(io.BytesIO(data), strict=False)
         if reader.is_encrypted:
@@ -206,6 +211,8 @@ def fit_description(text: str | None) -> str:
 def merge_pdfs(contents: Sequence[bytes]) -> bytes:
     """One PDF with all pages of ``contents``, in order; PDF/A-2b when every input is
     PDF/A (see the module docstring)."""
+    import pikepdf
+
     sources: list[pikepdf.Pdf] = []
     try:
         out = pikepdf.new()
@@ -263,6 +270,8 @@ def _mergeable_pdfa_intents(sources: Sequence[pikepdf.Pdf], out: pikepdf.Pdf) ->
 
 def _copy_object(out: pikepdf.Pdf, obj):
     """``obj`` of another document, usable in ``out`` (indirect objects are copied over)."""
+    import pikepdf
+
     if isinstance(obj, pikepdf.Object) and obj.is_indirect:
         return out.copy_foreign(obj)
     if isinstance(obj, pikepdf.Dictionary):

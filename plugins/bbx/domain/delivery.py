@@ -144,17 +144,19 @@ def plan_slices(
     *,
     batches_per_slice: int = DEFAULT_BATCHES_PER_SLICE,
     max_map_length: int = DEFAULT_MAX_MAP_LENGTH,
+    max_slices: int | None = None,
 ) -> list[dict]:
     """Delivery slices over ``batches`` (in the order given), as JSON-friendly dicts
     ``{"index", "count", "label", "batch_ids"}`` for ``expand``.
 
-    Uses ``chunking.delivery_slices`` on positions, so the same rules hold: about
-    ``batches_per_slice`` per slice, never more than ``max_map_length`` slices.
+    Uses ``chunking.delivery_slices`` on positions, so the same rules hold: at least
+    ``batches_per_slice`` per slice (few batches: one task), and never more slices than
+    ``max_slices`` (the send pool's slots: every slice costs a task start-up, and more
+    than the pool runs at once only wait) or ``max_map_length``.
     """
+    limit = max_map_length if max_slices is None else max(1, min(max_map_length, max_slices))
     out: list[dict] = []
-    for s in delivery_slices(
-        len(batches), batches_per_slice=batches_per_slice, max_map_length=max_map_length
-    ):
+    for s in delivery_slices(len(batches), batches_per_slice=batches_per_slice, max_map_length=limit):
         part = batches[s.first_batch - 1 : s.last_batch]
         out.append(
             {

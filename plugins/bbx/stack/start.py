@@ -57,6 +57,8 @@ def airflow_environment(s: StackSettings, password_file: Path, jwt_secret: str) 
         "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
         "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "300",
         "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
+        # one send task per pool slot (bbx.delivery.config), unless set (the bench compares)
+        "BBX_SEND_SLICES": os.environ.get("BBX_SEND_SLICES") or str(s.pool_slots),
     })
     if s.executor == "celery":
         env.update(celery_environment(s))
