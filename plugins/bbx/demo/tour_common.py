@@ -7,9 +7,11 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from bbx.demo.drops import fresh_bsns
+from bbx.domain import outcomes
 from bbx.stack import Stack
 from bbx.store import administration, db, register
 from bbx.store import demo as demo_store
@@ -70,10 +72,10 @@ class Tour:
         return status
 
 
-def counts_rule(status: dict) -> bool:
-    c = status["counts"]
-    return (c["rejected"] + c["not_subscribed"] + c["delivered"] + c["failed"] + c.get("cancelled", 0)
-            == status["rows_handed_in"])
+def counts_rule(counts: Mapping[str, int], rows_handed_in: int | None) -> bool:
+    """The outcome rule (``bbx.domain.outcomes.reconcile``: the five final outcomes add up to
+    the rows handed in, nothing open) on the counts a tenant is shown."""
+    return rows_handed_in is not None and outcomes.reconcile(rows_handed_in, counts).complete
 
 
 def send(client, body: dict, pdfs: dict[str, bytes] | None = None) -> dict:

@@ -23,7 +23,7 @@ from datetime import UTC, datetime, timedelta
 from bbx.config.model import load
 from bbx.demo.common import SAMPLE_CONFIG
 from bbx.demo.drops import csv_bytes, makedirs, tenant_sftp, upload
-from bbx.demo.tour_common import Tour
+from bbx.demo.tour_common import Tour, counts_rule
 from bbx.domain.drop import safe_label
 from bbx.domain.localtime import TIMEZONE
 
@@ -136,11 +136,6 @@ def _ingest(api, connection_code: str, timeout: float) -> str:
     """The connection's intake now, run by the scheduler, instead of at its next poll."""
     dag_id = f"bbx_ingest__{connection_code}"
     return api.wait_for_run(dag_id, api.trigger(dag_id), timeout)
-
-
-def counts_rule(outcomes: Counter, handed_in: int | None) -> bool:
-    return sum(outcomes[o] for o in ("rejected", "not_subscribed", "delivered", "failed", "cancelled")) \
-        == handed_in == sum(outcomes.values())
 
 
 def _outbox(sftp, home: str) -> list[str]:
