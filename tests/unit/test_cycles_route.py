@@ -3,7 +3,7 @@ the results trigger's sandbox triples."""
 
 import pytest
 
-from bbx.delivery.send import Route
+from bbx.domain.delivery import Route
 
 
 def test_route_of_a_batch_row_and_of_a_connection_row():

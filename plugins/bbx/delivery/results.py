@@ -28,9 +28,10 @@ from airflow.sdk.exceptions import AirflowNotFoundException
 
 from bbx.delivery import config
 from bbx.delivery.build import StandardSets
-from bbx.delivery.send import Hooks, Route, SendSummary, send_each
+from bbx.delivery.send import Hooks, SendSummary, send_each
 from bbx.domain import delivery as rules
 from bbx.domain import globe
+from bbx.domain.delivery import Route
 from bbx.hooks.berichtenbox import ACTION_DELIVERY_RESULT, BerichtenboxConfigError
 from bbx.i18n import language
 from bbx.store import batches as batch_store

@@ -23,13 +23,14 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from bbx.delivery import config
 from bbx.delivery.build import BuiltBatch, StandardSets, build
 from bbx.domain import delivery as rules
+from bbx.domain.delivery import Route
 from bbx.hooks.berichtenbox import (
     ACTION_DELIVER,
     BerichtenboxHook,
@@ -44,27 +45,6 @@ log = logging.getLogger(__name__)
 
 HookFactory = Callable[[str], BerichtenboxHook]
 SandboxFactory = Callable[[str, str], BerichtenboxHook]  # (cpa_id, oin) -> the sandbox speaking for them
-
-
-@dataclass(frozen=True)
-class Route:
-    """Which transport a connection's batches take (``Hooks.route``): the live adapter, or
-    the sandbox speaking for the connection's ``cpa_id`` and ``oin``."""
-
-    code: str  # the connection
-    sandbox: bool = False
-    cpa_id: str | None = None
-    oin: str | None = None
-
-    def __post_init__(self) -> None:
-        if self.sandbox and not (self.cpa_id and self.oin):
-            raise ValueError(f"connection {self.code}: the sandbox speaks for a cpa_id and an oin")
-
-    @classmethod
-    def of(cls, row: Mapping) -> Route:
-        """From a store row with ``connection_code`` (a batch) or ``code`` (a connection),
-        ``sandbox``, ``cpa_id`` and ``oin``."""
-        return cls(row.get("connection_code") or row["code"], bool(row["sandbox"]), row.get("cpa_id"), row.get("oin"))
 
 
 class Hooks:

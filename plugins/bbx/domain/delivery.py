@@ -11,7 +11,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from bbx.domain import csvfile
@@ -52,6 +52,27 @@ PERSONAL_ATTACHMENT_DESCRIPTIONS = ("Uw brief", "Uw brief (vervolg)")
 # step before the transport, against the transport of the hook they are about to use.
 LIVE = "live"
 SANDBOX = "sandbox"
+
+
+@dataclass(frozen=True)
+class Route:
+    """Which transport a connection's batches take (``Hooks.route``): the live adapter, or
+    the sandbox speaking for the connection's ``cpa_id`` and ``oin``."""
+
+    code: str  # the connection
+    sandbox: bool = False
+    cpa_id: str | None = None
+    oin: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.sandbox and not (self.cpa_id and self.oin):
+            raise ValueError(f"connection {self.code}: the sandbox speaks for a cpa_id and an oin")
+
+    @classmethod
+    def of(cls, row: Mapping) -> Route:
+        """From a store row with ``connection_code`` (a batch) or ``code`` (a connection),
+        ``sandbox``, ``cpa_id`` and ``oin``."""
+        return cls(row.get("connection_code") or row["code"], bool(row["sandbox"]), row.get("cpa_id"), row.get("oin"))
 
 
 class WrongTransport(RuntimeError):

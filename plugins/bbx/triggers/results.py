@@ -67,7 +67,8 @@ class BerichtenboxResultsTrigger(BaseTrigger):
         sandbox's), kept for the whole wait (its zeep client and TLS session are made once,
         not per poll); after a failed poll it is made anew, so a changed Connection or
         certificate is picked up."""
-        from bbx.delivery.send import Hooks, Route
+        from bbx.delivery.send import Hooks
+        from bbx.domain.delivery import Route
         from bbx.hooks.berichtenbox import ACTION_DELIVERY_RESULT
 
         if self._hooks is None:
