@@ -12,7 +12,6 @@ from pathlib import Path
 import bbx.demo
 from bbx import stack as stack_module
 from bbx.config.model import load
-from bbx.demo import tour_callbacks
 from bbx.demo.common import (
     DEMO_DIR,
     DEMO_TIMINGS,
@@ -25,8 +24,10 @@ from bbx.demo.common import (
     step,
 )
 from bbx.demo.drops import DropError, own_drop, sample_drops, upload
+from bbx.demo.receiver import register_receiver
 from bbx.demo.register import _register_done, last_register_day, register_days
 from bbx.demo.report import copy_outboxes, print_report, submission_report
+from bbx.demo.tour_common import CONNECTION as CALLBACK_CONNECTION  # the tour checks its callbacks
 from bbx.stack.prepare import prepare as prepare_bbx
 from bbx.store import administration, db
 
@@ -84,8 +85,9 @@ def main(argv: list[str] | None = None) -> int:
         fresh_register = not _register_done(url)
         api.wait_for_dags(dag_ids, keep_paused=("bbx_register_refresh",) if fresh_register else ())
         step(f"DAGs parsed and unpaused: {', '.join(dag_ids)}")
-        step(f"status callbacks of {tour_callbacks.CONNECTION} to the stack's receiver {stack.callback_url}: "
-             f"{tour_callbacks.register(stack, url)} (secret: Airflow Variable {stack.callback_secret_variable})")
+        step(f"status callbacks of {CALLBACK_CONNECTION} to the stack's receiver {stack.callback_url}: "
+             f"{register_receiver(stack, url, CALLBACK_CONNECTION)} "
+             f"(secret: Airflow Variable {stack.callback_secret_variable})")
     except stack_module.StackError as exc:
         print(f"the platform did not start: {exc}", file=sys.stderr)
         return EXIT_FAILED

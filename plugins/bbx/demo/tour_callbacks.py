@@ -1,15 +1,13 @@
 """Status callbacks on the demo stack (issue 18): the demo registers the stack's callback
-receiver for the tour's connection (:func:`register`), and ``make tour`` checks what it got
-(:func:`check`).
+receiver for the tour's connection (:func:`bbx.demo.receiver.register_receiver`), and
+``make tour`` checks what it got (:func:`check`).
 
 The receiver (``simulator.callback_receiver``, a stack service) is a tenant's HTTPS
 endpoint with a certificate of the demo's own test root: BBX trusts that root as the
 connection's own CA bundle (what ``callback.ca_file`` gives in a tenant configuration).
 Its HMAC secret lives where a configured callback's secret must: an Airflow Variable
 (``bbx.stack.start`` puts it in the metadata database right after ``airflow db migrate``,
-so it exists before any task signs with it). The demo applies the tenant configuration
-before the stack (and so the receiver's address) exists, so the callback is registered
-after the stack is up, the way the configuration would (``configure_endpoint``).
+so it exists before any task signs with it).
 """
 
 from __future__ import annotations
@@ -19,16 +17,6 @@ import time
 from pathlib import Path
 
 from bbx.demo.tour_common import CONNECTION, OIN, TYPE, send
-from bbx.store import administration, db
-from bbx.store import callbacks as store
-
-
-def register(stack, url: str) -> str:
-    """The receiver as the connection's configured callback; created, updated or unchanged."""
-    with db.transaction(url) as conn:
-        row = administration.connection_by_code(conn, CONNECTION)
-        return store.configure_endpoint(conn, row["id"], stack.callback_url, stack.callback_secret_variable,
-                                        ca_pem=(Path(stack.pki_dir) / "ca.pem").read_text(), actor="demo")
 
 
 def _received(stack, submission: int) -> list[dict]:
