@@ -28,8 +28,10 @@ def test_stuck_messages_are_resent_then_failed(world, airflow_db, short_waits):
     send.send_batches(planned["slices"][0]["batch_ids"], url=world.url)
     ids_before = {r["row_number"]: r["m"] for r in world.db.execute(
         "SELECT row_number, message_id::text AS m FROM messages WHERE submission_id = %s", (sid,))}
-    # five hours without a result; row 1 has had all its sends already
+    # five hours without a result (the batch was sent then too: the sweep finds stuck
+    # messages through their batch); row 1 has had all its sends already
     world.db.execute("UPDATE messages SET sent_at = now() - interval '5 hours' WHERE submission_id = %s", (sid,))
+    world.db.execute("UPDATE batches SET sent_at = now() - interval '5 hours' WHERE submission_id = %s", (sid,))
     world.db.execute("UPDATE messages SET send_attempts = 3 WHERE submission_id = %s AND row_number = 1", (sid,))
     world.db.commit()
     world.sim.admin.settings(result_delay=0.0)

@@ -14,8 +14,7 @@ sender and a result collector). Callers own the transaction.
 
 from __future__ import annotations
 
-from array import array
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from datetime import date
 
 from bbx.domain import delivery as rules
@@ -27,6 +26,12 @@ ACTOR = "bbx-delivery"
 
 # SQL lists of outcome names, from the domain's sets (a typo fails at import, not in SQL)
 _IN_FLIGHT = outcomes.sql_list(outcomes.IN_FLIGHT)
+
+# The messages of batch ``b`` (migration 260): no index names batch_id, so a batch is found
+# as a row range of its submission (UNIQUE (submission_id, row_number)), filtered on
+# batch_id (a resend batch's range may overlap older batches). Every module that reads a
+# batch's messages uses this condition.
+IN_BATCH = "m.submission_id = b.submission_id AND m.row_number BETWEEN b.first_row AND b.last_row AND m.batch_id = b.id"
 
 
 # --------------------------------------------------------------------------- planning
@@ -71,7 +76,7 @@ def _standard_sizes(conn, submission_id: int) -> dict[int, list[int]]:
 
 
 def _planned_with_sizes(conn, submission_id: int) -> Iterator[tuple[str, int]]:
-    """(message pk as text, size bound) of the planned messages, in row order."""
+    """(row number as text, size bound) of the planned messages, in row order."""
     standard = _standard_sizes(conn, submission_id)
     has_personal = conn.execute(
         """SELECT EXISTS (SELECT 1 FROM message_attachments a JOIN messages m ON m.id = a.message_id
@@ -85,13 +90,13 @@ def _planned_with_sizes(conn, submission_id: int) -> Iterator[tuple[str, int]]:
     ).fetchone()["message_type_id"]
     bound_cache: dict[int | None, int] = {}
     if has_personal:
-        query = """SELECT m.id, coalesce(m.message_type_id, %s) AS type_id,
+        query = """SELECT m.id, m.row_number, coalesce(m.message_type_id, %s) AS type_id,
                           array_remove(array_agg(a.size_bytes ORDER BY a.position), NULL) AS sizes
                    FROM messages m LEFT JOIN message_attachments a ON a.message_id = m.id
                    WHERE m.submission_id = %s AND m.outcome = 'planned'
                    GROUP BY m.id ORDER BY m.row_number"""
     else:
-        query = """SELECT m.id, coalesce(m.message_type_id, %s) AS type_id, NULL::int[] AS sizes
+        query = """SELECT m.row_number, coalesce(m.message_type_id, %s) AS type_id, NULL::int[] AS sizes
                    FROM messages m
                    WHERE m.submission_id = %s AND m.outcome = 'planned' ORDER BY m.row_number"""
     with conn.cursor(name=f"plan_{submission_id}") as cursor:
@@ -99,12 +104,12 @@ def _planned_with_sizes(conn, submission_id: int) -> Iterator[tuple[str, int]]:
         cursor.execute(query, (submission_type, submission_id))
         for r in cursor:
             if r["sizes"]:
-                yield str(r["id"]), rules.size_bound(r["sizes"], standard.get(r["type_id"], ()))
+                yield str(r["row_number"]), rules.size_bound(r["sizes"], standard.get(r["type_id"], ()))
                 continue
             bound = bound_cache.get(r["type_id"])
             if bound is None:
                 bound = bound_cache[r["type_id"]] = rules.size_bound((), standard.get(r["type_id"], ()))
-            yield str(r["id"]), bound
+            yield str(r["row_number"]), bound
 
 
 def next_batch_number(conn, submission_id: int) -> int:
@@ -120,52 +125,70 @@ def cut_into_batches(conn, submission_id: int, *, connection_id: int, connection
     ≤ 1000 messages and ≤ 100 MB each, numbered on from the submission's last batch,
     with deterministic BatchIDs. Returns the new batch ids in order.
 
-    Memory stays small for a million messages: the assignment is kept as two integer
-    arrays (message pk, batch index) until it is copied into the database."""
+    The planned messages are cut in row order, so each batch is a row range of the
+    submission (``first_row`` .. ``last_row``): the planned messages in that range are
+    exactly the batch's. One UPDATE joins the messages to their batches' ranges (no list
+    of a million message ids is sent back); the caller holds the submission's lock, so
+    nothing else moves a planned message meanwhile, and the count is checked."""
     first = next_batch_number(conn, submission_id)
-    message_pks, batch_index = array("q"), array("i")
     batch_rows: list[tuple] = []
+    expected = 0
     for planned in cut_batches(_planned_with_sizes(conn, submission_id), first_number=first):
         batch_id = ids.batch_id(connection_code, submission_id, planned.number)
         batch_rows.append((batch_id, connection_id, submission_id, planned.number,
-                           len(planned.message_ids), planned.estimated_bytes, kind))
-        message_pks.extend(int(m) for m in planned.message_ids)
-        batch_index.extend([len(batch_rows) - 1] * len(planned.message_ids))
+                           len(planned.message_ids), planned.estimated_bytes, kind,
+                           int(planned.message_ids[0]), int(planned.message_ids[-1])))
+        expected += len(planned.message_ids)
     if not batch_rows:
         return []
     with conn.cursor().copy(
-        "COPY batches (id, connection_id, submission_id, batch_number, message_count, size_bytes, kind)"
-        " FROM STDIN"
+        "COPY batches (id, connection_id, submission_id, batch_number, message_count, size_bytes, kind,"
+        " first_row, last_row) FROM STDIN"
     ) as copy:
         for row in batch_rows:
             copy.write_row(row)
-    assign_to_batches(conn, ((pk, batch_rows[i][0]) for pk, i in zip(message_pks, batch_index, strict=True)),
-            expected=len(message_pks), from_outcomes=(Outcome.PLANNED,))
+    moved = conn.execute(
+        """UPDATE messages m SET outcome = 'queued', batch_id = b.id,
+                  send_attempts = m.send_attempts + 1, sent_at = NULL
+           FROM batches b
+           WHERE b.submission_id = %s AND b.batch_number >= %s
+             AND m.submission_id = b.submission_id AND m.row_number BETWEEN b.first_row AND b.last_row
+             AND m.outcome = 'planned'""",
+        (submission_id, first),
+    ).rowcount
+    _check_moved(moved, expected)
     return [row[0] for row in batch_rows]
 
 
-def assign_to_batches(conn, assignments: Iterable[tuple[int, str]], *, expected: int, from_outcomes: Sequence[str]) -> int:
-    """Move messages into batches (``→ queued``), one set-based UPDATE."""
-    conn.execute("CREATE TEMP TABLE IF NOT EXISTS _batch_assignment (id bigint, batch_id uuid) ON COMMIT DROP")
-    conn.execute("TRUNCATE _batch_assignment")
-    with conn.cursor().copy("COPY _batch_assignment (id, batch_id) FROM STDIN") as copy:
-        for row in assignments:
-            copy.write_row(row)
-    conn.execute("ANALYZE _batch_assignment")  # a temp table has no statistics until asked: the join's plan needs them
+def new_resend_batch(conn, *, connection_id: int, connection_code: str, submission_id: int,
+                     message_pks: Sequence[int], from_outcomes: Sequence[str]) -> str:
+    """A resend batch (``kind='resend'``, a new BatchID) for these messages of a submission
+    (``→ queued``, same BerichtIDs). Its row range spans them and may overlap older batches."""
+    number = next_batch_number(conn, submission_id)
+    batch_id = ids.batch_id(connection_code, submission_id, number)
+    conn.execute(
+        """INSERT INTO batches (id, connection_id, submission_id, batch_number, message_count, kind,
+                                first_row, last_row)
+           SELECT %s, %s, %s, %s, %s, 'resend', min(row_number), max(row_number)
+           FROM messages WHERE id = ANY(%s) AND submission_id = %s""",
+        (batch_id, connection_id, submission_id, number, len(message_pks), list(message_pks), submission_id),
+    )
     moved = conn.execute(
-        """UPDATE messages m SET outcome = 'queued', batch_id = t.batch_id,
-                  send_attempts = m.send_attempts + 1, sent_at = NULL
-           FROM _batch_assignment t
-           WHERE m.id = t.id AND m.outcome = ANY(%s)""",
-        ([Outcome(o).value for o in from_outcomes],),
+        """UPDATE messages m SET outcome = 'queued', batch_id = %s, send_attempts = m.send_attempts + 1,
+                  sent_at = NULL
+           WHERE m.id = ANY(%s) AND m.submission_id = %s AND m.outcome = ANY(%s)""",
+        (batch_id, list(message_pks), submission_id, [Outcome(o).value for o in from_outcomes]),
     ).rowcount
-    conn.execute("DROP TABLE _batch_assignment")
+    _check_moved(moved, len(message_pks))
+    return batch_id
+
+
+def _check_moved(moved: int, expected: int) -> None:
     if moved != expected:
         raise RuntimeError(
             f"{expected - moved} of {expected} messages changed state while they were being put into "
             "batches (a second planner?); the transaction is rolled back, run again"
         )
-    return moved
 
 
 def pending_batches(conn, submission_ids: Sequence[int]) -> list[rules.PendingBatch]:
@@ -218,10 +241,11 @@ def batch_messages(conn, batch_id: str) -> list[dict]:
                   coalesce(m.subject, mt.subject) AS subject, m.text_encrypted,
                   CASE WHEN v.id IS NULL THEN mt.standard_text ELSE v.text END AS standard_text,
                   m.reference, m.publication_date, mt.code AS type_code, mt.id AS type_id, m.purged_at
-           FROM messages m JOIN submissions s ON s.id = m.submission_id
+           FROM batches b JOIN messages m ON {IN_BATCH}
+           JOIN submissions s ON s.id = m.submission_id
            JOIN message_types mt ON mt.id = coalesce(m.message_type_id, s.message_type_id)
            LEFT JOIN standard_text_versions v ON v.id = m.standard_text_version_id
-           WHERE m.batch_id = %s AND m.outcome IN {_IN_FLIGHT}
+           WHERE b.id = %s AND m.outcome IN {_IN_FLIGHT}
            ORDER BY m.row_number""",
         (batch_id,),
     ).fetchall()
@@ -252,7 +276,7 @@ def reject_unsendable(conn, batch_id: str, rejections: dict[int, str]) -> int:
         (rules.BUILD_REJECTED, pks, [rejections[p] for p in pks], batch_id),
     ).rowcount
     left = conn.execute(
-        "SELECT count(*) AS n FROM messages WHERE batch_id = %s", (batch_id,)
+        f"SELECT count(*) AS n FROM batches b JOIN messages m ON {IN_BATCH} WHERE b.id = %s", (batch_id,)
     ).fetchone()["n"]
     if left:
         conn.execute("UPDATE batches SET message_count = %s WHERE id = %s", (left, batch_id))
@@ -274,7 +298,8 @@ def mark_sent(conn, batch_id: str, *, ebms_message_id: str, size_bytes: int) -> 
         (ebms_message_id, size_bytes, batch_id),
     )
     return conn.execute(
-        "UPDATE messages SET outcome = 'sent', sent_at = now() WHERE batch_id = %s AND outcome = 'queued'",
+        f"UPDATE messages m SET outcome = 'sent', sent_at = now() FROM batches b"
+        f" WHERE b.id = %s AND {IN_BATCH} AND m.outcome = 'queued'",
         (batch_id,),
     ).rowcount
 

@@ -24,9 +24,9 @@ from bbx.domain import outcomes
 from bbx.domain.outcomes import Outcome
 from bbx.i18n import _, number
 from bbx.store import audit, submissions
+from bbx.store.batches import IN_BATCH
 
 CANCELLED_CODE = "Cancelled"  # BBX's reason code in the result file's ``code`` column
-_OPEN = outcomes.sql_list(outcomes.OPEN_OUTCOMES)
 
 
 class NotCancellable(ValueError):
@@ -122,8 +122,8 @@ def _cancel_batch_messages(conn, batch_id: str, why: str) -> int:
     """A locked, never acknowledged batch: its queued messages ``→ cancelled``, the batch
     ``cancelled`` (never sent)."""
     moved = conn.execute(
-        """UPDATE messages SET outcome = %s, outcome_code = %s, outcome_reason = %s, final_at = now()
-           WHERE batch_id = %s AND outcome = %s""",
+        f"""UPDATE messages m SET outcome = %s, outcome_code = %s, outcome_reason = %s, final_at = now()
+            FROM batches b WHERE b.id = %s AND {IN_BATCH} AND m.outcome = %s""",
         (Outcome.CANCELLED.value, CANCELLED_CODE, why, batch_id, Outcome.QUEUED.value),
     ).rowcount
     conn.execute("UPDATE batches SET status = 'cancelled' WHERE id = %s AND status = 'planned'", (batch_id,))
@@ -142,5 +142,6 @@ def cancel_batch(conn, batch_row: dict) -> int:
 
 
 def open_messages(conn, submission_id: int) -> int:
-    return conn.execute(f"SELECT count(*) AS n FROM messages WHERE submission_id = %s AND outcome IN {_OPEN}",
+    """Messages planned, queued or sent (kept per statement by migration 260's triggers)."""
+    return conn.execute("SELECT open_messages AS n FROM submissions WHERE id = %s",
                         (submission_id,)).fetchone()["n"]

@@ -7,10 +7,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 
-from bbx.domain import ids, outcomes
+from bbx.domain import outcomes
 from bbx.domain.outcomes import Outcome
 from bbx.store import audit
-from bbx.store.batches import assign_to_batches, next_batch_number
+from bbx.store.batches import new_resend_batch
 
 log = logging.getLogger(__name__)
 
@@ -83,14 +83,8 @@ def prepare_redelivery(conn, submission_id: int, *, run_id: str, failed_codes: S
         for r in stuck:
             by_batch.setdefault(r["batch_id"], []).append(r["id"])
         for old_batch, pks in by_batch.items():
-            number = next_batch_number(conn, submission_id)
-            new_id = ids.batch_id(sub["connection_code"], submission_id, number)
-            conn.execute(
-                """INSERT INTO batches (id, connection_id, submission_id, batch_number, message_count, kind)
-                   VALUES (%s, %s, %s, %s, %s, 'resend')""",
-                (new_id, sub["connection_id"], submission_id, number, len(pks)),
-            )
-            assign_to_batches(conn, [(pk, new_id) for pk in pks], expected=len(pks), from_outcomes=(Outcome.SENT,))
+            new_id = new_resend_batch(conn, connection_id=sub["connection_id"], connection_code=sub["connection_code"],
+                                      submission_id=submission_id, message_pks=pks, from_outcomes=(Outcome.SENT,))
             log.info("redelivery: %d message(s) of batch %s without result go in batch %s",
                      len(pks), old_batch, new_id)
         counts["stuck_resent"] = len(stuck)

@@ -29,6 +29,17 @@ def _in_period(column: str) -> str:
     return f"{column} >= {_PERIOD[0]} AND {column} < {_PERIOD[1]}"
 
 
+# No index names messages.sent_at or final_at (migration 260: they change after a row is
+# written). A message is sent, and reaches not_subscribed / failed / rejected, after its
+# submission was received and before the submission's (latest) close: so the live
+# submissions of the connection received before the period's end and not closed before its
+# start hold every message of the period, read through (submission_id, row_number).
+_SUBMISSIONS_OF_PERIOD = (
+    f"s.connection_id = %(cid)s AND NOT s.sandbox AND s.received_at < {_PERIOD[1]}"
+    f" AND (s.closed_at IS NULL OR s.closed_at >= {_PERIOD[0]})"
+)
+
+
 def sent_per_message_type(conn, connection_id: int, start: date, end: date) -> list[dict]:
     """Messages sent to MijnOverheid in the period, per message type, with what became of
     them so far. ``messages.sent_at`` is the latest send (delivery sets it again on a resend
@@ -40,9 +51,9 @@ def sent_per_message_type(conn, connection_id: int, start: date, end: date) -> l
                    count(*) FILTER (WHERE m.outcome = 'not_subscribed')::int AS not_subscribed,
                    count(*) FILTER (WHERE m.outcome = 'failed')::int AS failed,
                    count(*) FILTER (WHERE m.outcome IN ('planned', 'queued', 'sent'))::int AS awaiting_result
-            FROM messages m LEFT JOIN message_types mt ON mt.id = m.message_type_id
-            JOIN submissions s ON s.id = m.submission_id AND NOT s.sandbox
-            WHERE m.connection_id = %(cid)s AND {_in_period('m.sent_at')}
+            FROM submissions s JOIN messages m ON m.submission_id = s.id
+            LEFT JOIN message_types mt ON mt.id = m.message_type_id
+            WHERE {_SUBMISSIONS_OF_PERIOD} AND {_in_period('m.sent_at')}
             GROUP BY 1, 2 ORDER BY 1""",
         {"cid": connection_id, "start": start, "end": end},
     ).fetchall()
@@ -55,9 +66,9 @@ def undelivered_per_message_type(conn, connection_id: int, start: date, end: dat
         f"""SELECT coalesce(mt.code, '-') AS message_type, coalesce(mt.name, '(no message type)') AS name,
                    m.outcome, coalesce(m.outcome_code, '') AS code, coalesce(m.outcome_reason, '') AS reason,
                    count(*)::int AS messages
-            FROM messages m LEFT JOIN message_types mt ON mt.id = m.message_type_id
-            JOIN submissions s ON s.id = m.submission_id AND NOT s.sandbox
-            WHERE m.connection_id = %(cid)s AND m.outcome IN ('rejected', 'not_subscribed', 'failed')
+            FROM submissions s JOIN messages m ON m.submission_id = s.id
+            LEFT JOIN message_types mt ON mt.id = m.message_type_id
+            WHERE {_SUBMISSIONS_OF_PERIOD} AND m.outcome IN ('rejected', 'not_subscribed', 'failed')
               AND {_in_period('m.final_at')}
             GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, messages DESC, 3, 4, 5""",
         {"cid": connection_id, "start": start, "end": end},

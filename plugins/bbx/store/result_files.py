@@ -10,9 +10,6 @@ from bbx.domain import outcomes
 from bbx.store import audit
 from bbx.store.batches import ACTOR
 
-# SQL lists of outcome names, from the domain's sets (a typo fails at import, not in SQL)
-_OPEN = outcomes.sql_list(outcomes.OPEN_OUTCOMES)
-
 
 def _narrow(where: list[str], params: list, connection_id: int | None,
             submission_ids: Sequence[int] | None) -> None:
@@ -34,8 +31,7 @@ def closable_submissions(conn, *, connection_id: int | None = None,
         r["id"]
         for r in conn.execute(
             f"""SELECT s.id FROM submissions s WHERE {' AND '.join(where)}
-                AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.submission_id = s.id
-                                AND m.outcome IN {_OPEN})
+                AND s.open_messages = 0
                 ORDER BY s.id""",
             params,
         )

@@ -17,12 +17,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from uuid import UUID
 
-from bbx.domain import ids, outcomes
+from bbx.domain import outcomes
 from bbx.domain.delivery import transport_for
 from bbx.domain.globe import BatchResult
 from bbx.domain.outcomes import Outcome
 from bbx.store import audit
-from bbx.store.batches import ACTOR, assign_to_batches, next_batch_number
+from bbx.store.batches import ACTOR, IN_BATCH, new_resend_batch
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +93,7 @@ def _close_emptied_batches(conn, batch_ids: set[str]) -> None:
     earlier send) have nothing left to send: they are closed instead of sent empty."""
     for b in sorted(batch_ids):
         left = conn.execute(
-            "SELECT count(*) AS n FROM messages WHERE batch_id = %s AND outcome = ANY(%s)",
+            f"SELECT count(*) AS n FROM batches b JOIN messages m ON {IN_BATCH} WHERE b.id = %s AND m.outcome = ANY(%s)",
             (b, [o.value for o in outcomes.OPEN_OUTCOMES]),
         ).fetchone()["n"]
         if not left:
@@ -105,8 +105,26 @@ def _close_emptied_batches(conn, batch_ids: set[str]) -> None:
             )
 
 
+# A result's message is recorded against the batch the result came from, when it is of that
+# batch's submission (a result naming another submission's BerichtID keeps that message's
+# batch: a batch holds rows of its own submission only, migration 260).
+_EVIDENCE_BATCH = "CASE WHEN m.submission_id = %(submission)s THEN %(batch)s::uuid ELSE m.batch_id END"
+
+
+def _widen_to(conn, batch_id: str, submission_id: int, rows: list[dict]) -> None:
+    """Delivery evidence may name a message of the batch's submission that is outside the
+    batch's row range (it was put in the batch by an older plan): the range grows to hold it."""
+    numbers = [r["row_number"] for r in rows if r["submission_id"] == submission_id]
+    if numbers:
+        conn.execute(
+            """UPDATE batches SET first_row = least(first_row, %s), last_row = greatest(last_row, %s)
+               WHERE id = %s AND (first_row > %s OR last_row < %s)""",
+            (min(numbers), max(numbers), batch_id, min(numbers), max(numbers)),
+        )
+
+
 def _correct(conn, corrections: list[tuple[dict, outcomes.ResultDecision]], *, batch_id: str,
-             ebms_message_id: str, connection_id: int) -> None:
+             batch_submission: int, ebms_message_id: str, connection_id: int) -> None:
     """``failed → delivered`` (delivery evidence wins): the correction is recorded first
     (the trigger requires it), then applied; a submission whose result file was written
     gets a new version (``unreported_submissions`` finds it again) and an audit entry."""
@@ -206,12 +224,13 @@ def record_result(conn, *, connection_id: int, ebms_message_id: str, payload_sha
         r["message_id"]: r
         for r in conn.execute(
             """SELECT m.id, m.message_id::text AS message_id, m.bsn, m.outcome, m.outcome_code,
-                      m.batch_id::text AS batch_id, m.send_attempts, m.submission_id
+                      m.batch_id::text AS batch_id, m.send_attempts, m.submission_id, m.row_number
                FROM messages m JOIN submissions s ON s.id = m.submission_id
                WHERE m.message_id = ANY(%s::uuid[]) AND s.sandbox = %s FOR UPDATE OF m""",
             (wanted, sandbox),
         )
     }
+    rows_by_pk = {r["id"]: r for r in rows.values()}
     finals: list[tuple[int, str, str, str]] = []  # (pk, outcome, code, reason)
     corrections: list[tuple[dict, outcomes.ResultDecision]] = []
     retry: list[tuple[int, str]] = []
@@ -251,23 +270,26 @@ def record_result(conn, *, connection_id: int, ebms_message_id: str, payload_sha
         elif decision.needs_attention:
             unknown_codes[code] += 1
 
+    _widen_to(conn, batch_id, submission_id, [rows_by_pk[f[0]] for f in finals] + [r for r, _ in corrections])
     if finals:
         # Delivery evidence may come from an earlier batch than the one the message is in
         # now (it moved on to a resend batch): it is recorded against the batch it came
         # from, and an unsent resend batch left without messages is closed.
         conn.execute(
-            """UPDATE messages m SET outcome = v.outcome, outcome_code = v.code,
-                      outcome_reason = v.reason, final_at = now(), batch_id = %s
-               FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::text[]) AS v(id, outcome, code, reason)
-               WHERE m.id = v.id AND m.outcome = ANY(%s)""",
-            (batch_id, [f[0] for f in finals], [f[1] for f in finals], [f[2] for f in finals],
-             [f[3] for f in finals], [o.value for o in outcomes.OPEN_OUTCOMES]),
+            f"""UPDATE messages m SET outcome = v.outcome, outcome_code = v.code,
+                       outcome_reason = v.reason, final_at = now(), batch_id = {_EVIDENCE_BATCH}
+                FROM unnest(%(ids)s::bigint[], %(outcomes)s::text[], %(codes)s::text[], %(reasons)s::text[])
+                     AS v(id, outcome, code, reason)
+                WHERE m.id = v.id AND m.outcome = ANY(%(open)s)""",
+            {"batch": batch_id, "submission": submission_id, "ids": [f[0] for f in finals],
+             "outcomes": [f[1] for f in finals], "codes": [f[2] for f in finals], "reasons": [f[3] for f in finals],
+             "open": [o.value for o in outcomes.OPEN_OUTCOMES]},
         )
         batch_of = {r["id"]: r["batch_id"] for r in rows.values()}
         _close_emptied_batches(conn, {batch_of[f[0]] for f in finals if batch_of[f[0]]} - {batch_id})
     if corrections:
-        _correct(conn, corrections, batch_id=batch_id, ebms_message_id=ebms_message_id,
-                 connection_id=connection_id)
+        _correct(conn, corrections, batch_id=batch_id, batch_submission=submission_id,
+                 ebms_message_id=ebms_message_id, connection_id=connection_id)
         summary.corrected = len(corrections)
     if reading.problems:
         summary.attention.extend(reading.problems)
@@ -282,14 +304,9 @@ def record_result(conn, *, connection_id: int, ebms_message_id: str, payload_sha
             register.record_doubt(conn, connection_id, bsn, message_id=message_id,
                                   source="GLOBE-R-BV-Result NietActiefOfGeabonneerd")
     if retry:
-        number = next_batch_number(conn, submission_id)
-        resend_id = ids.batch_id(batch_row["connection_code"], submission_id, number)
-        conn.execute(
-            """INSERT INTO batches (id, connection_id, submission_id, batch_number, message_count, kind)
-               VALUES (%s, %s, %s, %s, %s, 'resend')""",
-            (resend_id, connection_id, submission_id, number, len(retry)),
-        )
-        assign_to_batches(conn, [(pk, resend_id) for pk, _ in retry], expected=len(retry), from_outcomes=(Outcome.QUEUED, Outcome.SENT))
+        resend_id = new_resend_batch(conn, connection_id=connection_id, connection_code=batch_row["connection_code"],
+                                     submission_id=submission_id, message_pks=[pk for pk, _ in retry],
+                                     from_outcomes=(Outcome.QUEUED, Outcome.SENT))
         summary.resent = len(retry)
         summary.resend_batch = resend_id
 
