@@ -37,6 +37,8 @@ def test_every_pair_of_states_is_allowed_exactly_when_the_domain_allows_it(tenan
     tenants.subscribe("voorbeeld", numbers)
     sid, planned = planned_submission(tenants, numbers)
     batch_id = planned["slices"][0]["batch_ids"][0]
+    # the rows made up below are of this batch: its row range (migration 260) holds them
+    db.execute("UPDATE batches SET last_row = 1000 WHERE id = %s", (batch_id,))
     c = tenants.connections["voorbeeld"]
     allowed = transition_pairs()
     seen: dict[tuple[str, str], bool] = {}
