@@ -127,10 +127,12 @@ def set_outcomes(db, submission_id: int, outcomes: dict[int, tuple[str, str | No
     sub = db.execute("SELECT connection_id FROM submissions WHERE id = %s", (submission_id,)).fetchone()
     batch = str(uuid.uuid4())
     db.execute(
-        """INSERT INTO batches (id, connection_id, submission_id, batch_number, message_count, status, sent_at)
+        """INSERT INTO batches (id, connection_id, submission_id, batch_number, message_count, status, sent_at,
+                               first_row, last_row)
            VALUES (%s, %s, %s, (SELECT coalesce(max(batch_number), 0) + 1 FROM batches WHERE submission_id = %s),
-                   %s, 'sent', now())""",
-        (batch, sub["connection_id"], submission_id, submission_id, max(len(outcomes), 1)),
+                   %s, 'sent', now(), %s, %s)""",
+        (batch, sub["connection_id"], submission_id, submission_id, max(len(outcomes), 1),
+         min(outcomes, default=1), max(outcomes, default=1)),
     )
     for row, (outcome, code, reason) in outcomes.items():
         if outcome in ("delivered", "failed", "sent"):

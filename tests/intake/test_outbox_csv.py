@@ -77,8 +77,11 @@ def test_every_outbox_csv_kind_is_formula_safe(tenant, configured):
     # 2. result file and undeliverable list (reasons that look like formulas, as a remote
     # party's text could)
     batch = str(uuid.uuid4())
-    db.execute("""INSERT INTO batches (id, connection_id, submission_id, batch_number, message_count, status, sent_at)
-                  SELECT %s, connection_id, id, 1, 2, 'sent', now() FROM submissions WHERE id = %s""", (batch, sid))
+    db.execute("""INSERT INTO batches (id, connection_id, submission_id, batch_number, message_count, status, sent_at,
+                                       first_row, last_row)
+                  SELECT %s, s.connection_id, s.id, 1, 2, 'sent', now(), min(m.row_number), max(m.row_number)
+                  FROM submissions s JOIN messages m ON m.submission_id = s.id WHERE s.id = %s
+                  GROUP BY s.id""", (batch, sid))
     db.execute("""UPDATE messages SET outcome = 'queued', batch_id = %s
                   WHERE submission_id = %s AND outcome = 'planned'""", (batch, sid))
     db.execute("UPDATE messages SET outcome = 'sent', sent_at = now() WHERE batch_id = %s", (batch,))

@@ -251,8 +251,8 @@ def test_messages_name_an_existing_batch(db):
     _, conn_id = _tenant_and_connection(db)
     sub = _submission(db, conn_id)
     batch = db.execute(
-        "INSERT INTO batches (id, connection_id, submission_id, batch_number, message_count, size_bytes)"
-        " VALUES (gen_random_uuid(), %s, %s, 1, 2, 1) RETURNING id", (conn_id, sub),
+        "INSERT INTO batches (id, connection_id, submission_id, batch_number, message_count, size_bytes,"
+        " first_row, last_row) VALUES (gen_random_uuid(), %s, %s, 1, 2, 1, 1, 2) RETURNING id", (conn_id, sub),
     ).fetchone()["id"]
     db.execute("INSERT INTO messages (submission_id, connection_id, row_number, bsn, message_id)"
                " SELECT %s, %s, n, %s, gen_random_uuid() FROM generate_series(1, 2) n", (sub, conn_id, BSN))
