@@ -199,13 +199,19 @@ def write_reports(conn, writer: OutboxWriter, summary: CollectSummary, *,
         results_name, undeliverable_name = rules.result_file_names(sub["id"], sub["channel"], sub["drop_name"],
                                                                    version=version)
         with language(sub["language"]):  # headers and explanations in the connection's language
-            written = writer(sub, [
-                (results_name, rules.result_file_rows(
-                    result_file_store.result_rows(conn, sub["id"], with_corrections=version > 1),
-                    corrected=version > 1)),
-                (undeliverable_name,
-                 rules.undeliverable_rows(result_file_store.result_rows(conn, sub["id"], undeliverable_only=True))),
-            ])
+            labels = rules.outcome_labels()
+
+            def lines(undeliverable_only: bool, sub=sub, labels=labels) -> Iterable[bytes]:
+                return result_file_store.result_file_lines(conn, sub["id"], labels=labels,
+                                                           timezone=rules.RESULT_TIMEZONE_NAME,
+                                                           undeliverable_only=undeliverable_only)
+
+            # PostgreSQL writes the lines; a corrected version's note is a sentence per row,
+            # which stays Python's
+            results_file = (rules.result_file_from_lines(lines(False)) if version == 1 else rules.result_file_rows(
+                result_file_store.result_rows(conn, sub["id"], with_corrections=True), corrected=True))
+            written = writer(sub, [(results_name, results_file),
+                                   (undeliverable_name, rules.undeliverable_from_lines(lines(True)))])
         result_file_store.mark_results_written(conn, sub["id"], written, version=version)
         conn.commit()
         summary.reported.append(sub["id"])
