@@ -280,6 +280,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sftp-port", type=int, default=0, help="the SFTP server's port (0: any free one)")
     parser.add_argument("--keep", action="store_true", help="keep the database (for --reuse)")
     parser.add_argument("--reuse", action="store_true", help="use the kept database, its results undone")
+    parser.add_argument("--file-only", action="store_true",
+                        help="with --reuse: the result file again, over the kept results (no recording)")
     parser.add_argument("--profile", metavar="FILE", help="cProfile of BBX's record and file parts (FILE.record, "
                                                           "FILE.file)")
     parser.add_argument("--json", action="store_true", help="print a BENCHROW line for bench/run_all.py")
@@ -301,11 +303,17 @@ def main(argv: list[str] | None = None) -> int:
     if args.reuse:
         with db.connect(url) as conn:
             submission_id = conn.execute("SELECT max(id) AS id FROM submissions").fetchone()["id"]
-        undo(url, submission_id)
+            if args.file_only:
+                conn.execute("UPDATE submissions SET results_written_at = NULL, results_version = 0 WHERE id = %s",
+                             (submission_id,))
+                conn.commit()
+        if not args.file_only:
+            undo(url, submission_id)
     else:
         submission_id = prepare(url, args.rows, args.subscribed)
-    payloads = result_payloads(url, submission_id)
-    baseline_copy(url, submission_id)
+    payloads = [] if args.file_only else result_payloads(url, submission_id)
+    if not args.file_only:
+        baseline_copy(url, submission_id)
     print(f"prepared {args.rows:,} rows, {len(payloads)} result messages in {time.perf_counter() - t:.1f} s "
           f"(untimed)", flush=True)
 
@@ -316,7 +324,7 @@ def main(argv: list[str] | None = None) -> int:
         (work / "sftp" / "baseline").mkdir(parents=True)
 
         t = time.perf_counter()
-        base_updated = baseline_record(url, payloads)
+        base_updated = baseline_record(url, payloads) if payloads else int(args.rows * args.subscribed)
         base_record_s = time.perf_counter() - t
         t = time.perf_counter()
         base_bytes = baseline_file(url, sftp, "/baseline")
@@ -335,7 +343,7 @@ def main(argv: list[str] | None = None) -> int:
         profiles["record"] = cProfile.Profile() if args.profile else None
         if profiles["record"]:
             profiles["record"].enable()
-        recorded = bbx_record(url, payloads, submission_id)
+        recorded = bbx_record(url, payloads, submission_id) if payloads else None
         if profiles["record"]:
             profiles["record"].disable()
         record_s = time.perf_counter() - t
@@ -371,7 +379,8 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(work, ignore_errors=True)
 
     subscribed = int(args.rows * args.subscribed)
-    ok = (counts.get("delivered") == subscribed == base_updated and recorded.results == len(payloads)
+    ok = (counts.get("delivered") == subscribed == base_updated and (recorded is None
+                                                                     or recorded.results == len(payloads))
           and status["status"] == "closed" and status["results_written_at"] is not None
           and reported.reported == [submission_id]
           and sorted(lines.values()) == sorted([args.rows + 1, args.rows - subscribed + 1]))
@@ -384,6 +393,8 @@ def main(argv: list[str] | None = None) -> int:
           f"({file_bytes / 1e6:,.0f} MB of CSV)")
     print(f"  baseline  record {base_record_s:6.1f} s + file {base_file_s:6.1f} s = {base_s:6.1f} s   "
           f"({base_bytes / 1e6:,.0f} MB; iterparse + UPDATE … FROM unnest, COPY → pipelined SFTP)")
+    if recorded is None:  # --file-only
+        record_s = base_record_s = 1e-9
     print(f"  ratio     record {base_record_s / record_s:.0%}, file {base_file_s / file_s:.0%}, "
           f"together {base_s / bbx_s:.0%} of the baseline's speed")
     print(f"  check: {'OK' if ok else 'MISMATCH'} (BBX: {counts}; lines per file {lines})")
