@@ -112,11 +112,21 @@ def collect_connection(conn, hook, connection: dict, summary: CollectSummary, *,
     a batch of the other transport (a sandbox that shares the live adapter's queue) is left
     unprocessed for its own reader.
 
-    The next message is fetched and parsed in a thread while this one is recorded (no
-    database in that thread, nothing acknowledged early: getMessage changes nothing at the
-    adapter), so the adapter's round trip and the XML are off the critical path."""
+    The adapter's round trips and the XML are off the critical path: while one result is
+    recorded, a thread fetches and parses the next (getMessage changes nothing at the
+    adapter) and sends processMessage for the one before, which was committed already; its
+    ``processed_at`` follows once that call returned. The thread never uses the database."""
     sandbox = connection.get("sandbox", False)
     left: set[str] = set()
+    acking: list[tuple[str, Future]] = []  # processMessage on its way, at most one
+
+    def settle() -> None:
+        while acking:
+            done_id, call = acking.pop()
+            call.result()
+            result_store.mark_result_processed(conn, done_id)
+            conn.commit()
+
     with ThreadPoolExecutor(1, thread_name_prefix="bbx-results-fetch") as pool:
         while True:
             message_ids = hook.unprocessed_message_ids(action=ACTION_DELIVERY_RESULT, max_nr=fetch_size)
@@ -142,9 +152,9 @@ def collect_connection(conn, hook, connection: dict, summary: CollectSummary, *,
                                max_attempts=max_attempts):
                     left.add(ebms_id)
                     continue
-                hook.mark_processed(ebms_id)
-                result_store.mark_result_processed(conn, ebms_id)
-                conn.commit()
+                settle()  # the one before: its processMessage ran while this one was recorded
+                acking.append((ebms_id, pool.submit(hook.mark_processed, ebms_id)))  # after the commit
+            settle()
             if len(message_ids) < fetch_size or left.issuperset(message_ids):
                 return
 
