@@ -3,16 +3,21 @@
 ``<sftp_folder>/outbox/<name>`` through BBX's SFTP hook (``bbx.hooks.tenant_sftp``, as intake:
 Airflow Connection ``bbx_sftp``, the same connection retries, the same atomic upload as
 a hidden ``.<name>.part`` renamed when complete, so a tenant never picks up half a file).
-The CSV is streamed from PostgreSQL into a local temporary file first: a million-row
-result file never sits in memory.
+The CSV is streamed from PostgreSQL straight into the SFTP upload, the next chunk read
+while one is sent: a million-row result file never sits in memory or on local disk.
 """
 
 from __future__ import annotations
 
+import contextvars
 import posixpath
-import tempfile
-from collections.abc import Iterable
+import queue
+import threading
+from collections.abc import Iterable, Iterator
 from pathlib import Path
+
+#: Chunks read ahead of the upload (a result file's chunk is about 2 MB).
+READ_AHEAD = 4
 
 
 def outbox_of(sftp_folder: str) -> str:
@@ -26,17 +31,56 @@ def write_to_outbox(submission: dict, files: list[tuple[str, Iterable[bytes]]], 
     from bbx.hooks.tenant_sftp import session
 
     written = []
-    with tempfile.TemporaryDirectory(prefix="bbx-results-") as tmp, session(sftp_conn_id) as hook:
+    with session(sftp_conn_id) as hook:
         folders = hook.folders(submission["sftp_folder"])
         folders.ensure_tree()
         for file_name, chunks in files:
-            local = Path(tmp) / file_name
-            with local.open("wb") as handle:
-                for chunk in chunks:
-                    handle.write(chunk)
-            folders.upload(local, "outbox", file_name)
+            folders.upload_chunks(read_ahead(chunks), "outbox", file_name)
             written.append(folders.path("outbox", file_name))
     return written
+
+
+def read_ahead(chunks: Iterable[bytes], depth: int = READ_AHEAD) -> Iterator[bytes]:
+    """``chunks`` as they are, produced in a thread up to ``depth`` ahead of the consumer:
+    PostgreSQL writes the next part of a result file while SFTP sends this one. The thread
+    runs in the caller's context (the file's language). An error of the producer is raised
+    here; a consumer that stops early stops the producer."""
+    ready: queue.Queue = queue.Queue(depth)
+    done, stop = object(), threading.Event()
+
+    def hand_over(item) -> bool:
+        while not stop.is_set():
+            try:
+                ready.put(item, timeout=0.2)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        source = iter(chunks)
+        try:
+            for chunk in source:
+                if not hand_over(chunk):
+                    return
+            hand_over(done)
+        except BaseException as exc:  # raised by the consumer
+            hand_over(exc)
+        finally:
+            if hasattr(source, "close"):  # a generator: its cursor closes in this thread
+                source.close()
+
+    worker = threading.Thread(target=contextvars.copy_context().run, args=(produce,),
+                              name="bbx-outbox-read-ahead", daemon=True)
+    worker.start()
+    try:
+        while (item := ready.get()) is not done:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        worker.join()
 
 
 def remove_from_outbox(submission: dict, file_names: list[str], *, sftp_conn_id: str | None = None) -> list[str]:

@@ -22,6 +22,7 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from airflow.sdk.exceptions import AirflowNotFoundException
@@ -80,61 +81,112 @@ def _payload(message) -> bytes:
     return content
 
 
+@dataclass
+class _Fetched:
+    """An inbound message, fetched and read (without touching the database)."""
+
+    message: object
+    payload: bytes = b""
+    sha256: str = ""
+    result: globe.BatchResult | None = None
+    problem: globe.ResultParseError | None = None
+
+
+def _fetch(hook, ebms_id: str) -> _Fetched:
+    message = hook.get_message(ebms_id)  # process=False: the adapter keeps it until processMessage
+    if message.action != ACTION_DELIVERY_RESULT:
+        return _Fetched(message)
+    payload = _payload(message)
+    fetched = _Fetched(message, payload, hashlib.sha256(payload).hexdigest())
+    try:
+        fetched.result = globe.parse_batch_result(payload)
+    except globe.ResultParseError as exc:
+        fetched.problem = exc
+    return fetched
+
+
 def collect_connection(conn, hook, connection: dict, summary: CollectSummary, *,
                        max_attempts: int = config.MAX_SEND_ATTEMPTS,
                        fetch_size: int = config.RESULT_FETCH_SIZE) -> None:
     """Read every waiting result of one connection (see the module docstring). A result for
     a batch of the other transport (a sandbox that shares the live adapter's queue) is left
-    unprocessed for its own reader."""
+    unprocessed for its own reader.
+
+    The adapter's round trips and the XML are off the critical path: while one result is
+    recorded, a thread fetches and parses the next (getMessage changes nothing at the
+    adapter) and sends processMessage for the one before, which was committed already; its
+    ``processed_at`` follows once that call returned. The thread never uses the database."""
     sandbox = connection.get("sandbox", False)
     left: set[str] = set()
-    while True:
-        message_ids = hook.unprocessed_message_ids(action=ACTION_DELIVERY_RESULT, max_nr=fetch_size)
-        for ebms_id in message_ids:
-            if ebms_id in left:
-                continue
-            if result_store.result_recorded(conn, ebms_id):
-                conn.commit()
-                hook.mark_processed(ebms_id)
-                result_store.mark_result_processed(conn, ebms_id)
-                conn.commit()
-                summary.acknowledged_again += 1
-                continue
-            message = hook.get_message(ebms_id)
-            if message.action != ACTION_DELIVERY_RESULT:
-                log.warning("inbound message %s is %s, not a delivery result: left for its reader",
-                            ebms_id, message.action)
-                continue
-            payload = _payload(message)
-            sha = hashlib.sha256(payload).hexdigest()
-            try:
-                result = globe.parse_batch_result(payload)
-            except globe.ResultParseError as exc:
-                result_store.record_unreadable_result(conn, connection_id=connection["id"], ebms_message_id=ebms_id,
-                                                      payload=payload, payload_sha256=sha, problem=str(exc))
-                conn.commit()
-                log.error("connection %s: result %s cannot be read (%s); kept for investigation",
-                          connection["code"], ebms_id, exc)
-                summary.unreadable += 1
-                summary.attention.append(f"unreadable result {ebms_id}: {exc}")
-            else:
-                if result_store.batch_is_sandbox(conn, result.batch_id) not in (None, sandbox):
+    acking: list[tuple[str, Future]] = []  # processMessage on its way, at most one
+
+    def settle() -> None:
+        while acking:
+            done_id, call = acking.pop()
+            call.result()
+            result_store.mark_result_processed(conn, done_id)
+            conn.commit()
+
+    with ThreadPoolExecutor(1, thread_name_prefix="bbx-results-fetch") as pool:
+        while True:
+            message_ids = hook.unprocessed_message_ids(action=ACTION_DELIVERY_RESULT, max_nr=fetch_size)
+            todo = [m for m in message_ids if m not in left]
+            ahead: dict[str, Future] = {}
+            for position, ebms_id in enumerate(todo):
+                if result_store.result_recorded(conn, ebms_id):
                     conn.commit()
-                    log.info("connection %s: result %s is for a %s batch: left for its reader", connection["code"],
-                             ebms_id, rules.transport_for(sandbox=not sandbox))
+                    hook.mark_processed(ebms_id)
+                    result_store.mark_result_processed(conn, ebms_id)
+                    conn.commit()
+                    summary.acknowledged_again += 1
+                    continue
+                fetching = ahead.pop(ebms_id, None) or pool.submit(_fetch, hook, ebms_id)
+                if position + 1 < len(todo):
+                    ahead[todo[position + 1]] = pool.submit(_fetch, hook, todo[position + 1])
+                fetched = fetching.result()
+                if fetched.result is None and fetched.problem is None:
+                    log.warning("inbound message %s is %s, not a delivery result: left for its reader",
+                                ebms_id, fetched.message.action)
+                    continue
+                if not _record(conn, connection, ebms_id, fetched, summary, sandbox=sandbox,
+                               max_attempts=max_attempts):
                     left.add(ebms_id)
                     continue
-                recorded = result_store.record_result(
-                    conn, connection_id=connection["id"], ebms_message_id=ebms_id, payload_sha256=sha,
-                    result=result, max_attempts=max_attempts, sandbox=sandbox,
-                )
-                conn.commit()
-                _account(recorded, connection, summary)
-            hook.mark_processed(ebms_id)
-            result_store.mark_result_processed(conn, ebms_id)
-            conn.commit()
-        if len(message_ids) < fetch_size or left.issuperset(message_ids):
-            return
+                settle()  # the one before: its processMessage ran while this one was recorded
+                acking.append((ebms_id, pool.submit(hook.mark_processed, ebms_id)))  # after the commit
+            settle()
+            if len(message_ids) < fetch_size or left.issuperset(message_ids):
+                return
+
+
+def _record(conn, connection: dict, ebms_id: str, fetched: _Fetched, summary: CollectSummary, *,
+            sandbox: bool, max_attempts: int) -> bool:
+    """Record one fetched result (committed); False when it is for the other transport's
+    reader (nothing recorded)."""
+    if fetched.problem is not None:
+        exc = fetched.problem
+        result_store.record_unreadable_result(conn, connection_id=connection["id"], ebms_message_id=ebms_id,
+                                              payload=fetched.payload, payload_sha256=fetched.sha256,
+                                              problem=str(exc))
+        conn.commit()
+        log.error("connection %s: result %s cannot be read (%s); kept for investigation",
+                  connection["code"], ebms_id, exc)
+        summary.unreadable += 1
+        summary.attention.append(f"unreadable result {ebms_id}: {exc}")
+        return True
+    result = fetched.result
+    if result_store.batch_is_sandbox(conn, result.batch_id) not in (None, sandbox):
+        conn.commit()
+        log.info("connection %s: result %s is for a %s batch: left for its reader", connection["code"],
+                 ebms_id, rules.transport_for(sandbox=not sandbox))
+        return False
+    recorded = result_store.record_result(
+        conn, connection_id=connection["id"], ebms_message_id=ebms_id, payload_sha256=fetched.sha256,
+        result=result, max_attempts=max_attempts, sandbox=sandbox,
+    )
+    conn.commit()
+    _account(recorded, connection, summary)
+    return True
 
 
 def _account(recorded: result_store.ResultSummary, connection: dict, summary: CollectSummary) -> None:
@@ -199,13 +251,19 @@ def write_reports(conn, writer: OutboxWriter, summary: CollectSummary, *,
         results_name, undeliverable_name = rules.result_file_names(sub["id"], sub["channel"], sub["drop_name"],
                                                                    version=version)
         with language(sub["language"]):  # headers and explanations in the connection's language
-            written = writer(sub, [
-                (results_name, rules.result_file_rows(
-                    result_file_store.result_rows(conn, sub["id"], with_corrections=version > 1),
-                    corrected=version > 1)),
-                (undeliverable_name,
-                 rules.undeliverable_rows(result_file_store.result_rows(conn, sub["id"], undeliverable_only=True))),
-            ])
+            labels = rules.outcome_labels()
+
+            def lines(undeliverable_only: bool, sub=sub, labels=labels) -> Iterable[bytes]:
+                return result_file_store.result_file_lines(conn, sub["id"], labels=labels,
+                                                           timezone=rules.RESULT_TIMEZONE_NAME,
+                                                           undeliverable_only=undeliverable_only)
+
+            # PostgreSQL writes the lines; a corrected version's note is a sentence per row,
+            # which stays Python's
+            results_file = (rules.result_file_from_lines(lines(False)) if version == 1 else rules.result_file_rows(
+                result_file_store.result_rows(conn, sub["id"], with_corrections=True), corrected=True))
+            written = writer(sub, [(results_name, results_file),
+                                   (undeliverable_name, rules.undeliverable_from_lines(lines(True)))])
         result_file_store.mark_results_written(conn, sub["id"], written, version=version)
         conn.commit()
         summary.reported.append(sub["id"])

@@ -20,6 +20,7 @@ Pure: no I/O; callers hand in the file handle or take the chunks.
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import re
 from collections.abc import Iterable, Iterator, Sequence
@@ -36,7 +37,14 @@ FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _NEEDS_GUARD = re.compile(r"'*[=+\-@\t\r]")
 _GUARDED = re.compile(r"'+[=+\-@\t\r]")
 _FIRST = frozenset("=+-@\t\r'")  # fast path: most cells start otherwise
-_NUMBER = re.compile(r"[+-]?(\d+([.,]\d+)?|[.,]\d+)")
+#: A plain number, which the guard leaves alone; ``D`` stands for one decimal digit (any
+#: Unicode digit, as ``re``'s ``\d``). One shape for :func:`guard` and for the result file
+#: that PostgreSQL writes (``bbx.store.result_files``).
+NUMBER_SHAPE = r"[+-]?(D+([.,]D+)?|[.,]D+)"
+_NUMBER = re.compile(NUMBER_SHAPE.replace("D", r"\d"))
+#: A cell holding one of these is written in quotes (``QUOTE_MINIMAL``: the delimiter,
+#: the quote, a line end), a quote inside doubled.
+QUOTE_IF_ANY = DELIMITER + '"' + LINE_END
 
 
 def guard(value: object) -> str:
@@ -74,13 +82,32 @@ def writer(handle) -> Writer:
     return Writer(handle)
 
 
+@functools.cache
+def decimal_digits() -> str:
+    """Every character ``re``'s ``\\d`` matches (Unicode category Nd), for a shape outside ``re``."""
+    return "".join(c for c in map(chr, range(0x20000)) if c.isdecimal())
+
+
+def head(header: Sequence[str]) -> bytes:
+    """The start of a file: the BOM and the header line."""
+    buffer = io.StringIO()
+    writer(buffer).writerow(header)
+    return (BOM + buffer.getvalue()).encode("utf-8")
+
+
+def with_head(header: Sequence[str], lines: Iterable[bytes]) -> Iterator[bytes]:
+    """A whole file from its header and its rows' lines, already in this dialect (as
+    ``bbx.store.result_files`` has PostgreSQL write them)."""
+    yield head(header)
+    yield from lines
+
+
 def chunks(rows: Iterable[Sequence[object]], header: Sequence[str], *, every: int = 2000) -> Iterator[bytes]:
     """A whole file (BOM, header, rows) as UTF-8 byte chunks of ``every`` rows:
     constant memory for any number of rows."""
     buffer = io.StringIO()
     out = writer(buffer)
-    yield BOM.encode()
-    out.writerow(header)
+    yield head(header)
     for i, row in enumerate(rows, 1):
         out.writerow(row)
         if i % every == 0:

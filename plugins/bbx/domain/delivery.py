@@ -28,7 +28,7 @@ from bbx.domain.limits import (
     MAX_SUBJECT_CHARS,
     MAX_TEXT_CHARS,
 )
-from bbx.domain.localtime import TIMEZONE
+from bbx.domain.localtime import TIMEZONE, TIMEZONE_NAME
 from bbx.i18n import _
 
 # --------------------------------------------------------------------------- codes BBX writes
@@ -211,6 +211,7 @@ def result_columns() -> tuple[str, ...]:
 def undeliverable_columns() -> tuple[str, ...]:
     return ("bsn", _("row"), _("result"), "code", _("explanation"))
 RESULT_TIMEZONE = TIMEZONE
+RESULT_TIMEZONE_NAME = TIMEZONE_NAME  # the same, for PostgreSQL (``bbx.store.result_files.result_file_lines``)
 
 
 def _csv(rows: Iterable[Sequence[object]], header: Sequence[str]) -> Iterable[bytes]:
@@ -255,6 +256,19 @@ def result_file_rows(rows: Iterable[dict], *, corrected: bool = False) -> Iterab
         return (*base, note, version)
 
     return _csv((line(r) for r in rows), columns)
+
+
+def result_file_from_lines(lines: Iterable[bytes]) -> Iterable[bytes]:
+    """The first result file (no ``correctie`` column) from its rows' CSV lines, as
+    ``bbx.store.result_files.result_file_lines`` has PostgreSQL write them: byte for byte
+    :func:`result_file_rows` of the same rows, without Python per row."""
+    return csvfile.with_head(result_columns() + (standard_text_version_column(),), lines)
+
+
+def undeliverable_from_lines(lines: Iterable[bytes]) -> Iterable[bytes]:
+    """The undeliverable list from its rows' CSV lines (as :func:`result_file_from_lines`):
+    byte for byte :func:`undeliverable_rows`."""
+    return csvfile.with_head(undeliverable_columns(), lines)
 
 
 def _local(moment) -> str | None:

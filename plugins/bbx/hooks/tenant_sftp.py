@@ -27,12 +27,13 @@ import io
 import os
 import posixpath
 import stat
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
 
 from airflow.providers.sftp.hooks.sftp import SFTPHook
+from paramiko.sftp_file import SFTPFile as _SFTPFile
 
 from bbx.domain.drop import ListedFile
 
@@ -208,6 +209,29 @@ class ConnectionFolders:
         temp = self.part_path(target)
         self.hook.store_file(temp, str(data) if isinstance(data, Path) else io.BytesIO(data), confirm=True)
         self.replace(temp, target)
+
+    def upload_chunks(self, chunks: Iterable[bytes], *parts: str) -> int:
+        """Write a file atomically from byte chunks, streamed (no local copy): as ``.<name>.part``,
+        checked for its size, then renamed over the target. Returns the size. The writes are
+        pipelined (paramiko sends each request without waiting for the answer before it, and
+        checks every answer at close) and cut into the protocol's request size, so no piece is
+        copied more than once."""
+        target = self.path(*parts)
+        temp = self.part_path(target)
+        size = 0
+        piece = _SFTPFile.MAX_REQUEST_SIZE
+        with self.sftp.open(temp, "wb") as handle:
+            handle.set_pipelined(True)
+            for chunk in chunks:
+                view = memoryview(chunk)
+                for start in range(0, len(view), piece):
+                    handle.write(bytes(view[start:start + piece]))
+                size += len(view)
+        written = self.sftp.stat(temp).st_size
+        if written != size:
+            raise OSError(f"{temp}: {written} bytes arrived of {size}")
+        self.replace(temp, target)
+        return size
 
     def remove_tree(self, *parts: str) -> None:
         """Delete a folder and everything in it (links are removed, never followed)."""

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from uuid import UUID
 
-from bbx.domain import outcomes
+from bbx.domain import globe, ids, outcomes
 from bbx.domain.delivery import transport_for
 from bbx.domain.globe import BatchResult
 from bbx.domain.outcomes import Outcome
@@ -81,6 +81,8 @@ def record_unreadable_result(conn, *, connection_id: int, ebms_message_id: str, 
 
 
 def _is_uuid(value: str) -> bool:
+    if globe.CANONICAL_GUID.fullmatch(value):  # the usual case, without building a UUID
+        return True
     try:
         UUID(value)
     except ValueError:
