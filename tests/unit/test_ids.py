@@ -44,3 +44,13 @@ def test_message_ids_of_one_submission_equal_message_id():
     assert of("249566758") == "7987885b-1d0c-532c-b49c-4e79b1f6bcd5"  # an issued value
     for n in range(2000):
         assert ids.message_ids("voorbeeld", n % 37)(f"{n:09d}") == ids.message_id("voorbeeld", n % 37, f"{n:09d}")
+
+
+def test_message_ids_without_hyphens_are_the_same_ids():
+    # add_rows COPYs the 32-hex form (PostgreSQL's uuid input takes it): the same uuid5
+    for submission in (1, 12, 987654):
+        of, compact = ids.message_ids("voorbeeld", submission), ids.message_ids("voorbeeld", submission, hyphens=False)
+        for n in range(500):
+            key = f"{n * 7919:09d}"
+            assert of(key) == ids.message_id("voorbeeld", submission, key)
+            assert compact(key) == uuid.UUID(of(key)).hex

@@ -211,27 +211,44 @@ class DropCheck:
         """Index the BSNs of one source (row number of each valid BSN's first occurrence)
         and keep its rows while they fit in ``budget`` (bytes, shared by the sources), so
         that pass 2 need not read the file again. Returns the row count so far."""
-        if source.table is not None and source.table.separator is None:  # a BSN list: no Row per record
-            items = ((number, raw, raw) for number, raw in values(source.table, self._opener(source.name)))
-            size: Callable = lambda _raw: _KEPT_VALUE_BYTES  # noqa: E731
-        else:
-            items = ((row.number, row.fields[0] if row.fields else "", row) for row in self._source_rows(source))
-            size = lambda row: _KEPT_ROW_BYTES + sum(_KEPT_FIELD_BYTES + len(f) for f in row.fields)  # noqa: E731
         eleven, check, first_row = bsn_rules.passes_eleven_test, bsn_rules.check, self.first_row
         add_number = source.file_rows.append
-        kept: list | None = []
-        for number, raw, item in items:
+        if source.table is not None and source.table.separator is None:  # a BSN list: no Row per record
+            # the loop of a million-row list, kept lean: its values kept as they are
+            kept: list | None = []
+            keep = kept.append
+            room = max(budget[0] // _KEPT_VALUE_BYTES, 0)  # values that still fit
+            for number, raw in values(source.table, self._opener(source.name)):
+                total += 1
+                add_number(number)
+                if eleven(raw):  # the common case: a valid BSN as written
+                    first_row.setdefault(raw, total)
+                else:
+                    checked = check(raw)
+                    if checked.bsn is not None:
+                        first_row.setdefault(checked.bsn, total)
+                if room:
+                    keep(raw)
+                    room -= 1
+                elif kept is not None:
+                    kept = None  # too big: pass 2 reads the file again
+            budget[0] = budget[0] - len(kept) * _KEPT_VALUE_BYTES if kept is not None else -1
+            source.kept = kept
+            return total
+        kept = []
+        for row in self._source_rows(source):
+            raw = row.fields[0] if row.fields else ""
             total += 1
-            add_number(number)
-            if eleven(raw):  # the common case: a valid BSN as written
+            add_number(row.number)
+            if eleven(raw):
                 first_row.setdefault(raw, total)
             else:
                 checked = check(raw)
                 if checked.bsn is not None:
                     first_row.setdefault(checked.bsn, total)
             if kept is not None:
-                kept.append(item)
-                budget[0] -= size(item)
+                kept.append(row)
+                budget[0] -= _KEPT_ROW_BYTES + sum(_KEPT_FIELD_BYTES + len(f) for f in row.fields)
                 if budget[0] < 0:
                     kept = None  # too big: pass 2 reads the file again
         source.kept = kept
@@ -274,15 +291,18 @@ class DropCheck:
         """(row number, file, row) of every row, in order, without checking them."""
         number = 0
         for source in self.sources:
-            if source.kept is None:  # too big to keep: read again
-                for row in self._source_rows(source):
-                    number += 1
-                    yield number, source.name, row
-                continue
-            name, file_rows = source.name, source.file_rows
-            for index, item in enumerate(source.kept):
+            name = source.name
+            for row in self._rows_of(source):
                 number += 1
-                yield number, name, item if type(item) is Row else Row(file_rows[index], [item])
+                yield number, name, row
+
+    def _rows_of(self, source: _Source) -> Iterator[Row]:
+        if source.kept is None:  # too big to keep: read again
+            yield from self._source_rows(source)
+            return
+        file_rows = source.file_rows
+        for index, item in enumerate(source.kept):
+            yield item if type(item) is Row else Row(file_rows[index], [item])
 
     def check_rows(self, message_type: MessageTypeInfo | None, standard: att.StandardSet | None,
                    already: Mapping[str, Earlier]) -> Iterator[RowResult]:
@@ -298,14 +318,29 @@ class DropCheck:
                  and not templates.is_template(message_type.standard_text)
                  and not self.pdfs and self.pdf_rule.minimum == 0)
         first_row = self.first_row
-        for number, source_name, row in self.raw_rows():
-            fields = row.fields
-            if quick and len(fields) == 1:
-                raw = fields[0]
-                if first_row.get(raw) == number and raw not in already:
-                    yield RowResult(number, source_name, row, raw, [])
-                    continue
-            yield self._check_row(number, source_name, row, message_type, standard, standard_only, already)
+        number = 0
+        for source in self.sources:
+            name = source.name
+            if quick and source.kept is not None and source.table is not None and source.table.separator is None:
+                # a kept BSN list (its values as read): the loop of a million-row list
+                file_rows = source.file_rows
+                for index, raw in enumerate(source.kept):
+                    number += 1
+                    row = Row(file_rows[index], [raw])
+                    if first_row.get(raw) == number and raw not in already:
+                        yield RowResult(number, name, row, raw, [])
+                    else:
+                        yield self._check_row(number, name, row, message_type, standard, standard_only, already)
+                continue
+            for row in self._rows_of(source):
+                number += 1
+                fields = row.fields
+                if quick and len(fields) == 1:
+                    raw = fields[0]
+                    if first_row.get(raw) == number and raw not in already:
+                        yield RowResult(number, name, row, raw, [])
+                        continue
+                yield self._check_row(number, name, row, message_type, standard, standard_only, already)
 
     def check_bsn_rows(self) -> Iterator[RowResult]:
         """Every row of a BSN-only list (a population, bbx.domain.population): the BSN rules

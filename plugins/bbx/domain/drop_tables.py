@@ -31,7 +31,7 @@ import io
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import BinaryIO, NamedTuple
 
 from bbx.i18n import _
 
@@ -102,8 +102,9 @@ class Table:
         return kept + list(fields[len(self.header):])  # fields beyond the header stay visible
 
 
-@dataclass(frozen=True, slots=True)
-class Row:
+class Row(NamedTuple):
+    """One record (a named tuple: a million-row list makes a million of them, issue 17)."""
+
     number: int  # the record's number in the file, 1 = first line (as Excel numbers rows)
     fields: list[str]
 
@@ -310,12 +311,12 @@ def values(table: Table, open_file: OpenFile) -> Iterator[tuple[int, str]]:
     if table.separator is not None:
         raise ValueError(f"{table.file_name} has more than one column: read it with rows()")
     with _text_stream(open_file, table.encoding) as stream:
-        header_pending = table.header is not None
-        for number, line in enumerate(stream, 1):
-            value = _one_value(line)
-            if not value.strip():
-                continue
-            if header_pending:
-                header_pending = False
-                continue
-            yield number, value
+        lines = enumerate(stream, 1)
+        if table.header is not None:
+            for _number, line in lines:
+                if _one_value(line).strip():
+                    break  # the header line
+        for number, line in lines:
+            value = line.strip().strip('"')  # _one_value, inlined: once per row of the list
+            if value and not value.isspace():
+                yield number, value

@@ -5,11 +5,14 @@ Tasks never touch Airflow's metadata database: all BBX state lives in schema ``b
 
 from __future__ import annotations
 
+import queue
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
+from psycopg.copy import Copy, LibpqWriter
 from psycopg.rows import dict_row
 
 from bbx import settings
@@ -46,6 +49,55 @@ def unit(conn: psycopg.Connection) -> Iterator[psycopg.Connection]:
     except BaseException:
         conn.rollback()
         raise
+
+
+class _OverlappedWriter(LibpqWriter):
+    """Hands COPY data to the connection in a thread of its own, so that the caller builds
+    the next block while PostgreSQL (on the other core) takes the previous one (issue 17).
+
+    At most ``depth`` blocks wait in between: memory stays bounded when the server is the
+    slower side. psycopg's own ``QueuedLibpqWriter`` would buffer up to 1,024 x 128 kB."""
+
+    _END = None
+
+    def __init__(self, cursor, depth: int):
+        super().__init__(cursor)
+        self._blocks: queue.Queue = queue.Queue(maxsize=depth)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._send, name="bbx-copy", daemon=True)
+        self._thread.start()
+
+    def _send(self) -> None:
+        try:
+            while (data := self._blocks.get()) is not self._END:
+                super().write(data)
+        except BaseException as exc:  # handed to the caller at its next write or at the end
+            self._error = exc
+            while self._blocks.get() is not self._END:
+                pass  # keep taking blocks, or the caller's put() would wait forever
+
+    def write(self, data) -> None:
+        if self._error is not None:
+            raise self._error
+        self._blocks.put(data)
+
+    def finish(self, exc: BaseException | None = None) -> None:
+        self._blocks.put(self._END)
+        self._thread.join()
+        super().finish(exc or self._error)  # ends the COPY (cancelled on an error: nothing written)
+        if self._error is not None and exc is None:
+            raise self._error
+
+
+@contextmanager
+def overlapped_copy(conn: psycopg.Connection, statement: str, depth: int = 4) -> Iterator[Copy]:
+    """``conn.cursor().copy(statement)`` whose ``write()`` returns at once (up to ``depth``
+    blocks ahead of the server): for one big COPY, where building the rows and PostgreSQL
+    taking them would otherwise wait for each other. On an error nothing is written (the
+    COPY fails as a whole, as a plain one does)."""
+    cursor = conn.cursor()
+    with cursor.copy(statement, writer=_OverlappedWriter(cursor, depth)) as copy:
+        yield copy
 
 
 def sibling_url(url: str, database: str) -> str:

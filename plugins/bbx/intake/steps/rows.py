@@ -30,29 +30,27 @@ def message_type_info(message_type: dict | None) -> MessageTypeInfo | None:
                            message_type["standard_text"])
 
 
-def _new_row(result: RowResult) -> NewRow:
-    if not result.accepted:
-        return NewRow(result.number, result.bsn, rejection=result.reason)
-    if result.text is None and result.subject is None and result.reference is None and not result.pdfs:
-        return NewRow(result.number, result.bsn)  # the common row of a BSN list, built cheaply
+def _personal_row(result: RowResult) -> NewRow:
+    """An accepted row with content of its own (text, subject, reference or PDFs)."""
     return NewRow(
         result.number, result.bsn, subject=result.subject, text=result.text, reference=result.reference,
         attachments=tuple(PersonalAttachment(p.position, p.file_name, p.content, p.sha256) for p in result.pdfs),
     )
 
 
-def _chunks(results: Iterator[RowResult], budget: int) -> Iterator[Iterator[NewRow]]:
+def _chunks(rows: Iterator[tuple[NewRow, int]], budget: int) -> Iterator[Iterator[NewRow]]:
     """Lazy chunks of rows, each holding at most ``budget`` bytes of personal PDFs (each
-    chunk must be consumed before the next is asked for)."""
-    iterator = iter(results)
+    chunk must be consumed before the next is asked for); ``rows`` gives each row with the
+    bytes of its PDFs."""
+    iterator = iter(rows)
     state = {"done": False}
 
-    def chunk(first: RowResult) -> Iterator[NewRow]:
+    def chunk(first: tuple[NewRow, int]) -> Iterator[NewRow]:
         used, item = 0, first
         while True:
-            yield _new_row(item)
-            if item.pdfs:
-                used += sum(len(p.content) for p in item.pdfs)
+            yield item[0]
+            if item[1]:
+                used += item[1]
                 if used >= budget:
                     return
             item = next(iterator, None)
@@ -67,7 +65,6 @@ def _chunks(results: Iterator[RowResult], budget: int) -> Iterator[Iterator[NewR
         yield chunk(first)
 
 
-
 def write_rows(connection: dict, message_type: dict, drop: dict, check: DropCheck, label: str,
                 folder: Path) -> list[tuple[str, Path]]:
     """All rows in one transaction (nothing half-done), BSNs already handed in checked
@@ -75,21 +72,28 @@ def write_rows(connection: dict, message_type: dict, drop: dict, check: DropChec
     submission_id = drop["submission_id"]
     open_reports: dict = {}
 
-    def reported(results: Iterator[RowResult]) -> Iterator[RowResult]:
+    def new_rows(results: Iterator[RowResult]) -> Iterator[tuple[NewRow, int]]:
+        """Each row to write, with its PDFs' bytes; a rejected one also goes to the report."""
         for result in results:
-            if not result.accepted:
+            if result.reasons:
                 _report_for(open_reports, check, result.source, label, folder).add(
                     check.report_fields(result.source, result.row.fields), result.row.number, result.reason)
-            yield result
+                yield NewRow(result.number, result.bsn, rejection=result.reason), 0
+            elif result.pdfs:
+                yield _personal_row(result), sum(len(p.content) for p in result.pdfs)
+            elif result.text is None and result.subject is None and result.reference is None:
+                yield NewRow(result.number, result.bsn), 0  # the common row of a BSN list, built cheaply
+            else:
+                yield _personal_row(result), 0
 
     with db.transaction() as conn:
         handins.lock_message_type(conn, message_type["id"])
         already = handins.handed_in_earlier(
             conn, connection_id=connection["id"], message_type_id=message_type["id"],
             submission_id=submission_id, bsns=check.bsns)
-        results = reported(check.check_rows(message_type_info(message_type), _standard_set(conn, message_type), already))
+        results = check.check_rows(message_type_info(message_type), _standard_set(conn, message_type), already)
         counts = {"accepted": 0, "rejected": 0}
-        for chunk in _chunks(results, settings.WRITE_CHUNK_BYTES):
+        for chunk in _chunks(new_rows(results), settings.WRITE_CHUNK_BYTES):
             written = submissions.add_rows(conn, submission_id, connection_code=connection["code"],
                                            connection_id=connection["id"], message_type_id=message_type["id"],
                                            rows=chunk,
