@@ -119,6 +119,13 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def _cpu_s() -> float:
+    """User + system CPU of this worker process (all its threads): on a shared machine
+    the firmer figure than wall time, since other processes stretch the latter."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def _bbx_worker(jobs, results, profile: str | None) -> None:
     from bbx.delivery.send import send_batches
 
@@ -134,7 +141,7 @@ def _bbx_worker(jobs, results, profile: str | None) -> None:
     if profiler is not None:
         profiler.disable()
         profiler.dump_stats(profile)
-    results.put({"sent": sent, "peak_rss_mb": _peak_rss_mb()})
+    results.put({"sent": sent, "peak_rss_mb": _peak_rss_mb(), "cpu_s": _cpu_s()})
 
 
 BATCH_HEAD = ('<?xml version="1.0" encoding="UTF-8"?>\n<ns1:Berichten xmlns:ns1="{ns1}" xmlns:ns2="{ns2}">'
@@ -201,7 +208,7 @@ def _baseline_worker(jobs, results, url: str, target: dict) -> None:
                     raise RuntimeError(f"baseline batch {number}: HTTP {response.status} {answer[:300]!r}")
                 conn.execute("UPDATE bench_baseline SET sent = true WHERE batch = %s", (number,))
                 sent += len(rows)
-    results.put({"sent": sent, "peak_rss_mb": _peak_rss_mb()})
+    results.put({"sent": sent, "peak_rss_mb": _peak_rss_mb(), "cpu_s": _cpu_s()})
 
 
 def run_workers(target, args_for, items: list, workers: int) -> tuple[float, list[dict]]:
@@ -333,6 +340,8 @@ def main(argv: list[str] | None = None) -> int:
     ok = (counts.get("sent") == args.messages == bbx_sent and stats["delivered"] - after_baseline == args.messages
           and after_baseline - before == base_sent)
     rss = max(x["peak_rss_mb"] for x in bbx_out)
+    bbx_cpu, base_cpu = (sum(x["cpu_s"] for x in out) / sent * 1000 for out, sent in
+                         ((bbx_out, max(bbx_sent, 1)), (base_out, max(base_sent, 1))))
     print()
     kind = "standard text + 2 standard PDFs" if args.attachments else "standard text"
     print(f"sending {args.messages:,} subscribed messages ({kind}), {args.workers} worker processes, "
@@ -340,6 +349,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  BBX       plan {plan_s:6.1f} s + send {bbx_send_s:6.1f} s = {bbx_s:6.1f} s   {bbx_rate:>9,.0f} msg/s   "
           f"peak RSS per worker {rss:,.0f} MB")
     print(f"  baseline  {base_s:6.1f} s   {base_rate:>9,.0f} msg/s   (SELECT + string template + raw HTTPS POST)")
+    print(f"  CPU of the send workers per 1,000 messages: BBX {bbx_cpu * 1000:.0f} ms, baseline "
+          f"{base_cpu * 1000:.0f} ms (load average {os.getloadavg()[0]:.1f})")
     print(f"  ratio     {bbx_rate / base_rate:.0%} of the baseline's rate   target >= 10,000 msg/s: "
           f"{'MET' if bbx_rate >= 10_000 else 'NOT MET'}")
     print(f"  check: {'OK' if ok else 'MISMATCH'} (BBX: {counts}; simulator delivered {stats['delivered'] - after_baseline:,}"
