@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass
 from datetime import date, datetime
 
 import psycopg
+from psycopg.copy import QueuedLibpqWriter
 
 from bbx.domain import register as rules
 from bbx.domain.bsn import mask
@@ -189,7 +190,7 @@ def apply_answer(conn, refresh_id: int) -> ApplyResult:
     content = bytes(answer["content"])
     try:
         header, entries = iter_subscription_answer(io.BytesIO(content))
-        return apply_entries(conn, refresh_id, header, entries)
+        return apply_entries(conn, refresh_id, header, _Rereadable(content, entries))
     except (SubscriptionAnswerError, rules.RegisterError) as exc:
         with conn.transaction():
             fail_refresh(conn, refresh_id, str(exc))
@@ -202,10 +203,27 @@ def apply_answer(conn, refresh_id: int) -> ApplyResult:
         raise error from None
 
 
+class _Rereadable:
+    """The entries of a stored answer: the stream already opened first, the stored
+    content parsed afresh on each later iteration."""
+
+    def __init__(self, content: bytes, first: Iterable[SubscriptionEntry]) -> None:
+        self._content, self._first = content, first
+
+    def __iter__(self):
+        if self._first is not None:
+            first, self._first = self._first, None
+            return iter(first)
+        return iter(iter_subscription_answer(io.BytesIO(self._content))[1])
+
+
 def apply_entries(conn, refresh_id: int, header: AnswerHeader, entries: Iterable[SubscriptionEntry]) -> ApplyResult:
     """Apply an answer (its header and streamed entries) to the register, in one
     transaction per connection. Idempotent: an applied refresh is not applied again, and
-    entries the register already holds change nothing."""
+    entries the register already holds change nothing. ``entries`` is read once, unless
+    it can be read again (``iter(entries) is not entries``, as a stored answer): then a
+    first build may be tried straight into the register and, if the answer is not
+    strictly ascending by BSN, read again into staging."""
     with conn.transaction():
         refresh = conn.execute("SELECT * FROM register_refreshes WHERE id = %s", (refresh_id,)).fetchone()
         if refresh is None:
@@ -231,14 +249,69 @@ def apply_entries(conn, refresh_id: int, header: AnswerHeader, entries: Iterable
             note = "superseded: the register already holds a newer snapshot; nothing to apply"
             _finish(conn, refresh, snapshot_at, total, 0, 0, 0, note, resolve_doubts=False)
             return ApplyResult(refresh_id, "superseded", entries=total, snapshot_at=snapshot_at)
-        total, unique_bsns = _load_staging(conn, entries)
-        opened, closed, conflicts = _merge(conn, refresh, rules.snapshot_day(snapshot_at), unique_bsns)
+        has_periods = conn.execute(
+            "SELECT EXISTS (SELECT 1 FROM register_periods WHERE connection_id = %s) AS e", (connection_id,)
+        ).fetchone()["e"]
+        built = None if has_periods or iter(entries) is entries else _build_directly(conn, refresh, entries)
+        if built is not None:
+            total, closed = built
+            opened, conflicts = total, 0
+        else:
+            total, unique_bsns = _load_staging(conn, entries)
+            opened, closed, conflicts = _merge(conn, refresh, rules.snapshot_day(snapshot_at), unique_bsns,
+                                               has_periods)
         if opened + closed >= _ANALYZE_AFTER:
             # fresh statistics, so the next (small) refresh gets index lookups, not a
             # hash of the whole register (autovacuum may not have come by yet)
             conn.execute("ANALYZE register_periods")
         _finish(conn, refresh, snapshot_at, total, opened, closed, conflicts, None)
         return ApplyResult(refresh_id, "applied", total, opened, closed, conflicts, snapshot_at)
+
+
+class _NotAscending(Exception):
+    """A first build's answer lists a BSN not after the one before (or one not from the
+    parser): it goes through staging and its tidy instead."""
+
+
+def _build_directly(conn, refresh: dict, entries: Iterable[SubscriptionEntry]) -> tuple[int, int] | None:
+    """The first build of a connection's register from an answer in strictly ascending
+    BSN order: COPY straight into ``register_periods``. That is what staging and
+    ``_merge``'s first-build INSERT would write (no BSN twice: nothing to tidy, every
+    entry new), but PostgreSQL writes the rows and their indexes while this process is
+    still parsing the answer (the server works on the other core) instead of after it,
+    and the COPY's data goes out from a writer thread. Returns (entries, closed), or None
+    when the answer turns out otherwise: then nothing of it was written (a savepoint)."""
+    ended = SubscriptionStatus.ENDED
+    check = rules.check_entry
+    r = refresh["id"]
+    open_tail = f"\t{refresh['connection_id']}\t{r}\t\\N\n"  # connection, opened by, not closed
+    closed_tail = f"\t{refresh['connection_id']}\t{r}\t{r}\n"
+    total, closed, previous = 0, 0, ""
+    lines: list[str] = []
+    try:
+        with conn.transaction(), conn.cursor() as cursor, cursor.copy(
+                """COPY register_periods (bsn, begin_date, end_date, connection_id, opened_by_refresh,
+                                          closed_by_refresh) FROM STDIN""",
+                writer=QueuedLibpqWriter(cursor)) as copy:
+            for total, (bsn, status, begin, end) in enumerate(entries, 1):
+                if end is not None and end < begin or status is ended and end is None:
+                    check(total, bsn, status is ended, begin, end)
+                if not (bsn > previous and bsn.isdigit()):
+                    raise _NotAscending
+                previous = bsn
+                if end is None:
+                    lines.append(f"{bsn}\t{begin.isoformat()}\t\\N{open_tail}")
+                else:
+                    closed += 1
+                    lines.append(f"{bsn}\t{begin.isoformat()}\t{end.isoformat()}{closed_tail}")
+                if len(lines) == 5_000:
+                    copy.write("".join(lines))
+                    lines.clear()
+            if lines:
+                copy.write("".join(lines))
+    except _NotAscending:
+        return None
+    return total, closed
 
 
 def _load_staging(conn, entries: Iterable[SubscriptionEntry]) -> tuple[int, bool]:
@@ -310,13 +383,10 @@ def _tidy_staging(conn) -> int:
     return removed
 
 
-def _merge(conn, refresh: dict, snapshot_day: date, unique_bsns: bool) -> tuple[int, int, int]:
-    """Set-based merge of ``register_staging`` into the connection's periods.
-    Returns (opened, closed, conflicts)."""
+def _merge(conn, refresh: dict, snapshot_day: date, unique_bsns: bool, has_periods: bool) -> tuple[int, int, int]:
+    """Set-based merge of ``register_staging`` into the connection's periods (``has_periods``:
+    it holds some already). Returns (opened, closed, conflicts)."""
     p = {"c": refresh["connection_id"], "r": refresh["id"], "day": snapshot_day}
-    has_periods = conn.execute(
-        "SELECT EXISTS (SELECT 1 FROM register_periods WHERE connection_id = %(c)s) AS e", p
-    ).fetchone()["e"]
     if has_periods or not unique_bsns:
         # joins with the register (or the tidy's self-joins) follow: plan them from
         # statistics; the first build of distinct BSNs only reads the table once
