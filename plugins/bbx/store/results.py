@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from uuid import UUID
 
-from bbx.domain import globe, ids, outcomes
+from bbx.domain import globe, outcomes
 from bbx.domain.delivery import transport_for
 from bbx.domain.globe import BatchResult
 from bbx.domain.outcomes import Outcome
