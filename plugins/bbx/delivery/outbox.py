@@ -9,6 +9,7 @@ while one is sent: a million-row result file never sits in memory or on local di
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import posixpath
 import queue
@@ -35,7 +36,8 @@ def write_to_outbox(submission: dict, files: list[tuple[str, Iterable[bytes]]], 
         folders = hook.folders(submission["sftp_folder"])
         folders.ensure_tree()
         for file_name, chunks in files:
-            folders.upload_chunks(read_ahead(chunks), "outbox", file_name)
+            with contextlib.closing(read_ahead(chunks)) as ahead:  # its thread ends here, also on errors
+                folders.upload_chunks(ahead, "outbox", file_name)
             written.append(folders.path("outbox", file_name))
     return written
 

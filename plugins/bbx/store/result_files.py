@@ -117,7 +117,7 @@ def result_file_lines(conn, submission_id: int, *, labels: Mapping[str, str], ti
     list) as CSV lines in BBX's dialect, written by PostgreSQL in chunks of ``every`` row
     numbers: no Python per row. Byte for byte what ``bbx.domain.delivery.result_file_rows``
     and ``undeliverable_rows`` make of :func:`result_rows` (a test compares both): ``labels``
-    are the outcome words, ``final_at`` is local time in ``timezone``. Numbers, ids and
+    are the outcome words, ``final_at`` is local time in ``timezone``. Numbers, ids,
     times and BSNs never need the guard or quotes; every text cell gets both rules."""
     params = _csv_params(labels, timezone) | {"submission": submission_id, "every": every,
                                               "undeliverable": [o.value for o in outcomes.UNDELIVERABLE]}
