@@ -2,8 +2,9 @@
 
 Applying an answer happens in ONE transaction per connection: the answer is streamed
 into a temporary staging table with COPY, then a few set-based statements open and
-close periods (``register_periods``, see :mod:`bbx.store.register`). A crash at any
-point leaves the register as it was before.
+close periods (``register_periods``, see :mod:`bbx.store.register`); a connection's first
+build in ascending BSN order is copied straight into ``register_periods`` instead. A
+crash at any point leaves the register as it was before.
 
 Over ~400 lines on purpose: staging, tidying, merging and finishing are one algorithm on
 one temporary table inside one transaction, and read best side by side.
