@@ -64,8 +64,7 @@ class _OverlappedWriter(LibpqWriter):
         super().__init__(cursor)
         self._blocks: queue.Queue = queue.Queue(maxsize=depth)
         self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._send, name="bbx-copy", daemon=True)
-        self._thread.start()
+        self._thread: threading.Thread | None = None  # started by the first write (a COPY that never began has none)
 
     def _send(self) -> None:
         try:
@@ -77,13 +76,17 @@ class _OverlappedWriter(LibpqWriter):
                 pass  # keep taking blocks, or the caller's put() would wait forever
 
     def write(self, data) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._send, name="bbx-copy", daemon=True)
+            self._thread.start()
         if self._error is not None:
             raise self._error
         self._blocks.put(data)
 
     def finish(self, exc: BaseException | None = None) -> None:
-        self._blocks.put(self._END)
-        self._thread.join()
+        if self._thread is not None:
+            self._blocks.put(self._END)
+            self._thread.join()
         super().finish(exc or self._error)  # ends the COPY (cancelled on an error: nothing written)
         if self._error is not None and exc is None:
             raise self._error
