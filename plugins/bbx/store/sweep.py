@@ -18,7 +18,8 @@ ACTOR = "bbx-sweep"
 # statistics pick a scan of all messages).
 _STUCK_BATCHES = """s.open_messages > 0 AND b.sent_at < now() - make_interval(mins => %(minutes)s)"""
 _STUCK = f"""SELECT m.id, m.send_attempts FROM messages m
-             WHERE {IN_BATCH} AND m.outcome = %(sent)s AND m.sent_at < now() - make_interval(mins => %(minutes)s)"""
+             WHERE {IN_BATCH} AND m.outcome = %(sent)s AND m.sent_at < now() - make_interval(mins => %(minutes)s)
+             OFFSET 0"""  # a fence: the planner would flatten the subquery into a join again
 
 
 def stuck_submissions(conn, *, stuck_minutes: int, limit: int = 200) -> list[dict]:
