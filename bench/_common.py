@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 from collections.abc import Iterator
 from datetime import date
+from pathlib import Path
 
 from bbx import settings
 
@@ -29,6 +31,20 @@ def bench_database_url(name: str, base: str | None = None) -> str:
     from bbx.store.db import sibling_url
 
     return sibling_url(base or settings.database_url(), DB_PREFIX + name)
+
+
+def bench_workspace(folder_prefix: str, database: str) -> tuple[Path, str]:
+    """A fresh work folder with a new content key, and the URL of bench database
+    ``database``, which BBX (this process and its children) is pointed at."""
+    from bbx import crypto
+
+    work = Path(tempfile.mkdtemp(prefix=folder_prefix))
+    os.environ["BBX_KEY_FILE"] = str(work / "content.key")
+    crypto.create_key_file()
+    url = bench_database_url(database)
+    os.environ["BBX_DATABASE_URL"] = url
+    settings.database_url.cache_clear()
+    return work, url
 
 
 def emit_row(enabled: bool, **row) -> None:

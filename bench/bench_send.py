@@ -36,14 +36,13 @@ import queue
 import resource
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from datetime import date, datetime
 from pathlib import Path
 from xml.sax.saxutils import escape
 
-from _common import bench_database_url, emit_row, fresh_database, seed_register
+from _common import bench_workspace, emit_row, fresh_database, seed_register
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -260,18 +259,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", action="store_true")
     args = parser.parse_args(argv)
 
-    from bbx import crypto
     from bbx.domain import bsn as bsn_rules
     from bbx.store import administration, db
 
-    work = Path(tempfile.mkdtemp(prefix="bbx-bench-send-"))
-    os.environ["BBX_KEY_FILE"] = str(work / "content.key")
-    crypto.create_key_file()
-    url = bench_database_url("bbx_bench_send")
-    os.environ["BBX_DATABASE_URL"] = url
-    from bbx import settings
-
-    settings.database_url.cache_clear()
+    work, url = bench_workspace("bbx-bench-send-", "bbx_bench_send")
     t = time.perf_counter()
     fresh_database(url)
     numbers = list(bsn_rules.generate(args.messages, seed=17))

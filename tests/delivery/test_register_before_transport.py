@@ -58,5 +58,6 @@ def test_the_batch_builder_reads_only_messages_that_passed_planning():
     from bbx.store import batches as batch_store
 
     sql = inspect.getsource(batch_store.batch_messages)
-    assert "m.batch_id = %s" in sql and "m.outcome IN {_IN_FLIGHT}" in sql
+    assert "WHERE {IN_RANGE} AND m.outcome IN {_IN_FLIGHT}" in sql
+    assert batch_store.IN_RANGE.endswith("AND m.batch_id = %(batch)s")  # the batch's range, then its own rows
     assert batch_store._IN_FLIGHT == "('queued', 'sent')" == outcomes.sql_list(outcomes.IN_FLIGHT)

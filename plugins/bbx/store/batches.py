@@ -27,11 +27,27 @@ ACTOR = "bbx-delivery"
 # SQL lists of outcome names, from the domain's sets (a typo fails at import, not in SQL)
 _IN_FLIGHT = outcomes.sql_list(outcomes.IN_FLIGHT)
 
-# The messages of batch ``b`` (migration 260): no index names batch_id, so a batch is found
-# as a row range of its submission (UNIQUE (submission_id, row_number)), filtered on
-# batch_id (a resend batch's range may overlap older batches). Every module that reads a
-# batch's messages uses this condition.
+# The messages of a batch (migration 260): no index names batch_id, so a batch is found as
+# a row range of its submission (UNIQUE (submission_id, row_number)), filtered on batch_id
+# (a resend batch's range may overlap older batches). IN_RANGE takes the range as values
+# (batch_range): the planner then always scans just the range, whatever its statistics say
+# (joined to batches, a stale estimate made it scan the whole submission per batch).
+# IN_BATCH is the same condition against a batches row ``b``, for a LATERAL subquery, where
+# ``b``'s columns are the only way in.
+IN_RANGE = ("m.submission_id = %(submission)s AND m.row_number BETWEEN %(first_row)s AND %(last_row)s"
+            " AND m.batch_id = %(batch)s")
 IN_BATCH = "m.submission_id = b.submission_id AND m.row_number BETWEEN b.first_row AND b.last_row AND m.batch_id = b.id"
+
+
+def batch_range(conn, batch_id: str) -> dict:
+    """The parameters of :data:`IN_RANGE` for ``batch_id`` (LookupError: no such batch)."""
+    found = conn.execute(
+        "SELECT id AS batch, submission_id AS submission, first_row, last_row FROM batches WHERE id = %s",
+        (batch_id,),
+    ).fetchone()
+    if found is None:
+        raise LookupError(f"batch {batch_id} does not exist")
+    return found
 
 
 # --------------------------------------------------------------------------- planning
@@ -241,13 +257,12 @@ def batch_messages(conn, batch_id: str) -> list[dict]:
                   coalesce(m.subject, mt.subject) AS subject, m.text_encrypted,
                   CASE WHEN v.id IS NULL THEN mt.standard_text ELSE v.text END AS standard_text,
                   m.reference, m.publication_date, mt.code AS type_code, mt.id AS type_id, m.purged_at
-           FROM batches b JOIN messages m ON {IN_BATCH}
-           JOIN submissions s ON s.id = m.submission_id
+           FROM messages m JOIN submissions s ON s.id = m.submission_id
            JOIN message_types mt ON mt.id = coalesce(m.message_type_id, s.message_type_id)
            LEFT JOIN standard_text_versions v ON v.id = m.standard_text_version_id
-           WHERE b.id = %s AND m.outcome IN {_IN_FLIGHT}
+           WHERE {IN_RANGE} AND m.outcome IN {_IN_FLIGHT}
            ORDER BY m.row_number""",
-        (batch_id,),
+        batch_range(conn, batch_id),
     ).fetchall()
 
 
@@ -276,7 +291,7 @@ def reject_unsendable(conn, batch_id: str, rejections: dict[int, str]) -> int:
         (rules.BUILD_REJECTED, pks, [rejections[p] for p in pks], batch_id),
     ).rowcount
     left = conn.execute(
-        f"SELECT count(*) AS n FROM batches b JOIN messages m ON {IN_BATCH} WHERE b.id = %s", (batch_id,)
+        f"SELECT count(*) AS n FROM messages m WHERE {IN_RANGE}", batch_range(conn, batch_id)
     ).fetchone()["n"]
     if left:
         conn.execute("UPDATE batches SET message_count = %s WHERE id = %s", (left, batch_id))
@@ -290,17 +305,15 @@ def mark_sent(conn, batch_id: str, *, ebms_message_id: str, size_bytes: int) -> 
     """The adapter acknowledged the batch: ``queued → sent``. Returns messages moved.
     (A result may have come first: then the batch already has its result, and its
     messages their outcomes; nothing is moved back.)"""
-    conn.execute(
+    rows = conn.execute(
         """UPDATE batches SET status = CASE WHEN status = 'planned' THEN 'sent' ELSE status END,
                   sent_at = coalesce(sent_at, now()), ebms_message_id = %s, size_bytes = %s,
                   send_attempts = send_attempts + 1, last_error = NULL
-           WHERE id = %s""",
+           WHERE id = %s RETURNING id AS batch, submission_id AS submission, first_row, last_row""",
         (ebms_message_id, size_bytes, batch_id),
-    )
+    ).fetchone()
     return conn.execute(
-        f"UPDATE messages m SET outcome = 'sent', sent_at = now() FROM batches b"
-        f" WHERE b.id = %s AND {IN_BATCH} AND m.outcome = 'queued'",
-        (batch_id,),
+        f"UPDATE messages m SET outcome = 'sent', sent_at = now() WHERE {IN_RANGE} AND m.outcome = 'queued'", rows,
     ).rowcount
 
 

@@ -24,7 +24,7 @@ from bbx.domain import outcomes
 from bbx.domain.outcomes import Outcome
 from bbx.i18n import _, number
 from bbx.store import audit, submissions
-from bbx.store.batches import IN_BATCH
+from bbx.store.batches import IN_RANGE, batch_range
 
 CANCELLED_CODE = "Cancelled"  # BBX's reason code in the result file's ``code`` column
 
@@ -122,9 +122,11 @@ def _cancel_batch_messages(conn, batch_id: str, why: str) -> int:
     """A locked, never acknowledged batch: its queued messages ``→ cancelled``, the batch
     ``cancelled`` (never sent)."""
     moved = conn.execute(
-        f"""UPDATE messages m SET outcome = %s, outcome_code = %s, outcome_reason = %s, final_at = now()
-            FROM batches b WHERE b.id = %s AND {IN_BATCH} AND m.outcome = %s""",
-        (Outcome.CANCELLED.value, CANCELLED_CODE, why, batch_id, Outcome.QUEUED.value),
+        f"""UPDATE messages m SET outcome = %(cancelled)s, outcome_code = %(code)s, outcome_reason = %(why)s,
+                   final_at = now()
+            WHERE {IN_RANGE} AND m.outcome = %(queued)s""",
+        {**batch_range(conn, batch_id), "cancelled": Outcome.CANCELLED.value, "code": CANCELLED_CODE, "why": why,
+         "queued": Outcome.QUEUED.value},
     ).rowcount
     conn.execute("UPDATE batches SET status = 'cancelled' WHERE id = %s AND status = 'planned'", (batch_id,))
     return moved

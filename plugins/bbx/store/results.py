@@ -22,7 +22,7 @@ from bbx.domain.delivery import transport_for
 from bbx.domain.globe import BatchResult
 from bbx.domain.outcomes import Outcome
 from bbx.store import audit
-from bbx.store.batches import ACTOR, IN_BATCH, new_resend_batch
+from bbx.store.batches import ACTOR, IN_RANGE, batch_range, new_resend_batch
 
 log = logging.getLogger(__name__)
 
@@ -95,8 +95,8 @@ def _close_emptied_batches(conn, batch_ids: set[str]) -> None:
     earlier send) have nothing left to send: they are closed instead of sent empty."""
     for b in sorted(batch_ids):
         left = conn.execute(
-            f"SELECT count(*) AS n FROM batches b JOIN messages m ON {IN_BATCH} WHERE b.id = %s AND m.outcome = ANY(%s)",
-            (b, [o.value for o in outcomes.OPEN_OUTCOMES]),
+            f"SELECT count(*) AS n FROM messages m WHERE {IN_RANGE} AND m.outcome = ANY(%(open)s)",
+            {**batch_range(conn, b), "open": [o.value for o in outcomes.OPEN_OUTCOMES]},
         ).fetchone()["n"]
         if not left:
             conn.execute(

@@ -227,23 +227,24 @@ def row_counts(rows_handed_in: int | None, counts: dict[str, int]) -> dict[str, 
     return {"handed_in": rows_handed_in or 0, "accepted": sum(counts.values()) - rejected, "rejected": rejected}
 
 
-def is_reconciled(conn, submission_id: int) -> bool:
+def is_reconciled(conn, submission_id: int, counts: dict[str, int] | None = None) -> bool:
     """rejected + not_subscribed + delivered + failed + cancelled = rows handed in."""
     sub = conn.execute("SELECT rows_handed_in FROM submissions WHERE id = %s", (submission_id,)).fetchone()
-    counts = outcome_counts(conn, submission_id)
+    counts = counts if counts is not None else outcome_counts(conn, submission_id)
     return sub["rows_handed_in"] is not None and sum(counts[o] for o in FINAL_OUTCOMES) == sub["rows_handed_in"]
 
 
 def close_if_reconciled(conn, submission_id: int, *, actor: str) -> bool:
-    """Close the submission when every row has its final outcome. True when (now) closed."""
-    if not is_reconciled(conn, submission_id):
+    """Close the submission when every row has its final outcome. True when (now) closed.
+    (The rows are counted once: a million-row submission is one scan here.)"""
+    counts = outcome_counts(conn, submission_id)
+    if not is_reconciled(conn, submission_id, counts):
         return False
     updated = conn.execute(
         "UPDATE submissions SET status = 'closed', closed_at = now() WHERE id = %s AND status <> 'closed'",
         (submission_id,),
     ).rowcount
     if updated:
-        counts = outcome_counts(conn, submission_id)
         audit.record(conn, actor=actor, action="submission.closed", submission_id=submission_id, details=counts)
         callbacks.submission_closed(conn, submission_id, counts)
     return True

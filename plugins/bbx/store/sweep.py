@@ -13,19 +13,23 @@ ACTOR = "bbx-sweep"
 # No index names messages.sent_at (migration 260): a stuck message is found through its
 # batch. A message is 'sent' by the mark_sent of the batch it is in, which set the batch's
 # sent_at (its first send) no later than the message's, so the batches sent before the
-# cutoff, of submissions with open messages, hold every stuck message.
-_STUCK_FROM = f"""submissions s JOIN batches b ON b.submission_id = s.id JOIN messages m ON {IN_BATCH}"""
-_STUCK = """s.open_messages > 0 AND b.sent_at < now() - make_interval(mins => %(minutes)s)
-            AND m.outcome = %(sent)s AND m.sent_at < now() - make_interval(mins => %(minutes)s)"""
+# cutoff, of submissions with open messages, hold every stuck message. Each batch's range is
+# read in a LATERAL subquery: the batch's own columns are its only way in (a join let stale
+# statistics pick a scan of all messages).
+_STUCK_BATCHES = """s.open_messages > 0 AND b.sent_at < now() - make_interval(mins => %(minutes)s)"""
+_STUCK = f"""SELECT m.id, m.send_attempts FROM messages m
+             WHERE {IN_BATCH} AND m.outcome = %(sent)s AND m.sent_at < now() - make_interval(mins => %(minutes)s)
+             OFFSET 0"""  # a fence: the planner would flatten the subquery into a join again
 
 
 def stuck_submissions(conn, *, stuck_minutes: int, limit: int = 200) -> list[dict]:
     """Submissions with messages ``sent`` longer than ``stuck_minutes`` ago without result."""
     return conn.execute(
-        f"""SELECT m.submission_id, c.code AS connection_code, count(*) AS stuck
-            FROM {_STUCK_FROM} JOIN connections c ON c.id = m.connection_id
-            WHERE {_STUCK}
-            GROUP BY m.submission_id, c.code ORDER BY m.submission_id LIMIT %(limit)s""",
+        f"""SELECT s.id AS submission_id, c.code AS connection_code, count(*) AS stuck
+            FROM submissions s JOIN connections c ON c.id = s.connection_id
+            JOIN batches b ON b.submission_id = s.id CROSS JOIN LATERAL ({_STUCK}) m
+            WHERE {_STUCK_BATCHES}
+            GROUP BY s.id, c.code ORDER BY s.id LIMIT %(limit)s""",
         {"sent": Outcome.SENT.value, "minutes": stuck_minutes, "limit": limit},
     ).fetchall()
 
@@ -33,8 +37,9 @@ def stuck_submissions(conn, *, stuck_minutes: int, limit: int = 200) -> list[dic
 def stuck_messages(conn, submission_id: int, *, stuck_minutes: int) -> list[dict]:
     """The stuck messages of one submission with their sends so far (locked)."""
     return conn.execute(
-        f"""SELECT m.id, m.send_attempts FROM {_STUCK_FROM}
-            WHERE s.id = %(sid)s AND {_STUCK} ORDER BY m.id FOR UPDATE OF m""",
+        f"""SELECT m.id, m.send_attempts FROM submissions s JOIN batches b ON b.submission_id = s.id
+            CROSS JOIN LATERAL ({_STUCK} FOR UPDATE OF m) m
+            WHERE s.id = %(sid)s AND {_STUCK_BATCHES} ORDER BY m.id""",
         {"sid": submission_id, "sent": Outcome.SENT.value, "minutes": stuck_minutes},
     ).fetchall()
 
