@@ -111,21 +111,6 @@ def content_key() -> Path:
     return settings.encryption_key_file()
 
 
-@pytest.fixture(scope="session")
-def migrated_template() -> str:
-    """BBX's database, migrated once per session; copied for each test that needs one."""
-    from bbx.store import db, migrations
-
-    db.drop_database(TEMPLATE_URL)
-    db.ensure_database(TEMPLATE_URL)
-    migrations.migrate(TEMPLATE_URL)
-    yield TEMPLATE_URL
-    db.drop_database(TEMPLATE_URL)
-
-
-_copies = 0
-
-
 class _Dropper:
     """Drops the tests' used databases in a thread of its own. ``DROP DATABASE`` makes
     PostgreSQL checkpoint at once, which takes seconds on a busy server, longer than most
@@ -175,6 +160,21 @@ def _dropper():
     assert not failed, f"test databases not dropped: {failed}"
 
 
+@pytest.fixture(scope="session")
+def migrated_template(_dropper) -> str:
+    """BBX's database, migrated once per session; copied for each test that needs one."""
+    from bbx.store import db, migrations
+
+    db.drop_database(TEMPLATE_URL)
+    db.ensure_database(TEMPLATE_URL)
+    migrations.migrate(TEMPLATE_URL)
+    yield TEMPLATE_URL
+    _dropper.pending.put(TEMPLATE_URL)
+
+
+_copies = 0
+
+
 def _fresh_copy(monkeypatch, dropper: _Dropper):
     """A copy of the template as BBX's database (in the environment while it is used), dropped after."""
     import psycopg
@@ -218,7 +218,7 @@ def db(database_url):
 
 
 @pytest.fixture(scope="session")
-def airflow_db():
+def airflow_db(_dropper):
     """Airflow's metadata database, created and migrated once per session (for dag.test)."""
     from bbx.store import db
 
@@ -226,7 +226,7 @@ def airflow_db():
     db.ensure_database(AIRFLOW_DB_URL)
     subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], check=True, capture_output=True, env=os.environ.copy())
     yield AIRFLOW_DB_URL
-    db.drop_database(AIRFLOW_DB_URL)
+    _dropper.pending.put(AIRFLOW_DB_URL)
 
 
 @pytest.fixture

@@ -38,8 +38,12 @@ with DAG("{DAG_ID}", schedule=None, start_date=datetime(2026, 1, 1), catchup=Fal
 '''
 
 
-@pytest.fixture
-def api(airflow_db, database_url, tmp_path):
+@pytest.fixture(scope="module")
+def api(airflow_db, module_database_url, tmp_path_factory):
+    """One api-server for the module (its start-up is most of these tests' time); the
+    tests use logical dates of their own. Airflow's metadata database is the session's
+    in any case."""
+    tmp_path = tmp_path_factory.mktemp("trigger_again")
     dags = tmp_path / "dags"
     dags.mkdir()
     (dags / "trigger_again.py").write_text(DAG_FILE)
