@@ -83,8 +83,8 @@ def _same(existing, wanted) -> bool:
         wanted.schema)
 
 
-def apply(wanted: dict[str, dict], pool_slots: int) -> list[str]:
-    from airflow.models import Connection, Pool
+def apply(wanted: dict[str, dict], pool_slots: int, variables: dict[str, str] | None = None) -> list[str]:
+    from airflow.models import Connection, Pool, Variable
     from airflow.utils.session import create_session
     from sqlalchemy import select
 
@@ -114,6 +114,9 @@ def apply(wanted: dict[str, dict], pool_slots: int) -> list[str]:
             report.append(f"pool {POOL}: {pool_slots} slots ({'created' if pool is None else 'updated'})")
         else:
             report.append(f"pool {POOL}: unchanged ({pool_slots} slots)")
+        for key, value in (variables or {}).items():
+            Variable.set(key, value, session=session)
+            report.append(f"variable {key}: set")  # never its value: a variable may hold a secret
     return report
 
 
@@ -133,7 +136,13 @@ def _setup(args) -> int:
     if problems:
         print("certificates not usable:\n  " + "\n  ".join(problems), file=sys.stderr)
         return 2
-    for line in apply(wanted, args.pool_slots):
+    variables = None
+    if args.variables_file:
+        variables = json.loads(Path(args.variables_file).read_text())
+        if not isinstance(variables, dict) or not all(isinstance(v, str) for v in variables.values()):
+            print(f"{args.variables_file}: expected a JSON object of variable names to text values", file=sys.stderr)
+            return 2
+    for line in apply(wanted, args.pool_slots, variables):
         print(line)
     return 0
 
@@ -154,4 +163,7 @@ def add_parser(sub) -> None:
     setup.add_argument("--pki-dir", help="client certificates per OIN in the layout of simulator.pki "
                                          "(the demo's simulator); without it the certificate fields stay empty")
     setup.add_argument("--pool-slots", type=int, default=4)
+    setup.add_argument("--variables-file", metavar="FILE",
+                       help="a JSON object of Airflow Variables to set too (name: text), e.g. a secret kept off "
+                            "the command line; set in the same start-up as the Connections")
     setup.set_defaults(func=_setup)

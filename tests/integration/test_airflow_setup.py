@@ -49,8 +49,11 @@ def test_setup_registers_connections_and_pool_idempotently(airflow_db, db, sampl
     assert second.returncode == 0, second.stderr
     assert "created" not in second.stdout and "updated" not in second.stdout
     assert second.stdout.count("unchanged") == 6  # bbx_db, bbx_sftp, 3 connections, the pool
-    third = _setup(url, tmp_path / "pki", "--pool-slots", "6")
+    variables = tmp_path / "variables.json"  # a secret for the tasks, kept off the command line
+    variables.write_text('{"bbx_test_secret": "s3cr3t-value"}')
+    third = _setup(url, tmp_path / "pki", "--pool-slots", "6", "--variables-file", str(variables))
     assert "pool berichtenbox: 6 slots (updated)" in third.stdout
+    assert "variable bbx_test_secret: set" in third.stdout and "s3cr3t-value" not in third.stdout + third.stderr
 
     # one fresh interpreter, as a deployment runs: without BBX_DATABASE_URL / AIRFLOW_CONN_BBX_DB
     # (``_env``) BBX finds bbx_db in the metadata DB; the other Connections read the Airflow way
@@ -61,11 +64,13 @@ def test_setup_registers_connections_and_pool_idempotently(airflow_db, db, sampl
         "found = settings.database_url()\n"  # the lines after Airflow's log lines, together
         "print(c.conn_type, c.host, c.extra_dejson['from_party_id'], c.extra_dejson['client_cert'].endswith('.pem'))\n"
         "print(s.password, s.port)\n"
-        "print(found)\n")
-    assert _python(check, BBX_ENV="production")[-3:] == [
+        "print(found)\n"
+        "from airflow.models import Variable; print(Variable.get('bbx_test_secret'))\n")
+    assert _python(check, BBX_ENV="production")[-4:] == [
         "berichtenbox https://adapter.test:8443 urn:osb:oin:00000001001234567000 True",
         "geheim 2222",  # the password from the environment, not the command line
-        settings._normalise(url)]
+        settings._normalise(url),
+        "s3cr3t-value"]
 
 
 def test_setup_registers_the_sandbox_for_test_keys(airflow_db, db, sample_config_path, tmp_path):

@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 
 from bbx.api import service
-from bbx.i18n import _
 from bbx.store import lookup, register
 from bbx.store import progress as progress_store
 
@@ -33,11 +32,6 @@ def forecast(conn, connection_id: int, bsns: list[str]) -> dict:
     today = service.today()
     subscribed = sum(register.is_subscribed(conn, connection_id, b, today) for b in bsns)
     return {"will_send": subscribed, "not_subscribed": len(bsns) - subscribed}
-
-
-def forecast_text(f: dict) -> str:
-    return _("{will_send} will be sent, {not_subscribed} not subscribed (BBX's register today: not subscribed "
-             "means not sent).", will_send=f["will_send"], not_subscribed=f["not_subscribed"])
 
 
 def submission_forecast(conn, status: dict) -> dict:

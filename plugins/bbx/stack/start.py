@@ -125,19 +125,15 @@ def _start_callback_receiver(s: StackSettings, pki_dir: Path) -> tuple[str, Path
     return json.loads(ready.read_text())["url"], record, secret_file
 
 
-def _store_callback_secret(stack: Stack, secret_file: Path) -> None:
-    """The receiver's secret as an Airflow Variable in the metadata database — which exists
-    only once ``airflow db migrate`` ran, so this comes after it and before the components
-    start (the secret never goes into a command line or ``stack.json``)."""
+def _callback_secret_variables(secret_file: Path) -> Path:
+    """The receiver's secret as an Airflow Variable, in a 0600 file for ``bbx airflow setup
+    --variables-file`` (the secret never goes into a command line or ``stack.json``; setting
+    it there, beside the Connections, spares one more Airflow start-up)."""
     variables = secret_file.with_name("variables.json")
-    variables.write_text(json.dumps({CALLBACK_SECRET_VARIABLE: secret_file.read_text().strip()}))
+    variables.touch(0o600)
     variables.chmod(0o600)
-    try:
-        run = stack.airflow_cli("variables", "import", str(variables), check=False)
-    finally:
-        variables.unlink()
-    if run.returncode != 0:
-        raise StackError(f"airflow variables import failed:\n{run.stdout[-2000:]}{run.stderr[-2000:]}")
+    variables.write_text(json.dumps({CALLBACK_SECRET_VARIABLE: secret_file.read_text().strip()}))
+    return variables
 
 
 def _tenant_codes(tenants_file: Path) -> list[str]:
@@ -200,14 +196,17 @@ def start(s: StackSettings, *, say=print) -> Stack:
     if run.returncode != 0:
         raise StackError(f"airflow db migrate failed:\n{run.stdout[-2000:]}{run.stderr[-2000:]}")
     say(f"Airflow metadata database {s.airflow_url.split('?')[0]} migrated ({time.monotonic() - t:.0f} s)")
-    _store_callback_secret(stack, callback_secret)
-    say(f"the callback receiver's HMAC secret is the Airflow Variable {CALLBACK_SECRET_VARIABLE}")
-    setup = subprocess.run(
-        [sys.executable, "-m", "bbx.cli", "airflow", "setup", "--database-url", s.bbx_url,
-         "--sftp", f"127.0.0.1:{sftp_port}", "--sftp-login", SFTP_BBX_USER,
-         "--berichtenbox-url", simulator_url, "--sandbox-url", simulator_url, "--pki-dir", str(pki_dir), "--pool-slots", str(s.pool_slots)],
-        env={**env, "BBX_DATABASE_URL": s.bbx_url, "BBX_SFTP_PASSWORD": passwords[SFTP_BBX_USER]},
-        capture_output=True, text=True)
+    variables = _callback_secret_variables(callback_secret)
+    try:
+        setup = subprocess.run(
+            [sys.executable, "-m", "bbx.cli", "airflow", "setup", "--database-url", s.bbx_url,
+             "--sftp", f"127.0.0.1:{sftp_port}", "--sftp-login", SFTP_BBX_USER,
+             "--berichtenbox-url", simulator_url, "--sandbox-url", simulator_url, "--pki-dir", str(pki_dir),
+             "--pool-slots", str(s.pool_slots), "--variables-file", str(variables)],
+            env={**env, "BBX_DATABASE_URL": s.bbx_url, "BBX_SFTP_PASSWORD": passwords[SFTP_BBX_USER]},
+            capture_output=True, text=True)
+    finally:
+        variables.unlink()
     if setup.returncode != 0:
         raise StackError(f"bbx airflow setup failed:\n{setup.stdout}{setup.stderr}")
     for line in setup.stdout.splitlines():
