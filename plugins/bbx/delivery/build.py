@@ -60,51 +60,43 @@ def build(conn, batch_row: dict, *, standard_sets: StandardSets | None = None,
     rejections: dict[int, str] = {}
     messages: list[globe.OutgoingMessage] = []
     pk_by_message_id: dict[str, int] = {}
-    # A message without personal PDFs gets its type's standard PDFs as they compose for
-    # every such message: composed once per type and batch, not once per message.
-    standard_only: dict[int, attachments.Composed | attachments.AttachmentRejection | None] = {}
     for r in rows:
-        pk = r["id"]
-        own = personal.get(pk) if personal else None
+        standard = standard_sets.get(conn, r["type_id"])
+        own = personal.get(r["id"], [])
         # Purged after the retention period (bbx.store.retention): without its own text the
         # standard text would go instead, so the message cannot be sent again.
-        if r["purged_at"] is not None or (own and any(a["content_encrypted"] is None for a in own)):
-            rejections[pk] = (
+        if r["purged_at"] is not None or any(a["content_encrypted"] is None for a in own):
+            rejections[r["id"]] = (
                 "the personal text or PDF of this message was deleted (retention period) before it "
                 "could be sent; hand the message in again"
             )
             continue
-        if own:
+        composed_attachments: tuple[globe.Attachment, ...] = ()
+        if own or standard.pdfs:
             sources = [
                 attachments.SourcePdf(PERSONAL_ATTACHMENT_DESCRIPTIONS[min(a["position"], 2) - 1],
                                       crypto.decrypt(a["content_encrypted"]))
                 for a in own
             ]
-            composed = attachments.compose(standard_sets.get(conn, r["type_id"]), sources)
-        else:
-            type_id = r["type_id"]
-            if type_id in standard_only:
-                composed = standard_only[type_id]
-            else:
-                standard = standard_sets.get(conn, type_id)
-                composed = standard_only[type_id] = attachments.compose(standard, ()) if standard.pdfs else None
-        if composed is not None and not composed.ok:
-            rejections[pk] = composed.reason
-            continue
-        encrypted = r["text_encrypted"]
+            composed = attachments.compose(standard, sources)
+            if not composed.ok:
+                rejections[r["id"]] = composed.reason
+                continue
+            composed_attachments = composed.attachments
+        text = crypto.decrypt_text(r["text_encrypted"]) if r["text_encrypted"] is not None else r["standard_text"]
         messages.append(
             globe.OutgoingMessage(
                 message_id=r["message_id"],
                 message_type_code=r["type_code"],
                 subject=r["subject"],
                 bsn=r["bsn"],
-                text=crypto.decrypt_text(encrypted) if encrypted is not None else r["standard_text"],
+                text=text,
                 reference=r["reference"],
                 publication_date=_publication(r["publication_date"]),
-                attachments=composed.attachments if composed is not None else (),
+                attachments=composed_attachments,
             )
         )
-        pk_by_message_id[r["message_id"]] = pk
+        pk_by_message_id[r["message_id"]] = r["id"]
 
     header = globe.BatchHeader(batch_id, created_at or datetime.now(UTC), batch_row["oin"])
     while messages:
