@@ -28,7 +28,6 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from functools import partial
 
 from bbx.delivery import config
 from bbx.delivery.build import BuiltBatch, StandardSets, build
@@ -182,18 +181,13 @@ def _post(prepared: _Prepared) -> str:
     )
 
 
-def _finish(conn, prepared: _Prepared, sending: Future, summary: SendSummary,
-            acknowledged: Callable[[], None] | None = None) -> str:
+def _finish(conn, prepared: _Prepared, sending: Future, summary: SendSummary) -> str:
     """Step 4: record the adapter's answer to ``sending`` and release the lock. Returns
-    ``sent`` or ``refused``; raises :class:`BerichtenboxUnavailable`. ``acknowledged``
-    runs once the adapter has taken the batch, before it is recorded (the next batch
-    goes out meanwhile: the batch is then as after a crash between steps 3 and 4)."""
+    ``sent`` or ``refused``; raises :class:`BerichtenboxUnavailable`."""
     batch_id, row, built = prepared.batch_id, prepared.row, prepared.built
     try:
         try:
             ebms_id = sending.result()
-            if acknowledged is not None:
-                acknowledged()
         except BerichtenboxRequestError as exc:
             batch_store.record_send_error(conn, batch_id, str(exc))
             audit.record(conn, actor=batch_store.ACTOR, action="delivery.batch_refused",
@@ -227,10 +221,9 @@ def send_each(conn, hooks: Hooks, batch_ids: Iterable[str], *, standard_sets: St
     ``summary.outcomes`` (``sent``, ``refused`` or one of :func:`_prepare`'s).
 
     Pipelined: batch N+1 is locked and built here while a thread waits for the
-    adapter's answer to batch N, and it is posted as soon as that answer is in, while
-    batch N is recorded. One ``sendMessage`` is in flight at a time, so the Airflow
-    pool's slots stay the cap on concurrent calls to the adapter. Stops at the first
-    :class:`BerichtenboxUnavailable` (raised; a batch built but not yet posted stays
+    adapter's answer to batch N. One ``sendMessage`` is in flight at a time, so the
+    Airflow pool's slots stay the cap on concurrent calls to the adapter. Stops at the
+    first :class:`BerichtenboxUnavailable` (raised; a batch built but not yet posted stays
     ``planned`` and unlocked, for the retry)."""
 
     def done(batch_id: str, what: str) -> None:
@@ -240,12 +233,6 @@ def send_each(conn, hooks: Hooks, batch_ids: Iterable[str], *, standard_sets: St
 
     in_flight: tuple[_Prepared, Future] | None = None
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="bbx-sendMessage") as adapter:
-
-        def post(step: str | _Prepared) -> None:
-            nonlocal in_flight
-            if isinstance(step, _Prepared) and in_flight is None:
-                in_flight = (step, adapter.submit(_post, step))
-
         try:
             for batch_id in map(str, batch_ids):
                 if in_flight is not None and in_flight[0].batch_id == batch_id:
@@ -256,23 +243,22 @@ def send_each(conn, hooks: Hooks, batch_ids: Iterable[str], *, standard_sets: St
                 if in_flight is not None:
                     previous, in_flight = in_flight, None
                     try:
-                        done(previous[0].batch_id, _finish(conn, *previous, summary,
-                                                           acknowledged=partial(post, step)))
+                        done(previous[0].batch_id, _finish(conn, *previous, summary))
                     except BaseException:
-                        if isinstance(step, _Prepared) and in_flight is None:
-                            _unlock(conn, step.batch_id)  # not posted: left for the retry
+                        if isinstance(step, _Prepared):
+                            _unlock(conn, step.batch_id)
                         raise
-                post(step)  # (no-op when it went out at the acknowledgement)
-                if not isinstance(step, _Prepared):
+                if isinstance(step, _Prepared):
+                    in_flight = (step, adapter.submit(_post, step))
+                else:
                     done(batch_id, step)
             if in_flight is not None:
                 previous, in_flight = in_flight, None
                 done(previous[0].batch_id, _finish(conn, *previous, summary))
         finally:
             if in_flight is not None:
-                # building the next batch (or recording the one before) failed while this
-                # one was at the adapter: record its answer (sent, or why not) before the
-                # first error goes up
+                # building the next batch failed while this one was at the adapter: record
+                # its answer (sent, or why not) before the first error goes up
                 try:
                     _finish(conn, *in_flight, summary)
                 except Exception:
