@@ -198,23 +198,6 @@ def test_attachments_are_base64_pdf_in_order():
         assert element.find(m("Volgorde")).text == str(source.order)
 
 
-def test_shared_pdfs_are_encoded_once_yet_every_message_carries_its_own():
-    """The standard PDFs of a type are one bytes object in every message (base64 once per
-    batch); equal bytes in other objects, and messages made one at a time (whose bytes
-    may be freed after rendering), still each carry exactly their own PDF."""
-    shared = (Attachment("Folder", b"%PDF-1.7 folder", 1), Attachment("Privacy", b"%PDF-1.7 privacy", 2))
-
-    def messages():
-        for i in range(6):
-            own = (Attachment("Eigen", f"%PDF-1.7 own {i}".encode(), 1),)
-            yield message(i, attachments=shared if i % 2 else own)
-
-    root = parse(build_batch(header(), messages()))
-    found = [[base64.b64decode(e.text) for e in bericht.iter(m("Inhoud"))] for bericht in root.iter(m("Bericht"))]
-    assert found == [[f"%PDF-1.7 own {i}".encode()] if i % 2 == 0 else [a.pdf_bytes for a in shared]
-                     for i in range(6)]
-
-
 def test_optional_elements_are_omitted_not_empty():
     msg = message(0, text=None, reference="")
     root = parse(build_batch(header(), [msg]))

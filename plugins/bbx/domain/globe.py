@@ -186,31 +186,26 @@ def _render_head(header: BatchHeader) -> str:
     )
 
 
-def _field(m: OutgoingMessage, what: str, value: str) -> str:
-    try:
-        return _escape(value)
-    except ValueError as exc:
-        raise MessageContentError(m.message_id, f"{what} {exc}") from None
-
-
-def _moment(m: OutgoingMessage, what: str, moment: datetime) -> str:
-    try:
-        return format_utc(moment)
-    except ValueError as exc:
-        raise MessageContentError(m.message_id, f"{what}: {exc}") from None
-
-
 def _render_message(
-    m: OutgoingMessage, batch_id: str, out: list[str | bytes], content: bool,
-    encoded: dict[int, tuple[bytes, bytes]] | None = None,
+    m: OutgoingMessage, batch_id: str, out: list[str | bytes], content: bool
 ) -> None:
     """Append the ``Bericht`` of ``m`` to ``out``: ``str`` pieces, plus the base64
     ``bytes`` of each attachment (kept as bytes so a 700 kB payload is not copied into a
     str and back). With ``content=False`` attachment contents are left out (for sizing).
-    ``encoded`` keeps the base64 of the PDFs already encoded in this batch, by ``id`` of
-    their bytes (the standard PDFs of a type are the same object in every message); it
-    holds the bytes too, so no id is reused while it lives.
     """
+
+    def esc(what: str, value: str) -> str:
+        try:
+            return _escape(value)
+        except ValueError as exc:
+            raise MessageContentError(m.message_id, f"{what} {exc}") from None
+
+    def when(what: str, moment: datetime) -> str:
+        try:
+            return format_utc(moment)
+        except ValueError as exc:
+            raise MessageContentError(m.message_id, f"{what}: {exc}") from None
+
     text = ""
     if m.text:
         try:
@@ -218,29 +213,25 @@ def _render_message(
         except ValueError as exc:
             raise MessageContentError(m.message_id, f"text {exc}") from None
     reference = (
-        f"<ns2:Referentie>{_field(m, 'reference', m.reference)}</ns2:Referentie>" if m.reference else ""
+        f"<ns2:Referentie>{esc('reference', m.reference)}</ns2:Referentie>" if m.reference else ""
     )
     publication = (
-        f"<ns2:PublicatieDatum>{_moment(m, 'publication date', m.publication_date)}</ns2:PublicatieDatum>"
+        f"<ns2:PublicatieDatum>{when('publication date', m.publication_date)}</ns2:PublicatieDatum>"
         if m.publication_date is not None
         else ""
     )
     deadline = (
         "<ns2:EindDatumHandelingsTermijn>"
-        f"{_moment(m, 'action deadline', m.action_deadline)}</ns2:EindDatumHandelingsTermijn>"
+        f"{when('action deadline', m.action_deadline)}</ns2:EindDatumHandelingsTermijn>"
         if m.action_deadline is not None
         else ""
     )
-    message_id, type_code, subject, user = m.message_id, m.message_type_code, m.subject, m.bsn
-    plain = message_id + type_code + subject + user
-    if not (plain.isascii() and plain.isprintable() and "&" not in plain and "<" not in plain
-            and ">" not in plain):
-        # the one-pass check above holds for nearly every message; else field by field,
-        # so that an error names the field (and never its value)
-        message_id = _field(m, "BerichtID", message_id)
-        type_code = _field(m, "message type code", type_code)
-        subject = _field(m, "subject", subject)
-        user = _field(m, "BSN", user)
+    message_id = esc("BerichtID", m.message_id)
+    type_code = esc("message type code", m.message_type_code)
+    subject = esc("subject", m.subject)
+    user = esc("BSN", m.bsn)  # the error names the character, never the value
+    descriptions = [esc("attachment description", a.description) for a in m.attachments]
+
     out.append(
         f"<ns2:Bericht><ns2:BerichtInformatie><ns2:BatchID>{batch_id}</ns2:BatchID>"
         f"<ns2:BerichtID>{message_id}</ns2:BerichtID>"
@@ -250,19 +241,11 @@ def _render_message(
         f"<ns2:SoortGebruiker>{USER_KIND}</ns2:SoortGebruiker></ns2:BerichtInformatie>"
     )
     if m.attachments:
-        descriptions = [_field(m, "attachment description", a.description) for a in m.attachments]
         out.append("<ns2:Bijlagen>")
         for attachment, description in zip(m.attachments, descriptions, strict=True):
             out.append("<ns2:Bijlage><ns2:Inhoud>")
             if content:
-                pdf = attachment.pdf_bytes
-                if encoded is None:
-                    out.append(base64.b64encode(pdf))
-                else:
-                    found = encoded.get(id(pdf))
-                    if found is None:
-                        found = encoded[id(pdf)] = (pdf, base64.b64encode(pdf))
-                    out.append(found[1])
+                out.append(base64.b64encode(attachment.pdf_bytes))
             out.append(
                 f"</ns2:Inhoud><ns2:BijlageType>{ATTACHMENT_KIND}</ns2:BijlageType>"
                 f"<ns2:Omschrijving>{description}</ns2:Omschrijving>"
@@ -327,7 +310,6 @@ def build_batch(
     out: list[str | bytes] = [_render_head(header)]
     batch_id = _escape(header.batch_id)
     message_ids: list[str] = []
-    encoded: dict[int, tuple[bytes, bytes]] = {}
     for message in messages:
         if len(message_ids) == MAX_MESSAGES_PER_BATCH:
             raise GlobeError(
@@ -335,7 +317,7 @@ def build_batch(
                 "cut the messages into batches with bbx.domain.chunking first"
             )
         message_ids.append(message.message_id)
-        _render_message(message, batch_id, out, content=True, encoded=encoded)
+        _render_message(message, batch_id, out, content=True)
     if not message_ids:
         raise GlobeError(f"batch {header.batch_id}: a batch needs at least one message")
     out.append(_ROOT_CLOSE)
