@@ -15,9 +15,7 @@ the live adapter, whichever path asked for the send (a run, a resend, a redelive
 
 A crash between 3 and 4 leaves the batch ``planned``: the rerun sends it again with the
 same BatchID and BerichtIDs, and MijnOverheid answers ``BerichtBestaatAl`` for what the
-citizen already has (counted as delivered). Nothing is lost, nothing is doubled. (The next
-batch goes out between 3 and 4 of the one before, :func:`send_each`: a crash then leaves
-both in that state.)
+citizen already has (counted as delivered). Nothing is lost, nothing is doubled.
 """
 
 from __future__ import annotations
