@@ -19,7 +19,6 @@ from dataclasses import asdict, dataclass
 from datetime import date, datetime
 
 import psycopg
-from psycopg.copy import QueuedLibpqWriter
 
 from bbx.domain import register as rules
 from bbx.domain.bsn import mask
@@ -30,7 +29,7 @@ from bbx.domain.subscription import (
     SubscriptionStatus,
     iter_subscription_answer,
 )
-from bbx.store import audit
+from bbx.store import audit, db
 
 ACTOR = "bbx_register_refresh"
 _APPLY_LOCK = 0x0BB0_0020  # advisory lock class: one apply per connection at a time
@@ -280,7 +279,7 @@ def _build_directly(conn, refresh: dict, entries: Iterable[SubscriptionEntry]) -
     ``_merge``'s first-build INSERT would write (no BSN twice: nothing to tidy, every
     entry new), but PostgreSQL writes the rows and their indexes while this process is
     still parsing the answer (the server works on the other core) instead of after it,
-    and the COPY's data goes out from a writer thread. Returns (entries, closed), or None
+    and the COPY's data goes out from a writer thread (``db.overlapped_copy``, a few blocks ahead). Returns (entries, closed), or None
     when the answer turns out otherwise: then nothing of it was written (a savepoint)."""
     ended = SubscriptionStatus.ENDED
     check = rules.check_entry
@@ -290,10 +289,9 @@ def _build_directly(conn, refresh: dict, entries: Iterable[SubscriptionEntry]) -
     total, closed, previous = 0, 0, ""
     lines: list[str] = []
     try:
-        with conn.transaction(), conn.cursor() as cursor, cursor.copy(
-                """COPY register_periods (bsn, begin_date, end_date, connection_id, opened_by_refresh,
-                                          closed_by_refresh) FROM STDIN""",
-                writer=QueuedLibpqWriter(cursor)) as copy:
+        with conn.transaction(), db.overlapped_copy(
+                conn, """COPY register_periods (bsn, begin_date, end_date, connection_id, opened_by_refresh,
+                                                 closed_by_refresh) FROM STDIN""") as copy:
             for total, (bsn, status, begin, end) in enumerate(entries, 1):
                 if end is not None and end < begin or status is ended and end is None:
                     check(total, bsn, status is ended, begin, end)
